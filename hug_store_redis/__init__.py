@@ -1,0 +1,9 @@
+"""Redis session store for hug: a drop-in successor to hug_store_redis 1.0.0."""
+
+from ._codec import IMPLEMENTATION
+from .errors import CorruptSessionError
+from .store import RedisStore
+
+__version__ = "1.1.0"
+
+__all__ = ["IMPLEMENTATION", "CorruptSessionError", "RedisStore", "__version__"]

@@ -1,0 +1,126 @@
+"""The reference codec: namespaced keys and strict JSON, in plain Python.
+
+This module is the specification. ``_speedups.pyx`` is its compiled twin and must
+return the same values and raise the same exception types for every input.
+"""
+
+import math
+from typing import Any
+
+import ujson
+
+from .errors import CorruptSessionError
+
+#: Deeper values are refused on write (and circular ones land here too); ujson reads
+#: up to 1024 levels, so everything we write can be read back.
+MAX_DEPTH = 512
+
+
+
+def _encode_key(text: str) -> bytes:
+    # surrogatepass: any str is a valid session key (cookies can hold anything),
+    # and the mapping stays one-to-one, so namespaces cannot collide.
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _refuse(value: Any, why: str) -> TypeError:
+    shown = repr(value)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    return TypeError(f"session data is not JSON: {type(value).__name__} {shown} {why}")
+
+
+def check_json(data: Any) -> None:
+    """Raise TypeError or ValueError unless ``data`` is strict JSON.
+
+    ujson alone would write NaN, call ``__json__``/``toDict`` methods and stringify
+    tuple keys; none of that is JSON another reader can trust. The walk is depth-first
+    in insertion order, so both twins report the same first problem.
+    """
+    _check(data, 0)
+
+
+def _check(value: Any, depth: int) -> None:
+    if value is None or value is True or value is False:
+        return
+    cls = type(value)
+    if cls is str or cls is int:
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"session data is not JSON: float {value!r} (NaN and Infinity are not JSON)")
+        return
+    if isinstance(value, (str, int)):
+        return
+    if depth >= MAX_DEPTH:
+        raise ValueError(f"session data is not JSON: nested deeper than {MAX_DEPTH} levels (a circular reference?)")
+    if isinstance(value, dict):
+        for item_key, item in value.items():
+            if not (item_key is None or isinstance(item_key, (str, int))):
+                raise _refuse(item_key, "is not allowed as a dict key (use str)")
+            _check(item, depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check(item, depth + 1)
+    else:
+        raise _refuse(value, "is not allowed (use dict, list, tuple, str, int, float, bool or None)")
+
+
+def encode_json(data: Any) -> bytes:
+    """Strict JSON as UTF-8 bytes, byte for byte what ``json.dumps`` would write.
+
+    Matching ``json.dumps`` keeps values interchangeable with hug_store_redis 1.0.0.
+    """
+    check_json(data)
+    text: str = ujson.dumps(
+        data, ensure_ascii=True, escape_forward_slashes=False, separators=(", ", ": ")
+    )
+    return text.encode("ascii")
+
+
+def decode_json(payload: Any, key: str) -> Any:
+    """Data from a Redis reply; anything that is not UTF-8 JSON is ``CorruptSessionError``.
+
+    Reading stays as lenient as ``json.loads`` (NaN, Infinity) so every value written by
+    1.0.0 still reads back.
+    """
+    if isinstance(payload, bytes):
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CorruptSessionError(key, f"invalid UTF-8 at byte {exc.start}") from None
+    elif isinstance(payload, str):
+        text = payload
+    else:
+        raise CorruptSessionError(key, f"Redis replied with {type(payload).__name__}, not a string")
+    try:
+        return ujson.loads(text)
+    except ValueError as exc:
+        raise CorruptSessionError(key, str(exc) or "empty value") from None
+
+
+class Codec:
+    """Everything a store turns into bytes for one namespace, and back.
+
+    The prefix is encoded once, so a store operation costs one concatenation.
+    """
+
+    __slots__ = ("namespace", "_prefix")
+
+    def __init__(self, namespace: str) -> None:
+        if not isinstance(namespace, str):
+            raise TypeError(f"namespace must be str, not {type(namespace).__name__}")
+        self.namespace = namespace
+        self._prefix = _encode_key(namespace + ":")
+
+    def namespaced_key(self, key: str) -> bytes:
+        """``namespace:key`` as bytes, the Redis key 1.0.0 used for the same session."""
+        if not isinstance(key, str):
+            raise TypeError(f"session key must be str, not {type(key).__name__}")
+        return self._prefix + _encode_key(key)
+
+    def encode(self, data: Any) -> bytes:
+        return encode_json(data)
+
+    def decode(self, payload: Any, key: str) -> Any:
+        return decode_json(payload, key)

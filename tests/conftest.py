@@ -1,0 +1,68 @@
+"""Real servers and both codec twins for every test.
+
+pytest-redis starts ``redis-server`` on a free loopback port (never 6379). Each test
+that touches the codec runs once per twin: the ``cython`` variant imports the compiled
+module itself, so a missing extension fails loudly instead of passing as Python.
+"""
+
+import importlib
+from collections.abc import Iterator
+from types import ModuleType
+
+import pytest
+import redis
+from pytest_redis.executor import RedisExecutor
+
+import hug_store_redis._codec
+from hug_store_redis import RedisStore
+
+TWIN_MODULES = {"cython": "hug_store_redis._speedups", "python": "hug_store_redis._codec_py"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--no-extensions",
+        action="store_true",
+        help="run the suite on the pure-Python twin only (for builds without the extension)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "one_twin: the test does not depend on the codec twin")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("one_twin"):
+        return
+    twins = ["python"] if metafunc.config.getoption("--no-extensions") else ["cython", "python"]
+    metafunc.fixturenames.append("twin")
+    metafunc.parametrize("twin", twins, indirect=True)
+
+
+@pytest.fixture
+def twin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The codec module every RedisStore built in this test uses."""
+    module = importlib.import_module(TWIN_MODULES[request.param])
+    monkeypatch.setattr(hug_store_redis._codec, "Codec", module.Codec)
+    return module
+
+
+@pytest.fixture(scope="session")
+def redis_server(redis_proc: RedisExecutor) -> RedisExecutor:
+    assert redis_proc.host in ("127.0.0.1", "localhost") and redis_proc.port != 6379
+    return redis_proc
+
+
+@pytest.fixture
+def redis_client(redis_server: RedisExecutor) -> Iterator[redis.Redis]:
+    client = redis.Redis(host=redis_server.host, port=redis_server.port, socket_timeout=5)
+    client.flushall()
+    yield client
+    client.flushall()
+    client.close()
+
+
+@pytest.fixture
+def store(redis_client: redis.Redis) -> RedisStore:
+    return RedisStore(redis_client)
+
