@@ -63,4 +63,6 @@ speedups = Extension(
 setup(
     ext_modules=[] if NO_EXTENSIONS else [speedups],
     cmdclass={"build_ext": OptionalBuildExt},
+    # Separate build trees, so a pure build never picks up a stale compiled module.
+    options={"build": {"build_base": "build/pure" if NO_EXTENSIONS else "build/ext"}},
 )

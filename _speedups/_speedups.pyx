@@ -1,8 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Compiled twin of ``hug_store_redis._codec_py``: same names, results and exceptions."""
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
-from cpython.float cimport PyFloat_AS_DOUBLE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_AsEncodedString, PyUnicode_DecodeUTF8
 from libc.math cimport isfinite
 
@@ -15,11 +14,7 @@ cdef int _MAX_DEPTH = MAX_DEPTH
 
 cdef object _dumps = ujson.dumps
 cdef object _loads = ujson.loads
-cdef dict _DUMPS_OPTIONS = {
-    "ensure_ascii": True,
-    "escape_forward_slashes": False,
-    "separators": (", ", ": "),
-}
+cdef dict _DUMPS_OPTIONS = {"ensure_ascii": True, "escape_forward_slashes": False}
 
 
 cdef inline bytes _encode_key(str text):
@@ -66,8 +61,53 @@ def check_json(data):
 
 cpdef bytes encode_json(object data):
     _check(data, 0)
-    cdef str text = _dumps(data, **_DUMPS_OPTIONS)
-    return PyUnicode_AsEncodedString(text, "ascii", NULL)
+    cdef bytes compact = PyUnicode_AsEncodedString(_dumps(data, **_DUMPS_OPTIONS), "ascii", NULL)
+    return _spaced(compact)
+
+
+cdef bytes _spaced(bytes compact):
+    """``, `` and ``: `` outside strings, as ``json.dumps`` writes them (see the pure twin)."""
+    cdef const char* source = PyBytes_AS_STRING(compact)
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(compact)
+    cdef Py_ssize_t index, extra = 0, written = 0
+    cdef bint in_string = False, escaped = False
+    cdef char byte
+    for index in range(size):
+        byte = source[index]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == b'\\':
+                escaped = True
+            elif byte == b'"':
+                in_string = False
+        elif byte == b'"':
+            in_string = True
+        elif byte == b',' or byte == b':':
+            extra += 1
+    if extra == 0:
+        return compact
+    cdef bytes result = PyBytes_FromStringAndSize(NULL, size + extra)
+    cdef char* target = PyBytes_AS_STRING(result)
+    in_string = False
+    escaped = False
+    for index in range(size):
+        byte = source[index]
+        target[written] = byte
+        written += 1
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == b'\\':
+                escaped = True
+            elif byte == b'"':
+                in_string = False
+        elif byte == b'"':
+            in_string = True
+        elif byte == b',' or byte == b':':
+            target[written] = b' '
+            written += 1
+    return result
 
 
 cpdef object decode_json(object payload, object key):

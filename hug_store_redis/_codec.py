@@ -2,19 +2,19 @@
 
 import os
 import sys
+from typing import cast
 
 from . import _codec_py
 
 NO_EXTENSIONS = os.environ.get("HUG_STORE_REDIS_NO_EXTENSIONS", "") not in ("", "0")
 
-if NO_EXTENSIONS or sys.implementation.name != "cpython":
-    Codec: type[_codec_py.Codec] = _codec_py.Codec
-    IMPLEMENTATION = "python"
-else:
+Codec = _codec_py.Codec
+IMPLEMENTATION = "python"
+if not NO_EXTENSIONS and sys.implementation.name == "cpython":
     try:
-        from ._speedups import Codec
+        from . import _speedups
     except ImportError:  # built without a compiler: the pure twin is the same codec, slower
-        Codec = _codec_py.Codec
-        IMPLEMENTATION = "python"
+        pass
     else:
+        Codec = cast("type[_codec_py.Codec]", _speedups.Codec)
         IMPLEMENTATION = "cython"

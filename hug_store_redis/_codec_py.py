@@ -16,7 +16,6 @@ from .errors import CorruptSessionError
 MAX_DEPTH = 512
 
 
-
 def _encode_key(text: str) -> bytes:
     # surrogatepass: any str is a valid session key (cookies can hold anything),
     # and the mapping stays one-to-one, so namespaces cannot collide.
@@ -53,7 +52,9 @@ def _check(value: Any, depth: int) -> None:
     if isinstance(value, (str, int)):
         return
     if depth >= MAX_DEPTH:
-        raise ValueError(f"session data is not JSON: nested deeper than {MAX_DEPTH} levels (a circular reference?)")
+        raise ValueError(
+            f"session data is not JSON: nested deeper than {MAX_DEPTH} levels (a circular reference?)"
+        )
     if isinstance(value, dict):
         for item_key, item in value.items():
             if not (item_key is None or isinstance(item_key, (str, int))):
@@ -67,15 +68,29 @@ def _check(value: Any, depth: int) -> None:
 
 
 def encode_json(data: Any) -> bytes:
-    """Strict JSON as UTF-8 bytes, byte for byte what ``json.dumps`` would write.
+    """Strict JSON as UTF-8 bytes, laid out as ``json.dumps`` lays it out.
 
-    Matching ``json.dumps`` keeps values interchangeable with hug_store_redis 1.0.0.
+    The layout keeps values byte-compatible with hug_store_redis 1.0.0. ujson writes
+    compact text and the spaces are put back here: its own ``separators`` option was
+    seen to be ignored intermittently, which would make the bytes depend on luck.
     """
     check_json(data)
-    text: str = ujson.dumps(
-        data, ensure_ascii=True, escape_forward_slashes=False, separators=(", ", ": ")
-    )
-    return text.encode("ascii")
+    compact: str = ujson.dumps(data, ensure_ascii=True, escape_forward_slashes=False)
+    return _add_json_dumps_spacing(compact).encode("ascii")
+
+
+def _add_json_dumps_spacing(compact: str) -> str:
+    """``, `` and ``: `` between items, as ``json.dumps`` writes them, strings left alone."""
+    parts = compact.split('"')
+    in_string = False
+    for index, part in enumerate(parts):
+        if in_string:
+            # The quote after this part ends the string unless an odd run of backslashes escapes it.
+            in_string = (len(part) - len(part.rstrip("\\"))) % 2 == 1
+        else:
+            parts[index] = part.replace(",", ", ").replace(":", ": ")
+            in_string = True
+    return '"'.join(parts)
 
 
 def decode_json(payload: Any, key: str) -> Any:
@@ -105,7 +120,7 @@ class Codec:
     The prefix is encoded once, so a store operation costs one concatenation.
     """
 
-    __slots__ = ("namespace", "_prefix")
+    __slots__ = ("_prefix", "namespace")
 
     def __init__(self, namespace: str) -> None:
         if not isinstance(namespace, str):

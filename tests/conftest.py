@@ -27,12 +27,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "one_twin: the test does not depend on the codec twin")
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if metafunc.definition.get_closest_marker("one_twin"):
+    if metafunc.definition.get_closest_marker("one_twin") or metafunc.definition.get_closest_marker(
+        "packaging"
+    ):
         return
     twins = ["python"] if metafunc.config.getoption("--no-extensions") else ["cython", "python"]
     metafunc.fixturenames.append("twin")
@@ -65,4 +63,3 @@ def redis_client(redis_server: RedisExecutor) -> Iterator[redis.Redis]:
 @pytest.fixture
 def store(redis_client: redis.Redis) -> RedisStore:
     return RedisStore(redis_client)
-

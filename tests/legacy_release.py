@@ -21,8 +21,19 @@ def load_legacy_module() -> ModuleType:
     if not STORE_FILE.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-             "-d", str(CACHE), RELEASE],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "-d",
+                str(CACHE),
+                RELEASE,
+            ],
             check=True,
         )
         with tarfile.open(CACHE / "hug_store_redis-1.0.0.tar.gz") as archive:

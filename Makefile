@@ -1,0 +1,59 @@
+# Fresh-machine entry points: `make demo` and `make test` install what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PURE_VENV ?= .venv-pure
+PY313_VENV ?= .venv-py313
+PY313 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3) $(shell command -v python3.13))
+PYTEST_ARGS ?=
+SOURCES := pyproject.toml setup.py _speedups/_speedups.pyx $(wildcard hug_store_redis/*.py hug_store_redis/*.pyi)
+
+.PHONY: test test-main test-pure test-py313 test-slow test-deep lint demo bench redis-server clean
+
+test: lint test-main test-pure test-py313
+
+# redis-server (and redis-cli) from Debian when the machine has none.
+redis-server:
+	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null || { \
+	  echo "installing redis-server with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null; }
+
+# A venv with the package built with its extension required: a silent fallback cannot pass.
+$(VENV)/.installed: $(SOURCES)
+	@$(PYTHON) -m venv $(VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv python3-dev build-essential && $(PYTHON) -m venv $(VENV); }
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -U pip setuptools wheel Cython
+	HUG_STORE_REDIS_REQUIRE_EXTENSIONS=1 $(VENV)/bin/python -m pip install -q --disable-pip-version-check --no-build-isolation '.[hiredis,test]'
+	$(VENV)/bin/python -c "import hug_store_redis as h; assert h.IMPLEMENTATION == 'cython', h.IMPLEMENTATION"
+	touch $@
+
+$(PURE_VENV)/.installed: $(SOURCES)
+	$(PYTHON) -m venv $(PURE_VENV)
+	$(PURE_VENV)/bin/python -m pip install -q --disable-pip-version-check -U pip setuptools wheel Cython
+	HUG_STORE_REDIS_NO_EXTENSIONS=1 $(PURE_VENV)/bin/python -m pip install -q --disable-pip-version-check --no-build-isolation '.[hiredis,test]'
+	$(PURE_VENV)/bin/python -c "import hug_store_redis as h; assert h.IMPLEMENTATION == 'python', h.IMPLEMENTATION"
+	touch $@
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+# The whole suite on both twins (Python $(shell $(PYTHON) -c 'import sys; print(*sys.version_info[:2], sep=".")')).
+test-main: redis-server $(VENV)/.installed
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The package built with HUG_STORE_REDIS_NO_EXTENSIONS=1: what a machine without a compiler gets.
+test-pure: redis-server $(PURE_VENV)/.installed
+	$(PURE_VENV)/bin/pytest --no-extensions -m "not slow and not packaging" $(PYTEST_ARGS)
+
+# Python 3.13, where hug comes from the hug-upgraded fork.
+test-py313: redis-server
+	@if [ -z "$(PY313)" ]; then echo "SKIPPED test-py313: no Python 3.13 interpreter on this machine"; exit 0; fi; \
+	$(MAKE) --no-print-directory PYTHON=$(PY313) VENV=$(PY313_VENV) $(PY313_VENV)/.installed && \
+	$(PY313_VENV)/bin/python -c "import hug, sys; print('hug on', sys.version.split()[0], 'from', hug.__file__)" && \
+	$(PY313_VENV)/bin/pytest -m "not slow and not packaging" $(PYTEST_ARGS)
+
+test-slow: redis-server $(VENV)/.installed
+	$(VENV)/bin/pytest -m slow $(PYTEST_ARGS)
+
+clean:
+	rm -rf build dist *.egg-info $(VENV) $(PURE_VENV) $(PY313_VENV) _speedups/*.c
