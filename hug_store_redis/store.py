@@ -4,6 +4,7 @@ import datetime
 from typing import Any, Protocol
 
 from hug.exceptions import StoreKeyNotFound
+from redis.exceptions import ResponseError
 
 from . import _codec
 
@@ -15,10 +16,12 @@ class RedisClient(Protocol):
     look-alikes all fit.
     """
 
-    def get(self, name: Any) -> Any: ...
+    def get(self, name: Any) -> bytes | str | None: ...
     def set(self, name: Any, value: Any, ex: Any = None) -> Any: ...
     def exists(self, *names: Any) -> Any: ...
     def delete(self, *names: Any) -> Any: ...
+    def getex(self, name: Any, ex: Any = None) -> bytes | str | None: ...
+    def pipeline(self, transaction: bool = True) -> Any: ...
 
 
 def expiration_seconds(expiration: "int | float | datetime.timedelta | None") -> int | None:
@@ -61,6 +64,7 @@ class RedisStore:
         self.connection = connection
         self.namespace = namespace
         self.expiration = expiration_seconds(expiration)
+        self._getex_supported = True
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(namespace={self.namespace!r}, expiration={self.expiration!r})"
@@ -77,6 +81,47 @@ class RedisStore:
         full_key = self._codec.namespaced_key(key)
         payload = self._codec.encode(data)
         self.connection.set(full_key, payload, ex=self.expiration)
+
+    # The pieces below let a caller (the session middleware) read once, compare bytes,
+    # and write only what changed.
+
+    def namespaced_key(self, key: str) -> bytes:
+        """The Redis key for ``key``: ``namespace:key`` in UTF-8."""
+        return self._codec.namespaced_key(key)
+
+    def encode(self, data: Any) -> bytes:
+        """The exact bytes ``set`` would write for ``data``."""
+        return self._codec.encode(data)
+
+    def decode(self, payload: bytes | str, key: str) -> Any:
+        """Data from bytes read for ``key``; ``CorruptSessionError`` when they are not JSON."""
+        return self._codec.decode(payload, key)
+
+    def read_payload(self, key: str, *, touch: bool = False) -> bytes | str | None:
+        """The raw value, or None; with ``touch``, the expiry restarts in the same round trip.
+
+        GETEX (Redis >= 6.2) reads and slides the expiry in one command; older servers
+        get GET and EXPIRE pipelined without MULTI, still one round trip.
+        """
+        full_key = self._codec.namespaced_key(key)
+        if not touch or self.expiration is None:
+            return self.connection.get(full_key)
+        if self._getex_supported:
+            try:
+                return self.connection.getex(full_key, ex=self.expiration)
+            except ResponseError as error:
+                if "unknown command" not in str(error).lower():
+                    raise
+                self._getex_supported = False
+        pipeline = self.connection.pipeline(transaction=False)
+        pipeline.get(full_key)
+        pipeline.expire(full_key, self.expiration)
+        payload, _ = pipeline.execute()
+        return payload  # type: ignore[no-any-return]
+
+    def write_payload(self, key: str, payload: bytes) -> None:
+        """Write bytes from ``encode`` and restart the expiry."""
+        self.connection.set(self._codec.namespaced_key(key), payload, ex=self.expiration)
 
     def exists(self, key: str) -> bool:
         return bool(self.connection.exists(self._codec.namespaced_key(key)))

@@ -13,7 +13,6 @@ from hug_store_redis import CorruptSessionError, _codec_py
 pytestmark = pytest.mark.one_twin
 
 
-
 @pytest.fixture(scope="module")
 def speedups(request):
     """The compiled twin; a missing build is an error unless --no-extensions opts out."""
@@ -25,6 +24,7 @@ def speedups(request):
 @pytest.fixture(scope="module")
 def twins(speedups):
     return {"python": _codec_py, "cython": speedups}
+
 
 json_scalars = (
     st.none()

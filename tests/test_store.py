@@ -258,3 +258,49 @@ def test_implementation_is_exposed():
     import hug_store_redis
 
     assert hug_store_redis.IMPLEMENTATION in ("cython", "python")
+
+
+class TestPayloadPrimitives:
+    """The read-once, write-if-changed pieces the session middleware builds on."""
+
+    def test_encode_is_what_set_writes(self, store, redis_client):
+        store.set("k", {"a": [1, "b"]})
+        assert redis_client.get("store:k") == store.encode({"a": [1, "b"]})
+        assert store.namespaced_key("k") == b"store:k"
+
+    def test_read_payload_touch_slides_the_expiry_in_one_command(self, redis_client):
+        store = RedisStore(redis_client, expiration=100)
+        store.set("k", {"x": 1})
+        redis_client.expire("store:k", 5)
+        before = redis_client.info("commandstats")
+        assert store.read_payload("k", touch=True) == store.encode({"x": 1})
+        after = redis_client.info("commandstats")
+        assert after["cmdstat_getex"]["calls"] - before.get("cmdstat_getex", {"calls": 0})["calls"] == 1
+        assert 95 <= redis_client.ttl("store:k") <= 100
+
+    def test_read_payload_without_touch_keeps_the_expiry(self, store, redis_client):
+        store.set("k", 1)
+        redis_client.expire("store:k", 5)
+        assert store.read_payload("k") == b"1"
+        assert redis_client.ttl("store:k") <= 5
+        assert store.read_payload("missing", touch=True) is None
+
+    def test_old_servers_get_pipelined_get_and_expire(self, redis_client):
+        """Redis < 6.2 has no GETEX: renamed away here, the same call still slides the expiry."""
+        store = RedisStore(redis_client, expiration=100)
+        store.set("k", [1])
+        redis_client.expire("store:k", 5)
+        original = redis_client.getex
+
+        def getex_missing(*args, **kwargs):
+            return original.__self__.execute_command("NO-SUCH-GETEX", *args)
+
+        redis_client.getex = getex_missing
+        assert store.read_payload("k", touch=True) == b"[1]"
+        assert store.read_payload("k", touch=True) == b"[1]"
+        assert 95 <= redis_client.ttl("store:k") <= 100
+
+    def test_write_payload_restarts_the_expiry(self, store, redis_client):
+        store.write_payload("k", store.encode({"v": 2}))
+        assert store.get("k") == {"v": 2}
+        assert redis_client.ttl("store:k") > 86000
