@@ -4,9 +4,9 @@ import math
 
 import pytest
 from hug.exceptions import StoreKeyNotFound
+from legacy_release import load_legacy_module
 
 from hug_store_redis import RedisStore
-from legacy_release import load_legacy_module
 
 SESSIONS = [
     {},
