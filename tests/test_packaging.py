@@ -107,7 +107,8 @@ def test_sdist_carries_the_pyx_and_no_generated_c(source_tree, tmp_path):
         timeout=300,
     )
     (archive,) = tmp_path.glob("hug_store_redis-*.tar.gz")
-    names = tarfile.open(archive).getnames()
+    with tarfile.open(archive) as sdist:
+        names = sdist.getnames()
     assert any(name.endswith("_speedups/_speedups.pyx") for name in names)
     assert not any(name.endswith(".c") for name in names)
     assert any(name.endswith("hug_store_redis/py.typed") for name in names)
