@@ -2,7 +2,10 @@
 """Compiled twin of ``hug_store_redis._codec_py``: same names, results and exceptions."""
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.unicode cimport PyUnicode_AsEncodedString, PyUnicode_DecodeUTF8
+from libc.stdio cimport snprintf
+from libc.string cimport memcpy
 from libc.math cimport isfinite
 
 import ujson
@@ -66,7 +69,11 @@ cpdef bytes encode_json(object data):
 
 
 cdef bytes _spaced(bytes compact):
-    """``, `` and ``: `` outside strings, as ``json.dumps`` writes them (see the pure twin)."""
+    """``, `` and ``: `` outside strings and DEL escaped, as ``json.dumps`` writes them.
+
+    The pure twin says the same with str methods; here it is one pass to size the
+    result and one to fill it.
+    """
     cdef const char* source = PyBytes_AS_STRING(compact)
     cdef Py_ssize_t size = PyBytes_GET_SIZE(compact)
     cdef Py_ssize_t index, extra = 0, written = 0
@@ -81,6 +88,8 @@ cdef bytes _spaced(bytes compact):
                 escaped = True
             elif byte == b'"':
                 in_string = False
+            elif byte == 127:
+                extra += 5
         elif byte == b'"':
             in_string = True
         elif byte == b',' or byte == b':':
@@ -93,6 +102,10 @@ cdef bytes _spaced(bytes compact):
     escaped = False
     for index in range(size):
         byte = source[index]
+        if in_string and not escaped and byte == 127:
+            memcpy(target + written, b"\\u007f", 6)
+            written += 6
+            continue
         target[written] = byte
         written += 1
         if in_string:
@@ -127,25 +140,116 @@ cpdef object decode_json(object payload, object key):
         raise CorruptSessionError(key, str(exc) or "empty value") from None
 
 
+cdef bytes _GET = b"*2\r\n$3\r\nGET\r\n"
+cdef bytes _GETEX = b"*4\r\n$5\r\nGETEX\r\n"
+cdef bytes _SET = b"*3\r\n$3\r\nSET\r\n"
+cdef bytes _SET_EX = b"*5\r\n$3\r\nSET\r\n"
+cdef bytes _EXISTS = b"*2\r\n$6\r\nEXISTS\r\n"
+cdef bytes _DEL = b"*2\r\n$3\r\nDEL\r\n"
+
+
+# "$" + up to 19 digits + CRLF before a bulk string, CRLF after it; rounded up.
+cdef enum:
+    _BULK_OVERHEAD = 32
+
+
+cdef inline Py_ssize_t _put(char* target, Py_ssize_t at, bytes part):
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(part)
+    memcpy(target + at, PyBytes_AS_STRING(part), size)
+    return at + size
+
+
+cdef inline Py_ssize_t _put_bulk(char* target, Py_ssize_t at, const char* data, Py_ssize_t size):
+    at += snprintf(target + at, _BULK_OVERHEAD, "$%zd\r\n", size)
+    memcpy(target + at, data, size)
+    target[at + size] = 13
+    target[at + size + 1] = 10
+    return at + size + 2
+
+
 cdef class Codec:
-    """Everything a store turns into bytes for one namespace, and back."""
+    """Everything a store turns into bytes for one namespace and expiry, and back.
+
+    Frames are written straight into one bytes object: prefix, key and payload are
+    each copied once.
+    """
 
     cdef readonly str namespace
+    cdef readonly object expiration
     cdef bytes _prefix
+    cdef bytes _ex_arguments
 
-    def __init__(self, namespace):
+    def __init__(self, namespace, expiration=None):
         if not isinstance(namespace, str):
             raise TypeError(f"namespace must be str, not {type(namespace).__name__}")
+        if expiration is not None and (type(expiration) is not int or expiration <= 0):
+            raise ValueError(f"expiration must be a positive int or None, got {expiration!r}")
         self.namespace = namespace
+        self.expiration = expiration
         self._prefix = _encode_key(namespace + ":")
+        if expiration is None:
+            self._ex_arguments = b""
+        else:
+            seconds = b"%d" % expiration
+            self._ex_arguments = b"$2\r\nEX\r\n$%d\r\n%s\r\n" % (len(seconds), seconds)
 
-    cpdef bytes namespaced_key(self, key):
+    cdef inline bytes _key_bytes(self, key):
         if not isinstance(key, str):
             raise TypeError(f"session key must be str, not {type(key).__name__}")
-        return self._prefix + _encode_key(key)
+        return _encode_key(<str>key)
+
+    cpdef bytes namespaced_key(self, key):
+        return self._prefix + self._key_bytes(key)
 
     cpdef bytes encode(self, data):
         return encode_json(data)
 
     cpdef object decode(self, payload, key):
         return decode_json(payload, key)
+
+    cdef bytes _frame(self, bytes head, bytes key, bytes payload, bytes tail):
+        """head, the namespaced key as a bulk string, optionally the payload, then tail."""
+        cdef Py_ssize_t key_size = PyBytes_GET_SIZE(self._prefix) + PyBytes_GET_SIZE(key)
+        cdef Py_ssize_t total = PyBytes_GET_SIZE(head) + _BULK_OVERHEAD + key_size + PyBytes_GET_SIZE(tail)
+        if payload is not None:
+            total += _BULK_OVERHEAD + PyBytes_GET_SIZE(payload)
+        cdef char* buffer = <char*>PyMem_Malloc(total)
+        if buffer == NULL:
+            raise MemoryError()
+        cdef Py_ssize_t at
+        try:
+            at = _put(buffer, 0, head)
+            at += snprintf(buffer + at, _BULK_OVERHEAD, "$%zd\r\n", key_size)
+            at = _put(buffer, at, self._prefix)
+            at = _put(buffer, at, key)
+            buffer[at] = 13
+            buffer[at + 1] = 10
+            at += 2
+            if payload is not None:
+                at = _put_bulk(buffer, at, PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload))
+            at = _put(buffer, at, tail)
+            return PyBytes_FromStringAndSize(buffer, at)
+        finally:
+            PyMem_Free(buffer)
+
+    cpdef bytes frame_get(self, key):
+        return self._frame(_GET, self._key_bytes(key), None, b"")
+
+    cpdef bytes frame_getex(self, key):
+        if self.expiration is None:
+            return self._frame(_GET, self._key_bytes(key), None, b"")
+        return self._frame(_GETEX, self._key_bytes(key), None, self._ex_arguments)
+
+    cpdef bytes frame_set(self, key, payload):
+        cdef bytes key_bytes = self._key_bytes(key)
+        if not isinstance(payload, bytes):
+            raise TypeError(f"payload must be bytes, not {type(payload).__name__}")
+        return self._frame(
+            _SET if self.expiration is None else _SET_EX, key_bytes, <bytes>payload, self._ex_arguments
+        )
+
+    cpdef bytes frame_exists(self, key):
+        return self._frame(_EXISTS, self._key_bytes(key), None, b"")
+
+    cpdef bytes frame_delete(self, key):
+        return self._frame(_DEL, self._key_bytes(key), None, b"")

@@ -76,7 +76,8 @@ def encode_json(data: Any) -> bytes:
     """
     check_json(data)
     compact: str = ujson.dumps(data, ensure_ascii=True, escape_forward_slashes=False)
-    return _add_json_dumps_spacing(compact).encode("ascii")
+    # DEL (0x7f) is the one ASCII character json.dumps escapes and ujson does not.
+    return _add_json_dumps_spacing(compact).replace("\x7f", "\\u007f").encode("ascii")
 
 
 def _add_json_dumps_spacing(compact: str) -> str:
@@ -114,19 +115,36 @@ def decode_json(payload: Any, key: str) -> Any:
         raise CorruptSessionError(key, str(exc) or "empty value") from None
 
 
-class Codec:
-    """Everything a store turns into bytes for one namespace, and back.
+def _bulk(part: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(part), part)
 
-    The prefix is encoded once, so a store operation costs one concatenation.
+
+_GET = b"*2\r\n$3\r\nGET\r\n"
+_GETEX = b"*4\r\n$5\r\nGETEX\r\n"
+_SET = b"*3\r\n$3\r\nSET\r\n"
+_SET_EX = b"*5\r\n$3\r\nSET\r\n"
+_EXISTS = b"*2\r\n$6\r\nEXISTS\r\n"
+_DEL = b"*2\r\n$3\r\nDEL\r\n"
+
+
+class Codec:
+    """Everything a store turns into bytes for one namespace and expiry, and back.
+
+    The key prefix and the ``EX seconds`` arguments are framed once, so a store
+    operation costs one call that returns the complete RESP command.
     """
 
-    __slots__ = ("_prefix", "namespace")
+    __slots__ = ("_ex_arguments", "_prefix", "expiration", "namespace")
 
-    def __init__(self, namespace: str) -> None:
+    def __init__(self, namespace: str, expiration: int | None = None) -> None:
         if not isinstance(namespace, str):
             raise TypeError(f"namespace must be str, not {type(namespace).__name__}")
+        if expiration is not None and (type(expiration) is not int or expiration <= 0):
+            raise ValueError(f"expiration must be a positive int or None, got {expiration!r}")
         self.namespace = namespace
+        self.expiration = expiration
         self._prefix = _encode_key(namespace + ":")
+        self._ex_arguments = b"" if expiration is None else _bulk(b"EX") + _bulk(b"%d" % expiration)
 
     def namespaced_key(self, key: str) -> bytes:
         """``namespace:key`` as bytes, the Redis key 1.0.0 used for the same session."""
@@ -139,3 +157,27 @@ class Codec:
 
     def decode(self, payload: Any, key: str) -> Any:
         return decode_json(payload, key)
+
+    # Complete RESP commands, for connections that take pre-framed bytes.
+
+    def frame_get(self, key: str) -> bytes:
+        return _GET + _bulk(self.namespaced_key(key))
+
+    def frame_getex(self, key: str) -> bytes:
+        """GETEX that restarts the expiry; a plain GET when keys never expire."""
+        if self.expiration is None:
+            return self.frame_get(key)
+        return _GETEX + _bulk(self.namespaced_key(key)) + self._ex_arguments
+
+    def frame_set(self, key: str, payload: bytes) -> bytes:
+        """SET of bytes from ``encode``, with the expiry when there is one."""
+        if not isinstance(payload, bytes):
+            raise TypeError(f"payload must be bytes, not {type(payload).__name__}")
+        head = _SET if self.expiration is None else _SET_EX
+        return head + _bulk(self.namespaced_key(key)) + _bulk(payload) + self._ex_arguments
+
+    def frame_exists(self, key: str) -> bytes:
+        return _EXISTS + _bulk(self.namespaced_key(key))
+
+    def frame_delete(self, key: str) -> bytes:
+        return _DEL + _bulk(self.namespaced_key(key))

@@ -7,6 +7,8 @@ from hug.exceptions import StoreKeyNotFound
 from redis.exceptions import ResponseError
 
 from . import _codec
+from .errors import CorruptSessionError
+from .fast_path import fast_path_for
 
 
 class RedisClient(Protocol):
@@ -52,6 +54,11 @@ class RedisStore:
 
     Defaults, keys and bytes are those of hug_store_redis 1.0.0, so an upgrade keeps
     every live session. Every ``set`` resets the expiry.
+
+    On a plain ``redis.Redis`` the store sends pre-framed commands on connections it
+    borrows from the client's pool (see ``fast_path.py``); every other client, or
+    ``fast_path=False``, goes through the client's own methods. Results and
+    exceptions are the same on both paths.
     """
 
     def __init__(
@@ -59,28 +66,44 @@ class RedisStore:
         connection: RedisClient,
         namespace: str = "store",
         expiration: "int | float | datetime.timedelta | None" = 86400,
+        *,
+        fast_path: bool = True,
     ) -> None:
-        self._codec = _codec.Codec(namespace)
+        self.expiration = expiration_seconds(expiration)
+        self._codec = _codec.Codec(namespace, self.expiration)
         self.connection = connection
         self.namespace = namespace
-        self.expiration = expiration_seconds(expiration)
+        self._fast = fast_path_for(connection) if fast_path else None
         self._getex_supported = True
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(namespace={self.namespace!r}, expiration={self.expiration!r})"
 
+    @property
+    def uses_fast_path(self) -> bool:
+        return self._fast is not None
+
     def get(self, key: str) -> Any:
         """The data stored under ``key``; ``StoreKeyNotFound`` when there is none."""
-        payload = self.connection.get(self._codec.namespaced_key(key))
+        payload = self.read_payload(key)
         if payload is None:
             raise StoreKeyNotFound(key)
         return self._codec.decode(payload, key)
 
     def set(self, key: str, data: Any) -> None:
         """Store ``data`` and restart its expiry. Bad data raises before Redis is touched."""
-        full_key = self._codec.namespaced_key(key)
-        payload = self._codec.encode(data)
-        self.connection.set(full_key, payload, ex=self.expiration)
+        self.write_payload(key, self._codec.encode(data))
+
+    def exists(self, key: str) -> bool:
+        if self._fast is not None:
+            return bool(self._fast.execute(self._codec.frame_exists(key)))
+        return bool(self.connection.exists(self._codec.namespaced_key(key)))
+
+    def delete(self, key: str) -> bool:
+        """True when a key was deleted, False when there was none."""
+        if self._fast is not None:
+            return bool(self._fast.execute(self._codec.frame_delete(key)) == 1)
+        return bool(self.connection.delete(self._codec.namespaced_key(key)) == 1)
 
     # The pieces below let a caller (the session middleware) read once, compare bytes,
     # and write only what changed.
@@ -103,29 +126,35 @@ class RedisStore:
         GETEX (Redis >= 6.2) reads and slides the expiry in one command; older servers
         get GET and EXPIRE pipelined without MULTI, still one round trip.
         """
-        full_key = self._codec.namespaced_key(key)
-        if not touch or self.expiration is None:
-            return self.connection.get(full_key)
+        try:
+            if touch and self.expiration is not None:
+                return self._read_and_touch(key)
+            if self._fast is not None:
+                return self._fast.execute(self._codec.frame_get(key))  # type: ignore[no-any-return]
+            return self.connection.get(self._codec.namespaced_key(key))
+        except UnicodeDecodeError as error:  # a decode_responses=True client met non-UTF-8 bytes
+            raise CorruptSessionError(key, f"invalid UTF-8 at byte {error.start}") from None
+
+    def write_payload(self, key: str, payload: bytes) -> None:
+        """Write bytes from ``encode`` and restart the expiry."""
+        if self._fast is not None:
+            self._fast.execute(self._codec.frame_set(key, payload))
+        else:
+            self.connection.set(self._codec.namespaced_key(key), payload, ex=self.expiration)
+
+    def _read_and_touch(self, key: str) -> bytes | str | None:
         if self._getex_supported:
             try:
-                return self.connection.getex(full_key, ex=self.expiration)
+                if self._fast is not None:
+                    return self._fast.execute(self._codec.frame_getex(key))  # type: ignore[no-any-return]
+                return self.connection.getex(self._codec.namespaced_key(key), ex=self.expiration)
             except ResponseError as error:
                 if "unknown command" not in str(error).lower():
                     raise
                 self._getex_supported = False
+        full_key = self._codec.namespaced_key(key)
         pipeline = self.connection.pipeline(transaction=False)
         pipeline.get(full_key)
         pipeline.expire(full_key, self.expiration)
         payload, _ = pipeline.execute()
         return payload  # type: ignore[no-any-return]
-
-    def write_payload(self, key: str, payload: bytes) -> None:
-        """Write bytes from ``encode`` and restart the expiry."""
-        self.connection.set(self._codec.namespaced_key(key), payload, ex=self.expiration)
-
-    def exists(self, key: str) -> bool:
-        return bool(self.connection.exists(self._codec.namespaced_key(key)))
-
-    def delete(self, key: str) -> bool:
-        """True when a key was deleted, False when there was none."""
-        return bool(self.connection.delete(self._codec.namespaced_key(key)) == 1)

@@ -1,8 +1,9 @@
-"""Real servers and both codec twins for every test.
+"""Real servers, both codec twins and both store paths for every test.
 
 pytest-redis starts ``redis-server`` on a free loopback port (never 6379). Each test
-that touches the codec runs once per twin: the ``cython`` variant imports the compiled
-module itself, so a missing extension fails loudly instead of passing as Python.
+that touches the store runs once per twin and once per path (fast, generic): the
+``cython`` variant imports the compiled module itself, so a missing extension fails
+loudly instead of passing as Python.
 """
 
 import importlib
@@ -14,6 +15,7 @@ import redis
 from pytest_redis.executor import RedisExecutor
 
 import hug_store_redis._codec
+import hug_store_redis.store
 from hug_store_redis import RedisStore
 
 TWIN_MODULES = {"cython": "hug_store_redis._speedups", "python": "hug_store_redis._codec_py"}
@@ -33,8 +35,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     ):
         return
     twins = ["python"] if metafunc.config.getoption("--no-extensions") else ["cython", "python"]
-    metafunc.fixturenames.append("twin")
+    metafunc.fixturenames.extend(["twin", "store_path"])
     metafunc.parametrize("twin", twins, indirect=True)
+    metafunc.parametrize("store_path", ["fast", "generic"], indirect=True)
 
 
 @pytest.fixture
@@ -43,6 +46,14 @@ def twin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Mod
     module = importlib.import_module(TWIN_MODULES[request.param])
     monkeypatch.setattr(hug_store_redis._codec, "Codec", module.Codec)
     return module
+
+
+@pytest.fixture
+def store_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``generic`` turns the fast path off for every RedisStore built in this test."""
+    if request.param == "generic":
+        monkeypatch.setattr(hug_store_redis.store, "fast_path_for", lambda client: None)
+    return str(request.param)
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import time
 import pytest
 import redis
 from hug.exceptions import StoreKeyNotFound
+from servers import RedisProcess
 
 from hug_store_redis import CorruptSessionError, RedisStore
 
@@ -285,20 +286,24 @@ class TestPayloadPrimitives:
         assert redis_client.ttl("store:k") <= 5
         assert store.read_payload("missing", touch=True) is None
 
-    def test_old_servers_get_pipelined_get_and_expire(self, redis_client):
-        """Redis < 6.2 has no GETEX: renamed away here, the same call still slides the expiry."""
-        store = RedisStore(redis_client, expiration=100)
-        store.set("k", [1])
-        redis_client.expire("store:k", 5)
-        original = redis_client.getex
-
-        def getex_missing(*args, **kwargs):
-            return original.__self__.execute_command("NO-SUCH-GETEX", *args)
-
-        redis_client.getex = getex_missing
-        assert store.read_payload("k", touch=True) == b"[1]"
-        assert store.read_payload("k", touch=True) == b"[1]"
-        assert 95 <= redis_client.ttl("store:k") <= 100
+    def test_old_servers_get_pipelined_get_and_expire(self, tmp_path):
+        """A real server without GETEX (renamed away, as on Redis < 6.2): one pipelined round trip."""
+        server = RedisProcess(tmp_path, "--rename-command", "GETEX", "").start()
+        client = redis.Redis(port=server.port)
+        try:
+            store = RedisStore(client, expiration=100)
+            store.set("k", [1])
+            client.expire("store:k", 5)
+            assert store.read_payload("k", touch=True) == b"[1]"
+            assert 95 <= client.ttl("store:k") <= 100
+            client.expire("store:k", 5)
+            assert store.read_payload("k", touch=True) == b"[1]"
+            assert 95 <= client.ttl("store:k") <= 100
+            calls = client.info("commandstats")
+            assert calls["cmdstat_get"]["calls"] == 2 and calls["cmdstat_expire"]["calls"] >= 2
+        finally:
+            client.close()
+            server.stop()
 
     def test_write_payload_restarts_the_expiry(self, store, redis_client):
         store.write_payload("k", store.encode({"v": 2}))

@@ -1,0 +1,103 @@
+"""Pre-framed commands on a plain ``redis.Redis``, without redis-py's per-call machinery.
+
+A generic ``client.get`` checks a connection out of the pool (a lock, metrics and a
+``select`` on the socket), packs the command in Python, runs response callbacks and
+checks the connection back in. This path keeps redis-py's ``Connection`` (socket, TLS,
+AUTH/ACL handshake, hiredis parser, timeouts, health checks, the client's retry policy)
+and replaces the rest with a stack of connections borrowed once from the client's pool.
+"""
+
+import os
+from typing import Any
+
+import redis
+from redis.connection import BlockingConnectionPool, ConnectionPool
+
+# Methods a fast path must not bypass, as redis-py defines them. When a client's class
+# overrides or wraps one (a subclass, a pipeline, tracing instrumentation patched in
+# before or after this import), the generic path runs instead.
+_PLAIN_METHODS = {
+    name: getattr(redis.Redis, name)
+    for name in ("execute_command", "parse_response", "get", "set", "getex", "exists", "delete")
+}
+_PLAIN_POOLS = (ConnectionPool, BlockingConnectionPool)
+_UNBOUNDED = 2**31  # redis-py's max_connections when none is given
+
+
+def fast_path_for(client: Any) -> "FastPath | None":
+    """A FastPath when ``client`` is a plain redis.Redis it can serve exactly; else None.
+
+    Anything else (RedisCluster, Sentinel-managed or client-side-caching pools,
+    single-connection clients, RESP3, look-alikes) keeps the generic path.
+    """
+    pool: Any = getattr(client, "connection_pool", None)
+    if type(pool) not in _PLAIN_POOLS or getattr(client, "connection", True) is not None:
+        return None
+    if getattr(pool, "cache", None) is not None or pool.connection_kwargs.get("protocol") not in (
+        None,
+        2,
+        "2",
+    ):
+        return None
+    client_class = type(client)
+    if any(getattr(client_class, name, None) is not method for name, method in _PLAIN_METHODS.items()):
+        return None
+    if hasattr(client_class.execute_command, "__wrapped__"):  # instrumented before we were imported
+        return None
+    return FastPath(pool)
+
+
+class FastPath:
+    """Runs one framed command and returns the raw reply.
+
+    With the pool's default, unbounded ``max_connections``, borrowed connections stay
+    on a list used as a stack: ``pop`` and ``append`` are atomic, so threads never
+    share a connection and no lock is taken. With a bound set, each call checks a
+    connection out of the pool and back in, so the bound (and a blocking pool's wait)
+    is shared with every other user of the client exactly as redis-py shares it.
+    After ``os.fork()`` the child drops the parent's sockets, as redis-py's pool does.
+    """
+
+    __slots__ = ("_checkin", "_checkout", "_idle", "_pid", "_pool")
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+        self._idle: list[Any] = []
+        self._pid = os.getpid()
+        if type(pool) is ConnectionPool and pool.max_connections >= _UNBOUNDED:
+            self._checkout, self._checkin = self._pop_idle, self._idle.append
+        else:
+            self._checkout, self._checkin = pool.get_connection, pool.release
+
+    def execute(self, frame: bytes) -> Any:
+        connection = self._checkout()
+        try:
+            reply = connection.retry.call_with_retry(
+                lambda: _round_trip(connection, frame), lambda _error: connection.disconnect()
+            )
+        except BaseException:
+            # A reply may still be in flight: never reuse the socket it would arrive on.
+            connection.disconnect()
+            self._checkin(connection)
+            raise
+        self._checkin(connection)
+        return reply
+
+    def _pop_idle(self) -> Any:
+        if self._pid != os.getpid():
+            self._idle.clear()
+            self._pid = os.getpid()
+        try:
+            return self._idle.pop()
+        except IndexError:
+            return self._pool.get_connection()
+
+    def close(self) -> None:
+        """Give every idle connection back to the pool."""
+        while self._idle:
+            self._pool.release(self._idle.pop())
+
+
+def _round_trip(connection: Any, frame: bytes) -> Any:
+    connection.send_packed_command((frame,))
+    return connection.read_response()

@@ -1,0 +1,196 @@
+"""The fast path: who gets it, and that it keeps every promise of redis-py's own path."""
+
+import functools
+import os
+import threading
+import uuid
+
+import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from redis.sentinel import Sentinel
+from servers import RedisProcess
+
+from hug_store_redis import RedisStore
+
+
+def test_plain_redis_gets_the_fast_path(redis_server, store_path):
+    client = redis.Redis(host=redis_server.host, port=redis_server.port)
+    assert RedisStore(client).uses_fast_path is (store_path == "fast")
+    assert RedisStore(client, fast_path=False).uses_fast_path is False
+
+
+@pytest.mark.one_twin
+def test_unix_socket_and_blocking_pools_get_it_too(tmp_path):
+    socket_path = tmp_path / "redis.sock"
+    server = RedisProcess(tmp_path, "--unixsocket", str(socket_path)).start()
+    try:
+        client = redis.Redis(unix_socket_path=str(socket_path))
+        store = RedisStore(client)
+        assert store.uses_fast_path
+        store.set("k", {"via": "unix"})
+        assert store.get("k") == {"via": "unix"}
+        blocking = redis.Redis(connection_pool=redis.BlockingConnectionPool(port=server.port))
+        assert RedisStore(blocking).uses_fast_path
+    finally:
+        server.stop()
+
+
+class Traced(redis.Redis):
+    @functools.wraps(redis.Redis.execute_command)
+    def execute_command(self, *args, **options):
+        return super().execute_command(*args, **options)
+
+
+class OverridesGet(redis.Redis):
+    def get(self, name):
+        return super().get(name)
+
+
+@pytest.mark.one_twin
+@pytest.mark.parametrize(
+    "make_client",
+    [
+        pytest.param(
+            lambda port: redis.Redis(port=port, single_connection_client=True), id="single-connection"
+        ),
+        pytest.param(lambda port: redis.Redis(port=port, protocol=3), id="resp3"),
+        pytest.param(lambda port: redis.Redis(port=port).pipeline(), id="pipeline"),
+        pytest.param(lambda port: Traced(port=port), id="instrumented"),
+        pytest.param(lambda port: OverridesGet(port=port), id="subclass-overriding-get"),
+        pytest.param(lambda port: Sentinel([("127.0.0.1", port)]).master_for("mymaster"), id="sentinel"),
+        pytest.param(lambda port: object(), id="duck-type"),
+    ],
+)
+def test_everything_else_keeps_the_generic_path(redis_server, make_client):
+    assert RedisStore(make_client(redis_server.port)).uses_fast_path is False
+
+
+@pytest.mark.one_twin
+def test_resp3_client_works_on_the_generic_path(redis_server):
+    client = redis.Redis(port=redis_server.port, protocol=3)
+    store = RedisStore(client, namespace="resp3")
+    store.set("k", {"a": 1})
+    assert store.get("k") == {"a": 1} and store.exists("k") and store.delete("k")
+
+
+@pytest.fixture
+def own_server(tmp_path):
+    server = RedisProcess(tmp_path).start()
+    yield server
+    server.stop()
+
+
+def test_the_same_store_works_after_a_server_restart(own_server):
+    client = redis.Redis(port=own_server.port, socket_timeout=2, retry=Retry(NoBackoff(), 3))
+    store = RedisStore(client)
+    store.set("before", 1)
+    own_server.stop()
+    with pytest.raises(redis.ConnectionError):
+        store.get("before")
+    own_server.start()
+    store.set("after", 2)
+    assert store.get("after") == 2
+    assert not store.exists("before")  # no persistence: the restart emptied the server
+
+
+def test_requirepass_auth(tmp_path):
+    server = RedisProcess(tmp_path, "--requirepass", "s3cret").start(password="s3cret")
+    try:
+        store = RedisStore(redis.Redis(port=server.port, password="s3cret"))
+        store.set("k", "authenticated")
+        assert store.get("k") == "authenticated"
+        with pytest.raises(redis.AuthenticationError):
+            RedisStore(redis.Redis(port=server.port, password="wrong")).get("k")
+    finally:
+        server.stop()
+
+
+def test_a_forked_child_uses_its_own_connections(redis_client):
+    store = RedisStore(redis_client)
+    store.set("parent", 1)
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report through the pipe, never return into pytest
+        outcome = b"fail"
+        try:
+            store.set("child", store.get("parent") + 1)
+            outcome = b"ok"
+        finally:
+            os.write(writer, outcome)
+            os._exit(0)
+    os.close(writer)
+    assert os.read(reader, 16) == b"ok"
+    os.waitpid(pid, 0)
+    assert store.get("child") == 2
+    store.set("parent", 3)  # the parent's own connection still answers in order
+    assert store.get("parent") == 3
+
+
+def test_socket_timeout_is_honoured(tmp_path):
+    server = RedisProcess(tmp_path, "--enable-debug-command", "yes").start()
+    client = redis.Redis(port=server.port, socket_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    store = RedisStore(client)
+    store.set("k", 1)
+    sleeper = redis.Redis(port=server.port)
+    blocker = threading.Thread(target=lambda: sleeper.execute_command("DEBUG", "SLEEP", "0.6"))
+    try:
+        blocker.start()
+        threading.Event().wait(0.1)
+        with pytest.raises(redis.TimeoutError):
+            store.get("k")
+        blocker.join()
+        assert store.get("k") == 1  # the timed-out connection was dropped, not reused out of step
+    finally:
+        blocker.join()
+        server.stop()
+
+
+def test_max_connections_holds_under_threads(redis_server, redis_client):
+    pool = redis.BlockingConnectionPool(
+        port=redis_server.port, max_connections=2, timeout=10, client_name=f"capped-{uuid.uuid4().hex}"
+    )
+    store = RedisStore(redis.Redis(connection_pool=pool))
+    errors: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        try:
+            for round_ in range(200):
+                store.set(f"{worker}", round_)
+                assert store.get(f"{worker}") == round_
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(worker,)) for worker in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert (
+        len([c for c in redis_client.client_list() if c["name"] == pool.connection_kwargs["client_name"]])
+        <= 2
+    )
+    pool.disconnect()
+    assert [store.get(f"{worker}") for worker in range(8)] == [199] * 8
+
+
+def test_error_replies_raise_like_redis_py(redis_client):
+    store = RedisStore(redis_client)
+    redis_client.lpush("store:list", "x")
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        store.get("list")
+    store.set("k", 1)  # the connection is still usable and in step
+    assert store.get("k") == 1
+
+
+def test_decode_responses_with_invalid_utf8_is_corrupt(redis_server, redis_client):
+    from hug_store_redis import CorruptSessionError
+
+    redis_client.set("store:bad", b"\xff\xfe")
+    store = RedisStore(redis.Redis(port=redis_server.port, decode_responses=True))
+    with pytest.raises(CorruptSessionError):
+        store.get("bad")
+    store.set("good", [1])
+    assert store.get("good") == [1]
