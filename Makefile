@@ -23,14 +23,14 @@ $(VENV)/.installed: $(SOURCES)
 	@$(PYTHON) -m venv $(VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv python3-dev build-essential && $(PYTHON) -m venv $(VENV); }
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -U pip setuptools wheel Cython
 	HUG_STORE_REDIS_REQUIRE_EXTENSIONS=1 $(VENV)/bin/python -m pip install -q --disable-pip-version-check --no-build-isolation '.[hiredis,test]'
-	$(VENV)/bin/python -c "import hug_store_redis as h; assert h.IMPLEMENTATION == 'cython', h.IMPLEMENTATION"
+	$(VENV)/bin/python -I -c "import hug_store_redis as h; assert h.IMPLEMENTATION == 'cython', h.IMPLEMENTATION"
 	touch $@
 
 $(PURE_VENV)/.installed: $(SOURCES)
 	$(PYTHON) -m venv $(PURE_VENV)
 	$(PURE_VENV)/bin/python -m pip install -q --disable-pip-version-check -U pip setuptools wheel Cython
 	HUG_STORE_REDIS_NO_EXTENSIONS=1 $(PURE_VENV)/bin/python -m pip install -q --disable-pip-version-check --no-build-isolation '.[hiredis,test]'
-	$(PURE_VENV)/bin/python -c "import hug_store_redis as h; assert h.IMPLEMENTATION == 'python', h.IMPLEMENTATION"
+	$(PURE_VENV)/bin/python -I -c "import hug_store_redis as h; assert h.IMPLEMENTATION == 'python', h.IMPLEMENTATION"
 	touch $@
 
 lint: $(VENV)/.installed
