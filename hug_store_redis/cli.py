@@ -92,8 +92,7 @@ def run_demo(args: argparse.Namespace) -> int:
         except OSError as error:
             raise UserError(f"cannot listen on {args.host}:{args.port}: {error}") from None
         stack.callback(httpd.server_close)
-        host, port = httpd.server_address[:2]
-        print(f"hug_store_redis demo: open http://{host}:{port}/", flush=True)
+        print(f"hug_store_redis demo: open http://{args.host}:{httpd.server_port}/", flush=True)
         print(f"sessions in Redis: {where}; Ctrl-C to stop", flush=True)
         httpd.serve_forever()
     return 0

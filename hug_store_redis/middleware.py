@@ -107,7 +107,7 @@ class RedisSessionMiddleware:
         if cookie_same_site not in (*SAME_SITE_VALUES, None):
             raise ValueError(f"cookie_same_site must be one of {SAME_SITE_VALUES} or None")
         if cookie_same_site == "None" and not cookie_secure:
-            raise ValueError('browsers reject SameSite=None without Secure: set cookie_secure=True')
+            raise ValueError("browsers reject SameSite=None without Secure: set cookie_secure=True")
         if on_error not in ON_ERROR_VALUES:
             raise ValueError(f"on_error must be one of {ON_ERROR_VALUES}, not {on_error!r}")
         if max_session_bytes is not None and max_session_bytes <= 0:
@@ -233,9 +233,7 @@ class RedisSessionMiddleware:
         if state.old_id is not None:
             self._guard(self.store.delete, state.old_id)
         if state.clear_cookie:
-            response.append_header(
-                "Set-Cookie", f"{self.cookie_name}={self._expired_cookie_attributes}"
-            )
+            response.append_header("Set-Cookie", f"{self.cookie_name}={self._expired_cookie_attributes}")
 
     def _guard(self, call: Any, *args: Any) -> bool:
         """Run a Redis call; in degrade mode an unreachable server is logged, not raised."""
