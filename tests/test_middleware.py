@@ -4,6 +4,7 @@ import datetime
 import http.cookiejar
 import json
 import logging
+import socket
 import threading
 import urllib.request
 import uuid
@@ -13,6 +14,8 @@ import pytest
 import redis
 import waitress.server
 from hug.middleware import SessionMiddleware
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from hug_store_redis import RedisStore
 from hug_store_redis.embedded import EmbeddedRedis
@@ -470,3 +473,26 @@ def test_secure_cookie_is_not_sent_back_over_plain_http(store, serve):
     assert get(f"{base}/write") == 1
     assert [cookie.secure for cookie in jar] == [True]
     assert get(f"{base}/write") == 1
+
+
+@pytest.mark.one_twin
+def test_degrade_after_a_socket_timeout_on_a_server_that_never_answers(caplog):
+    """A peer that accepts the connection but never replies: the client's socket_timeout bounds the wait."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        client = redis.Redis(
+            host="127.0.0.1",
+            port=silent.getsockname()[1],
+            socket_timeout=0.2,
+            socket_connect_timeout=0.2,
+            retry=Retry(NoBackoff(), 0),
+        )
+        api = make_api(RedisSessionMiddleware(RedisStore(client), on_error="degrade"))
+        with caplog.at_level(logging.WARNING, logger="hug_store_redis.middleware"):
+            response = call(api, "/read", "G" * 43)
+        strict = make_api(RedisSessionMiddleware(RedisStore(client)))
+        with pytest.raises(redis.exceptions.TimeoutError):
+            call(strict, "/read", "G" * 43)
+    assert (response.status, response.data) == ("200 OK", {})
+    assert "session store unreachable" in caplog.text and "Timeout" in caplog.text
