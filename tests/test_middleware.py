@@ -42,7 +42,7 @@ class Commands:
         return {name: calls for name, calls in changed.items() if calls and name != "info"}
 
 
-def make_api(middleware, handlers=("read", "write", "login", "logout", "fill")):
+def make_api(middleware, handlers=("read", "write", "login", "logout", "fill", "farewell")):
     """A fresh hug API per test, so routes and middleware never leak between tests."""
     api = hug.API(f"test_middleware_{uuid.uuid4().hex}")
     api.http.add_middleware(middleware)
@@ -69,7 +69,19 @@ def make_api(middleware, handlers=("read", "write", "login", "logout", "fill")):
         request.context[name]["blob"] = "x" * size
         return "ok"
 
-    routes = {"read": read, "write": write, "login": login, "logout": logout, "fill": fill}
+    def farewell(request):
+        middleware.destroy(request)
+        request.context[name]["flash"] = "bye"
+        return "ok"
+
+    routes = {
+        "read": read,
+        "write": write,
+        "login": login,
+        "logout": logout,
+        "fill": fill,
+        "farewell": farewell,
+    }
     for handler in handlers:
         hug.get(f"/{handler}", api=api)(routes[handler])
     return api
@@ -233,6 +245,24 @@ def test_destroy_deletes_the_key_and_expires_the_cookie(api, redis_client, sessi
     assert set_cookies(response) == [EXPIRED]
     assert redis_client.dbsize() == 0
     assert call(api, "/read", session_id).data == {}
+
+
+def test_data_stored_after_destroy_starts_a_new_session(api, redis_client, session_id):
+    response = call(api, "/farewell", session_id)
+    new_id = issued_id(response)
+    assert new_id != session_id
+    assert redis_client.keys() == [f"store:{new_id}".encode()]
+    assert call(api, "/read", new_id).data == {"flash": "bye"}
+
+
+@pytest.mark.parametrize("on_error", ["raise", "degrade"])
+def test_other_redis_errors_always_raise(store, redis_client, on_error):
+    api = make_api(RedisSessionMiddleware(store, on_error=on_error))
+    sid = "H" * 43
+    redis_client.rpush(f"store:{sid}", "not a string")
+    with pytest.raises(redis.exceptions.ResponseError, match="WRONGTYPE"):
+        call(api, "/read", sid)
+    assert redis_client.lrange(f"store:{sid}", 0, -1) == [b"not a string"]
 
 
 def test_regenerate_without_the_middleware_is_a_clear_error(store):
