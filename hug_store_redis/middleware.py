@@ -178,13 +178,18 @@ class RedisSessionMiddleware:
         try:
             data = self.store.decode(payload, session_id)
         except CorruptSessionError as error:
-            logger.warning("session %s: %s; starting a new session", _short(session_id), error.reason)
-            state.old_id = session_id
-            return {}
+            return self._discard(session_id, error.reason, state)
+        if not isinstance(data, dict):  # valid JSON, but no session this middleware wrote
+            return self._discard(session_id, f"JSON {type(data).__name__}, not an object", state)
         state.session_id = session_id
         state.payload = payload.encode() if isinstance(payload, str) else payload
         state.clear_cookie = False
         return data
+
+    def _discard(self, session_id: str, reason: str, state: _State) -> dict[str, Any]:
+        logger.warning("session %s: %s; starting a new session", _short(session_id), reason)
+        state.old_id = session_id
+        return {}
 
     def process_response(self, request: Any, response: Any, resource: Any, req_succeeded: bool) -> None:
         """Write the session only if its encoding changed; set the cookie only if it is new."""

@@ -273,9 +273,10 @@ def test_regenerate_without_the_middleware_is_a_clear_error(store):
         hug.test.get(api, "/login")
 
 
-def test_corrupt_session_starts_a_new_one_with_a_warning(api, redis_client, caplog):
+@pytest.mark.parametrize("garbage", [b"\xff not json", b"[1, 2]", b"null"], ids=["bytes", "list", "null"])
+def test_corrupt_session_starts_a_new_one_with_a_warning(api, redis_client, caplog, garbage):
     corrupt = "C" * 43
-    redis_client.set(f"store:{corrupt}", b"\xff not json", ex=100)
+    redis_client.set(f"store:{corrupt}", garbage, ex=100)
     with caplog.at_level(logging.WARNING, logger="hug_store_redis.middleware"):
         response = call(api, "/write", corrupt)
     assert response.status == "200 OK"
