@@ -5,12 +5,19 @@ one line on stderr and exit status 2, never a traceback.
 """
 
 import argparse
+import contextlib
+import os
 import platform
+import re
 import sys
 from collections.abc import Callable, Sequence
 from importlib import metadata
+from typing import TYPE_CHECKING
 
 from . import IMPLEMENTATION, __version__
+
+if TYPE_CHECKING:
+    import redis
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -41,11 +48,75 @@ def register_info(commands: "argparse._SubParsersAction[argparse.ArgumentParser]
     parser.set_defaults(handler=run_info)
 
 
+def connect(url: str) -> "redis.Redis":
+    """A client for ``url`` that has answered PING, with bounded socket timeouts."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    except ValueError as error:
+        raise UserError(f"bad Redis URL {redact(url)!r}: {error}") from None
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        raise UserError(f"cannot reach Redis at {redact(url)}: {error}") from None
+    return client
+
+
+def redact(url: str) -> str:
+    """A URL fit to print: the password, if any, replaced."""
+    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from .demo import build_api, make_server
+    from .embedded import EmbeddedRedis, RedisServerNotFound
+    from .store import RedisStore
+
+    url = args.url or os.environ.get("REDIS_URL")
+    with contextlib.ExitStack() as stack:
+        if url:
+            where = redact(url)
+        else:
+            try:
+                server = stack.enter_context(EmbeddedRedis())
+            except RedisServerNotFound as error:
+                raise UserError(str(error)) from None
+            url = server.url
+            where = f"embedded redis-server on {server.host}:{server.port}, stopped on exit"
+        client = connect(url)
+        stack.callback(client.close)
+        api = build_api(RedisStore(client, namespace="demo"))
+        try:
+            httpd = make_server(api, args.host, args.port)
+        except OSError as error:
+            raise UserError(f"cannot listen on {args.host}:{args.port}: {error}") from None
+        stack.callback(httpd.server_close)
+        print(f"hug_store_redis demo: open http://{args.host}:{httpd.server_port}/", flush=True)
+        print(f"sessions in Redis: {where}; Ctrl-C to stop", flush=True)
+        httpd.serve_forever()
+    return 0
+
+
+def register_demo(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    parser = commands.add_parser(
+        "demo", help="serve the demo app (a visit counter, login and cart in Redis sessions)"
+    )
+    parser.add_argument(
+        "--url", help="Redis URL (default: $REDIS_URL, else an embedded redis-server on a free port)"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default: %(default)s)")
+    parser.add_argument(
+        "--port", type=int, default=8000, help="port to serve on, 0 for any free port (default: %(default)s)"
+    )
+    parser.set_defaults(handler=run_demo)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hug-store-redis", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for register in (register_info,):
+    for register in (register_info, register_demo):
         register(commands)
     return parser
 

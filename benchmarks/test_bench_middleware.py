@@ -1,0 +1,120 @@
+"""One hug request with and without sessions: prebuilt WSGI apps called directly, no HTTP.
+
+Groups ``middleware-read-only`` and ``middleware-modify`` compare, on a redis-server this
+file starts itself (EmbeddedRedis):
+
+- ``no-sessions``: the same app without session middleware (the floor);
+- ``stock+1.0.0``: hug's ``SessionMiddleware`` with the hug_store_redis 1.0.0 store;
+- ``stock+ours``: hug's ``SessionMiddleware`` with today's ``RedisStore``;
+- ``ours``: ``RedisSessionMiddleware``;
+- ``redis-round-trip`` (read-only group): one bare GETEX through redis-py, no app at all,
+  so ``ours`` can be read as ``no-sessions`` + one round trip + the middleware's own cost.
+
+Targets (medians within one run): ours read-only <= 2.5x no-sessions; ours / stock <= 0.25.
+"""
+
+import sys
+import uuid
+from pathlib import Path
+
+import falcon.testing
+import hug
+import pytest
+import redis
+from hug.middleware import SessionMiddleware
+
+from hug_store_redis import RedisStore
+from hug_store_redis.embedded import EmbeddedRedis
+from hug_store_redis.middleware import RedisSessionMiddleware, new_session_id
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from legacy_release import load_legacy_module
+
+VARIANTS = ("no-sessions", "stock+1.0.0", "stock+ours", "ours")
+
+
+@pytest.fixture(scope="module")
+def client():
+    with EmbeddedRedis() as server:
+        connection = redis.Redis(host=server.host, port=server.port)
+        yield connection
+        connection.close()
+
+
+def build_app(middleware):
+    """A prebuilt WSGI callable with /read and /modify, like a small real handler."""
+    api = hug.API(f"bench_middleware_{uuid.uuid4().hex}")
+    if middleware is not None:
+        api.http.add_middleware(middleware)
+
+    def read(request):
+        return {"counter": request.context.get("session", {}).get("counter", 0)}
+
+    def modify(request):
+        session = request.context.get("session", {})
+        session["counter"] = session.get("counter", 0) + 1
+        return {"counter": session["counter"]}
+
+    hug.get("/read", api=api)(read)
+    hug.get("/modify", api=api)(modify)
+    return api.http.server()
+
+
+@pytest.fixture(scope="module")
+def apps(client):
+    """(app, store) per variant; the store is None without sessions."""
+    legacy = load_legacy_module().RedisStore(client, namespace="bench-legacy")
+    ours = RedisStore(client, namespace="bench-ours")
+    stock = RedisStore(client, namespace="bench-stock")
+    return {
+        "no-sessions": (build_app(None), None),
+        "stock+1.0.0": (build_app(SessionMiddleware(legacy)), legacy),
+        "stock+ours": (build_app(SessionMiddleware(stock)), stock),
+        "ours": (build_app(RedisSessionMiddleware(ours)), ours),
+    }
+
+
+def start_response(status, headers, exc_info=None):
+    assert status == "200 OK", status
+
+
+def request_runner(app, path, sid):
+    headers = {"Cookie": f"sid={sid}"} if sid else {}
+    environ = falcon.testing.create_environ(path=path, headers=headers)
+
+    def run():
+        return b"".join(app(dict(environ), start_response))
+
+    return run
+
+
+def run_variant(benchmark, apps, variant, path):
+    app, store = apps[variant]
+    sid = None
+    if store is not None:
+        sid = new_session_id()
+        store.set(sid, {"counter": 1})
+    run = request_runner(app, path, sid)
+    assert b"counter" in run()
+    benchmark(run)
+    if store is not None:  # the session was found, not replaced: the benchmark measured real work
+        assert store.get(sid)["counter"] >= 1
+
+
+@pytest.mark.benchmark(group="middleware-read-only")
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_read_only(benchmark, apps, variant):
+    run_variant(benchmark, apps, variant, "/read")
+
+
+@pytest.mark.benchmark(group="middleware-modify")
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_modify(benchmark, apps, variant):
+    run_variant(benchmark, apps, variant, "/modify")
+
+
+@pytest.mark.benchmark(group="middleware-read-only")
+def test_redis_round_trip(benchmark, client):
+    key = "bench-round-trip:" + new_session_id()
+    client.set(key, b'{"counter": 1}', ex=86400)
+    assert benchmark(client.getex, key, ex=86400) == b'{"counter": 1}'

@@ -1,0 +1,299 @@
+"""RedisSessionMiddleware: hug sessions with one Redis round trip per read-only request.
+
+hug's stock ``SessionMiddleware`` asks the store EXISTS, GET, EXISTS, SET on every request
+and saves ``{}`` for every cookieless visitor. This middleware reads once (a GETEX that also
+slides the expiry), compares the encoded session with the bytes it read, and writes only
+when they differ, so bots without cookies cost Redis nothing.
+"""
+
+import datetime
+import logging
+import re
+import secrets
+from typing import Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .errors import CorruptSessionError
+from .store import RedisStore
+
+logger = logging.getLogger(__name__)
+
+SESSION_ID_BYTES = 32
+"""``secrets.token_urlsafe(32)``: 256 random bits, 43 URL-safe characters."""
+
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
+_COOKIE_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_STATE_KEY = "hug_store_redis.session"
+_UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
+_EXPIRED = "Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+SAME_SITE_VALUES = ("Lax", "Strict", "None")
+ON_ERROR_VALUES = ("raise", "degrade")
+
+
+def new_session_id() -> str:
+    return secrets.token_urlsafe(SESSION_ID_BYTES)
+
+
+def is_session_id(value: str) -> bool:
+    """Only ids this middleware could have issued; junk never reaches Redis."""
+    return _SESSION_ID.fullmatch(value) is not None
+
+
+def _short(session_id: str) -> str:
+    """Enough of an id to correlate log lines, too little to hijack the session."""
+    return session_id[:8] + "..."
+
+
+class _State:
+    """What one request's session looked like in Redis, kept in the WSGI environ."""
+
+    __slots__ = ("clear_cookie", "degraded", "new_id", "old_id", "payload", "session_id")
+
+    def __init__(self, session_id: str | None, payload: bytes | None) -> None:
+        self.session_id = session_id  # None: no session in Redis yet (nothing issued)
+        self.payload = payload  # the bytes read, to tell a modified session from a read-only one
+        self.old_id: str | None = None  # a key to delete when the session is next written
+        self.clear_cookie = False  # the client sent a cookie we will not honour
+        self.new_id = False  # the id is not the one in the client's cookie
+        self.degraded = False  # Redis was unreachable and on_error="degrade"
+
+
+class RedisSessionMiddleware:
+    """Sessions in a ``RedisStore``; a drop-in for ``hug.middleware.SessionMiddleware``.
+
+    Takes every keyword of hug's middleware, with the same meaning, plus
+    ``cookie_same_site``, ``on_error`` and ``max_session_bytes``. ``cookie_path``
+    defaults to ``"/"`` (hug leaves it unset, which scopes the cookie to the directory of
+    whichever URL first set it).
+    """
+
+    __slots__ = (
+        "_cookie_attributes",
+        "_expired_cookie_attributes",
+        "context_name",
+        "cookie_domain",
+        "cookie_expires",
+        "cookie_http_only",
+        "cookie_max_age",
+        "cookie_name",
+        "cookie_path",
+        "cookie_same_site",
+        "cookie_secure",
+        "max_session_bytes",
+        "on_error",
+        "store",
+    )
+
+    def __init__(
+        self,
+        store: RedisStore,
+        context_name: str = "session",
+        cookie_name: str = "sid",
+        cookie_expires: datetime.datetime | None = None,
+        cookie_max_age: int | None = None,
+        cookie_domain: str | None = None,
+        cookie_path: str | None = "/",
+        cookie_secure: bool = True,
+        cookie_http_only: bool = True,
+        *,
+        cookie_same_site: str | None = "Lax",
+        on_error: str = "raise",
+        max_session_bytes: int | None = None,
+    ) -> None:
+        if not _COOKIE_NAME.fullmatch(cookie_name):
+            raise ValueError(f"cookie_name {cookie_name!r} is not a valid cookie name")
+        if cookie_same_site not in (*SAME_SITE_VALUES, None):
+            raise ValueError(f"cookie_same_site must be one of {SAME_SITE_VALUES} or None")
+        if cookie_same_site == "None" and not cookie_secure:
+            raise ValueError("browsers reject SameSite=None without Secure: set cookie_secure=True")
+        if on_error not in ON_ERROR_VALUES:
+            raise ValueError(f"on_error must be one of {ON_ERROR_VALUES}, not {on_error!r}")
+        if max_session_bytes is not None and max_session_bytes <= 0:
+            raise ValueError(f"max_session_bytes must be positive or None, not {max_session_bytes!r}")
+        if cookie_max_age is not None:
+            cookie_max_age = int(cookie_max_age)
+        self.store = store
+        self.context_name = context_name
+        self.cookie_name = cookie_name
+        self.cookie_expires = cookie_expires
+        self.cookie_max_age = cookie_max_age
+        self.cookie_domain = cookie_domain
+        self.cookie_path = cookie_path
+        self.cookie_secure = cookie_secure
+        self.cookie_http_only = cookie_http_only
+        self.cookie_same_site = cookie_same_site
+        self.on_error = on_error
+        self.max_session_bytes = max_session_bytes
+        flags = self._flags()
+        lifetime = []
+        if cookie_expires is not None:
+            lifetime.append("Expires=" + _http_date(cookie_expires))
+        if cookie_max_age is not None:
+            lifetime.append(f"Max-Age={cookie_max_age}")
+        self._cookie_attributes = "".join("; " + part for part in lifetime + flags)
+        self._expired_cookie_attributes = "".join("; " + part for part in [_EXPIRED, *flags])
+
+    def _flags(self) -> list[str]:
+        flags = []
+        if self.cookie_domain is not None:
+            flags.append(f"Domain={self.cookie_domain}")
+        if self.cookie_path is not None:
+            flags.append(f"Path={self.cookie_path}")
+        if self.cookie_secure:
+            flags.append("Secure")
+        if self.cookie_http_only:
+            flags.append("HttpOnly")
+        if self.cookie_same_site is not None:
+            flags.append(f"SameSite={self.cookie_same_site}")
+        return flags
+
+    # hug / falcon middleware hooks
+
+    def process_request(self, request: Any, response: Any) -> None:
+        """Load the session: no Redis call without a well-formed cookie, one (GETEX) with."""
+        values = request.get_cookie_values(self.cookie_name)
+        state = _State(None, None)
+        data: Any = {}
+        if values:
+            session_id = values[0]
+            state.clear_cookie = True
+            if is_session_id(session_id):
+                data = self._load(session_id, state)
+        request.env[_STATE_KEY] = state
+        request.context[self.context_name] = data
+
+    def _load(self, session_id: str, state: _State) -> Any:
+        try:
+            payload = self.store.read_payload(session_id, touch=True)
+        except _UNREACHABLE as error:
+            if self.on_error == "raise":
+                raise
+            logger.warning("session store unreachable, serving an empty session: %s", error)
+            state.degraded = True
+            return {}
+        if payload is None:  # expired or never issued: never adopt an id the client chose
+            return {}
+        try:
+            data = self.store.decode(payload, session_id)
+        except CorruptSessionError as error:
+            return self._discard(session_id, error.reason, state)
+        if not isinstance(data, dict):  # valid JSON, but no session this middleware wrote
+            return self._discard(session_id, f"JSON {type(data).__name__}, not an object", state)
+        state.session_id = session_id
+        state.payload = payload.encode() if isinstance(payload, str) else payload
+        state.clear_cookie = False
+        return data
+
+    def _discard(self, session_id: str, reason: str, state: _State) -> dict[str, Any]:
+        logger.warning("session %s: %s; starting a new session", _short(session_id), reason)
+        state.old_id = session_id
+        return {}
+
+    def process_response(self, request: Any, response: Any, resource: Any, req_succeeded: bool) -> None:
+        """Write the session only if its encoding changed; set the cookie only if it is new."""
+        state: _State | None = request.env.get(_STATE_KEY)
+        if state is None or state.degraded:
+            return
+        session = request.context.get(self.context_name)
+        if state.session_id is None and not session:
+            self._drop_stale(state, response)
+            return
+        payload = self.store.encode(session)
+        if payload == state.payload:
+            if self.cookie_max_age is not None:  # slide the browser's expiry with Redis's
+                self._set_cookie(response, state.session_id)  # type: ignore[arg-type]
+            return
+        if self.max_session_bytes is not None and len(payload) > self.max_session_bytes:
+            logger.error(
+                "session %s not saved: %d bytes is over max_session_bytes=%d",
+                _short(state.session_id or "(new)"),
+                len(payload),
+                self.max_session_bytes,
+            )
+            return
+        if state.session_id is None:
+            state.session_id = new_session_id()
+            state.new_id = True
+        session_id = state.session_id
+        if not self._guard(self._write, session_id, payload, state.old_id):
+            return
+        if state.new_id or self.cookie_max_age is not None:
+            self._set_cookie(response, session_id)
+
+    def _write(self, session_id: str, payload: bytes, old_id: str | None) -> None:
+        if old_id is None:
+            self.store.write_payload(session_id, payload)
+            return
+        # No store primitive writes one key and deletes another: a pipeline without MULTI
+        # does it in one round trip, and each command stays single-key (Cluster-safe).
+        pipeline = self.store.connection.pipeline(transaction=False)
+        pipeline.set(self.store.namespaced_key(session_id), payload, ex=self.store.expiration)
+        pipeline.delete(self.store.namespaced_key(old_id))
+        pipeline.execute()
+
+    def _drop_stale(self, state: _State, response: Any) -> None:
+        """An empty session under a cookie we refused: clear it, store nothing."""
+        if state.old_id is not None:
+            self._guard(self.store.delete, state.old_id)
+        if state.clear_cookie:
+            response.append_header("Set-Cookie", f"{self.cookie_name}={self._expired_cookie_attributes}")
+
+    def _guard(self, call: Any, *args: Any) -> bool:
+        """Run a Redis call; in degrade mode an unreachable server is logged, not raised."""
+        try:
+            call(*args)
+        except _UNREACHABLE as error:
+            if self.on_error == "raise":
+                raise
+            logger.warning("session store unreachable, session not saved: %s", error)
+            return False
+        return True
+
+    def _set_cookie(self, response: Any, session_id: str) -> None:
+        response.append_header("Set-Cookie", f"{self.cookie_name}={session_id}{self._cookie_attributes}")
+
+    # For handlers
+
+    def regenerate(self, request: Any) -> str:
+        """Login: same data under a fresh id; the old key goes in the same round trip as the write.
+
+        Call it whenever privileges change, so an id an attacker planted or saw before
+        login is worthless afterwards. Returns the new id.
+        """
+        state = self._state(request)
+        if state.session_id is not None:
+            state.old_id = state.session_id
+        state.session_id = new_session_id()
+        state.new_id = True
+        state.payload = None  # forces the write under the new id
+        state.clear_cookie = False
+        return state.session_id
+
+    def destroy(self, request: Any) -> None:
+        """Logout: delete the key now, empty the session and expire the cookie.
+
+        Anything the handler stores in the session afterwards starts a new session.
+        """
+        state = self._state(request)
+        for session_id in (state.session_id, state.old_id):
+            if session_id is not None:
+                self._guard(self.store.delete, session_id)
+        state.session_id = state.payload = state.old_id = None
+        state.new_id = False
+        state.clear_cookie = True
+        request.context[self.context_name] = {}
+
+    def _state(self, request: Any) -> _State:
+        state: _State | None = request.env.get(_STATE_KEY)
+        if state is None:
+            raise RuntimeError("RedisSessionMiddleware did not see this request: is it added to the API?")
+        return state
+
+
+def _http_date(moment: datetime.datetime) -> str:
+    """Cookie dates are always GMT; a naive datetime is taken as UTC, as falcon does."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(datetime.timezone.utc)
+    return moment.strftime("%a, %d %b %Y %H:%M:%S GMT")
