@@ -2,8 +2,9 @@
 
 from ._codec import IMPLEMENTATION
 from .errors import CorruptSessionError
+from .middleware import RedisSessionMiddleware
 from .store import RedisStore
 
 __version__ = "1.1.0"
 
-__all__ = ["IMPLEMENTATION", "CorruptSessionError", "RedisStore", "__version__"]
+__all__ = ["IMPLEMENTATION", "CorruptSessionError", "RedisSessionMiddleware", "RedisStore", "__version__"]
