@@ -21,7 +21,6 @@ _PLAIN_METHODS = {
     for name in ("execute_command", "parse_response", "get", "set", "getex", "exists", "delete")
 }
 _PLAIN_POOLS = (ConnectionPool, BlockingConnectionPool)
-_UNBOUNDED = 2**31  # redis-py's max_connections when none is given
 
 
 def fast_path_for(client: Any) -> "FastPath | None":
@@ -50,11 +49,11 @@ def fast_path_for(client: Any) -> "FastPath | None":
 class FastPath:
     """Runs one framed command and returns the raw reply.
 
-    With the pool's default, unbounded ``max_connections``, borrowed connections stay
-    on a list used as a stack: ``pop`` and ``append`` are atomic, so threads never
-    share a connection and no lock is taken. With a bound set, each call checks a
-    connection out of the pool and back in, so the bound (and a blocking pool's wait)
-    is shared with every other user of the client exactly as redis-py shares it.
+    On a ``ConnectionPool`` the connections this path borrows stay on a list used as a
+    stack: ``pop`` and ``append`` are atomic, so threads never share a connection and no
+    lock is taken. They count toward ``max_connections`` (the pool creates them) and
+    number at most the store's peak concurrency. A ``BlockingConnectionPool`` promises
+    waiters a connection, so there each call checks one out and back in instead.
     After ``os.fork()`` the child drops the parent's sockets, as redis-py's pool does.
     """
 
@@ -64,7 +63,7 @@ class FastPath:
         self._pool = pool
         self._idle: list[Any] = []
         self._pid = os.getpid()
-        if type(pool) is ConnectionPool and pool.max_connections >= _UNBOUNDED:
+        if type(pool) is ConnectionPool:
             self._checkout, self._checkin = self._pop_idle, self._idle.append
         else:
             self._checkout, self._checkin = pool.get_connection, pool.release

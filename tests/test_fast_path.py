@@ -194,3 +194,27 @@ def test_decode_responses_with_invalid_utf8_is_corrupt(redis_server, redis_clien
         store.get("bad")
     store.set("good", [1])
     assert store.get("good") == [1]
+
+
+def test_borrowed_connections_stay_within_a_plain_pools_bound(redis_server, redis_client):
+    name = f"bounded-{uuid.uuid4().hex}"
+    pool = redis.ConnectionPool(port=redis_server.port, max_connections=3, client_name=name)
+    store = RedisStore(redis.Redis(connection_pool=pool))
+    errors: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        try:
+            for round_ in range(300):
+                store.set(f"{worker}", round_)
+                assert store.get(f"{worker}") == round_
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(worker,)) for worker in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len([c for c in redis_client.client_list() if c["name"] == name]) <= 3
+    pool.disconnect()
