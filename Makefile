@@ -9,6 +9,7 @@ PYTEST_ARGS ?=
 SOURCES := pyproject.toml setup.py _speedups/_speedups.pyx $(wildcard hug_store_redis/*.py hug_store_redis/*.pyi)
 
 .PHONY: test test-main test-pure test-py313 test-slow test-deep lint demo bench redis-server clean
+BENCH_COMMAND := $(VENV)/bin/pytest benchmarks -p no:cacheprovider -q --benchmark-max-time=0.5 --benchmark-json=build/benchmarks.json
 
 test: lint test-main test-pure test-py313
 
@@ -59,6 +60,13 @@ demo: redis-server $(VENV)/.installed
 
 test-slow: redis-server $(VENV)/.installed
 	$(VENV)/bin/pytest -m slow $(PYTEST_ARGS)
+
+# Every benchmark group on a redis-server it starts itself, then BENCHMARKS.md from that one run.
+bench: redis-server $(VENV)/.installed
+	mkdir -p build
+	$(BENCH_COMMAND)
+	$(VENV)/bin/python benchmarks/report.py build/benchmarks.json "make bench  # $(BENCH_COMMAND)" > BENCHMARKS.md
+	@echo "wrote BENCHMARKS.md"
 
 clean:
 	rm -rf build dist *.egg-info $(VENV) $(PURE_VENV) $(PY313_VENV) _speedups/*.c

@@ -1,0 +1,138 @@
+"""Turn one pytest-benchmark JSON run into BENCHMARKS.md: ratios of medians, machine, versions."""
+
+import json
+import platform
+import subprocess
+import sys
+from collections import defaultdict
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+STORE_VARIANTS = ("cython", "python", "generic", "1.0.0")
+TARGETS = [  # (group, numerator, denominator, limit, what)
+    ("get-small", "cython", "redis-py", 0.60, "store.get / (r.get + ujson.loads), small session"),
+    ("set-small", "cython", "redis-py", 0.60, "store.set / (r.set(ex=) + ujson.dumps), small session"),
+    ("codec-get-small", "cython", "python", 0.60, "cython / python, store CPU work per get, small"),
+    ("codec-set-small", "cython", "python", 0.60, "cython / python, store CPU work per set, small"),
+    ("middleware-read-only", "ours", "no-sessions", 2.5, "RedisSessionMiddleware read-only / no sessions"),
+    (
+        "middleware-read-only",
+        "ours",
+        "stock+ours",
+        0.25,
+        "RedisSessionMiddleware / stock middleware, read-only",
+    ),
+]
+
+
+def variant_of(benchmark: dict[str, Any]) -> str:
+    return str(
+        benchmark["extra_info"].get("variant")
+        or (benchmark.get("params") or {}).get("variant")
+        or benchmark["name"].removeprefix("test_").replace("_", "-")
+    )
+
+
+def medians(run: dict[str, Any]) -> dict[str, dict[str, float]]:
+    table: dict[str, dict[str, float]] = defaultdict(dict)
+    for benchmark in run["benchmarks"]:
+        table[benchmark["group"]][variant_of(benchmark)] = benchmark["stats"]["median"]
+    return table
+
+
+def ratio(group: dict[str, float], numerator: str, denominator: str) -> str:
+    if numerator not in group or denominator not in group:
+        return "n/a"
+    return f"{group[numerator] / group[denominator]:.2f}"
+
+
+def machine() -> list[str]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    server = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()
+    versions = ", ".join(
+        f"{name} {metadata.version(name)}" for name in ("redis", "hiredis", "ujson", "Cython", "hug")
+    )
+    return [
+        f"- CPU: {cpu}, {len(__import__('os').sched_getaffinity(0))} cores (shared, noisy)",
+        f"- Python: {platform.python_implementation()} {platform.python_version()} on {platform.platform()}",
+        f"- Redis: {' '.join(server[:3])} on 127.0.0.1 (TCP loopback), started by the benchmark",
+        f"- Packages: {versions}",
+    ]
+
+
+def render(run: dict[str, Any], command: str) -> str:
+    table = medians(run)
+    lines = [
+        "# Benchmarks",
+        "",
+        "Ratios of medians from one run (lower is faster). This machine is shared and noisy, so",
+        "only ratios within the same run are meaningful; rerun the command below to compare on yours.",
+        "",
+        "```",
+        command,
+        "```",
+        "",
+        *machine(),
+        "",
+        "## Targets",
+        "",
+        "| target | ratio | limit | met |",
+        "| --- | --- | --- | --- |",
+    ]
+    for group, numerator, denominator, limit, what in TARGETS:
+        value = ratio(table.get(group, {}), numerator, denominator)
+        met = (
+            "n/a"
+            if value == "n/a"
+            else ("yes" if float(value) <= limit else f"no, by {float(value) / limit - 1:.0%}")
+        )
+        lines.append(f"| {what} | {value} | {limit} | {met} |")
+    lines += [
+        "",
+        "## Store operations, relative to the raw redis-py call + ujson",
+        "",
+        "`cython`/`python`: RedisStore on that codec twin (fast path). `generic`: `fast_path=False`,",
+        "the path RedisCluster and Sentinel clients take. `1.0.0`: the original release.",
+        "",
+        "| group | " + " | ".join(STORE_VARIANTS) + " |",
+        "| --- |" + " --- |" * len(STORE_VARIANTS),
+    ]
+    for group in sorted(g for g in table if g.split("-")[0] in ("get", "set", "exists", "delete")):
+        cells = [ratio(table[group], variant, "redis-py") for variant in STORE_VARIANTS]
+        lines.append(f"| {group} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## Codec only (no I/O): compiled twin relative to the pure twin",
+        "",
+        "| group | cython / python |",
+        "| --- | --- |",
+    ]
+    for group in sorted(g for g in table if g.startswith("codec-")):
+        lines.append(f"| {group} | {ratio(table[group], 'cython', 'python')} |")
+    middleware_groups = sorted(g for g in table if g.startswith("middleware-"))
+    if middleware_groups:
+        variants = ["stock+1.0.0", "stock+ours", "ours", "redis-round-trip"]
+        lines += [
+            "",
+            "## One hug request, relative to the same app without sessions",
+            "",
+            "| group | " + " | ".join(variants) + " |",
+            "| --- |" + " --- |" * len(variants),
+        ]
+        for group in middleware_groups:
+            cells = [ratio(table[group], variant, "no-sessions") for variant in variants]
+            lines.append(f"| {group} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    results, command = sys.argv[1], sys.argv[2]
+    sys.stdout.write(render(json.loads(Path(results).read_text()), command))

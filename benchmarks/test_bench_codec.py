@@ -1,0 +1,29 @@
+"""The store's own CPU work per operation, no I/O: compiled twin against pure twin.
+
+``set`` is encode plus framing the SET command; ``get`` is framing the GET command plus
+decoding the reply. This is the work the Cython extension exists for.
+"""
+
+import importlib
+
+import pytest
+
+from hug_store_redis.bench import PAYLOADS
+
+TWINS = {"cython": "hug_store_redis._speedups", "python": "hug_store_redis._codec_py"}
+
+
+@pytest.mark.parametrize("twin", TWINS)
+@pytest.mark.parametrize("size", PAYLOADS)
+@pytest.mark.parametrize("operation", ["set", "get"])
+def test_codec(benchmark, operation, size, twin):
+    codec = importlib.import_module(TWINS[twin]).Codec("bench", 86400)
+    data = PAYLOADS[size]()
+    payload = codec.encode(data)
+    key = "3f9c0a1b7e2d4c5f0a1b3f9c0a1b7e2d4c5f0a1b7e2"
+    benchmark.group = f"codec-{operation}-{size}"
+    benchmark.extra_info.update(operation=f"codec-{operation}", size=size, variant=twin)
+    if operation == "set":
+        benchmark(lambda: codec.frame_set(key, codec.encode(data)))
+    else:
+        benchmark(lambda: (codec.frame_get(key), codec.decode(payload, key)))

@@ -1,0 +1,55 @@
+"""get, set, exists and delete per payload size: our store against what users compare it with.
+
+Variants in every group:
+- ``cython``: RedisStore on the compiled codec (fast path, the default on a plain redis.Redis);
+- ``python``: RedisStore on the pure-Python codec (fast path);
+- ``generic``: RedisStore with ``fast_path=False`` (the path RedisCluster and Sentinel take);
+- ``redis-py``: the raw client call plus ujson, what a hand-written store would do;
+- ``1.0.0``: the hug_store_redis 1.0.0 release from PyPI.
+"""
+
+import pytest
+import ujson
+
+from conftest import store_on
+from hug_store_redis.bench import PAYLOADS
+
+OPERATIONS = ("get", "set", "exists", "delete")
+VARIANTS = ("cython", "python", "generic", "redis-py", "1.0.0")
+EXPIRATION = 86400
+
+
+def operation_for(variant, operation, client, legacy_store_class, key, data):
+    if variant == "redis-py":
+        full_key = f"bench:{key}"
+        return {
+            "get": lambda: ujson.loads(client.get(full_key)),
+            "set": lambda: client.set(full_key, ujson.dumps(data), ex=EXPIRATION),
+            "exists": lambda: client.exists(full_key),
+            "delete": lambda: client.delete(full_key),
+        }[operation]
+    if variant == "1.0.0":
+        store = legacy_store_class(client, namespace="bench", expiration=EXPIRATION)
+    elif variant == "generic":
+        store = store_on("cython", client, namespace="bench", expiration=EXPIRATION, fast_path=False)
+    else:
+        store = store_on(variant, client, namespace="bench", expiration=EXPIRATION)
+        assert store.uses_fast_path
+    return {
+        "get": lambda: store.get(key),
+        "set": lambda: store.set(key, data),
+        "exists": lambda: store.exists(key),
+        "delete": lambda: store.delete(key),
+    }[operation]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("size", PAYLOADS)
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_store(benchmark, bench_client, legacy_store_class, operation, size, variant):
+    data = PAYLOADS[size]()
+    key = f"{operation}-{size}"
+    bench_client.set(f"bench:{key}", ujson.dumps(data))  # get/exists find it; delete finds it once
+    benchmark.group = f"{operation}-{size}"
+    benchmark.extra_info.update(operation=operation, size=size, variant=variant)
+    benchmark(operation_for(variant, operation, bench_client, legacy_store_class, key, data))
