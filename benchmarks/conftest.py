@@ -14,7 +14,7 @@ from hug_store_redis import RedisStore
 from hug_store_redis.embedded import EmbeddedRedis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from legacy_release import load_legacy_module  # noqa: E402
+from legacy_release import load_legacy_module
 
 TWINS = {"cython": "hug_store_redis._speedups", "python": "hug_store_redis._codec_py"}
 

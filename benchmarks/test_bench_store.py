@@ -10,8 +10,8 @@ Variants in every group:
 
 import pytest
 import ujson
-
 from conftest import store_on
+
 from hug_store_redis.bench import PAYLOADS
 
 OPERATIONS = ("get", "set", "exists", "delete")
