@@ -1,6 +1,15 @@
-"""Session payloads of three sizes, shared by the benchmarks and ``hug-store-redis bench``."""
+"""``hug-store-redis bench``: a quick table against your own Redis, and the payloads that
+``benchmarks/`` shares with it."""
 
+import secrets
+import statistics
+import time
+from collections.abc import Callable
 from typing import Any
+
+import ujson
+
+from .store import RedisStore
 
 
 def small() -> dict[str, Any]:
@@ -51,3 +60,90 @@ def large() -> dict[str, Any]:
 
 
 PAYLOADS = {"small": small, "medium": medium, "large": large}
+
+
+OPERATIONS = ("get", "set", "exists", "delete")
+
+
+def _operations(
+    store: Any, client: Any, key: str, data: Any, expiration: int
+) -> dict[str, Callable[[], Any]]:
+    if store is None:  # the raw client plus ujson: what a hand-written store would do
+        full_key = f"{key}:raw"
+        client.set(full_key, ujson.dumps(data))
+        return {
+            "get": lambda: ujson.loads(client.get(full_key)),
+            "set": lambda: client.set(full_key, ujson.dumps(data), ex=expiration),
+            "exists": lambda: client.exists(full_key),
+            "delete": lambda: client.delete(full_key),
+        }
+    store.set(key, data)
+    return {
+        "get": lambda: store.get(key),
+        "set": lambda: store.set(key, data),
+        "exists": lambda: store.exists(key),
+        "delete": lambda: store.delete(key),
+    }
+
+
+def time_per_call(function: Callable[[], Any], seconds: float) -> float:
+    """Median microseconds per call over five slices of ``seconds``."""
+    function()
+    slices = []
+    for _ in range(5):
+        calls = 0
+        start = time.perf_counter()
+        deadline = start + seconds / 5
+        while True:
+            for _ in range(20):
+                function()
+            calls += 20
+            now = time.perf_counter()
+            if now >= deadline:
+                break
+        slices.append((now - start) / calls * 1e6)
+    return statistics.median(slices)
+
+
+def run(
+    client: Any, size: str, seconds: float, report: Callable[[str], None]
+) -> list[tuple[str, dict[str, float]]]:
+    """Time each operation on the store, the store's generic path and the raw client.
+
+    Only keys under a random ``hug-store-redis-bench`` namespace are touched, and they are
+    deleted at the end, so this is safe to point at a shared server.
+    """
+    data = PAYLOADS[size]()
+    namespace = f"hug-store-redis-bench:{secrets.token_hex(4)}"
+    variants = {
+        "store": RedisStore(client, namespace=namespace, expiration=60),
+        "generic": RedisStore(client, namespace=namespace, expiration=60, fast_path=False),
+        "redis-py": None,
+    }
+    budget = seconds / (len(OPERATIONS) * len(variants))
+    rows = []
+    try:
+        for operation in OPERATIONS:
+            timings = {}
+            for name, store in variants.items():
+                call = _operations(store, client, f"{namespace}:{name}", data, 60)[operation]
+                timings[name] = time_per_call(call, budget)
+                report(f"{operation:<7} {name:<9} {timings[name]:8.1f} µs/op")
+            rows.append((operation, timings))
+    finally:
+        for name in variants:
+            client.delete(f"{namespace}:{name}", f"{namespace}:{name}:raw")
+    return rows
+
+
+def table(rows: list[tuple[str, dict[str, float]]]) -> str:
+    lines = [
+        f"{'operation':<10}{'store':>10}{'generic':>10}{'redis-py':>10}{'store/redis-py':>16}",
+    ]
+    for operation, timings in rows:
+        lines.append(
+            f"{operation:<10}{timings['store']:>10.1f}{timings['generic']:>10.1f}{timings['redis-py']:>10.1f}"
+            f"{timings['store'] / timings['redis-py']:>16.2f}"
+        )
+    lines.append("(µs per operation, medians; lower is faster)")
+    return "\n".join(lines)

@@ -68,24 +68,31 @@ def redact(url: str) -> str:
     return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
+def client_for(stack: contextlib.ExitStack, url: str | None) -> "tuple[redis.Redis, str]":
+    """A client for ``url``, $REDIS_URL, or else an embedded redis-server the stack stops."""
+    from .embedded import EmbeddedRedis, RedisServerNotFound
+
+    url = url or os.environ.get("REDIS_URL")
+    if url:
+        where = redact(url)
+    else:
+        try:
+            server = stack.enter_context(EmbeddedRedis())
+        except RedisServerNotFound as error:
+            raise UserError(str(error)) from None
+        url = server.url
+        where = f"embedded redis-server on {server.host}:{server.port}, stopped on exit"
+    client = connect(url)
+    stack.callback(client.close)
+    return client, where
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from .demo import build_api, make_server
-    from .embedded import EmbeddedRedis, RedisServerNotFound
     from .store import RedisStore
 
-    url = args.url or os.environ.get("REDIS_URL")
     with contextlib.ExitStack() as stack:
-        if url:
-            where = redact(url)
-        else:
-            try:
-                server = stack.enter_context(EmbeddedRedis())
-            except RedisServerNotFound as error:
-                raise UserError(str(error)) from None
-            url = server.url
-            where = f"embedded redis-server on {server.host}:{server.port}, stopped on exit"
-        client = connect(url)
-        stack.callback(client.close)
+        client, where = client_for(stack, args.url)
         api = build_api(RedisStore(client, namespace="demo"))
         try:
             httpd = make_server(api, args.host, args.port)
@@ -112,11 +119,49 @@ def register_demo(commands: "argparse._SubParsersAction[argparse.ArgumentParser]
     parser.set_defaults(handler=run_demo)
 
 
+def positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < seconds < 3600:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 3600 seconds, got {text}")
+    return seconds
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from . import bench
+
+    with contextlib.ExitStack() as stack:
+        client, where = client_for(stack, args.url)
+        print(f"benchmarking {args.size} sessions for about {args.seconds:g} s on {where}", file=sys.stderr)
+        print(f"codec: {IMPLEMENTATION}", file=sys.stderr)
+        rows = bench.run(client, args.size, args.seconds, report=lambda line: print(line, file=sys.stderr))
+    print(bench.table(rows))
+    return 0
+
+
+def register_bench(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    from .bench import PAYLOADS
+
+    parser = commands.add_parser(
+        "bench", help="time store operations against your Redis (or an embedded one)"
+    )
+    parser.add_argument("--url", help="Redis URL (default: $REDIS_URL, else an embedded redis-server)")
+    parser.add_argument(
+        "--size", choices=list(PAYLOADS), default="small", help="session size (default: small)"
+    )
+    parser.add_argument(
+        "--seconds", type=positive_seconds, default=6.0, help="total time budget (default: 6)"
+    )
+    parser.set_defaults(handler=run_bench)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hug-store-redis", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for register in (register_info, register_demo):
+    for register in (register_info, register_demo, register_bench):
         register(commands)
     return parser
 
