@@ -82,6 +82,24 @@ class FastPath:
         self._checkin(connection)
         return reply
 
+    def execute_pipelined(self, frames: tuple[bytes, ...]) -> list[Any]:
+        """Several framed commands in one round trip; the replies in order.
+
+        An error reply raises after the connection is dropped, so no later reply can be
+        read by the next caller.
+        """
+        connection = self._checkout()
+        try:
+            replies: list[Any] = connection.retry.call_with_retry(
+                lambda: _pipelined_round_trip(connection, frames), lambda _error: connection.disconnect()
+            )
+        except BaseException:
+            connection.disconnect()
+            self._checkin(connection)
+            raise
+        self._checkin(connection)
+        return replies
+
     def _pop_idle(self) -> Any:
         if self._pid != os.getpid():
             self._idle.clear()
@@ -95,6 +113,11 @@ class FastPath:
         """Give every idle connection back to the pool."""
         while self._idle:
             self._pool.release(self._idle.pop())
+
+
+def _pipelined_round_trip(connection: Any, frames: tuple[bytes, ...]) -> list[Any]:
+    connection.send_packed_command(frames)
+    return [connection.read_response() for _ in frames]
 
 
 def _round_trip(connection: Any, frame: bytes) -> Any:

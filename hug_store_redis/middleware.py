@@ -202,6 +202,7 @@ class RedisSessionMiddleware:
             return
         payload = self.store.encode(session)
         if payload == state.payload:
+            self.store.note_skipped_write()
             if self.cookie_max_age is not None:  # slide the browser's expiry with Redis's
                 self._set_cookie(response, state.session_id)  # type: ignore[arg-type]
             return
@@ -225,13 +226,8 @@ class RedisSessionMiddleware:
     def _write(self, session_id: str, payload: bytes, old_id: str | None) -> None:
         if old_id is None:
             self.store.write_payload(session_id, payload)
-            return
-        # No store primitive writes one key and deletes another: a pipeline without MULTI
-        # does it in one round trip, and each command stays single-key (Cluster-safe).
-        pipeline = self.store.connection.pipeline(transaction=False)
-        pipeline.set(self.store.namespaced_key(session_id), payload, ex=self.store.expiration)
-        pipeline.delete(self.store.namespaced_key(old_id))
-        pipeline.execute()
+        else:
+            self.store.replace_payload(session_id, payload, old_id)
 
     def _drop_stale(self, state: _State, response: Any) -> None:
         """An empty session under a cookie we refused: clear it, store nothing."""

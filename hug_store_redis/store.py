@@ -4,11 +4,12 @@ import datetime
 from typing import Any, Protocol
 
 from hug.exceptions import StoreKeyNotFound
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from . import _codec
 from .errors import CorruptSessionError
 from .fast_path import fast_path_for
+from .stats import StoreStats
 
 
 class RedisClient(Protocol):
@@ -75,6 +76,7 @@ class RedisStore:
         self.namespace = namespace
         self._fast = fast_path_for(connection) if fast_path else None
         self._getex_supported = True
+        self._stats = StoreStats()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(namespace={self.namespace!r}, expiration={self.expiration!r})"
@@ -83,27 +85,47 @@ class RedisStore:
     def uses_fast_path(self) -> bool:
         return self._fast is not None
 
+    def stats(self) -> dict[str, int]:
+        """Counts since creation: hits, misses, writes, skipped_writes, deletes, errors, bytes_in/out."""
+        return self._stats.snapshot()
+
+    def note_skipped_write(self) -> None:
+        """Called by a caller that found nothing changed and wrote nothing (the middleware)."""
+        self._stats.count("skipped_writes")
+
     def get(self, key: str) -> Any:
         """The data stored under ``key``; ``StoreKeyNotFound`` when there is none."""
         payload = self.read_payload(key)
         if payload is None:
             raise StoreKeyNotFound(key)
-        return self._codec.decode(payload, key)
+        return self.decode(payload, key)
 
     def set(self, key: str, data: Any) -> None:
         """Store ``data`` and restart its expiry. Bad data raises before Redis is touched."""
         self.write_payload(key, self._codec.encode(data))
 
     def exists(self, key: str) -> bool:
-        if self._fast is not None:
-            return bool(self._fast.execute(self._codec.frame_exists(key)))
-        return bool(self.connection.exists(self._codec.namespaced_key(key)))
+        try:
+            if self._fast is not None:
+                return bool(self._fast.execute(self._codec.frame_exists(key)))
+            return bool(self.connection.exists(self._codec.namespaced_key(key)))
+        except RedisError:
+            self._stats.count("errors")
+            raise
 
     def delete(self, key: str) -> bool:
         """True when a key was deleted, False when there was none."""
-        if self._fast is not None:
-            return bool(self._fast.execute(self._codec.frame_delete(key)) == 1)
-        return bool(self.connection.delete(self._codec.namespaced_key(key)) == 1)
+        try:
+            if self._fast is not None:
+                deleted = self._fast.execute(self._codec.frame_delete(key)) == 1
+            else:
+                deleted = self.connection.delete(self._codec.namespaced_key(key)) == 1
+        except RedisError:
+            self._stats.count("errors")
+            raise
+        if deleted:
+            self._stats.count("deletes")
+        return bool(deleted)
 
     # The pieces below let a caller (the session middleware) read once, compare bytes,
     # and write only what changed.
@@ -118,7 +140,11 @@ class RedisStore:
 
     def decode(self, payload: bytes | str, key: str) -> Any:
         """Data from bytes read for ``key``; ``CorruptSessionError`` when they are not JSON."""
-        return self._codec.decode(payload, key)
+        try:
+            return self._codec.decode(payload, key)
+        except CorruptSessionError:
+            self._stats.count("errors")
+            raise
 
     def read_payload(self, key: str, *, touch: bool = False) -> bytes | str | None:
         """The raw value, or None; with ``touch``, the expiry restarts in the same round trip.
@@ -126,21 +152,57 @@ class RedisStore:
         GETEX (Redis >= 6.2) reads and slides the expiry in one command; older servers
         get GET and EXPIRE pipelined without MULTI, still one round trip.
         """
+        payload: bytes | str | None
         try:
             if touch and self.expiration is not None:
-                return self._read_and_touch(key)
-            if self._fast is not None:
-                return self._fast.execute(self._codec.frame_get(key))  # type: ignore[no-any-return]
-            return self.connection.get(self._codec.namespaced_key(key))
+                payload = self._read_and_touch(key)
+            elif self._fast is not None:
+                payload = self._fast.execute(self._codec.frame_get(key))
+            else:
+                payload = self.connection.get(self._codec.namespaced_key(key))
         except UnicodeDecodeError as error:  # a decode_responses=True client met non-UTF-8 bytes
+            self._stats.count("errors")
             raise CorruptSessionError(key, f"invalid UTF-8 at byte {error.start}") from None
+        except RedisError:
+            self._stats.count("errors")
+            raise
+        self._stats.read(None if payload is None else len(payload))
+        return payload
 
     def write_payload(self, key: str, payload: bytes) -> None:
         """Write bytes from ``encode`` and restart the expiry."""
-        if self._fast is not None:
-            self._fast.execute(self._codec.frame_set(key, payload))
-        else:
-            self.connection.set(self._codec.namespaced_key(key), payload, ex=self.expiration)
+        try:
+            if self._fast is not None:
+                self._fast.execute(self._codec.frame_set(key, payload))
+            else:
+                self.connection.set(self._codec.namespaced_key(key), payload, ex=self.expiration)
+        except RedisError:
+            self._stats.count("errors")
+            raise
+        self._stats.write(len(payload))
+
+    def replace_payload(self, key: str, payload: bytes, old_key: str) -> None:
+        """Write ``payload`` under ``key`` and delete ``old_key``, in one round trip.
+
+        For rotating a session id at login. Two single-key commands pipelined without
+        MULTI, so it stays Cluster-safe; a failure between them leaves the old key, which
+        expires on its own.
+        """
+        try:
+            if self._fast is not None:
+                self._fast.execute_pipelined(
+                    (self._codec.frame_set(key, payload), self._codec.frame_delete(old_key))
+                )
+            else:
+                pipeline = self.connection.pipeline(transaction=False)
+                pipeline.set(self._codec.namespaced_key(key), payload, ex=self.expiration)
+                pipeline.delete(self._codec.namespaced_key(old_key))
+                pipeline.execute()
+        except RedisError:
+            self._stats.count("errors")
+            raise
+        self._stats.write(len(payload))
+        self._stats.count("deletes")
 
     def _read_and_touch(self, key: str) -> bytes | str | None:
         if self._getex_supported:

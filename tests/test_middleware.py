@@ -26,10 +26,15 @@ EXPIRED = "sid=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; " + FLAGS
 
 
 class Commands:
-    """Per-command call deltas from INFO commandstats, the INFO calls themselves left out."""
+    """Per-command call deltas from INFO commandstats, the INFO calls themselves left out.
+
+    It asks on a connection of its own, opened before the first snapshot, so its handshake
+    never shows up as the middleware's command and the store's pool is left as it was.
+    """
 
     def __init__(self, client: redis.Redis) -> None:
-        self.client = client
+        kwargs = client.connection_pool.connection_kwargs
+        self.client = redis.Redis(host=kwargs["host"], port=kwargs["port"])
         self.before = self._snapshot()
 
     def _snapshot(self) -> dict[str, int]:
