@@ -16,6 +16,7 @@ from pytest_redis.executor import RedisExecutor
 import hug_store_redis._codec
 from hug_store_redis import RedisStore
 
+pytest_plugins = ["topology"]  # Redis Cluster and Sentinel fixtures (tests/topology.py)
 TWIN_MODULES = {"cython": "hug_store_redis._speedups", "python": "hug_store_redis._codec_py"}
 
 

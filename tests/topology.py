@@ -168,7 +168,6 @@ class Cluster:
         options: dict[str, Any] = {
             "socket_timeout": 5,
             "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=10),
-            "cluster_error_retry_attempts": 10,
         }
         options.update(kwargs)
         return RedisCluster(host=HOST, port=self.nodes[0].port, **options)
@@ -193,11 +192,17 @@ class Cluster:
                 return node
         raise LookupError(f"no replica of {primary.name} ({primary_id})")
 
-    def failover(self, slot: int) -> tuple[Node, Node]:
-        """``CLUSTER FAILOVER`` on the replica of ``slot``'s primary; (old, new) primaries."""
+    def failover(self, slot: int, wait: bool = True) -> tuple[Node, Node]:
+        """``CLUSTER FAILOVER`` on the replica of ``slot``'s primary; (old, new) primaries.
+
+        With ``wait=False`` it returns as soon as the replica accepted the request, so a
+        test can hit the cluster mid-failover; call ``wait_healthy`` afterwards.
+        """
         old = self.primary_for_slot(slot)
         new = self.replica_of(old)
         new.client.execute_command("CLUSTER FAILOVER")
+        if not wait:
+            return old, new
         wait_for(
             f"{new.name} to take over slot {slot}",
             lambda: (
