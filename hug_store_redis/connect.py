@@ -7,7 +7,6 @@ give a ``redis.cluster.RedisCluster`` that discovers the other nodes from the on
 
 import re
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 from redis.cluster import RedisCluster
@@ -24,23 +23,17 @@ class ServerUnreachableError(redis.ConnectionError):
     """No server answered at a URL; the message shows it masked."""
 
 
+_USERINFO_PASSWORD = re.compile(r"^([^:/?#]+://[^:/?#@]*:)[^/?#]*@")
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+
+
 def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``, safe for logs and error messages."""
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if parts.password is not None:
-            user = parts.username or ""
-            host = netloc.rpartition("@")[2]
-            netloc = f"{user}:***@{host}"
-        query = parts.query
-        if query:
-            pairs = parse_qsl(query, keep_blank_values=True)
-            query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="*")
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-    except ValueError:
-        # Too broken to parse: hide everything between "//user:" and "@" the hard way.
-        return re.sub(r"(//[^/@]*?:)[^/@]*@", r"\1***@", url)
+    """``url`` with any password replaced by ``***``, safe for logs and error messages.
+
+    Textual, not parsed and rebuilt: the rest of the URL is shown exactly as given, even
+    when it is too broken to parse, and an unescaped ``@`` in the password stays hidden.
+    """
+    return _QUERY_PASSWORD.sub(r"\1***", _USERINFO_PASSWORD.sub(r"\1***@", url))
 
 
 def client_from_url(url: str, *, cluster: bool | None = None, **client_kwargs: Any) -> Any:
@@ -61,13 +54,13 @@ def client_from_url(url: str, *, cluster: bool | None = None, **client_kwargs: A
         if cluster is False:
             raise InvalidURLError(f"{mask_url(url)}: a cluster URL with cluster=False")
         cluster = True
-        url = f"{CLUSTER_SCHEMES[scheme]}://{rest}"
     elif cluster and scheme == "unix":
         raise InvalidURLError(f"{mask_url(url)}: Redis Cluster is not reachable over unix://")
+    plain_url = f"{CLUSTER_SCHEMES.get(scheme, scheme)}://{rest}"
     try:
         if cluster:
-            return RedisCluster.from_url(url, **client_kwargs)
-        return redis.Redis.from_url(url, **client_kwargs)
+            return RedisCluster.from_url(plain_url, **client_kwargs)
+        return redis.Redis.from_url(plain_url, **client_kwargs)
     except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.RedisClusterException) as error:
         raise ServerUnreachableError(f"{mask_url(url)}: {error}") from error
     except (ValueError, TypeError) as error:

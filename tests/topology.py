@@ -384,3 +384,54 @@ def sentinel_master(redis_sentinel: SentinelDeployment) -> Iterator[redis.Redis]
     yield client
     client.flushall()
     client.close()
+
+
+class TLSServer:
+    """A redis-server that speaks TLS on ``tls_port``, with a throwaway self-signed certificate."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.ca_cert = workdir / "cert.pem"
+        key = workdir / "key.pem"
+        subprocess.run(
+            [
+                *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+                *("-keyout", str(key), "-out", str(self.ca_cert), "-subj", f"/CN={HOST}"),
+                *("-addext", f"subjectAltName=IP:{HOST}"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        self.tls_port = free_port()
+        self.node = Node(
+            workdir,
+            "tls",
+            [
+                *(REDIS_SERVER, "--tls-port", str(self.tls_port), "--tls-cert-file", str(self.ca_cert)),
+                *("--tls-key-file", str(key), "--tls-ca-cert-file", str(self.ca_cert)),
+                *("--tls-auth-clients", "no"),
+            ],
+        )
+        try:
+            self.node.wait_ready()
+        except BaseException:
+            self.node.stop()
+            raise
+
+    @property
+    def url(self) -> str:
+        return f"rediss://{HOST}:{self.tls_port}/0"
+
+
+@pytest.fixture(scope="session")
+def redis_tls() -> Iterator[TLSServer]:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a certificate for the TLS server")
+    workdir = Path(tempfile.mkdtemp(prefix="hug-store-redis-tls-"))
+    server = None
+    try:
+        server = TLSServer(workdir)
+        yield server
+    finally:
+        if server is not None:
+            server.node.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
