@@ -46,9 +46,7 @@ def scan_keys(connection: Any, prefix: bytes, batch_size: int = BATCH_SIZE) -> I
     pattern = match_pattern(prefix)
     for node in _nodes(connection):
         for key in node.scan_iter(match=pattern, count=batch_size):
-            full_key = _as_bytes(key)
-            if full_key.startswith(prefix):
-                yield full_key
+            yield _as_bytes(key)
 
 
 def count(connection: Any, prefix: bytes) -> int:
