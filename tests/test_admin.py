@@ -28,6 +28,7 @@ def test_count_ids_clear_give_back_the_original_keys(redis_client):
 @pytest.mark.parametrize(
     ("namespace", "decoys"),
     [
+        ("sessions", ["sessions2", "sessionsX", "session"]),
         ("sessions*", ["sessions2", "sessionsX", "sessions"]),
         ("s?", ["sx", "s"]),
         ("[ab]", ["a", "b"]),

@@ -41,6 +41,12 @@ def test_count_and_ls(capsys, url, sessions):
     assert status == 0 and sorted(out.splitlines()) == ["alice", "bob"]
 
 
+def test_namespace_defaults_to_the_stores_default(capsys, url, redis_client):
+    RedisStore(redis_client).set("k", 1)
+    redis_client.set("other:k", 1)
+    assert run(capsys, "sessions", "ls", "--url", url) == (0, "k\n", "")
+
+
 def test_url_from_the_environment(capsys, url, sessions, monkeypatch):
     monkeypatch.setenv("HUG_STORE_REDIS_URL", url)
     assert run(capsys, "sessions", "count", "--namespace", "web2") == (0, "1\n", "")
