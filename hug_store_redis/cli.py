@@ -15,6 +15,8 @@ from importlib import metadata
 from typing import TYPE_CHECKING
 
 from . import IMPLEMENTATION, __version__
+from .cli_sessions import SessionsError, register_sessions
+from .connect import InvalidURLError, ServerUnreachableError, server_info
 
 if TYPE_CHECKING:
     import redis
@@ -34,17 +36,27 @@ def _version_of(distribution: str) -> str:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    server = None
+    if args.url:
+        try:
+            server = server_info(args.url)
+        except (InvalidURLError, ServerUnreachableError) as error:
+            raise UserError(str(error)) from None
     print(f"hug_store_redis {__version__}")
     print(f"implementation  {IMPLEMENTATION}")
     print(f"python          {platform.python_implementation()} {platform.python_version()}")
     print(f"json            ujson {_version_of('ujson')}")
     print(f"redis-py        {_version_of('redis')}")
     print(f"hiredis         {_version_of('hiredis')}")
+    if server is not None:
+        print(f"server          redis {server['version']}")
+        print(f"mode            {server['mode']}")
     return 0
 
 
 def register_info(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = commands.add_parser("info", help="versions, the codec in use and (with --url) the server")
+    parser.add_argument("--url", help="also show this server's version and mode")
     parser.set_defaults(handler=run_info)
 
 
@@ -161,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hug-store-redis", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for register in (register_info, register_demo, register_bench):
+    for register in (register_info, register_demo, register_bench, register_sessions):
         register(commands)
     return parser
 
@@ -171,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
-    except UserError as error:
+    except (UserError, SessionsError) as error:
         print(f"hug-store-redis {args.command}: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,12 +1,13 @@
 """RedisStore: hug's store API (get/set/exists/delete) on one Redis namespace."""
 
 import datetime
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from hug.exceptions import StoreKeyNotFound
 from redis.exceptions import RedisError, ResponseError
 
-from . import _codec
+from . import _codec, admin, connect
 from .errors import CorruptSessionError
 from .fast_path import fast_path_for
 from .stats import StoreStats
@@ -24,6 +25,8 @@ class RedisClient(Protocol):
     def exists(self, *names: Any) -> Any: ...
     def delete(self, *names: Any) -> Any: ...
     def getex(self, name: Any, ex: Any = None) -> bytes | str | None: ...
+    def expire(self, name: Any, time: Any) -> Any: ...
+    def ttl(self, name: Any) -> Any: ...
     def pipeline(self, transaction: bool = True) -> Any: ...
 
 
@@ -220,3 +223,54 @@ class RedisStore:
         pipeline.expire(full_key, self.expiration)
         payload, _ = pipeline.execute()
         return payload  # type: ignore[no-any-return]
+
+    # Operations: connecting by URL, expiry control and namespace admin. Thin on purpose:
+    # the work lives in connect.py and admin.py.
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        namespace: str = "store",
+        expiration: "int | float | datetime.timedelta | None" = 86400,
+        *,
+        cluster: bool | None = None,
+        **client_kwargs: Any,
+    ) -> "RedisStore":
+        """A store on a new client for ``url`` (``redis://``, ``rediss://``, ``unix://``,
+        ``redis+cluster://``, ``rediss+cluster://``); ``client_kwargs`` go to redis-py.
+
+        Bad arguments fail before any connection is made, so a typo never half-connects.
+        """
+        _codec.Codec(namespace)
+        expiration_seconds(expiration)
+        return cls(connect.client_from_url(url, cluster=cluster, **client_kwargs), namespace, expiration)
+
+    def touch(self, key: str) -> bool:
+        """Restart the expiry of ``key`` without reading it; False when there is no such key."""
+        full_key = self._codec.namespaced_key(key)
+        if self.expiration is None:
+            return bool(self.connection.exists(full_key))
+        return bool(self.connection.expire(full_key, self.expiration))
+
+    def ttl(self, key: str) -> int | None:
+        """Seconds until ``key`` expires, None when it never does; ``StoreKeyNotFound`` when absent."""
+        seconds = int(self.connection.ttl(self._codec.namespaced_key(key)))
+        if seconds == -2:
+            raise StoreKeyNotFound(key)
+        return None if seconds == -1 else seconds
+
+    def count(self) -> int:
+        """How many sessions the namespace holds (SCAN, so safe on a busy server)."""
+        return admin.count(self.connection, self._namespace_prefix())
+
+    def ids(self) -> Iterator[str]:
+        """The keys of every session in the namespace, as given to ``set``; order is arbitrary."""
+        return admin.ids(self.connection, self._namespace_prefix())
+
+    def clear(self, *, on_batch: Callable[[int], None] | None = None) -> int:
+        """Delete every session in the namespace, in batches; how many were deleted."""
+        return admin.clear(self.connection, self._namespace_prefix(), on_batch=on_batch)
+
+    def _namespace_prefix(self) -> bytes:
+        return self._codec.namespaced_key("")

@@ -1,0 +1,124 @@
+"""``hug-store-redis sessions count|ls|show ID|rm ID|clear``: operate one namespace by hand.
+
+Exit status: 0 done, 1 no such session (``show``, ``rm``) or ``clear`` declined, 2 a bad
+URL or an unreachable server (one line on stderr, never a traceback).
+"""
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+import redis
+from hug.exceptions import StoreKeyNotFound
+
+from .connect import InvalidURLError, ServerUnreachableError, mask_url
+from .errors import CorruptSessionError
+from .store import RedisStore
+
+#: Namespaces at least this big get a progress line per deleted batch during ``clear``.
+PROGRESS_THRESHOLD = 1000
+URL_VARIABLE = "HUG_STORE_REDIS_URL"
+
+
+class SessionsError(Exception):
+    """A problem the user can fix; the CLI prints it as one line and exits 2."""
+
+
+def _store(args: argparse.Namespace) -> RedisStore:
+    url = args.url or os.environ.get(URL_VARIABLE)
+    if not url:
+        raise SessionsError(f"no server: pass --url URL or set {URL_VARIABLE}")
+    try:
+        return RedisStore.from_url(url, namespace=args.namespace, socket_connect_timeout=5, socket_timeout=10)
+    except (InvalidURLError, ServerUnreachableError) as error:
+        raise SessionsError(str(error)) from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    store = _store(args)
+    try:
+        status: int = args.action(store, args)
+        return status
+    except (redis.ConnectionError, redis.TimeoutError) as error:
+        raise SessionsError(f"{mask_url(args.url or os.environ.get(URL_VARIABLE, ''))}: {error}") from None
+    finally:
+        connection: Any = store.connection
+        connection.close()
+
+
+def _count(store: RedisStore, args: argparse.Namespace) -> int:
+    print(store.count())
+    return 0
+
+
+def _ls(store: RedisStore, args: argparse.Namespace) -> int:
+    for key in store.ids():
+        print(key)
+    return 0
+
+
+def _show(store: RedisStore, args: argparse.Namespace) -> int:
+    try:
+        data: Any = store.get(args.id)
+    except StoreKeyNotFound:
+        print(f"no session {args.id!r} in namespace {store.namespace!r}", file=sys.stderr)
+        return 1
+    except CorruptSessionError as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True))
+    return 0
+
+
+def _rm(store: RedisStore, args: argparse.Namespace) -> int:
+    if store.delete(args.id):
+        print(f"deleted session {args.id!r}")
+        return 0
+    print(f"no session {args.id!r} in namespace {store.namespace!r}", file=sys.stderr)
+    return 1
+
+
+def _clear(store: RedisStore, args: argparse.Namespace) -> int:
+    total = store.count()
+    if total == 0:
+        print(f"namespace {store.namespace!r} holds no sessions")
+        return 0
+    if not args.yes:
+        question = f"delete {total} sessions in namespace {store.namespace!r}? [y/N] "
+        print(question, end="", file=sys.stderr, flush=True)
+        answer = sys.stdin.readline().strip().lower()
+        if answer not in ("y", "yes"):
+            print("nothing deleted", file=sys.stderr)
+            return 1
+
+    def progress(done: int) -> None:
+        print(f"deleted {done}/{total}", file=sys.stderr, flush=True)
+
+    removed = store.clear(on_batch=progress if total >= PROGRESS_THRESHOLD else None)
+    print(f"deleted {removed} sessions")
+    return 0
+
+
+def register_sessions(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--url", help=f"redis://, rediss://, unix:// or redis+cluster:// (default ${URL_VARIABLE})"
+    )
+    common.add_argument("--namespace", default="store", help="the store's namespace (default: store)")
+    parser = commands.add_parser("sessions", help="count, list, show, delete or clear sessions")
+    actions = parser.add_subparsers(dest="action_name", required=True, metavar="ACTION")
+    for name, action, help_text in (
+        ("count", _count, "how many sessions the namespace holds"),
+        ("ls", _ls, "every session id, one per line"),
+        ("show", _show, "one session's data as indented JSON"),
+        ("rm", _rm, "delete one session"),
+        ("clear", _clear, "delete every session in the namespace"),
+    ):
+        sub = actions.add_parser(name, parents=[common], help=help_text)
+        if name in ("show", "rm"):
+            sub.add_argument("id", help="the session id (the key given to the store)")
+        if name == "clear":
+            sub.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        sub.set_defaults(handler=_run, action=action)

@@ -1,0 +1,178 @@
+"""``hug-store-redis sessions ...`` and ``info --url`` against real servers."""
+
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from hug_store_redis import RedisStore
+from hug_store_redis.cli import main
+
+pytestmark = pytest.mark.one_twin
+
+
+@pytest.fixture
+def url(redis_server, redis_client):
+    return f"redis://{redis_server.host}:{redis_server.port}/0"
+
+
+@pytest.fixture
+def sessions(redis_client):
+    store = RedisStore(redis_client, namespace="web")
+    store.set("alice", {"user": "alice", "cart": [1, 2], "name": "Zoë"})
+    store.set("bob", {"user": "bob"})
+    RedisStore(redis_client, namespace="web2").set("carol", {"user": "carol"})
+    return store
+
+
+def run(capsys, *argv, stdin=None, monkeypatch=None):
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_count_and_ls(capsys, url, sessions):
+    assert run(capsys, "sessions", "count", "--url", url, "--namespace", "web") == (0, "2\n", "")
+    status, out, _ = run(capsys, "sessions", "ls", "--url", url, "--namespace", "web")
+    assert status == 0 and sorted(out.splitlines()) == ["alice", "bob"]
+
+
+def test_namespace_defaults_to_the_stores_default(capsys, url, redis_client):
+    RedisStore(redis_client).set("k", 1)
+    redis_client.set("other:k", 1)
+    assert run(capsys, "sessions", "ls", "--url", url) == (0, "k\n", "")
+
+
+def test_url_from_the_environment(capsys, url, sessions, monkeypatch):
+    monkeypatch.setenv("HUG_STORE_REDIS_URL", url)
+    assert run(capsys, "sessions", "count", "--namespace", "web2") == (0, "1\n", "")
+
+
+def test_show_pretty_prints_json(capsys, url, sessions):
+    status, out, _ = run(capsys, "sessions", "show", "alice", "--url", url, "--namespace", "web")
+    assert status == 0
+    assert json.loads(out) == {"user": "alice", "cart": [1, 2], "name": "Zoë"}
+    assert out == json.dumps(json.loads(out), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    assert "Zoë" in out and '\n  "cart": [\n    1,' in out
+
+
+def test_show_missing_and_corrupt_exit_1(capsys, url, sessions, redis_client):
+    status, out, err = run(capsys, "sessions", "show", "nobody", "--url", url, "--namespace", "web")
+    assert (status, out) == (1, "") and "no session 'nobody' in namespace 'web'" in err
+    redis_client.set("web:broken", b"\xff")
+    status, out, err = run(capsys, "sessions", "show", "broken", "--url", url, "--namespace", "web")
+    assert (status, out) == (1, "") and "not UTF-8 JSON" in err
+    assert redis_client.get("web:broken") == b"\xff"
+
+
+def test_rm(capsys, url, sessions, redis_client):
+    assert run(capsys, "sessions", "rm", "bob", "--url", url, "--namespace", "web")[0] == 0
+    assert not redis_client.exists("web:bob")
+    status, _, err = run(capsys, "sessions", "rm", "bob", "--url", url, "--namespace", "web")
+    assert status == 1 and "no session 'bob'" in err
+    assert redis_client.exists("web:alice", "web2:carol") == 2
+
+
+@pytest.mark.parametrize("answer", ["", "n\n", "no\n", "whatever\n"])
+def test_clear_asks_and_keeps_everything_unless_confirmed(
+    capsys, url, sessions, redis_client, monkeypatch, answer
+):
+    argv = ("sessions", "clear", "--url", url, "--namespace", "web")
+    status, out, err = run(capsys, *argv, stdin=answer, monkeypatch=monkeypatch)
+    assert status == 1 and out == ""
+    assert "delete 2 sessions in namespace 'web'? [y/N]" in err and "nothing deleted" in err
+    assert redis_client.dbsize() == 3
+
+
+@pytest.mark.parametrize("answer", ["y\n", "YES\n"])
+def test_clear_after_confirmation(capsys, url, sessions, redis_client, monkeypatch, answer):
+    argv = ("sessions", "clear", "--url", url, "--namespace", "web")
+    status, out, _ = run(capsys, *argv, stdin=answer, monkeypatch=monkeypatch)
+    assert (status, out) == (0, "deleted 2 sessions\n")
+    assert redis_client.keys("*") == [b"web2:carol"]
+
+
+def test_clear_yes_shows_progress_on_large_namespaces(capsys, url, redis_client):
+    pipeline = redis_client.pipeline(transaction=False)
+    for n in range(1500):
+        pipeline.set(f"web:{n}", "{}")
+    pipeline.execute()
+    status, out, err = run(capsys, "sessions", "clear", "--yes", "--url", url, "--namespace", "web")
+    assert (status, out) == (0, "deleted 1500 sessions\n")
+    assert err.splitlines()[-1] == "deleted 1500/1500" and len(err.splitlines()) >= 3
+    assert redis_client.dbsize() == 0
+
+
+def test_clear_on_an_empty_namespace(capsys, url, redis_client):
+    assert run(capsys, "sessions", "clear", "--url", url, "--namespace", "none") == (
+        0,
+        "namespace 'none' holds no sessions\n",
+        "",
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["sessions", "count", "--url", "redis://:s3cret@127.0.0.1:1/0"], "redis://:***@127.0.0.1:1/0: "),
+        (["sessions", "ls", "--url", "http://:s3cret@127.0.0.1"], "unsupported URL scheme"),
+        (["sessions", "count", "--url", "redis+cluster://:s3cret@127.0.0.1:1"], "redis+cluster://:***@"),
+        (["sessions", "count"], "no server: pass --url URL or set HUG_STORE_REDIS_URL"),
+        (["info", "--url", "redis://:s3cret@127.0.0.1:1"], "redis://:***@127.0.0.1:1: "),
+        (["info", "--url", "nonsense"], "unsupported URL scheme"),
+    ],
+)
+def test_bad_url_or_unreachable_server_is_one_line_and_exit_2(capsys, monkeypatch, argv, message):
+    monkeypatch.delenv("HUG_STORE_REDIS_URL", raising=False)
+    status, out, err = run(capsys, *argv)
+    assert status == 2 and out == ""
+    assert err.count("\n") == 1 and message in err and "s3cret" not in err
+    assert err.startswith(f"hug-store-redis {argv[0]}: ")
+
+
+def test_console_script_exits_2_without_a_traceback():
+    result = subprocess.run(
+        [sys.executable, "-m", "hug_store_redis", "sessions", "count", "--url", "redis://:pw@127.0.0.1:1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_info_url_standalone(capsys, url, redis_client):
+    status, out, _ = run(capsys, "info", "--url", url)
+    assert status == 0
+    assert "implementation  " in out and "mode            standalone\n" in out
+    assert f"server          redis {redis_client.info('server')['redis_version']}\n" in out
+
+
+def test_info_url_cluster(capsys, redis_cluster):
+    status, out, _ = run(capsys, "info", "--url", redis_cluster.url)
+    assert status == 0 and "mode            cluster\n" in out
+
+
+def test_info_url_sentinel(capsys, redis_sentinel):
+    port = redis_sentinel.sentinels[0].port
+    status, out, _ = run(capsys, "info", "--url", f"redis://127.0.0.1:{port}")
+    assert status == 0 and "mode            sentinel\n" in out
+
+
+def test_sessions_on_a_cluster(capsys, redis_cluster, cluster_client):
+    store = RedisStore(cluster_client, namespace="web")
+    for n in range(30):
+        store.set(f"user-{n}", {"n": n})
+    url = redis_cluster.url
+    assert run(capsys, "sessions", "count", "--url", url, "--namespace", "web") == (0, "30\n", "")
+    status, out, _ = run(capsys, "sessions", "show", "user-7", "--url", url, "--namespace", "web")
+    assert status == 0 and json.loads(out) == {"n": 7}
+    assert run(capsys, "sessions", "clear", "--yes", "--url", url, "--namespace", "web")[:2] == (
+        0,
+        "deleted 30 sessions\n",
+    )
+    assert store.count() == 0

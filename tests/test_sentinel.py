@@ -1,0 +1,87 @@
+"""The store through ``Sentinel(...).master_for(...)``: suite, and SENTINEL FAILOVER."""
+
+import time
+
+import pytest
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+from store_behaviours import (  # the shared store suite, collected here against Sentinel
+    test_admin_count_ids_clear,
+    test_bad_data_raises_and_keeps_the_old_value,
+    test_corrupt_value_is_reported_and_left_alone,
+    test_keys_expire,
+    test_read_payload_with_touch_restarts_the_expiry,
+    test_set_get_exists_delete,
+    test_touch_and_ttl,
+    test_value_is_plain_json_at_namespace_key,
+)
+from topology import wait_for
+
+from hug_store_redis import RedisStore
+
+__all__ = [
+    "test_admin_count_ids_clear",
+    "test_bad_data_raises_and_keeps_the_old_value",
+    "test_corrupt_value_is_reported_and_left_alone",
+    "test_keys_expire",
+    "test_read_payload_with_touch_restarts_the_expiry",
+    "test_set_get_exists_delete",
+    "test_touch_and_ttl",
+    "test_value_is_plain_json_at_namespace_key",
+]
+
+
+@pytest.fixture
+def backend_raw(sentinel_master):
+    return sentinel_master
+
+
+@pytest.fixture
+def backend_store(backend_raw):
+    return RedisStore(backend_raw, namespace="sessions", expiration=3600)
+
+
+@pytest.mark.one_twin
+def test_master_for_talks_to_the_primary(redis_sentinel, sentinel_master):
+    store = RedisStore(sentinel_master, namespace="sessions")
+    store.set("k", 1)
+    primary = next(n for n in redis_sentinel.data_nodes if n.port == redis_sentinel.current_primary_port())
+    assert primary.client.get("sessions:k") == "1"
+    assert primary.client.info("server")["redis_mode"] == "standalone"
+    assert redis_sentinel.sentinels[0].client.info("server")["redis_mode"] == "sentinel"
+
+
+@pytest.mark.one_twin
+def test_store_survives_sentinel_failover(redis_sentinel, record_property):
+    """After SENTINEL FAILOVER, writes land on the new primary and the old data is there."""
+    client = redis_sentinel.master_for(
+        socket_timeout=2, retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=20)
+    )
+    store = RedisStore(client, namespace="sessions")
+    data = {"user": "alice", "cart": list(range(50))}
+    store.set("alice", data)
+    # WAIT on the connection that wrote: the replica has the session before the switch.
+    assert client.execute_command("WAIT", 1, 5000) == 1
+    old_port = redis_sentinel.current_primary_port()
+    started = time.monotonic()
+    try:
+        redis_sentinel.failover()
+        new = next(n for n in redis_sentinel.data_nodes if n.port != old_port)
+
+        attempts = iter(range(1_000_000))
+
+        def written_to_new_primary() -> bool:
+            attempt = next(attempts)
+            store.set("bob", {"attempt": attempt})
+            return bool(
+                new.client.info("replication")["role"] == "master"
+                and new.client.get("sessions:bob") == f'{{"attempt": {attempt}}}'
+            )
+
+        wait_for("store writes to reach the new primary", written_to_new_primary, timeout=30)
+        record_property("sentinel_failover_resume_seconds", round(time.monotonic() - started, 2))
+        assert store.get("alice") == data
+        assert new.client.get("sessions:alice") is not None
+    finally:
+        redis_sentinel.wait_healthy()
+        client.close()

@@ -1,0 +1,88 @@
+"""Real Redis Cluster and Sentinel deployments, started as plain processes for the tests.
+
+No docker: every node is a ``redis-server`` child on a free 127.0.0.1 port, in a temp dir,
+joined from Python (CLUSTER ADDSLOTSRANGE / MEET / REPLICATE; ``sentinel monitor``).
+The fixtures are session-scoped and reusable by any suite:
+
+- ``redis_cluster``: a :class:`Cluster` of 3 primaries, each with one replica in sync.
+- ``cluster_client``: a fresh ``RedisCluster`` on it, flushed before and after the test.
+- ``redis_sentinel``: a :class:`SentinelDeployment` of 1 primary, 1 replica, 3 sentinels.
+- ``sentinel_master``: ``Sentinel(...).master_for(...)``, flushed before and after the test.
+- ``redis_tls``: a redis-server with TLS on ``tls_port`` and a throwaway certificate.
+
+Tests that fail over leave the topology healthy (all slots served, every primary with a
+replica in sync), so later tests do not depend on the order they run in.
+"""
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from redis.cluster import RedisCluster
+from topology_base import wait_for
+from topology_cluster import Cluster
+from topology_sentinel import SentinelDeployment, TLSServer
+
+__all__ = ["Cluster", "SentinelDeployment", "TLSServer", "wait_for"]
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[Cluster]:
+    workdir = Path(tempfile.mkdtemp(prefix="hug-store-redis-cluster-"))
+    cluster = None
+    try:
+        cluster = Cluster(workdir)
+        yield cluster
+    finally:
+        if cluster is not None:
+            cluster.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def cluster_client(redis_cluster: Cluster) -> Iterator[RedisCluster]:
+    client = redis_cluster.client()
+    client.flushall()
+    yield client
+    client.flushall()
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel() -> Iterator[SentinelDeployment]:
+    workdir = Path(tempfile.mkdtemp(prefix="hug-store-redis-sentinel-"))
+    deployment = None
+    try:
+        deployment = SentinelDeployment(workdir)
+        yield deployment
+    finally:
+        if deployment is not None:
+            deployment.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def sentinel_master(redis_sentinel: SentinelDeployment) -> Iterator[redis.Redis]:
+    client = redis_sentinel.master_for(socket_timeout=5)
+    client.flushall()
+    yield client
+    client.flushall()
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_tls() -> Iterator[TLSServer]:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a certificate for the TLS server")
+    workdir = Path(tempfile.mkdtemp(prefix="hug-store-redis-tls-"))
+    server = None
+    try:
+        server = TLSServer(workdir)
+        yield server
+    finally:
+        if server is not None:
+            server.node.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
