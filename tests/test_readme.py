@@ -1,0 +1,36 @@
+"""The README's Python examples run as written (against the test server instead of :6379)."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+ELSEWHERE = ("10.0.0.", "example.com", "/run/redis", "/etc/ssl")
+
+pytestmark = pytest.mark.one_twin
+
+
+def python_blocks():
+    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+
+
+def test_examples_run_in_order_against_a_real_server(redis_server, redis_client):
+    namespace = {"__name__": "readme_example"}
+    ran = 0
+    for block in python_blocks():
+        if any(marker in block for marker in ELSEWHERE):
+            continue
+        exec(compile(block.replace("6379", str(redis_server.port)), "README.md", "exec"), namespace)
+        ran += 1
+    assert ran >= 5
+    store = namespace["store"]
+    assert store.stats()["hits"] == 1 and not store.exists("key")  # set, get, exists, delete ran
+    assert "hug_store_redis_writes_total 1\n" in namespace["metrics_text"](store)
+    assert callable(namespace["login"]) and callable(namespace["logout"])
+
+
+def test_every_make_target_the_readme_names_exists():
+    makefile = (README.parent / "Makefile").read_text()
+    for target in set(re.findall(r"`make ([a-z0-9-]+)", README.read_text())):
+        assert re.search(rf"^{re.escape(target)}:", makefile, flags=re.M), target
