@@ -6,26 +6,21 @@ one line on stderr and exit status 2, never a traceback.
 
 import argparse
 import contextlib
-import os
 import platform
-import re
 import sys
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from typing import TYPE_CHECKING
 
 from . import IMPLEMENTATION, __version__
-from .cli_sessions import SessionsError, register_sessions
+from .cli_sessions import register_sessions
+from .cli_support import URL_VARIABLE, UserError, client_or_embedded
 from .connect import InvalidURLError, ServerUnreachableError, server_info
 
 if TYPE_CHECKING:
-    import redis
+    pass
 
 Handler = Callable[[argparse.Namespace], int]
-
-
-class UserError(Exception):
-    """A problem the user can fix (bad URL, unreachable server): printed as one line."""
 
 
 def _version_of(distribution: str) -> str:
@@ -60,51 +55,12 @@ def register_info(commands: "argparse._SubParsersAction[argparse.ArgumentParser]
     parser.set_defaults(handler=run_info)
 
 
-def connect(url: str) -> "redis.Redis":
-    """A client for ``url`` that has answered PING, with bounded socket timeouts."""
-    import redis
-
-    try:
-        client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
-    except ValueError as error:
-        raise UserError(f"bad Redis URL {redact(url)!r}: {error}") from None
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        raise UserError(f"cannot reach Redis at {redact(url)}: {error}") from None
-    return client
-
-
-def redact(url: str) -> str:
-    """A URL fit to print: the password, if any, replaced."""
-    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)
-
-
-def client_for(stack: contextlib.ExitStack, url: str | None) -> "tuple[redis.Redis, str]":
-    """A client for ``url``, $REDIS_URL, or else an embedded redis-server the stack stops."""
-    from .embedded import EmbeddedRedis, RedisServerNotFound
-
-    url = url or os.environ.get("REDIS_URL")
-    if url:
-        where = redact(url)
-    else:
-        try:
-            server = stack.enter_context(EmbeddedRedis())
-        except RedisServerNotFound as error:
-            raise UserError(str(error)) from None
-        url = server.url
-        where = f"embedded redis-server on {server.host}:{server.port}, stopped on exit"
-    client = connect(url)
-    stack.callback(client.close)
-    return client, where
-
-
 def run_demo(args: argparse.Namespace) -> int:
     from .demo import build_api, make_server
     from .store import RedisStore
 
     with contextlib.ExitStack() as stack:
-        client, where = client_for(stack, args.url)
+        client, where = client_or_embedded(stack, args.url)
         api = build_api(RedisStore(client, namespace="demo"))
         try:
             httpd = make_server(api, args.host, args.port)
@@ -122,7 +78,7 @@ def register_demo(commands: "argparse._SubParsersAction[argparse.ArgumentParser]
         "demo", help="serve the demo app (a visit counter, login and cart in Redis sessions)"
     )
     parser.add_argument(
-        "--url", help="Redis URL (default: $REDIS_URL, else an embedded redis-server on a free port)"
+        "--url", help=f"Redis URL (default: ${URL_VARIABLE}, else an embedded redis-server on a free port)"
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default: %(default)s)")
     parser.add_argument(
@@ -145,7 +101,7 @@ def run_bench(args: argparse.Namespace) -> int:
     from . import bench
 
     with contextlib.ExitStack() as stack:
-        client, where = client_for(stack, args.url)
+        client, where = client_or_embedded(stack, args.url)
         print(f"benchmarking {args.size} sessions for about {args.seconds:g} s on {where}", file=sys.stderr)
         print(f"codec: {IMPLEMENTATION}", file=sys.stderr)
         rows = bench.run(client, args.size, args.seconds, report=lambda line: print(line, file=sys.stderr))
@@ -159,7 +115,7 @@ def register_bench(commands: "argparse._SubParsersAction[argparse.ArgumentParser
     parser = commands.add_parser(
         "bench", help="time store operations against your Redis (or an embedded one)"
     )
-    parser.add_argument("--url", help="Redis URL (default: $REDIS_URL, else an embedded redis-server)")
+    parser.add_argument("--url", help=f"Redis URL (default: ${URL_VARIABLE}, else an embedded redis-server)")
     parser.add_argument(
         "--size", choices=list(PAYLOADS), default="small", help="session size (default: small)"
     )
@@ -183,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
-    except (UserError, SessionsError) as error:
+    except UserError as error:
         print(f"hug-store-redis {args.command}: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -6,46 +6,33 @@ URL or an unreachable server (one line on stderr, never a traceback).
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
 import redis
 from hug.exceptions import StoreKeyNotFound
 
-from .connect import InvalidURLError, ServerUnreachableError, mask_url
+from .cli_support import URL_VARIABLE, UserError, given_url, verified_client
+from .connect import mask_url
 from .errors import CorruptSessionError
 from .store import RedisStore
 
 #: Namespaces at least this big get a progress line per deleted batch during ``clear``.
 PROGRESS_THRESHOLD = 1000
-URL_VARIABLE = "HUG_STORE_REDIS_URL"
-
-
-class SessionsError(Exception):
-    """A problem the user can fix; the CLI prints it as one line and exits 2."""
-
-
-def _store(args: argparse.Namespace) -> RedisStore:
-    url = args.url or os.environ.get(URL_VARIABLE)
-    if not url:
-        raise SessionsError(f"no server: pass --url URL or set {URL_VARIABLE}")
-    try:
-        return RedisStore.from_url(url, namespace=args.namespace, socket_connect_timeout=5, socket_timeout=10)
-    except (InvalidURLError, ServerUnreachableError) as error:
-        raise SessionsError(str(error)) from None
 
 
 def _run(args: argparse.Namespace) -> int:
-    store = _store(args)
+    url = given_url(args.url)
+    if not url:
+        raise UserError(f"no server: pass --url URL or set {URL_VARIABLE}")
+    client = verified_client(url)
     try:
-        status: int = args.action(store, args)
+        status: int = args.action(RedisStore(client, namespace=args.namespace), args)
         return status
     except (redis.ConnectionError, redis.TimeoutError) as error:
-        raise SessionsError(f"{mask_url(args.url or os.environ.get(URL_VARIABLE, ''))}: {error}") from None
+        raise UserError(f"{mask_url(url)}: {error}") from None
     finally:
-        connection: Any = store.connection
-        connection.close()
+        client.close()
 
 
 def _count(store: RedisStore, args: argparse.Namespace) -> int:

@@ -41,7 +41,7 @@ def test_bench_without_a_url_runs_on_an_embedded_server(monkeypatch):
     [
         (["--url", "redis://127.0.0.1:1/0"], "cannot reach Redis at redis://127.0.0.1:1/0"),
         (["--url", "redis://user:hunter2@127.0.0.1:1/0"], "redis://user:***@127.0.0.1:1/0"),
-        (["--url", "nonsense://x"], "bad Redis URL"),
+        (["--url", "nonsense://x"], "unsupported URL scheme"),
         (["--seconds", "0"], "must be between 0 and 3600"),
         (["--size", "huge"], "invalid choice"),
     ],

@@ -48,7 +48,7 @@ def test_namespace_defaults_to_the_stores_default(capsys, url, redis_client):
 
 
 def test_url_from_the_environment(capsys, url, sessions, monkeypatch):
-    monkeypatch.setenv("HUG_STORE_REDIS_URL", url)
+    monkeypatch.setenv("REDIS_URL", url)
     assert run(capsys, "sessions", "count", "--namespace", "web2") == (0, "1\n", "")
 
 
@@ -121,13 +121,13 @@ def test_clear_on_an_empty_namespace(capsys, url, redis_client):
         (["sessions", "count", "--url", "redis://:s3cret@127.0.0.1:1/0"], "redis://:***@127.0.0.1:1/0: "),
         (["sessions", "ls", "--url", "http://:s3cret@127.0.0.1"], "unsupported URL scheme"),
         (["sessions", "count", "--url", "redis+cluster://:s3cret@127.0.0.1:1"], "redis+cluster://:***@"),
-        (["sessions", "count"], "no server: pass --url URL or set HUG_STORE_REDIS_URL"),
+        (["sessions", "count"], "no server: pass --url URL or set REDIS_URL"),
         (["info", "--url", "redis://:s3cret@127.0.0.1:1"], "redis://:***@127.0.0.1:1: "),
         (["info", "--url", "nonsense"], "unsupported URL scheme"),
     ],
 )
 def test_bad_url_or_unreachable_server_is_one_line_and_exit_2(capsys, monkeypatch, argv, message):
-    monkeypatch.delenv("HUG_STORE_REDIS_URL", raising=False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
     status, out, err = run(capsys, *argv)
     assert status == 2 and out == ""
     assert err.count("\n") == 1 and message in err and "s3cret" not in err

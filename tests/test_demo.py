@@ -202,7 +202,7 @@ def closed_port():
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("http://127.0.0.1:1/", "bad Redis URL"),
+        ("http://127.0.0.1:1/", "unsupported URL scheme"),
         ("redis://127.0.0.1:{closed}/0", "cannot reach Redis at redis://127.0.0.1:"),
         ("redis://user:s3cret@127.0.0.1:{closed}/0", "cannot reach Redis at redis://user:***@"),
     ],

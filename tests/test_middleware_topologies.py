@@ -4,9 +4,9 @@ import json
 
 import pytest
 from redis.cluster import RedisCluster
+from test_middleware import call, issued_id, make_api
 
 from hug_store_redis import RedisSessionMiddleware, RedisStore
-from test_middleware import call, issued_id, make_api
 
 
 @pytest.fixture(params=["cluster", "sentinel"])
