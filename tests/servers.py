@@ -2,20 +2,12 @@
 
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import redis
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    assert port != 6379
-    return port
+from topology_base import free_port
 
 
 class RedisProcess:

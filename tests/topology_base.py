@@ -1,5 +1,6 @@
 """Loopback redis-server processes for the topology fixtures: ports, polling, one node."""
 
+import random
 import shutil
 import socket
 import subprocess
@@ -15,13 +16,22 @@ REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
 def free_port() -> int:
-    """A port nobody listens on right now (never 6379, which a developer may be using)."""
+    """A port nobody listens on right now, below the kernel's ephemeral range.
+
+    Ports the kernel hands out for port 0 are also the ones it gives outgoing connections,
+    so one could be taken between this check and redis-server's bind; 20000-31999 avoids
+    that. Never 6379 or 26379, which a developer may be using.
+    """
     while True:
+        port = random.randrange(20000, 32000)
+        if port in (26379,):
+            continue
         with socket.socket() as probe:
-            probe.bind((HOST, 0))
-            port = probe.getsockname()[1]
-        if port not in (6379, 26379):
-            return int(port)
+            try:
+                probe.bind((HOST, port))
+            except OSError:
+                continue
+        return port
 
 
 def wait_for(what: str, condition: Callable[[], Any], timeout: float = 30.0) -> Any:
