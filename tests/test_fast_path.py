@@ -218,3 +218,14 @@ def test_borrowed_connections_stay_within_a_plain_pools_bound(redis_server, redi
     assert errors == []
     assert len([c for c in redis_client.client_list() if c["name"] == name]) <= 3
     pool.disconnect()
+
+
+def test_tls_clients_take_the_fast_path(redis_tls, store_path):
+    client = redis.Redis.from_url(redis_tls.url, ssl_ca_certs=str(redis_tls.ca_cert))
+    try:
+        store = RedisStore(client, namespace="tls-fast")
+        assert store.uses_fast_path is (store_path == "fast")
+        store.set("k", {"over": "tls"})
+        assert store.get("k") == {"over": "tls"} and store.delete("k")
+    finally:
+        client.close()
