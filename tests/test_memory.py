@@ -3,7 +3,8 @@
 A compiled extension can leak one reference per call and pass every functional test;
 a long-running web process then grows until it is killed. The short checks here
 count references on the inputs and traced allocations over 2,000 calls of each
-public call (300 rounds of the store's calls); the slow one runs a million compiled-codec calls and watches RSS.
+public call (300 rounds of the store's calls); the slow one runs a million
+compiled-codec calls and watches RSS.
 """
 
 import contextlib
