@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, auto_pickle=False
 """Compiled twin of ``hug_store_redis._codec_py``: same names, results and exceptions."""
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -46,12 +46,12 @@ cdef int _check(object value, int depth) except -1:
     if depth >= _MAX_DEPTH:
         raise ValueError(f"session data is not JSON: nested deeper than {MAX_DEPTH} levels (a circular reference?)")
     if isinstance(value, dict):
-        for item_key, item in value.items():
+        for item_key, item in dict.items(value):
             if not (item_key is None or isinstance(item_key, (str, int))):
                 raise _refuse(item_key, "is not allowed as a dict key (use str)")
             _check(item, depth + 1)
     elif isinstance(value, (list, tuple)):
-        for item in value:
+        for item in list.__iter__(value) if isinstance(value, list) else tuple.__iter__(value):
             _check(item, depth + 1)
     else:
         raise _refuse(value, "is not allowed (use dict, list, tuple, str, int, float, bool or None)")

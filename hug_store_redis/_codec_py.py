@@ -56,12 +56,14 @@ def _check(value: Any, depth: int) -> None:
             f"session data is not JSON: nested deeper than {MAX_DEPTH} levels (a circular reference?)"
         )
     if isinstance(value, dict):
-        for item_key, item in value.items():
+        # dict.items, list.__iter__, tuple.__iter__: what ujson will read, even when a
+        # subclass overrides items() or __iter__ to show something else.
+        for item_key, item in dict.items(value):
             if not (item_key is None or isinstance(item_key, (str, int))):
                 raise _refuse(item_key, "is not allowed as a dict key (use str)")
             _check(item, depth + 1)
     elif isinstance(value, (list, tuple)):
-        for item in value:
+        for item in list.__iter__(value) if isinstance(value, list) else tuple.__iter__(value):
             _check(item, depth + 1)
     else:
         raise _refuse(value, "is not allowed (use dict, list, tuple, str, int, float, bool or None)")

@@ -4,10 +4,12 @@ A generic ``client.get`` checks a connection out of the pool (a lock, metrics an
 ``select`` on the socket), packs the command in Python, runs response callbacks and
 checks the connection back in. This path keeps redis-py's ``Connection`` (socket, TLS,
 AUTH/ACL handshake, hiredis parser, timeouts, health checks, the client's retry policy)
-and replaces the rest with a stack of connections borrowed once from the client's pool.
+and replaces the rest with a stack of connections borrowed from the client's pool.
 """
 
 import os
+import threading
+import weakref
 from typing import Any
 
 import redis
@@ -22,9 +24,14 @@ _PLAIN_METHODS = {
 }
 _PLAIN_POOLS = (ConnectionPool, BlockingConnectionPool)
 
+# One FastPath per pool, shared by every store on it: the connections it keeps number at
+# most the pool's peak concurrency, however many stores there are.
+_SHARED: "weakref.WeakKeyDictionary[ConnectionPool, FastPath]" = weakref.WeakKeyDictionary()
+_SHARED_LOCK = threading.Lock()
+
 
 def fast_path_for(client: Any) -> "FastPath | None":
-    """A FastPath when ``client`` is a plain redis.Redis it can serve exactly; else None.
+    """The FastPath for ``client``'s pool when it is a plain redis.Redis served exactly; else None.
 
     Anything else (RedisCluster, Sentinel-managed or client-side-caching pools,
     single-connection clients, RESP3, look-alikes) keeps the generic path.
@@ -43,30 +50,32 @@ def fast_path_for(client: Any) -> "FastPath | None":
         return None
     if hasattr(client_class.execute_command, "__wrapped__"):  # instrumented before we were imported
         return None
-    return FastPath(pool)
+    with _SHARED_LOCK:
+        fast = _SHARED.get(pool)
+        if fast is None:
+            fast = _SHARED[pool] = FastPath(pool)
+    return fast
 
 
 class FastPath:
-    """Runs one framed command and returns the raw reply.
+    """Runs framed commands on one pool's connections and returns the raw replies.
 
     On a ``ConnectionPool`` the connections this path borrows stay on a list used as a
     stack: ``pop`` and ``append`` are atomic, so threads never share a connection and no
     lock is taken. They count toward ``max_connections`` (the pool creates them) and
-    number at most the store's peak concurrency. A ``BlockingConnectionPool`` promises
-    waiters a connection, so there each call checks one out and back in instead.
-    After ``os.fork()`` the child drops the parent's sockets, as redis-py's pool does.
+    number at most the peak concurrency. A ``BlockingConnectionPool`` promises waiters a
+    connection, so there each call checks one out and back in instead. After
+    ``os.fork()`` the child drops the parent's sockets, as redis-py's pool does. The pool
+    is held weakly, so a pool nobody uses any more goes away with its FastPath.
     """
 
-    __slots__ = ("_checkin", "_checkout", "_idle", "_pid", "_pool")
+    __slots__ = ("__weakref__", "_idle", "_keeps_connections", "_pid", "_pool")
 
     def __init__(self, pool: ConnectionPool) -> None:
-        self._pool = pool
+        self._pool = weakref.ref(pool)
         self._idle: list[Any] = []
         self._pid = os.getpid()
-        if type(pool) is ConnectionPool:
-            self._checkout, self._checkin = self._pop_idle, self._idle.append
-        else:
-            self._checkout, self._checkin = pool.get_connection, pool.release
+        self._keeps_connections = type(pool) is ConnectionPool
 
     def execute(self, frame: bytes) -> Any:
         connection = self._checkout()
@@ -100,19 +109,36 @@ class FastPath:
         self._checkin(connection)
         return replies
 
-    def _pop_idle(self) -> Any:
-        if self._pid != os.getpid():
-            self._idle.clear()
-            self._pid = os.getpid()
-        try:
-            return self._idle.pop()
-        except IndexError:
-            return self._pool.get_connection()
+    def _checkout(self) -> Any:
+        if self._keeps_connections:
+            if self._pid != os.getpid():
+                self._idle.clear()
+                self._pid = os.getpid()
+            try:
+                return self._idle.pop()
+            except IndexError:
+                pass
+        return self._live_pool().get_connection()
+
+    def _checkin(self, connection: Any) -> None:
+        if self._keeps_connections:
+            self._idle.append(connection)
+        else:
+            self._live_pool().release(connection)
+
+    def _live_pool(self) -> ConnectionPool:
+        pool = self._pool()
+        if pool is None:  # only reachable if a store outlives its client's pool
+            raise redis.ConnectionError("the client's connection pool no longer exists")
+        return pool
 
     def close(self) -> None:
         """Give every idle connection back to the pool."""
+        pool = self._pool()
         while self._idle:
-            self._pool.release(self._idle.pop())
+            connection = self._idle.pop()
+            if pool is not None:
+                pool.release(connection)
 
 
 def _pipelined_round_trip(connection: Any, frames: tuple[bytes, ...]) -> list[Any]:

@@ -229,3 +229,16 @@ def test_tls_clients_take_the_fast_path(redis_tls, store_path):
         assert store.get("k") == {"over": "tls"} and store.delete("k")
     finally:
         client.close()
+
+
+@pytest.mark.one_twin
+def test_stores_on_one_client_share_its_connections(redis_server, redis_client):
+    """Hundreds of stores (namespaces) on one client hold no more connections than one store."""
+    name = f"shared-{uuid.uuid4().hex}"
+    client = redis.Redis(port=redis_server.port, max_connections=3, client_name=name)
+    stores = [RedisStore(client, namespace=f"ns{index}") for index in range(300)]
+    for index, store in enumerate(stores):
+        store.set("k", index)
+        assert store.get("k") == index
+    assert len([c for c in redis_client.client_list() if c["name"] == name]) == 1
+    client.close()

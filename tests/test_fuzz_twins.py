@@ -1,0 +1,238 @@
+"""Differential fuzzing of the codec twins on the inputs a hostile caller can build.
+
+test_codec_twins.py covers ordinary JSON; this module adds non-BMP text, lone
+surrogates, huge ints, NaN and infinities, non-str dict keys, str/int/float
+subclasses, nesting around ``MAX_DEPTH`` and circular structures. Every input gives
+the same bytes (or the same exception type) from both twins, and what is written reads
+back the same through both. ``make test-deep`` runs 10,000 examples per test.
+"""
+
+import enum
+import importlib
+import json
+import math
+from collections import OrderedDict
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis_profiles import FUZZ, scaled
+
+from hug_store_redis import CorruptSessionError, _codec_py
+
+pytestmark = pytest.mark.one_twin
+
+
+@pytest.fixture(scope="module")
+def twins(request):
+    if request.config.getoption("--no-extensions"):
+        pytest.skip("--no-extensions: there is no compiled twin to compare")
+    return {"python": _codec_py, "cython": importlib.import_module("hug_store_redis._speedups")}
+
+
+class Colour(enum.IntEnum):
+    RED = 1
+    HUGE = 2**70
+
+
+class Text(str):
+    pass
+
+
+class Number(int):
+    pass
+
+
+class Real(float):
+    pass
+
+
+any_char = (
+    st.characters()
+    | st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)  # lone surrogates
+    | st.characters(min_codepoint=0x10000)  # non-BMP: surrogate pairs in JSON escapes
+    | st.sampled_from('"\\/:,{}[] \x00\x7f\u2028')
+)
+texts = st.text(alphabet=any_char, max_size=20)
+big_ints = (
+    st.integers()
+    | st.integers(min_value=-(2**1100), max_value=2**1100)
+    | st.sampled_from([2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1, -(2**64)])
+)
+scalars = (
+    st.none()
+    | st.booleans()
+    | big_ints
+    | st.floats()  # NaN and both infinities included: refused on write by both twins
+    | texts
+    | texts.map(Text)
+    | big_ints.map(Number)
+    | st.floats().map(Real)
+    | st.sampled_from(list(Colour))
+)
+dict_keys = texts | big_ints | st.booleans() | st.none() | st.floats() | st.tuples(st.integers())
+values = st.recursive(
+    scalars,
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.lists(children, max_size=3).map(tuple)
+        | st.dictionaries(dict_keys, children, max_size=5)
+        | st.dictionaries(texts, children, max_size=3).map(OrderedDict)
+    ),
+    max_leaves=40,
+)
+
+
+def outcome(function, *args):
+    try:
+        return ("ok", function(*args))
+    except Exception as error:  # the comparison is the point: which type, from which twin
+        return ("raised", type(error))
+
+
+def same(left, right):
+    """Equality that treats NaN as equal to itself and tells 1 from 1.0 from True."""
+    if isinstance(left, float) and isinstance(right, float) and math.isnan(left):
+        return math.isnan(right)
+    if isinstance(left, list) and isinstance(right, list):
+        return len(left) == len(right) and all(map(same, left, right))
+    if isinstance(left, dict) and isinstance(right, dict):
+        return list(left) == list(right) and all(same(left[key], right[key]) for key in left)
+    return type(left) is type(right) and left == right
+
+
+def laid_out_like_json_dumps(value) -> bool:
+    """False where the bytes are known to differ from ``json.dumps``, though both read the same:
+    floats in exponent form (``1e-07`` vs ``1e-7``)."""
+    if isinstance(value, float):
+        return "e" not in repr(value)
+    if isinstance(value, dict):
+        return all(map(laid_out_like_json_dumps, value.keys())) and all(
+            map(laid_out_like_json_dumps, value.values())
+        )
+    if isinstance(value, (list, tuple)):
+        return all(map(laid_out_like_json_dumps, value))
+    return True
+
+
+@FUZZ
+@given(values, texts)
+def test_twins_agree_on_hostile_data_and_round_trip_it(twins, data, namespace):
+    results = {name: outcome(twin.Codec(namespace).encode, data) for name, twin in twins.items()}
+    assert results["python"] == results["cython"]
+    assert outcome(twins["python"].check_json, data)[0] == results["python"][0]
+    status, encoded = results["python"]
+    if status == "raised":
+        assert encoded in (TypeError, ValueError)
+        return
+    assert encoded == twins["cython"].encode_json(data)
+    expected = json.loads(json.dumps(data))
+    for twin in twins.values():
+        assert same(twin.Codec(namespace).decode(encoded, "key"), expected)
+        assert same(twin.decode_json(encoded.decode("ascii"), "key"), expected)
+    if laid_out_like_json_dumps(data):
+        assert encoded == json.dumps(data).encode()
+
+
+@FUZZ
+@given(values, st.sampled_from(["list", "dict", "nested"]))
+def test_circular_structures_are_refused_alike(twins, data, shape):
+    if shape == "list":
+        circular: object = [data]
+        circular.append(circular)
+    elif shape == "dict":
+        circular = {"data": data}
+        circular["self"] = circular
+    else:
+        inner: list = [data]
+        circular = {"outer": [inner]}
+        inner.append(circular)
+    results = [outcome(twin.encode_json, circular) for twin in twins.values()]
+    assert results[0] == results[1]
+    assert results[0][0] == "raised" and results[0][1] in (TypeError, ValueError)
+    if outcome(twins["python"].check_json, data)[0] == "ok":
+        assert results[0][1] is ValueError
+
+
+@scaled(100)
+@given(
+    st.integers(min_value=_codec_py.MAX_DEPTH - 3, max_value=_codec_py.MAX_DEPTH + 3),
+    st.lists(st.sampled_from(["list", "tuple", "dict"]), min_size=1, max_size=8),
+    st.none() | st.integers() | texts | st.just([]) | st.just({}),
+)
+def test_nesting_at_the_depth_limit(twins, depth, kinds, leaf):
+    """Exactly ``MAX_DEPTH`` containers encode; one more is ValueError, in both twins."""
+    data = leaf
+    containers = depth + (1 if isinstance(leaf, (list, dict)) else 0)
+    for level in range(depth):
+        kind = kinds[level % len(kinds)]
+        data = [data] if kind == "list" else (data,) if kind == "tuple" else {"k": data}
+    results = [outcome(twin.encode_json, data) for twin in twins.values()]
+    assert results[0] == results[1]
+    if containers <= _codec_py.MAX_DEPTH:
+        assert results[0][0] == "ok"
+        for twin in twins.values():
+            assert twin.decode_json(results[0][1], "k") == json.loads(json.dumps(data))
+    else:
+        assert results[0] == ("raised", ValueError)
+
+
+def truncations(payload: bytes):
+    return st.integers(min_value=0, max_value=len(payload)).map(lambda size: payload[:size])
+
+
+lenient_json = values.map(lambda value: json.dumps(value, default=repr, allow_nan=True, skipkeys=True))
+payloads = (
+    st.binary(max_size=64)
+    | lenient_json.map(lambda text: text.encode("utf-8", "surrogatepass"))
+    | lenient_json.map(lambda text: text.encode("utf-8", "surrogatepass")).flatmap(truncations)
+    | lenient_json  # str replies, as from decode_responses=True clients
+    | texts
+    | texts.map(lambda text: json.dumps(text, ensure_ascii=False))  # raw surrogates inside a str reply
+    | st.sampled_from(["NaN", "-Infinity", "[Infinity]", "1e400", "-0.0", '"\\ud800"', '"\\udc00\\ud800"'])
+)
+
+
+@FUZZ
+@given(payloads)
+def test_twins_decode_hostile_replies_alike(twins, payload):
+    python, cython = (outcome(twin.decode_json, payload, "key") for twin in twins.values())
+    assert python[0] == cython[0]
+    if python[0] == "ok":
+        assert same(python[1], cython[1])
+    else:
+        assert python[1] is cython[1] is CorruptSessionError
+
+
+@FUZZ
+@given(texts, texts)
+def test_namespaced_keys_agree_and_keep_every_code_point(twins, namespace, key):
+    python, cython = (twin.Codec(namespace).namespaced_key(key) for twin in twins.values())
+    assert python == cython
+    assert python.decode("utf-8", "surrogatepass") == f"{namespace}:{key}"
+
+
+@pytest.mark.parametrize("name", ["python", "cython"])
+def test_delete_is_escaped_like_json_dumps(twins, name):
+    data = {"\x7f": "a\x7fb"}
+    assert twins[name].decode_json(twins[name].encode_json(data), "k") == data
+    assert twins[name].encode_json(data) == json.dumps(data).encode()
+
+
+class HidingDict(dict):
+    """A dict whose ``items()`` hides its contents; ujson reads the real storage."""
+
+    def items(self):
+        return iter(())
+
+
+class HidingList(list):
+    def __iter__(self):
+        return iter(())
+
+
+@pytest.mark.parametrize("data", [HidingDict(a=math.nan), HidingList([math.inf]), HidingDict(a={1.5: 1})])
+@pytest.mark.parametrize("name", ["python", "cython"])
+def test_container_subclasses_cannot_smuggle_non_json(twins, name, data):
+    with pytest.raises((TypeError, ValueError)):
+        twins[name].encode_json(data)
