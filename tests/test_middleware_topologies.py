@@ -27,11 +27,17 @@ def commands_on(client) -> dict[str, int]:
     return totals
 
 
+# Commands the clients send for themselves, not for the middleware: INFO (ours, to count),
+# CLUSTER slot refreshes, and the PING/HELLO/CLIENT handshake of a connection a
+# Sentinel-managed pool opens to whichever server is primary now.
+CLIENT_HOUSEKEEPING = ("cmdstat_info", "cmdstat_cluster", "cmdstat_ping", "cmdstat_hello", "cmdstat_client")
+
+
 def delta(before, after):
     return {
         name.removeprefix("cmdstat_"): after[name] - before.get(name, 0)
         for name in after
-        if after[name] != before.get(name, 0) and not name.startswith(("cmdstat_info", "cmdstat_cluster"))
+        if after[name] != before.get(name, 0) and not name.startswith(CLIENT_HOUSEKEEPING)
     }
 
 
