@@ -71,7 +71,8 @@ bench: redis-server $(VENV)/.installed
 # The fuzz modules with the deep Hypothesis profile: 10,000 examples per test.
 test-deep: redis-server $(VENV)/.installed
 	HYPOTHESIS_PROFILE=deep $(VENV)/bin/pytest \
-	  tests/test_fuzz_twins.py tests/test_hostile_bytes.py tests/test_security_store.py $(PYTEST_ARGS)
+	  tests/test_fuzz_twins.py tests/test_codec_twins.py tests/test_hostile_bytes.py tests/test_security_store.py \
+	  $(PYTEST_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info $(VENV) $(PURE_VENV) $(PY313_VENV) _speedups/*.c

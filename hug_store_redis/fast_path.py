@@ -10,6 +10,7 @@ and replaces the rest with a stack of connections borrowed from the client's poo
 import os
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -78,10 +79,22 @@ class FastPath:
         self._keeps_connections = type(pool) is ConnectionPool
 
     def execute(self, frame: bytes) -> Any:
+        return self._run(_round_trip, frame)
+
+    def execute_pipelined(self, frames: tuple[bytes, ...]) -> list[Any]:
+        """Several framed commands in one round trip; the replies in order.
+
+        An error reply raises after the connection is dropped, so no later reply can be
+        read by the next caller.
+        """
+        replies: list[Any] = self._run(_pipelined_round_trip, frames)
+        return replies
+
+    def _run(self, round_trip: Callable[[Any, Any], Any], frames: Any) -> Any:
         connection = self._checkout()
         try:
             reply = connection.retry.call_with_retry(
-                lambda: _round_trip(connection, frame), lambda _error: connection.disconnect()
+                lambda: round_trip(connection, frames), lambda _error: connection.disconnect()
             )
         except BaseException:
             # A reply may still be in flight: never reuse the socket it would arrive on.
@@ -90,24 +103,6 @@ class FastPath:
             raise
         self._checkin(connection)
         return reply
-
-    def execute_pipelined(self, frames: tuple[bytes, ...]) -> list[Any]:
-        """Several framed commands in one round trip; the replies in order.
-
-        An error reply raises after the connection is dropped, so no later reply can be
-        read by the next caller.
-        """
-        connection = self._checkout()
-        try:
-            replies: list[Any] = connection.retry.call_with_retry(
-                lambda: _pipelined_round_trip(connection, frames), lambda _error: connection.disconnect()
-            )
-        except BaseException:
-            connection.disconnect()
-            self._checkin(connection)
-            raise
-        self._checkin(connection)
-        return replies
 
     def _checkout(self) -> Any:
         if self._keeps_connections:

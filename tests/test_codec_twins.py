@@ -1,127 +1,94 @@
-"""The compiled codec against its specification, input for input (Hypothesis differential)."""
+"""The codec twins on RESP framing and on edges (test_fuzz_twins.py fuzzes the JSON side)."""
 
 import importlib
 import json
-import math
 
+import hiredis
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from hypothesis_profiles import FUZZ
 
 from hug_store_redis import CorruptSessionError, _codec_py
 
 pytestmark = pytest.mark.one_twin
 
+keys = st.text(
+    alphabet=st.characters() | st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), max_size=30
+)
+expirations = st.none() | st.integers(min_value=1, max_value=2**40)
+
 
 @pytest.fixture(scope="module")
-def speedups(request):
-    """The compiled twin; a missing build is an error unless --no-extensions opts out."""
+def twins(request):
+    """Both twins; a missing compiled build is an error unless --no-extensions opts out."""
     if request.config.getoption("--no-extensions"):
         pytest.skip("--no-extensions: there is no compiled twin to compare")
-    return importlib.import_module("hug_store_redis._speedups")
+    return {"python": _codec_py, "cython": importlib.import_module("hug_store_redis._speedups")}
 
 
-@pytest.fixture(scope="module")
-def twins(speedups):
-    return {"python": _codec_py, "cython": speedups}
+def parse_resp_command(frame: bytes) -> list[bytes]:
+    """The arguments of one RESP command, as a Redis server would read them."""
+    reader = hiredis.Reader()
+    reader.feed(frame)
+    command = reader.gets()
+    assert reader.gets() is False, "trailing bytes after the command"
+    return command
 
 
-json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**200), max_value=2**200)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text()
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda children: (
-        st.lists(children, max_size=5)
-        | st.tuples(children, children)
-        | st.dictionaries(st.text(), children, max_size=5)
-    ),
-    max_leaves=30,
-)
-hostile_scalars = (
-    json_scalars
-    | st.floats()
-    | st.binary(max_size=8)
-    | st.sets(st.integers(), max_size=2)
-    | st.complex_numbers()
-    | st.datetimes()
-    | st.text(alphabet=st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF))
-)
-hostile_values = st.recursive(
-    hostile_scalars,
-    lambda children: (
-        st.lists(children, max_size=4)
-        | st.dictionaries(
-            st.text() | st.integers() | st.booleans() | st.none() | st.floats() | st.tuples(st.integers()),
-            children,
-            max_size=4,
-        )
-    ),
-    max_leaves=20,
-)
-
-
-def outcome(function, *args):
-    try:
-        return ("ok", function(*args))
-    except Exception as error:  # the comparison is the point: which type, from which twin
-        return ("raised", type(error))
-
-
-def same(left, right):
-    """Equality that treats NaN as equal to itself, for decoded values."""
-    if isinstance(left, float) and isinstance(right, float) and math.isnan(left):
-        return math.isnan(right)
-    if isinstance(left, list) and isinstance(right, list):
-        return len(left) == len(right) and all(map(same, left, right))
-    if isinstance(left, dict) and isinstance(right, dict):
-        return left.keys() == right.keys() and all(same(left[key], right[key]) for key in left)
-    return type(left) is type(right) and left == right
-
-
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(hostile_values)
-def test_encode_matches_between_twins(twins, data):
-    python, cython = (outcome(twins[name].encode_json, data) for name in ("python", "cython"))
-    assert python == cython
-
-
-@settings(max_examples=300)
-@given(json_values)
-def test_encode_writes_exactly_what_json_dumps_writes(speedups, data):
-    """Same bytes as 1.0.0's ``json.dumps`` (floats in exponent form may differ; see README)."""
-    encoded = speedups.encode_json(data)
-    assert json.loads(encoded) == json.loads(json.dumps(data))
-    if "e" not in json.dumps(data):
-        assert encoded == json.dumps(data).encode()
-
-
-@settings(max_examples=300)
-@given(st.binary(max_size=64) | json_values.map(lambda value: json.dumps(value).encode()))
-def test_decode_matches_between_twins(twins, payload):
-    python, cython = (outcome(twins[name].decode_json, payload, "key") for name in ("python", "cython"))
-    assert python[0] == cython[0]
-    if python[0] == "ok":
-        assert same(python[1], cython[1])
-    else:
-        assert python[1] is cython[1] is CorruptSessionError
-
-
-@settings(max_examples=200)
-@given(st.text(), st.text() | st.integers() | st.binary() | st.none())
-def test_namespaced_key_matches_between_twins(twins, namespace, key):
-    python, cython = (outcome(twins[name].Codec(namespace).namespaced_key, key) for name in twins)
-    assert python == cython
+@FUZZ
+@given(keys, keys, st.binary(max_size=200), expirations)
+def test_frames_agree_and_are_the_commands_they_claim(twins, namespace, key, payload, expiration):
+    python, cython = (twin.Codec(namespace, expiration) for twin in twins.values())
+    full_key = f"{namespace}:{key}".encode("utf-8", "surrogatepass")
+    ex = [] if expiration is None else [b"EX", str(expiration).encode()]
+    expected = {
+        "frame_get": [b"GET", full_key],
+        "frame_getex": [b"GETEX", full_key, *ex] if ex else [b"GET", full_key],
+        "frame_exists": [b"EXISTS", full_key],
+        "frame_delete": [b"DEL", full_key],
+    }
+    for method, arguments in expected.items():
+        frame = getattr(python, method)(key)
+        assert frame == getattr(cython, method)(key)
+        assert parse_resp_command(frame) == arguments
+    frame = python.frame_set(key, payload)
+    assert frame == cython.frame_set(key, payload)
+    assert parse_resp_command(frame) == [b"SET", full_key, payload, *ex]
 
 
 @pytest.mark.parametrize("name", ["python", "cython"])
-def test_codec_rejects_non_str_namespace_the_same_way(twins, name):
-    with pytest.raises(TypeError, match="namespace must be str"):
-        twins[name].Codec(b"ns")
+@pytest.mark.parametrize(
+    ("arguments", "error"),
+    [
+        (("ns", 0), ValueError),
+        (("ns", -1), ValueError),
+        (("ns", True), ValueError),
+        (("ns", 1.0), ValueError),
+        ((b"ns",), TypeError),
+        ((None,), TypeError),
+    ],
+)
+def test_codec_construction_is_refused_alike(twins, name, arguments, error):
+    with pytest.raises(error):
+        twins[name].Codec(*arguments)
+
+
+@pytest.mark.parametrize("name", ["python", "cython"])
+@pytest.mark.parametrize(
+    "method", ["frame_get", "frame_getex", "frame_exists", "frame_delete", "namespaced_key"]
+)
+@pytest.mark.parametrize("key", [None, 1, b"k"])
+def test_frames_refuse_non_str_keys_alike(twins, name, method, key):
+    with pytest.raises(TypeError, match="session key must be str"):
+        getattr(twins[name].Codec("ns", 60), method)(key)
+
+
+@pytest.mark.parametrize("name", ["python", "cython"])
+@pytest.mark.parametrize("payload", ["text", None, bytearray(b"x")])
+def test_frame_set_takes_bytes_only(twins, name, payload):
+    with pytest.raises(TypeError, match="payload must be bytes"):
+        twins[name].Codec("ns", 60).frame_set("k", payload)
 
 
 @pytest.mark.parametrize("name", ["python", "cython"])

@@ -147,10 +147,16 @@ def test_socket_timeout_is_honoured(tmp_path):
         server.stop()
 
 
-def test_max_connections_holds_under_threads(redis_server, redis_client):
-    pool = redis.BlockingConnectionPool(
-        port=redis_server.port, max_connections=2, timeout=10, client_name=f"capped-{uuid.uuid4().hex}"
-    )
+@pytest.mark.parametrize(
+    ("pool_class", "threads"),
+    [(redis.BlockingConnectionPool, 8), (redis.ConnectionPool, 3)],
+    ids=["blocking-pool-8-threads", "plain-pool-3-threads"],
+)
+def test_max_connections_holds_under_threads(redis_server, redis_client, pool_class, threads):
+    """A blocking pool makes the extra threads wait; a plain one is never asked for more."""
+    name = f"capped-{uuid.uuid4().hex}"
+    options = {"timeout": 10} if pool_class is redis.BlockingConnectionPool else {}
+    pool = pool_class(port=redis_server.port, max_connections=3, client_name=name, **options)
     store = RedisStore(redis.Redis(connection_pool=pool))
     errors: list[BaseException] = []
 
@@ -162,18 +168,15 @@ def test_max_connections_holds_under_threads(redis_server, redis_client):
         except BaseException as error:
             errors.append(error)
 
-    threads = [threading.Thread(target=work, args=(worker,)) for worker in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    workers = [threading.Thread(target=work, args=(worker,)) for worker in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
     assert errors == []
-    assert (
-        len([c for c in redis_client.client_list() if c["name"] == pool.connection_kwargs["client_name"]])
-        <= 2
-    )
+    assert len([c for c in redis_client.client_list() if c["name"] == name]) <= 3
+    assert [store.get(f"{worker}") for worker in range(threads)] == [199] * threads
     pool.disconnect()
-    assert [store.get(f"{worker}") for worker in range(8)] == [199] * 8
 
 
 def test_error_replies_raise_like_redis_py(redis_client):
@@ -194,30 +197,6 @@ def test_decode_responses_with_invalid_utf8_is_corrupt(redis_server, redis_clien
         store.get("bad")
     store.set("good", [1])
     assert store.get("good") == [1]
-
-
-def test_borrowed_connections_stay_within_a_plain_pools_bound(redis_server, redis_client):
-    name = f"bounded-{uuid.uuid4().hex}"
-    pool = redis.ConnectionPool(port=redis_server.port, max_connections=3, client_name=name)
-    store = RedisStore(redis.Redis(connection_pool=pool))
-    errors: list[BaseException] = []
-
-    def work(worker: int) -> None:
-        try:
-            for round_ in range(300):
-                store.set(f"{worker}", round_)
-                assert store.get(f"{worker}") == round_
-        except BaseException as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=work, args=(worker,)) for worker in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    assert len([c for c in redis_client.client_list() if c["name"] == name]) <= 3
-    pool.disconnect()
 
 
 def test_tls_clients_take_the_fast_path(redis_tls, store_path):

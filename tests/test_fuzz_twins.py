@@ -1,6 +1,6 @@
 """Differential fuzzing of the codec twins on the inputs a hostile caller can build.
 
-test_codec_twins.py covers ordinary JSON; this module adds non-BMP text, lone
+Ordinary JSON and on top of it non-BMP text, lone
 surrogates, huge ints, NaN and infinities, non-str dict keys, str/int/float
 subclasses, nesting around ``MAX_DEPTH`` and circular structures. Every input gives
 the same bytes (or the same exception type) from both twins, and what is written reads
