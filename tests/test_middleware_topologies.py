@@ -27,17 +27,29 @@ def commands_on(client) -> dict[str, int]:
     return totals
 
 
-# Commands the clients send for themselves, not for the middleware: INFO (ours, to count),
-# CLUSTER slot refreshes, and the PING/HELLO/CLIENT handshake of a connection a
-# Sentinel-managed pool opens to whichever server is primary now.
-CLIENT_HOUSEKEEPING = ("cmdstat_info", "cmdstat_cluster", "cmdstat_ping", "cmdstat_hello", "cmdstat_client")
+# Commands that read or write keys. The servers also count traffic that is not the
+# middleware's: replicas' REPLCONF ACKs, slot refreshes, connection handshakes, our INFO.
+KEY_COMMANDS = {
+    "get",
+    "getex",
+    "set",
+    "setex",
+    "del",
+    "unlink",
+    "exists",
+    "expire",
+    "mget",
+    "mset",
+    "scan",
+    "keys",
+}
 
 
 def delta(before, after):
     return {
-        name.removeprefix("cmdstat_"): after[name] - before.get(name, 0)
-        for name in after
-        if after[name] != before.get(name, 0) and not name.startswith(CLIENT_HOUSEKEEPING)
+        name: after[f"cmdstat_{name}"] - before.get(f"cmdstat_{name}", 0)
+        for name in KEY_COMMANDS
+        if after.get(f"cmdstat_{name}", 0) != before.get(f"cmdstat_{name}", 0)
     }
 
 
