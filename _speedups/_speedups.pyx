@@ -2,6 +2,13 @@
 """Compiled twin of ``hug_store_redis._codec_py``: same names, results and exceptions."""
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_Check, PyDict_Next
+from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check
+from cpython.list cimport PyList_Check, PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.long cimport PyLong_Check
+from cpython.object cimport PyObject
+from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE
+from cpython.unicode cimport PyUnicode_Check
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.unicode cimport PyUnicode_AsEncodedString, PyUnicode_DecodeUTF8
 from libc.stdio cimport snprintf
@@ -32,27 +39,38 @@ cdef object _refuse(object value, str why):
 
 
 cdef int _check(object value, int depth) except -1:
+    """The pure twin's walk, on the C API: the same order, so the same first error."""
     if value is None or value is True or value is False:
         return 0
     cdef type cls = type(value)
     if cls is str or cls is int:
         return 0
-    if isinstance(value, float):
-        if not isfinite(<double>value):
+    if PyFloat_Check(value):
+        if not isfinite(PyFloat_AS_DOUBLE(value)):
             raise ValueError(f"session data is not JSON: float {value!r} (NaN and Infinity are not JSON)")
         return 0
-    if isinstance(value, (str, int)):
+    if PyUnicode_Check(value) or PyLong_Check(value):
         return 0
     if depth >= _MAX_DEPTH:
         raise ValueError(f"session data is not JSON: nested deeper than {MAX_DEPTH} levels (a circular reference?)")
-    if isinstance(value, dict):
-        for item_key, item in dict.items(value):
-            if not (item_key is None or isinstance(item_key, (str, int))):
+    cdef Py_ssize_t position = 0, index
+    cdef PyObject* key_pointer
+    cdef PyObject* item_pointer
+    if PyDict_Check(value):
+        # PyDict_Next reads the storage ujson will read, whatever items() says.
+        while PyDict_Next(value, &position, &key_pointer, &item_pointer):
+            item_key = <object>key_pointer
+            if not (item_key is None or PyUnicode_Check(item_key) or PyLong_Check(item_key)):
                 raise _refuse(item_key, "is not allowed as a dict key (use str)")
-            _check(item, depth + 1)
-    elif isinstance(value, (list, tuple)):
-        for item in list.__iter__(value) if isinstance(value, list) else tuple.__iter__(value):
-            _check(item, depth + 1)
+            _check(<object>item_pointer, depth + 1)
+    elif PyList_Check(value):
+        index = 0
+        while index < PyList_GET_SIZE(value):
+            _check(<object>PyList_GET_ITEM(value, index), depth + 1)
+            index += 1
+    elif PyTuple_Check(value):
+        for index in range(PyTuple_GET_SIZE(value)):
+            _check(<object>PyTuple_GET_ITEM(value, index), depth + 1)
     else:
         raise _refuse(value, "is not allowed (use dict, list, tuple, str, int, float, bool or None)")
     return 0
