@@ -16,14 +16,10 @@ TARGETS = [  # (group, numerator, denominator, limit, what)
     ("codec-get-small", "cython", "python", 0.60, "cython / python, store CPU work per get, small"),
     ("codec-set-small", "cython", "python", 0.60, "cython / python, store CPU work per set, small"),
     ("middleware-read-only", "ours", "no-sessions", 2.5, "RedisSessionMiddleware read-only / no sessions"),
-    (
-        "middleware-read-only",
-        "ours",
-        "stock+ours",
-        0.25,
-        "RedisSessionMiddleware / stock middleware, read-only",
-    ),
+    ("middleware-read-only", "ours", "stock+1.0.0", 0.25, "RedisSessionMiddleware / stock + 1.0.0 store"),
+    ("middleware-read-only", "ours", "stock+ours", 0.25, "RedisSessionMiddleware / stock + this store"),
 ]
+NOTES = Path(__file__).with_name("NOTES.md")
 
 
 def variant_of(benchmark: dict[str, Any]) -> str:
@@ -130,6 +126,7 @@ def render(run: dict[str, Any], command: str) -> str:
         for group in middleware_groups:
             cells = [ratio(table[group], variant, "no-sessions") for variant in variants]
             lines.append(f"| {group} | " + " | ".join(cells) + " |")
+    lines += ["", NOTES.read_text().strip()]
     return "\n".join(lines) + "\n"
 
 
