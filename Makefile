@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 SOURCES := pyproject.toml setup.py _speedups/_speedups.pyx $(wildcard hug_store_redis/*.py hug_store_redis/*.pyi)
 
 .PHONY: test test-main test-pure test-py313 test-slow test-deep lint demo bench redis-server clean
-BENCH_COMMAND := $(VENV)/bin/pytest benchmarks -p no:cacheprovider -q --benchmark-max-time=0.5 --benchmark-json=build/benchmarks.json
+BENCH_COMMAND := $(VENV)/bin/pytest benchmarks -p no:cacheprovider -q --benchmark-max-time=1.0 --benchmark-json=build/benchmarks.json
 
 test: lint test-main test-pure test-py313
 

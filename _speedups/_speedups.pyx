@@ -9,8 +9,14 @@ from cpython.long cimport PyLong_Check
 from cpython.object cimport PyObject
 from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from cpython.unicode cimport PyUnicode_Check
-from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.unicode cimport PyUnicode_AsEncodedString, PyUnicode_DecodeUTF8
+
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_COMPACT_ASCII(object text)
+    void* PyUnicode_DATA(object text)
+    Py_ssize_t PyUnicode_GET_LENGTH(object text)
 from libc.stdio cimport snprintf
 from libc.string cimport memcpy
 from libc.math cimport isfinite
@@ -82,63 +88,85 @@ def check_json(data):
 
 cpdef bytes encode_json(object data):
     _check(data, 0)
-    cdef bytes compact = PyUnicode_AsEncodedString(_dumps(data, **_DUMPS_OPTIONS), "ascii", NULL)
-    return _spaced(compact)
+    cdef str compact = _dumps(data, **_DUMPS_OPTIONS)
+    if not PyUnicode_IS_COMPACT_ASCII(compact):  # ensure_ascii promises this; never trust, check
+        raise ValueError("ujson wrote non-ASCII text with ensure_ascii=True")
+    return _spaced(<const unsigned char*>PyUnicode_DATA(compact), PyUnicode_GET_LENGTH(compact))
 
 
-cdef bytes _spaced(bytes compact):
+# Bytes that end a plain run, outside and inside JSON strings.
+cdef unsigned char _ENDS_OUTSIDE[256]
+cdef unsigned char _ENDS_INSIDE[256]
+for _byte in range(256):
+    _ENDS_OUTSIDE[_byte] = _byte in (34, 44, 58)  # " , :
+    _ENDS_INSIDE[_byte] = _byte in (34, 92, 127)  # " \ DEL
+
+
+cdef bytes _spaced(const unsigned char* source, Py_ssize_t size):
     """``, `` and ``: `` outside strings and DEL escaped, as ``json.dumps`` writes them.
 
-    The pure twin says the same with str methods; here it is one pass to size the
-    result and one to fill it.
+    The pure twin says the same with str methods; here it is one pass that copies plain
+    runs whole, into a buffer grown as needed.
     """
-    cdef const char* source = PyBytes_AS_STRING(compact)
-    cdef Py_ssize_t size = PyBytes_GET_SIZE(compact)
-    cdef Py_ssize_t index, extra = 0, written = 0
-    cdef bint in_string = False, escaped = False
-    cdef char byte
-    for index in range(size):
-        byte = source[index]
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == b'\\':
-                escaped = True
-            elif byte == b'"':
-                in_string = False
+    cdef Py_ssize_t capacity = size + size // 4 + 16, written = 0, index = 0, start
+    cdef unsigned char* target = <unsigned char*>PyMem_Malloc(capacity)
+    cdef unsigned char byte
+    cdef bint in_string = False
+    if target == NULL:
+        raise MemoryError()
+    try:
+        while index < size:
+            start = index
+            if in_string:
+                while index < size and not _ENDS_INSIDE[source[index]]:
+                    index += 1
+            else:
+                while index < size and not _ENDS_OUTSIDE[source[index]]:
+                    index += 1
+            # the run, plus at most 6 bytes for what ends it
+            target = _reserve(target, &capacity, written + (index - start) + 6)
+            memcpy(target + written, source + start, index - start)
+            written += index - start
+            if index == size:
+                break
+            byte = source[index]
+            index += 1
+            if byte == 34:  # a quote opens or closes a string
+                target[written] = byte
+                written += 1
+                in_string = not in_string
+            elif not in_string:  # , or :
+                target[written] = byte
+                target[written + 1] = 32
+                written += 2
             elif byte == 127:
-                extra += 5
-        elif byte == b'"':
-            in_string = True
-        elif byte == b',' or byte == b':':
-            extra += 1
-    if extra == 0:
-        return compact
-    cdef bytes result = PyBytes_FromStringAndSize(NULL, size + extra)
-    cdef char* target = PyBytes_AS_STRING(result)
-    in_string = False
-    escaped = False
-    for index in range(size):
-        byte = source[index]
-        if in_string and not escaped and byte == 127:
-            memcpy(target + written, b"\\u007f", 6)
-            written += 6
-            continue
-        target[written] = byte
-        written += 1
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == b'\\':
-                escaped = True
-            elif byte == b'"':
-                in_string = False
-        elif byte == b'"':
-            in_string = True
-        elif byte == b',' or byte == b':':
-            target[written] = b' '
-            written += 1
-    return result
+                memcpy(target + written, b"\\u007f", 6)
+                written += 6
+            else:  # a backslash and the character it escapes
+                target[written] = byte
+                written += 1
+                if index < size:
+                    target[written] = source[index]
+                    written += 1
+                    index += 1
+        return PyBytes_FromStringAndSize(<char*>target, written)
+    finally:
+        PyMem_Free(target)
+
+
+cdef unsigned char* _reserve(unsigned char* buffer, Py_ssize_t* capacity, Py_ssize_t needed) except NULL:
+    """``buffer`` with room for ``needed`` bytes; on failure the caller still frees the old one."""
+    cdef unsigned char* grown
+    cdef Py_ssize_t wanted = capacity[0]
+    if needed <= wanted:
+        return buffer
+    while wanted < needed:
+        wanted *= 2
+    grown = <unsigned char*>PyMem_Realloc(buffer, wanted)
+    if grown == NULL:
+        raise MemoryError()
+    capacity[0] = wanted
+    return grown
 
 
 cpdef object decode_json(object payload, object key):
