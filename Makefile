@@ -13,11 +13,11 @@ BENCH_COMMAND := $(VENV)/bin/pytest benchmarks -p no:cacheprovider -q --benchmar
 
 test: lint test-main test-pure test-py313
 
-# redis-server (and redis-cli) from Debian when the machine has none.
+# redis-server and redis-cli (and openssl, for the TLS tests) from Debian when missing.
 redis-server:
-	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null || { \
-	  echo "installing redis-server with apt-get"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null; }
+	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null && command -v openssl >/dev/null || { \
+	  echo "installing redis-server, redis-tools and openssl with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools openssl >/dev/null; }
 
 # A venv with the package built with its extension required: a silent fallback cannot pass.
 $(VENV)/.installed: $(SOURCES)
