@@ -1,41 +1,13 @@
-"""The store on a real Redis Cluster (3 primaries, 3 replicas): suite, admin, failover."""
+"""The store on a real Redis Cluster (3 primaries, 3 replicas): admin and failover.
+
+The store suite runs on the cluster and through Sentinel in test_store_topologies.py.
+"""
 
 import pytest
 from redis.cluster import RedisCluster
-from store_behaviours import (  # the shared store suite, collected here against the cluster
-    KEYS,
-    test_admin_count_ids_clear,
-    test_bad_data_raises_and_keeps_the_old_value,
-    test_corrupt_value_is_reported_and_left_alone,
-    test_keys_expire,
-    test_read_payload_with_touch_restarts_the_expiry,
-    test_set_get_exists_delete,
-    test_touch_and_ttl,
-    test_value_is_plain_json_at_namespace_key,
-)
+from test_store_topologies import KEYS
 
 from hug_store_redis import RedisStore
-
-__all__ = [
-    "test_admin_count_ids_clear",
-    "test_bad_data_raises_and_keeps_the_old_value",
-    "test_corrupt_value_is_reported_and_left_alone",
-    "test_keys_expire",
-    "test_read_payload_with_touch_restarts_the_expiry",
-    "test_set_get_exists_delete",
-    "test_touch_and_ttl",
-    "test_value_is_plain_json_at_namespace_key",
-]
-
-
-@pytest.fixture
-def backend_raw(cluster_client):
-    return cluster_client
-
-
-@pytest.fixture
-def backend_store(backend_raw):
-    return RedisStore(backend_raw, namespace="sessions", expiration=3600)
 
 
 @pytest.mark.one_twin

@@ -1,8 +1,7 @@
-"""The store suite, written once and run against every deployment (cluster, sentinel).
+"""The store suite on a real Redis Cluster and through Sentinel.
 
-A test module imports these tests and defines two fixtures: ``backend_raw`` (a client of
-the deployment, flushed) and ``backend_store`` (a RedisStore on it). Each test runs on both
-codec twins unless marked ``one_twin``.
+``backend_raw`` is a client of the deployment, flushed; ``backend_store`` a RedisStore on
+it. Each test runs on both codec twins unless marked ``one_twin``.
 """
 
 import time
@@ -11,6 +10,17 @@ import pytest
 from hug.exceptions import StoreKeyNotFound
 
 from hug_store_redis import CorruptSessionError, RedisStore
+
+
+@pytest.fixture(params=["cluster", "sentinel"])
+def backend_raw(request):
+    return request.getfixturevalue("cluster_client" if request.param == "cluster" else "sentinel_master")
+
+
+@pytest.fixture
+def backend_store(backend_raw):
+    return RedisStore(backend_raw, namespace="sessions", expiration=3600)
+
 
 #: Keys chosen to land on different cluster slots (and so on different primaries).
 KEYS = ["alice", "bob", "carol", "dave", "ключ", "😀", "\ud800", "a:b", "*", "{tag}x"]
