@@ -10,15 +10,11 @@ import platform
 import sys
 from collections.abc import Callable, Sequence
 from importlib import metadata
-from typing import TYPE_CHECKING
 
 from . import IMPLEMENTATION, __version__
 from .cli_sessions import register_sessions
 from .cli_support import URL_VARIABLE, UserError, client_or_embedded
 from .connect import InvalidURLError, ServerUnreachableError, server_info
-
-if TYPE_CHECKING:
-    pass
 
 Handler = Callable[[argparse.Namespace], int]
 
