@@ -3,12 +3,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PURE_VENV ?= .venv-pure
-PY313_VENV ?= .venv-py313
-PY313 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3) $(shell command -v python3.13))
 PYTEST_ARGS ?=
 SOURCES := pyproject.toml setup.py _speedups/_speedups.pyx $(wildcard hug_store_redis/*.py hug_store_redis/*.pyi)
 
-.PHONY: test test-main test-pure test-py313 test-slow test-deep lint demo bench redis-server clean
+.PHONY: test test-main test-pure test-slow test-deep lint demo bench redis-server clean
 BENCH_COMMAND := $(VENV)/bin/pytest benchmarks -p no:cacheprovider -q --benchmark-max-time=1.0 --benchmark-json=build/benchmarks.json
 
 test: lint test-main test-pure test-py313
@@ -46,17 +44,14 @@ test-main: redis-server $(VENV)/.installed
 test-pure: redis-server $(PURE_VENV)/.installed
 	$(PURE_VENV)/bin/pytest --no-extensions -m "not slow and not packaging" $(PYTEST_ARGS)
 
-# Python 3.13, where hug comes from the hug-upgraded fork.
-test-py313: redis-server
-	@if [ -z "$(PY313)" ]; then echo "SKIPPED test-py313: no Python 3.13 interpreter on this machine"; exit 0; fi; \
-	$(MAKE) --no-print-directory PYTHON=$(PY313) VENV=$(PY313_VENV) $(PY313_VENV)/.installed && \
-	$(PY313_VENV)/bin/python -c "import hug, sys; print('hug on', sys.version.split()[0], 'from', hug.__file__)" && \
-	$(PY313_VENV)/bin/pytest -m "not slow and not packaging" $(PYTEST_ARGS)
-
-# The demo app on an embedded redis-server (or $$REDIS_URL); `make demo DEMO_ARGS="--port 8080"`.
-# The console script, not `python -m`, so the installed (compiled) package runs, not the source tree.
-demo: redis-server $(VENV)/.installed
-	$(VENV)/bin/hug-store-redis demo $(DEMO_ARGS)
+# Another interpreter from pyenv or PATH: `make test-py313` (part of `make test`; hug comes
+# from the hug-upgraded fork on 3.12+), and likewise `make test-py310`, `make test-py312`.
+test-py3%: redis-server
+	@py="$(firstword $(wildcard $(HOME)/.pyenv/versions/3.$*.*/bin/python3) $(shell command -v python3.$* 2>/dev/null))"; \
+	if [ -z "$$py" ]; then echo "SKIPPED test-py3$*: no Python 3.$* interpreter on this machine"; exit 0; fi; \
+	$(MAKE) --no-print-directory PYTHON=$$py VENV=.venv-py3$* .venv-py3$*/.installed && \
+	.venv-py3$*/bin/python -I -c "import hug, sys; print('hug on', sys.version.split()[0], 'from', hug.__file__)" && \
+	.venv-py3$*/bin/pytest -m "not slow and not packaging" $(PYTEST_ARGS)
 
 test-slow: redis-server $(VENV)/.installed
 	$(VENV)/bin/pytest -m slow $(PYTEST_ARGS)
@@ -75,4 +70,4 @@ test-deep: redis-server $(VENV)/.installed
 	  $(PYTEST_ARGS)
 
 clean:
-	rm -rf build dist *.egg-info $(VENV) $(PURE_VENV) $(PY313_VENV) _speedups/*.c
+	rm -rf build dist *.egg-info .venv* _speedups/*.c
