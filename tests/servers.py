@@ -2,6 +2,7 @@
 
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -56,3 +57,14 @@ class RedisProcess:
             self.process.send_signal(sig)
             self.process.wait(timeout=10)
         self.process = None
+
+
+def refuses_connections(port: int, deadline: float = 10.0) -> bool:
+    """Poll until nothing listens on the port (the server may take a moment to exit)."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) != 0:
+                return True
+        time.sleep(0.05)
+    return False

@@ -10,12 +10,12 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
 import pytest
+from servers import refuses_connections
 
 pytestmark = pytest.mark.one_twin
 
@@ -110,16 +110,6 @@ class Browser:
 
 def visits(page):
     return int(re.search(r'id="visits">(\d+)<', page).group(1))
-
-
-def refuses_connections(port, deadline=10.0):
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) != 0:
-                return True
-        time.sleep(0.05)
-    return False
 
 
 def test_demo_on_embedded_redis_counts_logs_in_fills_a_cart_and_stops_redis_on_ctrl_c(start_demo):

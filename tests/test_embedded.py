@@ -1,31 +1,19 @@
 """EmbeddedRedis starts a real redis-server and always stops it: on exit, error, Ctrl-C, SIGTERM."""
 
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 import redis
+from servers import refuses_connections
 
 from hug_store_redis.embedded import EmbeddedRedis, RedisServerNotFound
 
 pytestmark = pytest.mark.one_twin
-
-
-def refuses_connections(port, deadline=10.0):
-    """Poll until nothing listens on the port (the server may take a moment to exit)."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) != 0:
-                return True
-        time.sleep(0.05)
-    return False
 
 
 def test_serves_on_a_free_loopback_port_and_stops_on_exit():
