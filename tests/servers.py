@@ -1,4 +1,4 @@
-"""A redis-server child a test can configure, kill and restart on the same port."""
+"""A redis-server child a test can configure, kill and restart on the same port, and port probes."""
 
 import shutil
 import signal
@@ -52,8 +52,16 @@ class RedisProcess:
         client.close()
         return self
 
+    def send(self, number: int) -> None:
+        """Send a signal (SIGKILL, SIGSTOP, SIGCONT...); after SIGKILL, wait for the exit."""
+        assert self.process is not None
+        self.process.send_signal(number)
+        if number == signal.SIGKILL:
+            self.process.wait(timeout=10)
+
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)  # a stopped server cannot act on SIGTERM
             self.process.send_signal(sig)
             self.process.wait(timeout=10)
         self.process = None

@@ -11,8 +11,6 @@ import contextlib
 import json
 import random
 import signal
-import socket
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ import store_paths
 from hug.exceptions import StoreKeyNotFound
 from redis.backoff import ConstantBackoff
 from redis.retry import Retry
+from servers import RedisProcess
 
 pytestmark = pytest.mark.one_twin
 make_store = store_paths.make_store  # fixtures: the store on every path in STORE_PATHS
@@ -41,54 +40,9 @@ MARGIN = 1.0  # scheduling on a shared 2-core machine, not slack in the client
 ALLOWED = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class RedisProcess:
-    """One redis-server on a fixed loopback port that a test may kill and start again."""
-
-    def __init__(self, directory: str) -> None:
-        self.port = free_port()
-        assert self.port != 6379
-        self.directory = directory
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
-        command += ["--save", "", "--appendonly", "no", "--dir", self.directory]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        probe = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=0.5, socket_connect_timeout=0.5)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                probe.ping()
-                break
-            except redis.exceptions.ConnectionError:
-                assert self.process.poll() is None, "redis-server exited on start"
-                assert time.monotonic() < deadline, "redis-server did not answer within 10 s"
-                time.sleep(0.02)
-        probe.close()
-
-    def signal(self, number: int) -> None:
-        assert self.process is not None
-        self.process.send_signal(number)
-        if number == signal.SIGKILL:
-            self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-
 @pytest.fixture
 def own_server(tmp_path):
-    server = RedisProcess(str(tmp_path))
-    server.start()
+    server = RedisProcess(tmp_path).start()
     yield server
     server.stop()
 
@@ -181,13 +135,13 @@ class Traffic:
 
 def inject(server: RedisProcess, fault: str, outage: float) -> None:
     if fault == "kill":
-        server.signal(signal.SIGKILL)
+        server.send(signal.SIGKILL)
         time.sleep(outage)
         server.start()  # same port, empty data: nothing is persisted
     else:  # stall: the server accepts connections and answers nothing, then wakes up
-        server.signal(signal.SIGSTOP)
+        server.send(signal.SIGSTOP)
         time.sleep(outage)
-        server.signal(signal.SIGCONT)
+        server.send(signal.SIGCONT)
 
 
 def run_faults(own_server: RedisProcess, make_store, faults: list[str]) -> dict[str, object]:
