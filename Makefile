@@ -53,6 +53,11 @@ test-py3%: redis-server
 	.venv-py3$*/bin/python -I -c "import hug, sys; print('hug on', sys.version.split()[0], 'from', hug.__file__)" && \
 	.venv-py3$*/bin/pytest -m "not slow and not packaging" $(PYTEST_ARGS)
 
+# The demo app on an embedded redis-server (or $$REDIS_URL); `make demo DEMO_ARGS="--port 8080"`.
+# The console script, not `python -m`, so the installed (compiled) package runs, not the source tree.
+demo: redis-server $(VENV)/.installed
+	$(VENV)/bin/hug-store-redis demo $(DEMO_ARGS)
+
 test-slow: redis-server $(VENV)/.installed
 	$(VENV)/bin/pytest -m slow $(PYTEST_ARGS)
 

@@ -32,5 +32,9 @@ def test_examples_run_in_order_against_a_real_server(redis_server, redis_client)
 
 def test_every_make_target_the_readme_names_exists():
     makefile = (README.parent / "Makefile").read_text()
+    rules = [
+        re.compile(re.escape(name).replace("%", ".+") + "$")
+        for name in re.findall(r"^([A-Za-z0-9%._-]+):", makefile, flags=re.M)
+    ]
     for target in set(re.findall(r"`make ([a-z0-9-]+)", README.read_text())):
-        assert re.search(rf"^{re.escape(target)}:", makefile, flags=re.M), target
+        assert any(rule.match(target) for rule in rules), target

@@ -14,6 +14,7 @@ Tests that fail over leave the topology healthy (all slots served, every primary
 replica in sync), so later tests do not depend on the order they run in.
 """
 
+import contextlib
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -44,11 +45,19 @@ def redis_cluster() -> Iterator[Cluster]:
 
 @pytest.fixture
 def cluster_client(redis_cluster: Cluster) -> Iterator[RedisCluster]:
+    """A fresh client on a healthy, empty cluster.
+
+    The flush after the test goes through a new client too: a test that failed over leaves
+    its client's map of primaries stale, and a flush sent to a demoted node is refused.
+    """
+    redis_cluster.wait_healthy()
     client = redis_cluster.client()
     client.flushall()
     yield client
-    client.flushall()
     client.close()
+    redis_cluster.wait_healthy()
+    with contextlib.closing(redis_cluster.client()) as cleaner:
+        cleaner.flushall()
 
 
 @pytest.fixture(scope="session")
@@ -66,11 +75,15 @@ def redis_sentinel() -> Iterator[SentinelDeployment]:
 
 @pytest.fixture
 def sentinel_master(redis_sentinel: SentinelDeployment) -> Iterator[redis.Redis]:
+    """A fresh ``master_for`` client on a healthy, empty deployment (flushed as the cluster's is)."""
+    redis_sentinel.wait_healthy()
     client = redis_sentinel.master_for(socket_timeout=5)
     client.flushall()
     yield client
-    client.flushall()
     client.close()
+    redis_sentinel.wait_healthy()
+    with contextlib.closing(redis_sentinel.master_for(socket_timeout=5)) as cleaner:
+        cleaner.flushall()
 
 
 @pytest.fixture(scope="session")

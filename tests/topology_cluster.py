@@ -28,6 +28,10 @@ class Cluster:
             bus_port = free_port()
             args = [REDIS_SERVER, "--cluster-enabled", "yes", "--cluster-port", str(bus_port)]
             args += ["--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"]
+            # CLUSTER SLOTS (what clients read) lists a replica only once its replication
+            # offset is non-zero; a ping down the link every second gets it there on an
+            # empty cluster too.
+            args += ["--repl-ping-replica-period", "1"]
             node = Node(workdir, f"cluster-{index}", args)
             node.bus_port = bus_port
             self.nodes.append(node)
@@ -151,6 +155,8 @@ class Cluster:
                 return False
             views = {self._roles(node) for node in self.nodes}
             if len(views) != 1 or sum(1 for _, role, _ in views.pop() if role == "master") != 3:
+                return False
+            if any(len(entry) != 4 for entry in self._slots(self.nodes[0])):  # a primary and its replica
                 return False
             roles = [node.client.info("replication") for node in self.nodes]
             primaries = [info for info in roles if info["role"] == "master"]
