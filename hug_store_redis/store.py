@@ -174,6 +174,7 @@ class RedisStore:
 
     def write_payload(self, key: str, payload: bytes) -> None:
         """Write bytes from ``encode`` and restart the expiry."""
+        _require_bytes(payload)
         try:
             if self._fast is not None:
                 self._fast.execute(self._codec.frame_set(key, payload))
@@ -191,6 +192,7 @@ class RedisStore:
         MULTI, so it stays Cluster-safe; a failure between them leaves the old key, which
         expires on its own.
         """
+        _require_bytes(payload)
         try:
             if self._fast is not None:
                 self._fast.execute_pipelined(
@@ -274,3 +276,9 @@ class RedisStore:
 
     def _namespace_prefix(self) -> bytes:
         return self._codec.namespaced_key("")
+
+
+def _require_bytes(payload: object) -> None:
+    """The generic path would hand a str to redis-py, which writes it; refuse it on both paths."""
+    if not isinstance(payload, bytes):
+        raise TypeError(f"payload must be bytes, not {type(payload).__name__}")

@@ -309,3 +309,14 @@ class TestPayloadPrimitives:
         store.write_payload("k", store.encode({"v": 2}))
         assert store.get("k") == {"v": 2}
         assert redis_client.ttl("store:k") > 86000
+
+
+@pytest.mark.parametrize("payload", ['{"a": 1}', None, bytearray(b"{}")])
+def test_payload_writes_take_bytes_only_and_write_nothing_else(store, redis_client, payload):
+    for write in (
+        lambda: store.write_payload("k", payload),
+        lambda: store.replace_payload("k", payload, "old"),
+    ):
+        with pytest.raises(TypeError, match="payload must be bytes"):
+            write()
+    assert redis_client.keys("*") == []
