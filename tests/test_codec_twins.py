@@ -108,3 +108,11 @@ def test_depth_limit_is_shared(twins, name):
 def test_non_string_replies_are_corrupt(twins, name, payload):
     with pytest.raises(CorruptSessionError, match="Redis replied with"):
         twins[name].decode_json(payload, "k")
+
+
+@pytest.mark.parametrize("name", ["python", "cython"])
+def test_every_code_point_is_written_as_json_dumps_writes_it(twins, name):
+    """All 1,114,112 code points, surrogates included, in a value and in a key."""
+    text = "".join(map(chr, range(0x110000)))
+    for data in (text, {text: [text, "a,b:c"]}):
+        assert twins[name].encode_json(data) == json.dumps(data).encode()
