@@ -12,22 +12,15 @@ import pytest
 import ujson
 from conftest import store_on
 
-from hug_store_redis.bench import PAYLOADS
+from hug_store_redis.bench import OPERATIONS, PAYLOADS, raw_operations, store_operations
 
-OPERATIONS = ("get", "set", "exists", "delete")
 VARIANTS = ("cython", "python", "generic", "redis-py", "1.0.0")
 EXPIRATION = 86400
 
 
 def operation_for(variant, operation, client, legacy_store_class, key, data):
     if variant == "redis-py":
-        full_key = f"bench:{key}"
-        return {
-            "get": lambda: ujson.loads(client.get(full_key)),
-            "set": lambda: client.set(full_key, ujson.dumps(data), ex=EXPIRATION),
-            "exists": lambda: client.exists(full_key),
-            "delete": lambda: client.delete(full_key),
-        }[operation]
+        return raw_operations(client, f"bench:{key}", data, EXPIRATION)[operation]
     if variant == "1.0.0":
         store = legacy_store_class(client, namespace="bench", expiration=EXPIRATION)
     elif variant == "generic":
@@ -35,12 +28,7 @@ def operation_for(variant, operation, client, legacy_store_class, key, data):
     else:
         store = store_on(variant, client, namespace="bench", expiration=EXPIRATION)
         assert store.uses_fast_path
-    return {
-        "get": lambda: store.get(key),
-        "set": lambda: store.set(key, data),
-        "exists": lambda: store.exists(key),
-        "delete": lambda: store.delete(key),
-    }[operation]
+    return store_operations(store, key, data)[operation]
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

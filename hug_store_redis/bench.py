@@ -65,24 +65,23 @@ PAYLOADS = {"small": small, "medium": medium, "large": large}
 OPERATIONS = ("get", "set", "exists", "delete")
 
 
-def _operations(
-    store: Any, client: Any, key: str, data: Any, expiration: int
-) -> dict[str, Callable[[], Any]]:
-    if store is None:  # the raw client plus ujson: what a hand-written store would do
-        full_key = f"{key}:raw"
-        client.set(full_key, ujson.dumps(data))
-        return {
-            "get": lambda: ujson.loads(client.get(full_key)),
-            "set": lambda: client.set(full_key, ujson.dumps(data), ex=expiration),
-            "exists": lambda: client.exists(full_key),
-            "delete": lambda: client.delete(full_key),
-        }
-    store.set(key, data)
+def store_operations(store: Any, key: str, data: Any) -> dict[str, Callable[[], Any]]:
+    """One call per operation on a store (ours, or anything with hug's store API)."""
     return {
         "get": lambda: store.get(key),
         "set": lambda: store.set(key, data),
         "exists": lambda: store.exists(key),
         "delete": lambda: store.delete(key),
+    }
+
+
+def raw_operations(client: Any, full_key: str, data: Any, expiration: int) -> dict[str, Callable[[], Any]]:
+    """The same operations as the raw client plus ujson: what a hand-written store would do."""
+    return {
+        "get": lambda: ujson.loads(client.get(full_key)),
+        "set": lambda: client.set(full_key, ujson.dumps(data), ex=expiration),
+        "exists": lambda: client.exists(full_key),
+        "delete": lambda: client.delete(full_key),
     }
 
 
@@ -115,24 +114,25 @@ def run(
     """
     data = PAYLOADS[size]()
     namespace = f"hug-store-redis-bench:{secrets.token_hex(4)}"
-    variants = {
+    stores = {
         "store": RedisStore(client, namespace=namespace, expiration=60),
         "generic": RedisStore(client, namespace=namespace, expiration=60, fast_path=False),
-        "redis-py": None,
     }
+    raw_key = f"{namespace}:redis-py"
+    variants = {name: store_operations(store, name, data) for name, store in stores.items()}
+    variants["redis-py"] = raw_operations(client, raw_key, data, 60)
     budget = seconds / (len(OPERATIONS) * len(variants))
     rows = []
     try:
         for operation in OPERATIONS:
             timings = {}
-            for name, store in variants.items():
-                call = _operations(store, client, f"{namespace}:{name}", data, 60)[operation]
-                timings[name] = time_per_call(call, budget)
+            for name, operations in variants.items():
+                operations["set"]()  # get and exists find a value; delete finds it once
+                timings[name] = time_per_call(operations[operation], budget)
                 report(f"{operation:<7} {name:<9} {timings[name]:8.1f} µs/op")
             rows.append((operation, timings))
     finally:
-        for name in variants:
-            client.delete(f"{namespace}:{name}", f"{namespace}:{name}:raw")
+        client.delete(raw_key, *(f"{namespace}:{name}" for name in stores))
     return rows
 
 

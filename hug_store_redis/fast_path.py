@@ -127,14 +127,6 @@ class FastPath:
             raise redis.ConnectionError("the client's connection pool no longer exists")
         return pool
 
-    def close(self) -> None:
-        """Give every idle connection back to the pool."""
-        pool = self._pool()
-        while self._idle:
-            connection = self._idle.pop()
-            if pool is not None:
-                pool.release(connection)
-
 
 def _pipelined_round_trip(connection: Any, frames: tuple[bytes, ...]) -> list[Any]:
     connection.send_packed_command(frames)
