@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PURE_VENV ?= .venv-pure
 PYTEST_ARGS ?=
-SOURCES := pyproject.toml setup.py _speedups/_speedups.pyx $(wildcard hug_store_redis/*.py hug_store_redis/*.pyi)
+SOURCES := pyproject.toml setup.py _speedups/_speedups.pyx $(wildcard hug_store_redis/*.py hug_store_redis/*.pyi hug_store_redis/cli/*.py)
 
 .PHONY: test test-main test-pure test-slow test-deep lint demo bench redis-server clean
 BENCH_COMMAND := $(VENV)/bin/pytest benchmarks -p no:cacheprovider -q --benchmark-max-time=1.0 --benchmark-json=build/benchmarks.json

@@ -11,7 +11,7 @@ import redis
 
 import hug_store_redis._codec
 from hug_store_redis import RedisStore
-from hug_store_redis.embedded import EmbeddedRedis
+from hug_store_redis.cli.embedded import EmbeddedRedis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from legacy_release import load_legacy_module

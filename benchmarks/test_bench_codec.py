@@ -8,7 +8,7 @@ import importlib
 
 import pytest
 
-from hug_store_redis.bench import PAYLOADS
+from hug_store_redis.cli.bench import PAYLOADS
 
 TWINS = {"cython": "hug_store_redis._speedups", "python": "hug_store_redis._codec_py"}
 

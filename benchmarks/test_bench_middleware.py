@@ -24,7 +24,7 @@ import redis
 from hug.middleware import SessionMiddleware
 
 from hug_store_redis import RedisStore
-from hug_store_redis.embedded import EmbeddedRedis
+from hug_store_redis.cli.embedded import EmbeddedRedis
 from hug_store_redis.middleware import RedisSessionMiddleware, new_session_id
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))

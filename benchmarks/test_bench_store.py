@@ -12,7 +12,7 @@ import pytest
 import ujson
 from conftest import store_on
 
-from hug_store_redis.bench import OPERATIONS, PAYLOADS, raw_operations, store_operations
+from hug_store_redis.cli.bench import OPERATIONS, PAYLOADS, raw_operations, store_operations
 
 VARIANTS = ("cython", "python", "generic", "redis-py", "1.0.0")
 EXPIRATION = 86400

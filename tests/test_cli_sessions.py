@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from hug_store_redis import RedisStore
-from hug_store_redis.cli import main
+from hug_store_redis.cli.main import main
 
 pytestmark = pytest.mark.one_twin
 

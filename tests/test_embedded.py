@@ -11,7 +11,7 @@ import pytest
 import redis
 from servers import refuses_connections
 
-from hug_store_redis.embedded import EmbeddedRedis, RedisServerNotFound
+from hug_store_redis.cli.embedded import EmbeddedRedis, RedisServerNotFound
 
 pytestmark = pytest.mark.one_twin
 
@@ -48,7 +48,7 @@ def test_missing_redis_server_is_a_clear_error(tmp_path):
 SCRIPT = textwrap.dedent(
     """
     import sys, time
-    from hug_store_redis.embedded import EmbeddedRedis
+    from hug_store_redis.cli.embedded import EmbeddedRedis
     with EmbeddedRedis() as server:
         print(server.port, flush=True)
         time.sleep(60)

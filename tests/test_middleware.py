@@ -18,7 +18,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from hug_store_redis import RedisStore
-from hug_store_redis.embedded import EmbeddedRedis
+from hug_store_redis.cli.embedded import EmbeddedRedis
 from hug_store_redis.middleware import RedisSessionMiddleware, is_session_id
 
 FLAGS = "Path=/; Secure; HttpOnly; SameSite=Lax"

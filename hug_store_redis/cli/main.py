@@ -11,10 +11,10 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib import metadata
 
-from . import IMPLEMENTATION, __version__
-from .cli_sessions import register_sessions
-from .cli_support import URL_VARIABLE, UserError, client_or_embedded
-from .connect import InvalidURLError, ServerUnreachableError, server_info
+from .. import IMPLEMENTATION, __version__
+from ..connect import InvalidURLError, ServerUnreachableError, server_info
+from .sessions import register_sessions
+from .support import URL_VARIABLE, UserError, client_or_embedded
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -52,8 +52,8 @@ def register_info(commands: "argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from ..store import RedisStore
     from .demo import build_api, make_server
-    from .store import RedisStore
 
     with contextlib.ExitStack() as stack:
         client, where = client_or_embedded(stack, args.url)

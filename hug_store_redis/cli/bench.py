@@ -9,7 +9,7 @@ from typing import Any
 
 import ujson
 
-from .store import RedisStore
+from ..store import RedisStore
 
 
 def small() -> dict[str, Any]:

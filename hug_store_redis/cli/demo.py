@@ -13,8 +13,8 @@ from wsgiref.simple_server import WSGIServer
 
 import hug
 
-from .middleware import RedisSessionMiddleware
-from .store import RedisStore
+from ..middleware import RedisSessionMiddleware
+from ..store import RedisStore
 
 PRODUCTS = ("apple", "pear", "plum")
 

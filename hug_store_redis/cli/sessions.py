@@ -12,10 +12,10 @@ from typing import Any
 import redis
 from hug.exceptions import StoreKeyNotFound
 
-from .cli_support import URL_VARIABLE, UserError, given_url, verified_client
-from .connect import mask_url
-from .errors import CorruptSessionError
-from .store import RedisStore
+from ..connect import mask_url
+from ..errors import CorruptSessionError
+from ..store import RedisStore
+from .support import URL_VARIABLE, UserError, given_url, verified_client
 
 #: Namespaces at least this big get a progress line per deleted batch during ``clear``.
 PROGRESS_THRESHOLD = 1000

@@ -7,7 +7,7 @@ from typing import Any
 
 import redis
 
-from .connect import InvalidURLError, ServerUnreachableError, client_from_url, mask_url
+from ..connect import InvalidURLError, ServerUnreachableError, client_from_url, mask_url
 
 URL_VARIABLE = "REDIS_URL"
 TIMEOUTS: dict[str, Any] = {"socket_connect_timeout": 5, "socket_timeout": 10}
