@@ -71,7 +71,7 @@ bench: redis-server $(VENV)/.installed
 # The fuzz modules with the deep Hypothesis profile: 10,000 examples per test.
 test-deep: redis-server $(VENV)/.installed
 	HYPOTHESIS_PROFILE=deep $(VENV)/bin/pytest \
-	  tests/test_fuzz_twins.py tests/test_codec_twins.py tests/test_hostile_bytes.py tests/test_security_store.py \
+	  tests/codec/test_fuzz_twins.py tests/codec/test_codec_twins.py tests/robustness/test_hostile_bytes.py tests/robustness/test_security_store.py \
 	  $(PYTEST_ARGS)
 
 clean:

@@ -1,20 +1,16 @@
 """One redis-server for every store benchmark, and stores built on a chosen codec twin."""
 
 import importlib
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+from support.legacy_release import load_legacy_module
 
 import hug_store_redis._codec
 from hug_store_redis import RedisStore
 from hug_store_redis.cli.embedded import EmbeddedRedis
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from legacy_release import load_legacy_module
 
 TWINS = {"cython": "hug_store_redis._speedups", "python": "hug_store_redis._codec_py"}
 

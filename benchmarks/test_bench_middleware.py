@@ -13,22 +13,18 @@ file starts itself (EmbeddedRedis):
 Targets (medians within one run): ours read-only <= 2.5x no-sessions; ours / stock <= 0.25.
 """
 
-import sys
 import uuid
-from pathlib import Path
 
 import falcon.testing
 import hug
 import pytest
 import redis
 from hug.middleware import SessionMiddleware
+from support.legacy_release import load_legacy_module
 
 from hug_store_redis import RedisStore
 from hug_store_redis.cli.embedded import EmbeddedRedis
 from hug_store_redis.middleware import RedisSessionMiddleware, new_session_id
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from legacy_release import load_legacy_module
 
 VARIANTS = ("no-sessions", "stock+1.0.0", "stock+ours", "ours")
 

@@ -18,7 +18,7 @@ import hug_store_redis._codec
 import hug_store_redis.store
 from hug_store_redis import RedisStore
 
-pytest_plugins = ["topology"]  # Redis Cluster and Sentinel fixtures (tests/topology.py)
+pytest_plugins = ["support.topology"]  # Redis Cluster and Sentinel fixtures
 TWIN_MODULES = {"cython": "hug_store_redis._speedups", "python": "hug_store_redis._codec_py"}
 
 

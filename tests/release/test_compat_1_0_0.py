@@ -4,7 +4,7 @@ import math
 
 import pytest
 from hug.exceptions import StoreKeyNotFound
-from legacy_release import load_legacy_module
+from support.legacy_release import load_legacy_module
 
 from hug_store_redis import RedisStore
 

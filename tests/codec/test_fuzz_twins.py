@@ -16,7 +16,7 @@ from collections import OrderedDict
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from hypothesis_profiles import FUZZ, scaled
+from support.hypothesis_profiles import FUZZ, scaled
 
 from hug_store_redis import CorruptSessionError, _codec_py
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 RELEASE = "hug_store_redis==1.0.0"
-CACHE = Path(__file__).resolve().parent.parent / "build" / "legacy"
+CACHE = Path(__file__).resolve().parents[2] / "build" / "legacy"
 STORE_FILE = CACHE / "hug_store_redis-1.0.0" / "hug_store_redis" / "redis_store.py"
 
 

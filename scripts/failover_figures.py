@@ -1,4 +1,6 @@
-"""Failover figures for docs/cluster.md and docs/sentinel.md: ``.venv/bin/python tests/failover_figures.py``.
+"""Failover figures for the README's Cluster and Sentinel sections.
+
+Run it as ``PYTHONPATH=tests .venv/bin/python scripts/failover_figures.py``.
 
 Timing belongs here, not in the tests: the tests check that the store resumes, this
 script measures how long it takes on the machine at hand.
@@ -11,9 +13,9 @@ from pathlib import Path
 
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
-from topology_base import Node, wait_for
-from topology_cluster import Cluster
-from topology_sentinel import SentinelDeployment
+from support.topology_base import Node, wait_for
+from support.topology_cluster import Cluster
+from support.topology_sentinel import SentinelDeployment
 
 from hug_store_redis import RedisStore
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 
 import pytest
 import redis
-import store_paths
 from hug.exceptions import StoreKeyNotFound
 from redis.backoff import ConstantBackoff
 from redis.retry import Retry
-from servers import RedisProcess
+from support import store_paths
+from support.servers import RedisProcess
 
 pytestmark = pytest.mark.one_twin
 make_store = store_paths.make_store  # fixtures: the store on every path in STORE_PATHS

@@ -9,7 +9,8 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
-from topology_base import HOST, REDIS_SERVER, Node, free_port, wait_for
+
+from support.topology_base import HOST, REDIS_SERVER, Node, free_port, wait_for
 
 SERVICE = "mymaster"
 

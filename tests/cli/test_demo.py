@@ -15,7 +15,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from servers import refuses_connections
+from support.servers import refuses_connections
 
 pytestmark = pytest.mark.one_twin
 

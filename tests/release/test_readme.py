@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 ELSEWHERE = ("10.0.0.", "example.com", "/run/redis", "/etc/ssl")
 
 pytestmark = pytest.mark.one_twin

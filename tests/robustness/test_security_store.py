@@ -15,7 +15,7 @@ import pytest
 from hug.exceptions import StoreKeyNotFound
 from hypothesis import given
 from hypothesis import strategies as st
-from hypothesis_profiles import scaled
+from support.hypothesis_profiles import scaled
 
 import hug_store_redis
 from hug_store_redis import CorruptSessionError, RedisStore

@@ -7,7 +7,7 @@ import hiredis
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from hypothesis_profiles import FUZZ
+from support.hypothesis_profiles import FUZZ
 
 from hug_store_redis import CorruptSessionError, _codec_py
 

@@ -8,7 +8,7 @@ import time
 import pytest
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
-from topology import wait_for
+from support.topology import wait_for
 
 from hug_store_redis import RedisStore
 

@@ -23,9 +23,10 @@ from pathlib import Path
 import pytest
 import redis
 from redis.cluster import RedisCluster
-from topology_base import wait_for
-from topology_cluster import Cluster
-from topology_sentinel import SentinelDeployment, TLSServer
+
+from support.topology_base import wait_for
+from support.topology_cluster import Cluster
+from support.topology_sentinel import SentinelDeployment, TLSServer
 
 __all__ = ["Cluster", "SentinelDeployment", "TLSServer", "wait_for"]
 

@@ -13,7 +13,7 @@ import redis
 from hug.exceptions import StoreKeyNotFound
 from hypothesis import given
 from hypothesis import strategies as st
-from hypothesis_profiles import FUZZ, scaled
+from support.hypothesis_profiles import FUZZ, scaled
 
 from hug_store_redis import CorruptSessionError, RedisStore
 

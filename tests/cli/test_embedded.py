@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from servers import refuses_connections
+from support.servers import refuses_connections
 
 from hug_store_redis.cli.embedded import EmbeddedRedis, RedisServerNotFound
 

@@ -10,8 +10,8 @@ import random
 import threading
 
 import pytest
-import store_paths
 from hug.exceptions import StoreKeyNotFound
+from support import store_paths
 
 pytestmark = pytest.mark.one_twin
 make_store = store_paths.make_store  # fixtures: the store on every path in STORE_PATHS

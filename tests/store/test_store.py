@@ -6,7 +6,7 @@ import time
 import pytest
 import redis
 from hug.exceptions import StoreKeyNotFound
-from servers import RedisProcess
+from support.servers import RedisProcess
 
 from hug_store_redis import CorruptSessionError, RedisStore
 

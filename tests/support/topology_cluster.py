@@ -7,7 +7,8 @@ from typing import Any
 from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
-from topology_base import HOST, REDIS_SERVER, Node, free_port, wait_for
+
+from support.topology_base import HOST, REDIS_SERVER, Node, free_port, wait_for
 
 SLOT_RANGES = ((0, 5460), (5461, 10922), (10923, 16383))
 

@@ -10,7 +10,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
-from servers import RedisProcess
+from support.servers import RedisProcess
 
 from hug_store_redis import RedisStore
 

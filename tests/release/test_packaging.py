@@ -11,7 +11,7 @@ import pytest
 
 pytestmark = pytest.mark.packaging
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 IGNORED = shutil.ignore_patterns(
     ".venv*", "build", "dist", ".git", "__pycache__", "*.so", "*.c", ".hypothesis", ".*_cache", "*.egg-info"
 )

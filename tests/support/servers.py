@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 import redis
-from topology_base import free_port
+
+from support.topology_base import free_port
 
 
 class RedisProcess:

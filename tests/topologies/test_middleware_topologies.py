@@ -4,7 +4,7 @@ import json
 
 import pytest
 from redis.cluster import RedisCluster
-from test_middleware import call, issued_id, make_api
+from support.session_app import call, issued_id, make_api
 
 from hug_store_redis import RedisSessionMiddleware, RedisStore
 

@@ -1,0 +1,88 @@
+"""A hug app with session handlers, a way to call it, and INFO commandstats deltas."""
+
+import uuid
+
+import hug
+import redis
+
+
+class Commands:
+    """Per-command call deltas from INFO commandstats, the INFO calls themselves left out.
+
+    It asks on a connection of its own, opened before the first snapshot, so its handshake
+    never shows up as the middleware's command and the store's pool is left as it was.
+    """
+
+    def __init__(self, client: redis.Redis) -> None:
+        kwargs = client.connection_pool.connection_kwargs
+        self.client = redis.Redis(host=kwargs["host"], port=kwargs["port"])
+        self.before = self._snapshot()
+
+    def _snapshot(self) -> dict[str, int]:
+        stats = self.client.info("commandstats")
+        return {name.removeprefix("cmdstat_"): value["calls"] for name, value in stats.items()}
+
+    def delta(self) -> dict[str, int]:
+        after = self._snapshot()
+        changed = {name: calls - self.before.get(name, 0) for name, calls in after.items()}
+        return {name: calls for name, calls in changed.items() if calls and name != "info"}
+
+
+def make_api(middleware, handlers=("read", "write", "login", "logout", "fill", "farewell")):
+    """A fresh hug API per test, so routes and middleware never leak between tests."""
+    api = hug.API(f"test_middleware_{uuid.uuid4().hex}")
+    api.http.add_middleware(middleware)
+    name = getattr(middleware, "context_name", "session")
+
+    def read(request):
+        return dict(request.context[name])
+
+    def write(request):
+        session = request.context[name]
+        session["counter"] = session.get("counter", 0) + 1
+        return session["counter"]
+
+    def login(request):
+        middleware.regenerate(request)
+        request.context[name]["user"] = "ann"
+        return "ok"
+
+    def logout(request):
+        middleware.destroy(request)
+        return "ok"
+
+    def fill(request, size: hug.types.number):
+        request.context[name]["blob"] = "x" * size
+        return "ok"
+
+    def farewell(request):
+        middleware.destroy(request)
+        request.context[name]["flash"] = "bye"
+        return "ok"
+
+    routes = {
+        "read": read,
+        "write": write,
+        "login": login,
+        "logout": logout,
+        "fill": fill,
+        "farewell": farewell,
+    }
+    for handler in handlers:
+        hug.get(f"/{handler}", api=api)(routes[handler])
+    return api
+
+
+def call(api, path, sid=None, cookie_name="sid", **params):
+    headers = {"cookie": f"{cookie_name}={sid}"} if sid is not None else {}
+    return hug.test.get(api, path, headers=headers, **params)
+
+
+def set_cookies(response):
+    return [value for name, value in response.headers if name.lower() == "set-cookie"]
+
+
+def issued_id(response):
+    (cookie,) = set_cookies(response)
+    name_value = cookie.split(";")[0]
+    return name_value.split("=", 1)[1]
