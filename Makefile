@@ -1,78 +1,96 @@
 # Fresh-machine entry points: `make demo` and `make test` install what they need.
+# `make help` lists the targets. Targets marked [apt] install Debian packages with apt-get
+# when a tool is missing; that needs root (or run the printed apt-get line yourself).
+
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PURE_VENV ?= .venv-pure
+DEMO_VENV ?= .venv-demo
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
+PIP_INSTALL = -m pip install -q --disable-pip-version-check
 SOURCES := pyproject.toml setup.py _speedups/_speedups.pyx $(wildcard hug_store_redis/*.py hug_store_redis/*.pyi hug_store_redis/cli/*.py)
-
-.PHONY: test test-main test-pure test-slow test-deep lint demo bench redis-server clean
+REDIS_PACKAGES := redis-server redis-tools openssl
 BENCH_COMMAND := $(VENV)/bin/pytest benchmarks -p no:cacheprovider -q --benchmark-max-time=1.0 --benchmark-json=build/benchmarks.json
+DEEP_TESTS := tests/codec tests/robustness/test_hostile_bytes.py tests/robustness/test_security_store.py
 
-test: lint test-main test-pure test-py313
+.PHONY: help test test-main test-pure test-slow test-deep lint demo bench redis-server clean
 
-# redis-server and redis-cli (and openssl, for the TLS tests) from Debian when missing.
-redis-server:
-	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null && command -v openssl >/dev/null || { \
-	  echo "installing redis-server, redis-tools and openssl with apt-get"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools openssl >/dev/null; }
+help: ## this list
+	@grep -E '^[a-z0-9%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]+):.*## /  make \1\t/' | expand -t 22
 
-# A venv with the package built with its extension required: a silent fallback cannot pass.
+test: lint test-main test-pure test-py313 ## ruff, mypy and the suite on three legs (main, pure build, Python 3.13)
+
+# Installs with apt-get when a tool is missing: `$(1)` the packages, `$(2)` a probe command.
+define apt_install
+	@if ! $(2) >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "missing: $(1). Install it as root: apt-get update && apt-get install -y $(1)" >&2; exit 1; fi; \
+	  echo "[apt] installing $(1) with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; fi
+endef
+
+redis-server: ## [apt] redis-server, redis-cli and openssl (the TLS tests) when missing
+	$(call apt_install,$(REDIS_PACKAGES),command -v redis-server && command -v redis-cli && command -v openssl)
+
+# The test venv: the package built with its extension required, so a silent fallback cannot pass.
 $(VENV)/.installed: $(SOURCES)
-	@$(PYTHON) -m venv $(VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv python3-dev build-essential && $(PYTHON) -m venv $(VENV); }
-	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -U pip setuptools wheel Cython
-	HUG_STORE_REDIS_REQUIRE_EXTENSIONS=1 $(VENV)/bin/python -m pip install -q --disable-pip-version-check --no-build-isolation '.[hiredis,test]'
+	@$(PYTHON) -m venv $(VENV) || { echo "[apt] installing python3-venv and a compiler"; \
+	  apt-get update -qq && apt-get install -y -qq python3-venv python3-dev build-essential && $(PYTHON) -m venv $(VENV); }
+	$(VENV)/bin/python $(PIP_INSTALL) -U pip setuptools wheel Cython
+	HUG_STORE_REDIS_REQUIRE_EXTENSIONS=1 $(VENV)/bin/python $(PIP_INSTALL) --no-build-isolation '.[hiredis,test]'
 	$(VENV)/bin/python -I -c "import hug_store_redis as h; assert h.IMPLEMENTATION == 'cython', h.IMPLEMENTATION"
 	touch $@
 
 $(PURE_VENV)/.installed: $(SOURCES)
 	$(PYTHON) -m venv $(PURE_VENV)
-	$(PURE_VENV)/bin/python -m pip install -q --disable-pip-version-check -U pip setuptools wheel Cython
-	HUG_STORE_REDIS_NO_EXTENSIONS=1 $(PURE_VENV)/bin/python -m pip install -q --disable-pip-version-check --no-build-isolation '.[hiredis,test]'
+	$(PURE_VENV)/bin/python $(PIP_INSTALL) -U pip setuptools wheel Cython
+	HUG_STORE_REDIS_NO_EXTENSIONS=1 $(PURE_VENV)/bin/python $(PIP_INSTALL) --no-build-isolation '.[hiredis,test]'
 	$(PURE_VENV)/bin/python -I -c "import hug_store_redis as h; assert h.IMPLEMENTATION == 'python', h.IMPLEMENTATION"
 	touch $@
 
-lint: $(VENV)/.installed
+# The demo venv: what a user installs (`pip install '.[hiredis]'`), no test toolchain.
+$(DEMO_VENV)/.installed: $(SOURCES)
+	$(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/python $(PIP_INSTALL) '.[hiredis]'
+	$(DEMO_VENV)/bin/python -I -c "import hug_store_redis as h; print('hug_store_redis codec:', h.IMPLEMENTATION)"
+	touch $@
+
+lint: $(VENV)/.installed ## ruff and mypy --strict
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-# The whole suite on both twins (Python $(shell $(PYTHON) -c 'import sys; print(*sys.version_info[:2], sep=".")')).
-test-main: redis-server $(VENV)/.installed
+test-main: redis-server $(VENV)/.installed ## the whole suite on both codec twins and both store paths
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-# The package built with HUG_STORE_REDIS_NO_EXTENSIONS=1: what a machine without a compiler gets.
-test-pure: redis-server $(PURE_VENV)/.installed
+test-pure: redis-server $(PURE_VENV)/.installed ## the suite on a build made with HUG_STORE_REDIS_NO_EXTENSIONS=1
 	$(PURE_VENV)/bin/pytest --no-extensions -m "not slow and not packaging" $(PYTEST_ARGS)
 
-# Another interpreter from pyenv or PATH: `make test-py313` (part of `make test`; hug comes
-# from the hug-upgraded fork on 3.12+), and likewise `make test-py310`, `make test-py312`.
-test-py3%: redis-server
+# Another interpreter from pyenv or PATH (hug comes from the hug-upgraded fork on 3.12+).
+test-py3%: redis-server ## the suite on Python 3.N: test-py313 (part of make test), test-py310, test-py312
 	@py="$(firstword $(wildcard $(HOME)/.pyenv/versions/3.$*.*/bin/python3) $(shell command -v python3.$* 2>/dev/null))"; \
 	if [ -z "$$py" ]; then echo "SKIPPED test-py3$*: no Python 3.$* interpreter on this machine"; exit 0; fi; \
 	$(MAKE) --no-print-directory PYTHON=$$py VENV=.venv-py3$* .venv-py3$*/.installed && \
 	.venv-py3$*/bin/python -I -c "import hug, sys; print('hug on', sys.version.split()[0], 'from', hug.__file__)" && \
 	.venv-py3$*/bin/pytest -m "not slow and not packaging" $(PYTEST_ARGS)
 
-# The demo app on an embedded redis-server (or $$REDIS_URL); `make demo DEMO_ARGS="--port 8080"`.
 # The console script, not `python -m`, so the installed (compiled) package runs, not the source tree.
-demo: redis-server $(VENV)/.installed
-	$(VENV)/bin/hug-store-redis demo $(DEMO_ARGS)
+demo: redis-server $(DEMO_VENV)/.installed ## the demo app on an embedded redis-server, or DEMO_ARGS="--url redis://..."
+	@$(DEMO_VENV)/bin/hug-store-redis demo $(DEMO_ARGS)
 
-test-slow: redis-server $(VENV)/.installed
+test-slow: redis-server $(VENV)/.installed ## long runs: memory growth over a million codec operations
 	$(VENV)/bin/pytest -m slow $(PYTEST_ARGS)
 
-# Every benchmark group on a redis-server it starts itself, then BENCHMARKS.md from that one run.
-bench: redis-server $(VENV)/.installed
+test-deep: redis-server $(VENV)/.installed ## the differential fuzzing with 10,000 examples per test
+	HYPOTHESIS_PROFILE=deep $(VENV)/bin/pytest $(DEEP_TESTS) $(PYTEST_ARGS)
+
+bench: redis-server $(VENV)/.installed ## every benchmark group in one run, then BENCHMARKS.md from it
 	mkdir -p build
 	$(BENCH_COMMAND)
 	$(VENV)/bin/python benchmarks/report.py build/benchmarks.json "make bench  # $(BENCH_COMMAND)" > BENCHMARKS.md
 	@echo "wrote BENCHMARKS.md"
 
-# The fuzz modules with the deep Hypothesis profile: 10,000 examples per test.
-test-deep: redis-server $(VENV)/.installed
-	HYPOTHESIS_PROFILE=deep $(VENV)/bin/pytest \
-	  tests/codec/test_fuzz_twins.py tests/codec/test_codec_twins.py tests/robustness/test_hostile_bytes.py tests/robustness/test_security_store.py \
-	  $(PYTEST_ARGS)
-
-clean:
+clean: ## remove build trees and every venv
 	rm -rf build dist *.egg-info .venv* _speedups/*.c
