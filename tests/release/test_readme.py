@@ -38,3 +38,16 @@ def test_every_make_target_the_readme_names_exists():
     ]
     for target in set(re.findall(r"`make ([a-z0-9-]+)", README.read_text())):
         assert any(rule.match(target) for rule in rules), target
+
+
+def test_every_example_that_imports_runs_on_its_own(redis_server, redis_client):
+    """A block with imports is meant to be copied alone: it must not lean on an earlier block."""
+    standalone = [
+        block
+        for block in python_blocks()
+        if re.search(r"^(import|from) ", block, flags=re.M) and not any(m in block for m in ELSEWHERE)
+    ]
+    assert len(standalone) >= 5
+    for block in standalone:
+        code = block.replace("6379", str(redis_server.port))
+        exec(compile(code, "README.md", "exec"), {"__name__": "readme_example"})
