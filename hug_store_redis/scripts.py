@@ -21,7 +21,7 @@ class Script:
 READ_AND_TOUCH = Script(
     """
 local value = redis.call('GET', KEYS[1])
-if not value then return {false, -2} end
+if not value then return nil end
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl >= 0 and ttl < tonumber(ARGV[2]) then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
@@ -31,8 +31,9 @@ return {value, ttl}
 """
 )
 """``KEYS[1]``; ``ARGV``: the expiry in ms and the remaining-TTL threshold in ms below which the
-expiry slides. Returns ``[value or nil, remaining ms]``: -2 when there is no key, -1 without
-expiry. PEXPIRE only when due, and never on a missing key, so a read never creates one."""
+expiry slides. Returns nil when there is no key, else ``[value, remaining ms]`` (-1: no
+expiry); never a Lua boolean, which RESP2 and RESP3 reply differently. PEXPIRE only when due,
+and never on a missing key, so a read never creates one."""
 
 COMPARE_AND_SET = Script(
     """
