@@ -1,6 +1,7 @@
 """The lazy-expiry and compare-and-set scripts on a real server, through EVAL."""
 
 import pytest
+import redis
 
 from hug_store_redis.scripts import COMPARE_AND_SET, READ_AND_TOUCH, digest
 
@@ -58,3 +59,19 @@ def test_shas_are_what_the_server_computes(redis_client):
     assert redis_client.script_load(COMPARE_AND_SET.text) == COMPARE_AND_SET.sha
     payload = b"\xff\x00x"
     assert redis_client.eval("return redis.sha1hex(ARGV[1])", 0, payload) == digest(payload).encode()
+
+
+def test_replies_are_the_same_on_resp2_and_resp3(redis_server, redis_client):
+    replies = {}
+    for protocol in (2, 3):
+        client = redis.Redis(host=redis_server.host, port=redis_server.port, protocol=protocol)
+        client.set("k", b"{}", ex=100)
+        replies[protocol] = [
+            client.eval(READ_AND_TOUCH.text, 1, "k", 100_000, 100_001),
+            client.eval(READ_AND_TOUCH.text, 1, "gone", 100_000, 100_001),
+            client.eval(COMPARE_AND_SET.text, 1, "gone", digest(b"{}"), 60, b"{}"),
+            client.eval(COMPARE_AND_SET.text, 1, "k", digest(b"[]"), 60, b"{}"),
+            client.eval(COMPARE_AND_SET.text, 1, "k", digest(b"{}"), 60, b"[]"),
+        ]
+        client.close()
+    assert replies[2] == replies[3] == [[b"{}", 100_000], None, 0, b"{}", 1]
