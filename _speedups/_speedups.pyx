@@ -23,13 +23,15 @@ from libc.math cimport isfinite
 
 import ujson
 
+from hug_store_redis._codec_py import ujson_builtin
 from hug_store_redis.errors import CorruptSessionError
 
 MAX_DEPTH = 512
 cdef int _MAX_DEPTH = MAX_DEPTH
 
-cdef object _dumps = ujson.dumps
-cdef object _loads = ujson.loads
+# The C functions themselves, even when hug has already swapped ujson.dumps for its proxy.
+cdef object _dumps = ujson_builtin("dumps", "encode")
+cdef object _loads = ujson_builtin("loads", "decode")
 cdef dict _DUMPS_OPTIONS = {"ensure_ascii": True, "escape_forward_slashes": False}
 
 

@@ -5,6 +5,8 @@ return the same values and raise the same exception types for every input.
 """
 
 import math
+import types
+from collections.abc import Callable
 from typing import Any
 
 import ujson
@@ -14,6 +16,26 @@ from .errors import CorruptSessionError
 #: Deeper values are refused on write (and circular ones land here too); ujson reads
 #: up to 1024 levels, so everything we write can be read back.
 MAX_DEPTH = 512
+
+
+def ujson_builtin(*names: str) -> Callable[..., Any]:
+    """ujson's own C function under the first of ``names`` that still is one.
+
+    Importing hug replaces ``ujson.dumps`` with a Python proxy that costs about a
+    microsecond per call and turns every error into TypeError; ``ujson.encode`` is the
+    same C function under its other name, and hug leaves it alone. So the codec is the
+    same whichever of the two an app imports first.
+    """
+    for name in names:
+        function = getattr(ujson, name, None)
+        if isinstance(function, types.BuiltinFunctionType) and function.__self__ is ujson:
+            return function
+    replaced = " and ".join(f"ujson.{name}" for name in names)
+    raise ImportError(f"{replaced} have all been replaced; the codec needs ujson's own C function")
+
+
+_dumps = ujson_builtin("dumps", "encode")
+_loads = ujson_builtin("loads", "decode")
 
 
 def _encode_key(text: str) -> bytes:
@@ -77,7 +99,7 @@ def encode_json(data: Any) -> bytes:
     seen to be ignored intermittently, which would make the bytes depend on luck.
     """
     check_json(data)
-    compact: str = ujson.dumps(data, ensure_ascii=True, escape_forward_slashes=False)
+    compact: str = _dumps(data, ensure_ascii=True, escape_forward_slashes=False)
     # DEL (0x7f) is the one ASCII character json.dumps escapes and ujson does not.
     return _add_json_dumps_spacing(compact).replace("\x7f", "\\u007f").encode("ascii")
 
@@ -112,7 +134,7 @@ def decode_json(payload: Any, key: str) -> Any:
     else:
         raise CorruptSessionError(key, f"Redis replied with {type(payload).__name__}, not a string")
     try:
-        return ujson.loads(text)
+        return _loads(text)
     except ValueError as exc:
         raise CorruptSessionError(key, str(exc) or "empty value") from None
 

@@ -1,5 +1,5 @@
-"""What the codec gets from its imports, in fresh interpreters: the compiled twin or a loud
-error, never a silent fallback."""
+"""What the codec gets from its imports, in fresh interpreters: ujson's C encoder whatever
+hug did to ``ujson.dumps``, and the compiled twin or a loud error, never a silent fallback."""
 
 import os
 import shutil
@@ -13,6 +13,31 @@ import pytest
 import hug_store_redis
 
 pytestmark = pytest.mark.one_twin
+
+TWINS = {"cython": "hug_store_redis._speedups", "python": "hug_store_redis._codec_py"}
+
+# Counts calls to hug's dumps proxy while both twins' Codec.encode run, after importing
+# hug and the codec in the order given on the command line.
+COUNT_PROXY_CALLS = """
+import importlib, sys
+first, module_name = sys.argv[1:]
+if first == "hug":
+    import hug
+twin = importlib.import_module(module_name)
+if first == "codec":
+    import hug
+import ujson
+proxy = type(ujson.dumps)
+assert proxy.__module__ == "hug.json_module", "hug no longer replaces ujson.dumps: " + repr(proxy)
+calls = []
+forward = proxy.__call__
+proxy.__call__ = lambda self, *args, **kwargs: calls.append(args) or forward(self, *args, **kwargs)
+ujson.dumps([1])
+assert calls, "the count does not see calls to the proxy"
+calls.clear()
+assert twin.Codec("ns", 60).encode({"user": "a/b", "n": [1, 2.5]}) == b'{"user": "a/b", "n": [1, 2.5]}'
+print(len(calls))
+"""
 
 
 def run_python(script: str, *arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -28,6 +53,17 @@ def run_python(script: str, *arguments: str, cwd: Path) -> subprocess.CompletedP
         text=True,
         timeout=60,
     )
+
+
+@pytest.mark.parametrize("twin", TWINS)
+@pytest.mark.parametrize("first", ["hug", "codec"])
+def test_encode_calls_ujson_itself_whichever_is_imported_first(request, tmp_path, twin, first):
+    """hug's proxy costs about a microsecond per call and rewrites exceptions."""
+    if twin == "cython" and request.config.getoption("--no-extensions"):
+        pytest.skip("--no-extensions: there is no compiled twin")
+    result = run_python(COUNT_PROXY_CALLS, first, TWINS[twin], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "0", "Codec.encode went through hug's ujson.dumps proxy"
 
 
 @pytest.fixture
