@@ -228,13 +228,15 @@ cdef class Codec:
     cdef bytes _ex_arguments
 
     def __init__(self, namespace, expiration=None):
+        # namespace first, then expiration: both twins report the same first problem.
         if not isinstance(namespace, str):
             raise TypeError(f"namespace must be str, not {type(namespace).__name__}")
         if expiration is not None and (type(expiration) is not int or expiration <= 0):
             raise ValueError(f"expiration must be a positive int or None, got {expiration!r}")
-        self.namespace = namespace
+        # A plain str copy: a subclass cannot change what the prefix is made of.
+        self.namespace = str.__str__(namespace)
         self.expiration = expiration
-        self._prefix = _encode_key(namespace + ":")
+        self._prefix = _encode_key(self.namespace + ":")
         if expiration is None:
             self._ex_arguments = b""
         else:
