@@ -57,6 +57,24 @@ def test_frames_agree_and_are_the_commands_they_claim(twins, namespace, key, pay
     assert parse_resp_command(frame) == [b"SET", full_key, payload, *ex]
 
 
+LENGTHS = [0, 1, 9, 10, 99, 100, 999, 1000, 9_999, 10_000, 99_999, 100_000, 10**6, 10**7]
+
+
+@pytest.mark.parametrize("length", LENGTHS)
+def test_frames_agree_where_the_length_gains_a_digit(twins, length):
+    """The compiled twin sizes each frame before writing it: every length's digit count counts."""
+    python, cython = (twin.Codec("ns", 86400) for twin in twins.values())
+    payload = b"\xff" * length
+    key_length = max(length - len("ns:"), 0)  # so that the namespaced key is length bytes
+    key = "é" * (key_length // 2) + "k" * (key_length % 2)  # é is two bytes in UTF-8
+    full_key = b"ns:" + key.encode()
+    frame = python.frame_set(key, payload)
+    assert frame == cython.frame_set(key, payload)
+    assert parse_resp_command(frame) == [b"SET", full_key, payload, b"EX", b"86400"]
+    for method in ("frame_get", "frame_getex", "frame_exists", "frame_delete"):
+        assert getattr(python, method)(key) == getattr(cython, method)(key)
+
+
 @pytest.mark.parametrize("name", ["python", "cython"])
 @pytest.mark.parametrize(
     ("arguments", "error"),
