@@ -45,6 +45,9 @@ def run_python(script: str, *arguments: str, cwd: Path) -> subprocess.CompletedP
     environment = {
         name: value for name, value in os.environ.items() if not name.startswith("HUG_STORE_REDIS")
     }
+    # "true" turns hug's ujson proxy on in hug 2.6.1 (on by default) and in hug-upgraded
+    # forks that made it opt-in, so the proxy is there to be avoided on every leg.
+    environment["HUG_USE_UJSON"] = "true"
     return subprocess.run(
         [sys.executable, "-c", script, *arguments],
         cwd=cwd,
