@@ -17,19 +17,20 @@ cdef extern from "Python.h":
     bint PyUnicode_IS_COMPACT_ASCII(object text)
     void* PyUnicode_DATA(object text)
     Py_ssize_t PyUnicode_GET_LENGTH(object text)
-from libc.stdio cimport snprintf
 from libc.string cimport memcpy
 from libc.math cimport isfinite
 
 import ujson
 
+from hug_store_redis._codec_py import ujson_builtin
 from hug_store_redis.errors import CorruptSessionError
 
 MAX_DEPTH = 512
 cdef int _MAX_DEPTH = MAX_DEPTH
 
-cdef object _dumps = ujson.dumps
-cdef object _loads = ujson.loads
+# The C functions themselves, even when hug has already swapped ujson.dumps for its proxy.
+cdef object _dumps = ujson_builtin("dumps", "encode")
+cdef object _loads = ujson_builtin("loads", "decode")
 cdef dict _DUMPS_OPTIONS = {"ensure_ascii": True, "escape_forward_slashes": False}
 
 
@@ -194,9 +195,18 @@ cdef bytes _EXISTS = b"*2\r\n$6\r\nEXISTS\r\n"
 cdef bytes _DEL = b"*2\r\n$3\r\nDEL\r\n"
 
 
-# "$" + up to 19 digits + CRLF before a bulk string, CRLF after it; rounded up.
-cdef enum:
-    _BULK_OVERHEAD = 32
+cdef inline Py_ssize_t _digits(Py_ssize_t value):
+    """Decimal digits of a size (never negative)."""
+    cdef Py_ssize_t count = 1
+    while value >= 10:
+        value //= 10
+        count += 1
+    return count
+
+
+cdef inline Py_ssize_t _bulk_size(Py_ssize_t size):
+    """Bytes of a bulk string holding ``size`` bytes: ``$``, the length, CRLF, data, CRLF."""
+    return 1 + _digits(size) + 2 + size + 2
 
 
 cdef inline Py_ssize_t _put(char* target, Py_ssize_t at, bytes part):
@@ -205,19 +215,33 @@ cdef inline Py_ssize_t _put(char* target, Py_ssize_t at, bytes part):
     return at + size
 
 
-cdef inline Py_ssize_t _put_bulk(char* target, Py_ssize_t at, const char* data, Py_ssize_t size):
-    at += snprintf(target + at, _BULK_OVERHEAD, "$%zd\r\n", size)
-    memcpy(target + at, data, size)
-    target[at + size] = 13
-    target[at + size + 1] = 10
-    return at + size + 2
+cdef inline Py_ssize_t _put_length(char* target, Py_ssize_t at, Py_ssize_t size):
+    """``$``, the length in decimal and CRLF: the head of a bulk string."""
+    cdef Py_ssize_t end = at + 1 + _digits(size)
+    cdef Py_ssize_t index = end
+    target[at] = 36
+    while True:
+        index -= 1
+        target[index] = <char>(48 + size % 10)
+        size //= 10
+        if size == 0:
+            break
+    target[end] = 13
+    target[end + 1] = 10
+    return end + 2
+
+
+cdef inline Py_ssize_t _put_crlf(char* target, Py_ssize_t at):
+    target[at] = 13
+    target[at + 1] = 10
+    return at + 2
 
 
 cdef class Codec:
     """Everything a store turns into bytes for one namespace and expiry, and back.
 
-    Frames are written straight into one bytes object: prefix, key and payload are
-    each copied once.
+    Frames are written straight into one bytes object, sized exactly beforehand: prefix,
+    key and payload are each copied once.
     """
 
     cdef readonly str namespace
@@ -226,13 +250,15 @@ cdef class Codec:
     cdef bytes _ex_arguments
 
     def __init__(self, namespace, expiration=None):
+        # namespace first, then expiration: both twins report the same first problem.
         if not isinstance(namespace, str):
             raise TypeError(f"namespace must be str, not {type(namespace).__name__}")
         if expiration is not None and (type(expiration) is not int or expiration <= 0):
             raise ValueError(f"expiration must be a positive int or None, got {expiration!r}")
-        self.namespace = namespace
+        # A plain str copy: a subclass cannot change what the prefix is made of.
+        self.namespace = str.__str__(namespace)
         self.expiration = expiration
-        self._prefix = _encode_key(namespace + ":")
+        self._prefix = _encode_key(self.namespace + ":")
         if expiration is None:
             self._ex_arguments = b""
         else:
@@ -256,27 +282,25 @@ cdef class Codec:
     cdef bytes _frame(self, bytes head, bytes key, bytes payload, bytes tail):
         """head, the namespaced key as a bulk string, optionally the payload, then tail."""
         cdef Py_ssize_t key_size = PyBytes_GET_SIZE(self._prefix) + PyBytes_GET_SIZE(key)
-        cdef Py_ssize_t total = PyBytes_GET_SIZE(head) + _BULK_OVERHEAD + key_size + PyBytes_GET_SIZE(tail)
+        cdef Py_ssize_t total = PyBytes_GET_SIZE(head) + _bulk_size(key_size) + PyBytes_GET_SIZE(tail)
         if payload is not None:
-            total += _BULK_OVERHEAD + PyBytes_GET_SIZE(payload)
-        cdef char* buffer = <char*>PyMem_Malloc(total)
-        if buffer == NULL:
-            raise MemoryError()
-        cdef Py_ssize_t at
-        try:
-            at = _put(buffer, 0, head)
-            at += snprintf(buffer + at, _BULK_OVERHEAD, "$%zd\r\n", key_size)
-            at = _put(buffer, at, self._prefix)
-            at = _put(buffer, at, key)
-            buffer[at] = 13
-            buffer[at + 1] = 10
-            at += 2
-            if payload is not None:
-                at = _put_bulk(buffer, at, PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload))
-            at = _put(buffer, at, tail)
-            return PyBytes_FromStringAndSize(buffer, at)
-        finally:
-            PyMem_Free(buffer)
+            total += _bulk_size(PyBytes_GET_SIZE(payload))
+        # A fresh bytes object nobody else holds yet may be written in place.
+        cdef bytes frame = PyBytes_FromStringAndSize(NULL, total)
+        cdef char* target = PyBytes_AS_STRING(frame)
+        cdef Py_ssize_t at = _put(target, 0, head)
+        at = _put_length(target, at, key_size)
+        at = _put(target, at, self._prefix)
+        at = _put(target, at, key)
+        at = _put_crlf(target, at)
+        if payload is not None:
+            at = _put_length(target, at, PyBytes_GET_SIZE(payload))
+            at = _put(target, at, payload)
+            at = _put_crlf(target, at)
+        at = _put(target, at, tail)
+        if at != total:  # the sizes above and the writes here must agree, byte for byte
+            raise SystemError(f"frame size {at} != {total}")
+        return frame
 
     cpdef bytes frame_get(self, key):
         return self._frame(_GET, self._key_bytes(key), None, b"")

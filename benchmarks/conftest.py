@@ -1,5 +1,9 @@
 """One redis-server for every store benchmark, and stores built on a chosen codec twin."""
 
+# hug first, as in an app: importing it swaps ujson.dumps for a Python proxy, and the
+# store must be measured in the world it runs in.
+import hug  # noqa: F401  # isort: skip
+
 import importlib
 from collections.abc import Iterator
 from typing import Any

@@ -1,7 +1,8 @@
 """The store's own CPU work per operation, no I/O: compiled twin against pure twin.
 
 ``set`` is encode plus framing the SET command; ``get`` is framing the GET command plus
-decoding the reply. This is the work the Cython extension exists for.
+decoding the reply; ``encode`` is the strict-JSON encoding alone. hug is imported first
+(benchmarks/conftest.py), as in an app. This is the work the Cython extension exists for.
 """
 
 import importlib
@@ -15,7 +16,7 @@ TWINS = {"cython": "hug_store_redis._speedups", "python": "hug_store_redis._code
 
 @pytest.mark.parametrize("twin", TWINS)
 @pytest.mark.parametrize("size", PAYLOADS)
-@pytest.mark.parametrize("operation", ["set", "get"])
+@pytest.mark.parametrize("operation", ["set", "get", "encode"])
 def test_codec(benchmark, operation, size, twin):
     codec = importlib.import_module(TWINS[twin]).Codec("bench", 86400)
     data = PAYLOADS[size]()
@@ -25,5 +26,7 @@ def test_codec(benchmark, operation, size, twin):
     benchmark.extra_info.update(operation=f"codec-{operation}", size=size, variant=twin)
     if operation == "set":
         benchmark(lambda: codec.frame_set(key, codec.encode(data)))
+    elif operation == "encode":
+        benchmark(lambda: codec.encode(data))
     else:
         benchmark(lambda: (codec.frame_get(key), codec.decode(payload, key)))

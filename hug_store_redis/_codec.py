@@ -1,5 +1,6 @@
 """Picks the codec once, at import: the compiled twin when it is there and wanted."""
 
+import importlib
 import os
 import sys
 from typing import cast
@@ -7,14 +8,19 @@ from typing import cast
 from . import _codec_py
 
 NO_EXTENSIONS = os.environ.get("HUG_STORE_REDIS_NO_EXTENSIONS", "") not in ("", "0")
+_COMPILED = f"{__package__}._speedups"
 
 Codec = _codec_py.Codec
 IMPLEMENTATION = "python"
 if not NO_EXTENSIONS and sys.implementation.name == "cpython":
     try:
-        from . import _speedups
-    except ImportError:  # built without a compiler: the pure twin is the same codec, slower
-        pass
+        _speedups = importlib.import_module(_COMPILED)
+    except ModuleNotFoundError as missing:
+        # Built without a compiler: the pure twin is the same codec, slower. A compiled
+        # module that is there but cannot load (or lacks a dependency) is a broken
+        # install, and hiding it would pass the pure twin off as the compiled one.
+        if missing.name != _COMPILED:
+            raise
     else:
         Codec = cast("type[_codec_py.Codec]", _speedups.Codec)
         IMPLEMENTATION = "cython"

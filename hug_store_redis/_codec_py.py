@@ -5,6 +5,8 @@ return the same values and raise the same exception types for every input.
 """
 
 import math
+import types
+from collections.abc import Callable
 from typing import Any
 
 import ujson
@@ -16,10 +18,31 @@ from .errors import CorruptSessionError
 MAX_DEPTH = 512
 
 
+def ujson_builtin(*names: str) -> Callable[..., Any]:
+    """ujson's own C function under the first of ``names`` that still is one.
+
+    Importing hug replaces ``ujson.dumps`` with a Python proxy that costs about a
+    microsecond per call and turns every error into TypeError; ``ujson.encode`` is the
+    same C function under its other name, and hug leaves it alone. So the codec is the
+    same whichever of the two an app imports first.
+    """
+    for name in names:
+        function = getattr(ujson, name, None)
+        if isinstance(function, types.BuiltinFunctionType) and function.__self__ is ujson:
+            return function
+    replaced = " and ".join(f"ujson.{name}" for name in names)
+    raise ImportError(f"{replaced} have all been replaced; the codec needs ujson's own C function")
+
+
+_dumps = ujson_builtin("dumps", "encode")
+_loads = ujson_builtin("loads", "decode")
+
+
 def _encode_key(text: str) -> bytes:
     # surrogatepass: any str is a valid session key (cookies can hold anything),
     # and the mapping stays one-to-one, so namespaces cannot collide.
-    return text.encode("utf-8", "surrogatepass")
+    # str.encode, not text.encode: a str subclass cannot change the bytes of its key.
+    return str.encode(text, "utf-8", "surrogatepass")
 
 
 def _refuse(value: Any, why: str) -> TypeError:
@@ -77,7 +100,7 @@ def encode_json(data: Any) -> bytes:
     seen to be ignored intermittently, which would make the bytes depend on luck.
     """
     check_json(data)
-    compact: str = ujson.dumps(data, ensure_ascii=True, escape_forward_slashes=False)
+    compact: str = _dumps(data, ensure_ascii=True, escape_forward_slashes=False)
     # DEL (0x7f) is the one ASCII character json.dumps escapes and ujson does not.
     return _add_json_dumps_spacing(compact).replace("\x7f", "\\u007f").encode("ascii")
 
@@ -112,7 +135,7 @@ def decode_json(payload: Any, key: str) -> Any:
     else:
         raise CorruptSessionError(key, f"Redis replied with {type(payload).__name__}, not a string")
     try:
-        return ujson.loads(text)
+        return _loads(text)
     except ValueError as exc:
         raise CorruptSessionError(key, str(exc) or "empty value") from None
 
@@ -133,20 +156,31 @@ class Codec:
     """Everything a store turns into bytes for one namespace and expiry, and back.
 
     The key prefix and the ``EX seconds`` arguments are framed once, so a store
-    operation costs one call that returns the complete RESP command.
+    operation costs one call that returns the complete RESP command. ``namespace`` and
+    ``expiration`` are read-only: they are baked into those frames.
     """
 
-    __slots__ = ("_ex_arguments", "_prefix", "expiration", "namespace")
+    __slots__ = ("_ex_arguments", "_expiration", "_namespace", "_prefix")
 
     def __init__(self, namespace: str, expiration: int | None = None) -> None:
+        # namespace first, then expiration: both twins report the same first problem.
         if not isinstance(namespace, str):
             raise TypeError(f"namespace must be str, not {type(namespace).__name__}")
         if expiration is not None and (type(expiration) is not int or expiration <= 0):
             raise ValueError(f"expiration must be a positive int or None, got {expiration!r}")
-        self.namespace = namespace
-        self.expiration = expiration
-        self._prefix = _encode_key(namespace + ":")
+        # A plain str copy: a subclass cannot change what the prefix is made of.
+        self._namespace: str = str.__str__(namespace)
+        self._expiration = expiration
+        self._prefix = _encode_key(self._namespace + ":")
         self._ex_arguments = b"" if expiration is None else _bulk(b"EX") + _bulk(b"%d" % expiration)
+
+    @property
+    def namespace(self) -> str:
+        return self._namespace
+
+    @property
+    def expiration(self) -> int | None:
+        return self._expiration
 
     def namespaced_key(self, key: str) -> bytes:
         """``namespace:key`` as bytes, the Redis key 1.0.0 used for the same session."""
@@ -167,7 +201,7 @@ class Codec:
 
     def frame_getex(self, key: str) -> bytes:
         """GETEX that restarts the expiry; a plain GET when keys never expire."""
-        if self.expiration is None:
+        if self._expiration is None:
             return self.frame_get(key)
         return _GETEX + _bulk(self.namespaced_key(key)) + self._ex_arguments
 
@@ -175,7 +209,7 @@ class Codec:
         """SET of bytes from ``encode``, with the expiry when there is one."""
         if not isinstance(payload, bytes):
             raise TypeError(f"payload must be bytes, not {type(payload).__name__}")
-        head = _SET if self.expiration is None else _SET_EX
+        head = _SET if self._expiration is None else _SET_EX
         return head + _bulk(self.namespaced_key(key)) + _bulk(payload) + self._ex_arguments
 
     def frame_exists(self, key: str) -> bytes:

@@ -57,6 +57,24 @@ def test_frames_agree_and_are_the_commands_they_claim(twins, namespace, key, pay
     assert parse_resp_command(frame) == [b"SET", full_key, payload, *ex]
 
 
+LENGTHS = [0, 1, 9, 10, 99, 100, 999, 1000, 9_999, 10_000, 99_999, 100_000, 10**6, 10**7]
+
+
+@pytest.mark.parametrize("length", LENGTHS)
+def test_frames_agree_where_the_length_gains_a_digit(twins, length):
+    """The compiled twin sizes each frame before writing it: every length's digit count counts."""
+    python, cython = (twin.Codec("ns", 86400) for twin in twins.values())
+    payload = b"\xff" * length
+    key_length = max(length - len("ns:"), 0)  # so that the namespaced key is length bytes
+    key = "é" * (key_length // 2) + "k" * (key_length % 2)  # é is two bytes in UTF-8
+    full_key = b"ns:" + key.encode()
+    frame = python.frame_set(key, payload)
+    assert frame == cython.frame_set(key, payload)
+    assert parse_resp_command(frame) == [b"SET", full_key, payload, b"EX", b"86400"]
+    for method in ("frame_get", "frame_getex", "frame_exists", "frame_delete"):
+        assert getattr(python, method)(key) == getattr(cython, method)(key)
+
+
 @pytest.mark.parametrize("name", ["python", "cython"])
 @pytest.mark.parametrize(
     ("arguments", "error"),
@@ -116,3 +134,50 @@ def test_every_code_point_is_written_as_json_dumps_writes_it(twins, name):
     text = "".join(map(chr, range(0x110000)))
     for data in (text, {text: [text, "a,b:c"]}):
         assert twins[name].encode_json(data) == json.dumps(data).encode()
+
+
+@pytest.mark.parametrize("name", ["python", "cython"])
+@pytest.mark.parametrize(
+    ("attribute", "value"), [("namespace", "other"), ("expiration", 5), ("expiration", None)]
+)
+def test_namespace_and_expiration_are_read_only(twins, name, attribute, value):
+    """They are baked into the frames: changing one would send a SET whose header lies."""
+    codec = twins[name].Codec("ns", 60)
+    frames = codec.frame_set("k", b"v"), codec.frame_getex("k")
+    with pytest.raises(AttributeError):
+        setattr(codec, attribute, value)
+    with pytest.raises(AttributeError):
+        delattr(codec, attribute)
+    assert (codec.namespace, codec.expiration) == ("ns", 60)
+    assert (codec.frame_set("k", b"v"), codec.frame_getex("k")) == frames
+
+
+class Namespace(str):
+    """A str subclass that would change the prefix if its own methods were used."""
+
+    def __add__(self, other):
+        return "hijacked:"
+
+    def encode(self, *arguments):
+        return b"hijacked"
+
+
+def construction(twin, arguments):
+    """What constructing a Codec gives: its attributes and frames, or the exception type."""
+    try:
+        codec = twin.Codec(*arguments)
+    except Exception as error:
+        return type(error)
+    return type(codec.namespace), codec.namespace, codec.expiration, codec.frame_set(Namespace("k"), b"v")
+
+
+@pytest.mark.parametrize(
+    "namespace", ["ns", Namespace("ns"), b"ns", None, 1], ids=["str", "str-subclass", "bytes", "None", "int"]
+)
+@pytest.mark.parametrize("expiration", [None, 60, 0, -1, True, 1.0, "60", 2**70], ids=repr)
+def test_construction_agrees_on_every_mix_of_arguments(twins, namespace, expiration):
+    """Namespace is checked before expiration in both, and str subclasses act as plain str."""
+    outcome = construction(twins["python"], (namespace, expiration))
+    assert outcome == construction(twins["cython"], (namespace, expiration))
+    if isinstance(namespace, str) and isinstance(outcome, tuple):
+        assert outcome[0] is str and parse_resp_command(outcome[3])[:3] == [b"SET", b"ns:k", b"v"]
