@@ -6,7 +6,7 @@ PURE_VENV ?= .venv-pure
 PYTEST_ARGS ?=
 SOURCES := pyproject.toml setup.py _speedups/_speedups.pyx $(wildcard hug_store_redis/*.py hug_store_redis/*.pyi hug_store_redis/cli/*.py)
 
-.PHONY: test test-main test-pure test-slow test-deep lint demo bench redis-server clean
+.PHONY: test test-main test-pure test-slow test-deep lint demo bench redis-server browser clean
 BENCH_COMMAND := $(VENV)/bin/pytest benchmarks -p no:cacheprovider -q --benchmark-max-time=1.0 --benchmark-json=build/benchmarks.json
 
 test: lint test-main test-pure test-py313
@@ -16,6 +16,15 @@ redis-server:
 	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null && command -v openssl >/dev/null || { \
 	  echo "installing redis-server, redis-tools and openssl with apt-get"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools openssl >/dev/null; }
+
+# Debian's chromium and chromium-driver when missing: the demo's browser test drives them at
+# /usr/bin/chromium and /usr/bin/chromedriver (Selenium never downloads a driver).
+browser:
+	@test -x /usr/bin/chromium && test -x /usr/bin/chromedriver || { \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "chromium and chromium-driver are missing: run 'sudo make browser' (or sudo apt-get install chromium chromium-driver)"; exit 1; fi; \
+	  echo "installing chromium and chromium-driver with apt-get (a few minutes)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 # A venv with the package built with its extension required: a silent fallback cannot pass.
 $(VENV)/.installed: $(SOURCES)
@@ -37,16 +46,17 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
 # The whole suite on both twins (Python $(shell $(PYTHON) -c 'import sys; print(*sys.version_info[:2], sep=".")')).
-test-main: redis-server $(VENV)/.installed
+# `browser` first: tests/cli/test_demo_browser.py drives the demo in headless Chromium.
+test-main: redis-server browser $(VENV)/.installed
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # The package built with HUG_STORE_REDIS_NO_EXTENSIONS=1: what a machine without a compiler gets.
-test-pure: redis-server $(PURE_VENV)/.installed
+test-pure: redis-server browser $(PURE_VENV)/.installed
 	$(PURE_VENV)/bin/pytest --no-extensions -m "not slow and not packaging" $(PYTEST_ARGS)
 
 # Another interpreter from pyenv or PATH: `make test-py313` (part of `make test`; hug comes
 # from the hug-upgraded fork on 3.12+), and likewise `make test-py310`, `make test-py312`.
-test-py3%: redis-server
+test-py3%: redis-server browser
 	@py="$(firstword $(wildcard $(HOME)/.pyenv/versions/3.$*.*/bin/python3) $(shell command -v python3.$* 2>/dev/null))"; \
 	if [ -z "$$py" ]; then echo "SKIPPED test-py3$*: no Python 3.$* interpreter on this machine"; exit 0; fi; \
 	$(MAKE) --no-print-directory PYTHON=$$py VENV=.venv-py3$* .venv-py3$*/.installed && \
