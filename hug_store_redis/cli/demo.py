@@ -230,7 +230,9 @@ def make_server(api: hug.API, host: str, port: int) -> WSGIServer:
     )
 
 
-class _StopSignal(Exception):
+class _StopSignal(BaseException):
+    """A BaseException, like KeyboardInterrupt: socketserver's ``except Exception`` must not catch it."""
+
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
 
