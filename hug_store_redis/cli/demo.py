@@ -173,8 +173,8 @@ def _back_home(request: Any) -> None:
 def _current_id(sessions: RedisSessionMiddleware, request: Any) -> str:
     """The id this response's session is stored under.
 
-    Every session the demo stores holds ``visits``, so a non-empty session came from
-    Redis under the cookie's id; an empty one gets its id now instead of after rendering.
+    The demo never stores an empty session, so a non-empty one came from Redis under the
+    cookie's id; an empty one (new or expired) gets its id now instead of after rendering.
     """
     if request.context["session"]:
         return str(request.get_cookie_values(sessions.cookie_name)[0])
