@@ -12,10 +12,11 @@ DEMO_ARGS ?=
 PIP_INSTALL = -m pip install -q --disable-pip-version-check
 SOURCES := pyproject.toml setup.py _speedups/_speedups.pyx $(wildcard hug_store_redis/*.py hug_store_redis/*.pyi hug_store_redis/cli/*.py)
 REDIS_PACKAGES := redis-server redis-tools openssl
+BROWSER_PACKAGES := chromium chromium-driver
 BENCH_COMMAND := $(VENV)/bin/pytest benchmarks -p no:cacheprovider -q --benchmark-max-time=1.0 --benchmark-json=build/benchmarks.json
 DEEP_TESTS := tests/codec tests/robustness/test_hostile_bytes.py tests/robustness/test_security_store.py
 
-.PHONY: help test test-main test-pure test-slow test-deep lint demo bench redis-server clean
+.PHONY: help test test-main test-pure test-slow test-deep lint demo bench redis-server browser clean
 
 help: ## this list
 	@grep -E '^[a-z0-9%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]+):.*## /  make \1\t/' | expand -t 22
@@ -33,6 +34,11 @@ endef
 
 redis-server: ## [apt] redis-server, redis-cli and openssl (the TLS tests) when missing
 	$(call apt_install,$(REDIS_PACKAGES),command -v redis-server && command -v redis-cli && command -v openssl)
+
+# tests/cli/test_demo_browser.py drives the demo in Debian's headless Chromium at /usr/bin/chromium
+# and /usr/bin/chromedriver (Selenium never downloads a driver).
+browser: ## [apt] chromium and chromium-driver for the demo's browser test, when missing
+	$(call apt_install,$(BROWSER_PACKAGES),test -x /usr/bin/chromium && test -x /usr/bin/chromedriver)
 
 # The test venv: the package built with its extension required, so a silent fallback cannot pass.
 $(VENV)/.installed: $(SOURCES)
@@ -62,14 +68,14 @@ lint: $(VENV)/.installed ## ruff and mypy --strict
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test-main: redis-server $(VENV)/.installed ## the whole suite on both codec twins and both store paths
+test-main: redis-server browser $(VENV)/.installed ## the whole suite on both codec twins and both store paths
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-test-pure: redis-server $(PURE_VENV)/.installed ## the suite on a build made with HUG_STORE_REDIS_NO_EXTENSIONS=1
+test-pure: redis-server browser $(PURE_VENV)/.installed ## the suite on a build made with HUG_STORE_REDIS_NO_EXTENSIONS=1
 	$(PURE_VENV)/bin/pytest --no-extensions -m "not slow and not packaging" $(PYTEST_ARGS)
 
 # Another interpreter from pyenv or PATH (hug comes from the hug-upgraded fork on 3.12+).
-test-py3%: redis-server ## the suite on Python 3.N: test-py313 (part of make test), test-py310, test-py312
+test-py3%: redis-server browser ## the suite on Python 3.N: test-py313 (part of make test), test-py310, test-py312
 	@py="$(firstword $(wildcard $(HOME)/.pyenv/versions/3.$*.*/bin/python3) $(shell command -v python3.$* 2>/dev/null))"; \
 	if [ -z "$$py" ]; then echo "SKIPPED test-py3$*: no Python 3.$* interpreter on this machine"; exit 0; fi; \
 	$(MAKE) --no-print-directory PYTHON=$$py VENV=.venv-py3$* .venv-py3$*/.installed && \

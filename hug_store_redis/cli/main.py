@@ -52,21 +52,9 @@ def register_info(commands: "argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from ..store import RedisStore
-    from .demo import build_api, make_server
+    from .demo import run
 
-    with contextlib.ExitStack() as stack:
-        client, where = client_or_embedded(stack, args.url)
-        api = build_api(RedisStore(client, namespace="demo"))
-        try:
-            httpd = make_server(api, args.host, args.port)
-        except OSError as error:
-            raise UserError(f"cannot listen on {args.host}:{args.port}: {error}") from None
-        stack.callback(httpd.server_close)
-        print(f"hug_store_redis demo: open http://{args.host}:{httpd.server_port}/", flush=True)
-        print(f"sessions in Redis: {where}; Ctrl-C to stop", flush=True)
-        httpd.serve_forever()
-    return 0
+    return run(args.url, args.host, args.port)
 
 
 def register_demo(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:

@@ -3,13 +3,12 @@
 import http.cookiejar
 import json
 import os
-import queue
 import re
+import shlex
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -17,70 +16,9 @@ import urllib.request
 import pytest
 from support.servers import refuses_connections
 
+from hug_store_redis.cli.embedded import EmbeddedRedis
+
 pytestmark = pytest.mark.one_twin
-
-STARTUP_DEADLINE = 30.0
-
-
-class Demo:
-    """The demo process, its printed lines read in a thread so waits have a deadline."""
-
-    def __init__(self, *arguments, cwd, env_url=None):
-        env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
-        if env_url is not None:
-            env["REDIS_URL"] = env_url
-        # Run from an empty directory so the installed package is imported, not the source tree.
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "hug_store_redis", "demo", *arguments],
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.process.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def line(self):
-        line = self.lines.get(timeout=STARTUP_DEADLINE)
-        assert line is not None, f"demo exited: {self.process.wait(10)} {self.process.stderr.read()}"
-        return line
-
-    def stop(self, signum=signal.SIGINT):
-        if self.process.poll() is None:
-            self.process.send_signal(signum)
-        try:
-            return self.process.wait(timeout=15)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait()
-
-
-@pytest.fixture
-def start_demo(tmp_path):
-    demos = []
-
-    def start(*arguments, env_url=None):
-        demo = Demo(*arguments, cwd=tmp_path, env_url=env_url)
-        demos.append(demo)
-        return demo
-
-    yield start
-    for demo in demos:
-        demo.stop()
-
-
-def started(demo):
-    """(base URL, Redis line) from the two lines the demo prints once it is listening."""
-    address = re.fullmatch(r"hug_store_redis demo: open (http://127\.0\.0\.1:\d+/)", demo.line())
-    assert address, "the demo must print the address to open"
-    return address.group(1), demo.line()
 
 
 class Browser:
@@ -112,45 +50,63 @@ def visits(page):
     return int(re.search(r'id="visits">(\d+)<', page).group(1))
 
 
+def shown_id(page):
+    return re.search(r'id="session-id">([^<]*)<', page).group(1)
+
+
 def test_demo_on_embedded_redis_counts_logs_in_fills_a_cart_and_stops_redis_on_ctrl_c(start_demo):
     demo = start_demo("--port", "0")
-    base, where = started(demo)
+    base, where = demo.started()
     redis_port = int(re.search(r"embedded redis-server on 127\.0\.0\.1:(\d+)", where).group(1))
     browser = Browser(base)
 
-    assert [visits(browser.get("/")) for _ in range(2)] == [1, 2]
+    first = browser.get("/")
     anonymous = browser.session_id()
+    assert shown_id(first) == anonymous[:8]  # the id is shown on the very first view
+    assert [visits(first), visits(browser.get("/"))] == [1, 2]
     assert browser.session() == {"visits": 2}
 
     page = browser.post("/login", name="Ann <b>")
     assert 'Logged in as <strong id="user">Ann &lt;b&gt;</strong>' in page
     logged_in = browser.session_id()
     assert logged_in != anonymous  # login regenerates the id
+    assert shown_id(page) == logged_in[:8]
+    assert visits(page) == 2  # the page a form action redirects to is not a visit
 
     browser.post("/cart", item="pear")
     page = browser.post("/cart", item="pear")
-    assert "<li>pear: 2</li>" in page
-    assert browser.session() == {"visits": 5, "user": "Ann <b>", "cart": {"pear": 2}}
+    assert "<li>pear: 2</li>" in page and visits(page) == 2
+    assert browser.session() == {"visits": 2, "user": "Ann <b>", "cart": {"pear": 2}}
+    assert visits(browser.get("/")) == 3  # a reload is
 
     with pytest.raises(urllib.error.HTTPError) as error:
         browser.post("/cart", item="banana")
     assert error.value.code == 400
 
     page = browser.post("/logout")
-    assert visits(page) == 1 and "Log in" in page  # a fresh session after logout
+    assert visits(page) == 0 and "Log in" in page  # a fresh session after logout
     assert browser.session_id() not in (anonymous, logged_in)
+    assert shown_id(page) == browser.session_id()[:8]
 
-    assert demo.stop(signal.SIGINT) == 130
+    assert demo.stop(signal.SIGINT) == 0  # Ctrl-C is the normal way to stop it
     assert refuses_connections(redis_port)
+    assert "Traceback" not in "\n".join(demo.errors)
 
 
-def test_demo_stops_its_redis_on_sigterm(start_demo):
-    demo = start_demo("--port", "0")
-    base, where = started(demo)
+@pytest.mark.parametrize(
+    ("signum", "ignore_sigint"),
+    [(signal.SIGTERM, False), (signal.SIGINT, True)],
+    ids=["SIGTERM", "SIGINT from a script's background job"],
+)
+def test_demo_stops_its_redis_and_exits_0_on_a_signal(start_demo, signum, ignore_sigint):
+    """`kill`, or `make demo &` in a script (which starts it with SIGINT ignored) then `kill -INT`."""
+    demo = start_demo("--port", "0", ignore_sigint=ignore_sigint)
+    base, where = demo.started()
     redis_port = int(re.search(r"127\.0\.0\.1:(\d+)", where).group(1))
     assert visits(Browser(base).get("/")) == 1
-    assert demo.stop(signal.SIGTERM) != 0
+    assert demo.stop(signum) == 0
     assert refuses_connections(redis_port)
+    assert demo.errors == [f"hug-store-redis demo: stopping on {signal.Signals(signum).name}"]
 
 
 @pytest.mark.parametrize("how", ["--url", "REDIS_URL"])
@@ -160,7 +116,7 @@ def test_demo_uses_the_given_redis(start_demo, redis_server, redis_client, how):
         demo = start_demo("--port", "0", "--url", url)
     else:
         demo = start_demo("--port", "0", env_url=url)
-    base, where = started(demo)
+    base, where = demo.started()
     assert url in where
     browser = Browser(base)
     browser.get("/")
@@ -230,3 +186,109 @@ def test_port_in_use_is_one_line_on_stderr(tmp_path, redis_server):
     assert result.returncode == 2
     (line,) = result.stderr.splitlines()
     assert f"cannot listen on 127.0.0.1:{port}" in line
+
+
+@pytest.mark.parametrize("port", ["99999", "65536", "-1"])
+def test_port_out_of_range_is_one_line_on_stderr(tmp_path, port):
+    result = subprocess.run(
+        [sys.executable, "-m", "hug_store_redis", "demo", "--port", port],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        f"hug-store-redis demo: --port must be between 0 and 65535, got {port}"
+    ]
+
+
+def raw_get(url, method="GET", cookie=None):
+    """(status, headers, body) without following redirects or raising on 4xx/5xx."""
+    request = urllib.request.Request(url, method=method, headers={"Cookie": cookie} if cookie else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers, response.read().decode()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.headers, error.read().decode()
+
+
+def test_unknown_url_is_a_small_404_page_and_the_favicon_an_svg(start_demo, redis_server, redis_client):
+    demo = start_demo("--port", "0", "--url", f"redis://{redis_server.host}:{redis_server.port}/0")
+    base, _ = demo.started()
+    for method in ("GET", "POST"):
+        status, headers, body = raw_get(base + "no/such/page", method=method)
+        assert (status, headers["Content-Type"]) == (404, "text/html; charset=utf-8")
+        assert "<h1>Not found</h1>" in body and 'href="/"' in body
+        assert "documentation" not in body and len(body) < 2000  # not hug's API documentation
+    status, headers, body = raw_get(base + "favicon.ico")
+    assert (status, headers["Content-Type"]) == (200, "image/svg+xml")
+    assert body.startswith("<svg") and body.endswith("</svg>")
+    assert redis_client.keys("demo:*") == []  # neither creates a session
+    _, _, page = raw_get(base)
+    assert '<link rel="icon" href="/favicon.ico" type="image/svg+xml">' in page
+
+
+def run_cli(command):
+    """A `hug-store-redis ...` command line as printed, run with this interpreter."""
+    program, *arguments = shlex.split(command)
+    assert program == "hug-store-redis"
+    return subprocess.run(
+        [sys.executable, "-m", "hug_store_redis", *arguments], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_banner_names_the_url_and_namespace_the_sessions_cli_needs(start_demo):
+    demo = start_demo("--port", "0")
+    base, where = demo.started()
+    inspect = demo.line()
+    port = re.search(r"embedded redis-server on 127\.0\.0\.1:(\d+)", where).group(1)
+    url = f"redis://127.0.0.1:{port}/0"
+    command = f"hug-store-redis sessions ls --url {url} --namespace demo"
+    assert inspect == f"namespace demo on {url}; see them: {command}"
+    browser = Browser(base)
+    browser.get("/")
+    listed = run_cli(command)
+    assert (listed.returncode, listed.stdout.split()) == (0, [browser.session_id()])
+
+
+def test_banner_masks_the_password(start_demo, redis_server, redis_client):
+    redis_client.acl_setuser("demo-user", enabled=True, passwords=["+s3cret"], keys=["*"], commands=["+@all"])
+    try:
+        url = f"redis://demo-user:s3cret@{redis_server.host}:{redis_server.port}/0"
+        demo = start_demo("--port", "0", "--url", url)
+        base, where = demo.started()
+        inspect = demo.line()
+        masked = f"redis://demo-user:***@{redis_server.host}:{redis_server.port}/0"
+        assert where == f"sessions in Redis: {masked}; Ctrl-C to stop"
+        assert inspect.endswith(f"sessions ls --url {masked} --namespace demo")
+        assert "s3cret" not in where + inspect
+        Browser(base).get("/")
+        counted = run_cli(f"hug-store-redis sessions count --url {url} --namespace demo")
+        assert counted.stdout == "1\n"
+    finally:
+        redis_client.acl_deluser("demo-user")
+
+
+def test_redis_down_is_a_503_page_and_one_log_line_per_request(start_demo):
+    with EmbeddedRedis() as server:
+        demo = start_demo("--port", "0", "--url", server.url)
+        base, _ = demo.started()
+        browser = Browser(base)
+        assert visits(browser.get("/")) == 1
+    cookie = f"sid={browser.session_id()}"
+    requests = [("GET", "", cookie), ("GET", "", None), ("POST", "login", cookie), ("GET", "session", cookie)]
+    for method, path, sent in requests:
+        status, headers, body = raw_get(base + path, method=method, cookie=sent)
+        assert (status, headers["Content-Type"], headers["Retry-After"]) == (
+            503,
+            "text/html; charset=utf-8",
+            "5",
+        )
+        assert "<h1>Session store unavailable</h1>" in body and 'on_error="degrade"' in body
+    assert demo.stop() == 0
+    *logged, last = demo.errors
+    assert last == "hug-store-redis demo: stopping on SIGINT"
+    for line, (method, path, _) in zip(logged, requests, strict=True):  # one line each, no traceback
+        assert line.startswith(f"hug-store-redis demo: {method} /{path}: 503, session store unavailable: ")
