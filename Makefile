@@ -68,11 +68,11 @@ bench: redis-server $(VENV)/.installed
 	$(VENV)/bin/python benchmarks/report.py build/benchmarks.json "make bench  # $(BENCH_COMMAND)" > BENCHMARKS.md
 	@echo "wrote BENCHMARKS.md"
 
-# The fuzz modules with the deep Hypothesis profile: 10,000 examples per test.
+# The fuzz modules (those taking their budget from tests/support/hypothesis_profiles.py)
+# with the deep Hypothesis profile: 10,000 examples per test.
+FUZZ_MODULES = $(shell grep -rl --include='test_*.py' 'support.hypothesis_profiles' tests | sort)
 test-deep: redis-server $(VENV)/.installed
-	HYPOTHESIS_PROFILE=deep $(VENV)/bin/pytest \
-	  tests/codec/test_fuzz_twins.py tests/codec/test_codec_twins.py tests/robustness/test_hostile_bytes.py tests/robustness/test_security_store.py \
-	  $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=deep $(VENV)/bin/pytest $(FUZZ_MODULES) $(PYTEST_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info .venv* _speedups/*.c

@@ -16,7 +16,8 @@ import waitress.server
 from hug.middleware import SessionMiddleware
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from support.session_app import Commands, call, issued_id, make_api, set_cookies
+from support.commands import Commands
+from support.session_app import call, issued_id, make_api, set_cookies
 
 from hug_store_redis import RedisStore
 from hug_store_redis.cli.embedded import EmbeddedRedis
