@@ -94,8 +94,10 @@ def test_requirepass_auth(tmp_path):
         store = RedisStore(redis.Redis(port=server.port, password="s3cret"))
         store.set("k", "authenticated")
         assert store.get("k") == "authenticated"
+        # no retries: redis-py would otherwise back off for seconds before giving up
+        wrong = redis.Redis(port=server.port, password="wrong", retry=Retry(NoBackoff(), 0))
         with pytest.raises(redis.AuthenticationError):
-            RedisStore(redis.Redis(port=server.port, password="wrong")).get("k")
+            RedisStore(wrong).get("k")
     finally:
         server.stop()
 
