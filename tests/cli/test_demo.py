@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 from support.commands import Commands
-from support.servers import refuses_connections
+from support.servers import free_port, refuses_connections
 
 pytestmark = pytest.mark.one_twin
 
@@ -177,12 +177,6 @@ def test_demo_uses_the_given_redis(start_demo, redis_server, redis_client, how):
     assert browser.session_id() != logged_in
 
 
-def closed_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.parametrize(
     ("url", "message"),
     [
@@ -193,7 +187,7 @@ def closed_port():
     ids=["scheme", "closed port", "password redacted"],
 )
 def test_bad_redis_url_is_one_line_on_stderr(tmp_path, url, message):
-    url = url.format(closed=closed_port())
+    url = url.format(closed=free_port())
     result = subprocess.run(
         [sys.executable, "-m", "hug_store_redis", "demo", "--port", "0", "--url", url],
         cwd=tmp_path,
