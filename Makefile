@@ -14,7 +14,8 @@ SOURCES := pyproject.toml setup.py _speedups/_speedups.pyx $(wildcard hug_store_
 REDIS_PACKAGES := redis-server redis-tools openssl
 BROWSER_PACKAGES := chromium chromium-driver
 BENCH_COMMAND := $(VENV)/bin/pytest benchmarks -p no:cacheprovider -q --benchmark-max-time=1.0 --benchmark-json=build/benchmarks.json
-DEEP_TESTS := tests/codec tests/robustness/test_hostile_bytes.py tests/robustness/test_security_store.py
+# The fuzz modules: those taking their budget from tests/support/hypothesis_profiles.py.
+DEEP_TESTS = $(shell grep -rl --include='test_*.py' 'support.hypothesis_profiles' tests | sort)
 
 .PHONY: help test test-main test-pure test-slow test-deep lint demo bench redis-server browser clean
 

@@ -5,20 +5,17 @@ decoding the reply; ``encode`` is the strict-JSON encoding alone. hug is importe
 (benchmarks/conftest.py), as in an app. This is the work the Cython extension exists for.
 """
 
-import importlib
-
 import pytest
+from support.twins import TWIN_MODULES, twin_module
 
 from hug_store_redis.cli.bench import PAYLOADS
 
-TWINS = {"cython": "hug_store_redis._speedups", "python": "hug_store_redis._codec_py"}
 
-
-@pytest.mark.parametrize("twin", TWINS)
+@pytest.mark.parametrize("twin", TWIN_MODULES)
 @pytest.mark.parametrize("size", PAYLOADS)
 @pytest.mark.parametrize("operation", ["set", "get", "encode"])
 def test_codec(benchmark, operation, size, twin):
-    codec = importlib.import_module(TWINS[twin]).Codec("bench", 86400)
+    codec = twin_module(twin).Codec("bench", 86400)
     data = PAYLOADS[size]()
     payload = codec.encode(data)
     key = "3f9c0a1b7e2d4c5f0a1b3f9c0a1b7e2d4c5f0a1b7e2"

@@ -10,7 +10,7 @@ Variants in every group:
 
 import pytest
 import ujson
-from conftest import store_on
+from support.twins import store_on
 
 from hug_store_redis.cli.bench import OPERATIONS, PAYLOADS, raw_operations, store_operations
 

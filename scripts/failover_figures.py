@@ -13,7 +13,7 @@ from pathlib import Path
 
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
-from support.topology_base import Node, wait_for
+from support.servers import Node, wait_for
 from support.topology_cluster import Cluster
 from support.topology_sentinel import SentinelDeployment
 

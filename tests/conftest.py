@@ -1,25 +1,24 @@
-"""Real servers, both codec twins and both store paths for every test.
+"""Real servers, both codec twins and both store paths for every test (tests/README.md maps the tree).
 
-pytest-redis starts ``redis-server`` on a free loopback port (never 6379). Each test
-that touches the store runs once per twin and once per path (fast, generic): the
-``cython`` variant imports the compiled module itself, so a missing extension fails
-loudly instead of passing as Python.
+The session's ``redis-server`` comes from the package's own launcher
+(``hug_store_redis.cli.embedded.RedisServer``) on a free loopback port below the
+ephemeral range, never 6379. Each test that touches the store runs once per twin and
+once per path (fast, generic); a ``one_twin`` test runs once, on both paths if it asks
+for ``store_path``.
 """
 
-import importlib
 from collections.abc import Iterator
 from types import ModuleType
 
 import pytest
 import redis
-from pytest_redis.executor import RedisExecutor
+from support.servers import RedisServer
+from support.store_paths import STORE_PATHS, use_store_path
+from support.twins import twin_module, use_twin
 
-import hug_store_redis._codec
-import hug_store_redis.store
 from hug_store_redis import RedisStore
 
-pytest_plugins = ["support.topology"]  # Redis Cluster and Sentinel fixtures
-TWIN_MODULES = {"cython": "hug_store_redis._speedups", "python": "hug_store_redis._codec_py"}
+pytest_plugins = ["support.topology"]  # Redis Cluster, Sentinel and TLS deployments
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -31,40 +30,58 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if metafunc.definition.get_closest_marker("one_twin") or metafunc.definition.get_closest_marker(
-        "packaging"
-    ):
+    if metafunc.definition.get_closest_marker("packaging"):
+        return
+    if metafunc.definition.get_closest_marker("one_twin"):
+        if "store_path" in metafunc.fixturenames:
+            metafunc.parametrize("store_path", STORE_PATHS, indirect=True)
         return
     twins = ["python"] if metafunc.config.getoption("--no-extensions") else ["cython", "python"]
     metafunc.fixturenames.extend(["twin", "store_path"])
     metafunc.parametrize("twin", twins, indirect=True)
-    metafunc.parametrize("store_path", ["fast", "generic"], indirect=True)
+    metafunc.parametrize("store_path", STORE_PATHS, indirect=True)
 
 
 @pytest.fixture
 def twin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     """The codec module every RedisStore built in this test uses."""
-    module = importlib.import_module(TWIN_MODULES[request.param])
-    monkeypatch.setattr(hug_store_redis._codec, "Codec", module.Codec)
-    return module
+    return use_twin(monkeypatch, request.param)
 
 
 @pytest.fixture
 def store_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """``generic`` turns the fast path off for every RedisStore built in this test."""
-    if request.param == "generic":
-        monkeypatch.setattr(hug_store_redis.store, "fast_path_for", lambda client: None)
+    """The path every RedisStore built in this test takes: ``generic`` as ``fast_path=False`` would."""
+    use_store_path(monkeypatch, request.param)
     return str(request.param)
 
 
 @pytest.fixture(scope="session")
-def redis_server(redis_proc: RedisExecutor) -> RedisExecutor:
-    assert redis_proc.host in ("127.0.0.1", "localhost") and redis_proc.port != 6379
-    return redis_proc
+def twins(request: pytest.FixtureRequest) -> dict[str, ModuleType]:
+    """Both twins side by side, pure first, for differential tests; skipped under --no-extensions."""
+    if request.config.getoption("--no-extensions"):
+        pytest.skip("--no-extensions: there is no compiled twin to compare")
+    return {"python": twin_module("python"), "cython": twin_module("cython")}
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """The session's shared server (``.host``, ``.port``, ``.unixsocket``); tests flush it, never stop it."""
+    directory = tmp_path_factory.mktemp("redis-server")
+    server = RedisServer(directory, unixsocket=directory / "redis.sock").start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
-def redis_client(redis_server: RedisExecutor) -> Iterator[redis.Redis]:
+def own_server(tmp_path) -> Iterator[RedisServer]:
+    """A server of this test's own, to kill, stall or restart without touching ``redis_server``."""
+    server = RedisServer(tmp_path).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
     client = redis.Redis(host=redis_server.host, port=redis_server.port, socket_timeout=5)
     client.flushall()
     yield client

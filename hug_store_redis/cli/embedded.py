@@ -1,9 +1,13 @@
-"""EmbeddedRedis: a throwaway ``redis-server`` child for the demo and the benchmarks.
+"""Throwaway ``redis-server`` children: the one launcher of the demo, the bench and the tests.
 
-It listens on a free 127.0.0.1 port, keeps its files in a temporary directory, saves
-nothing to disk, and is stopped on leaving the ``with`` block, Ctrl-C and SIGTERM included.
+``RedisServer`` starts one server on a free 127.0.0.1 port below the kernel's ephemeral
+range, with no persistence and its output in a log file, and can signal, stop and restart
+it on the same port. ``EmbeddedRedis`` wraps it for the demo and scripts: a temporary
+directory, and a stop on leaving the ``with`` block, Ctrl-C and SIGTERM included.
 """
 
+import random
+import re
 import shutil
 import signal
 import socket
@@ -15,23 +19,186 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
-import redis
+HOST = "127.0.0.1"
+#: Below Linux's ephemeral range (32768-60999): the kernel never hands these to outgoing
+#: connections, so a probed port stays free until redis-server binds it, unless another
+#: process picks the same one (``RedisServer.start`` then tries another).
+PORT_RANGE = range(20000, 32000)
+RESERVED_PORTS = frozenset({6379, 26379})  # a developer's own Redis and Sentinel
+START_ATTEMPTS = 5
+_port_choice = random.Random()  # not the global generator: a test run reseeds that one per test
 
 
 class RedisServerNotFound(RuntimeError):
     """No ``redis-server`` executable: say how to get one instead of a bare FileNotFoundError."""
 
 
+def find_executable(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise RedisServerNotFound(
+            f"{name} is not installed: install it (Debian/Ubuntu: apt-get install "
+            "redis-server, or `make redis-server`) or point --url/REDIS_URL at a running Redis"
+        )
+    return path
+
+
+def free_port() -> int:
+    """A loopback port in ``PORT_RANGE`` that nobody listens on right now."""
+    for _attempt in range(1000):
+        port = _port_choice.choice(PORT_RANGE)
+        if port in RESERVED_PORTS:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((HOST, port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port in {PORT_RANGE.start}-{PORT_RANGE.stop - 1} on {HOST}")
+
+
+class RedisServer:
+    """One redis-server child on 127.0.0.1 that saves nothing; ``arguments`` go on its command line.
+
+    The port is chosen at the first start and kept, so a restart after ``send(SIGKILL)``
+    comes back on the same address (and empty). ``config_file`` is passed first, as
+    Sentinel needs it; stdout and stderr go to ``log_file`` (default ``redis.log`` in
+    ``directory``), so a server that will not start says why.
+    """
+
+    host = HOST
+
+    def __init__(
+        self,
+        directory: Path | str,
+        *arguments: str,
+        port: int | None = None,
+        executable: str = "redis-server",
+        config_file: Path | str | None = None,
+        log_file: Path | str | None = None,
+        unixsocket: Path | str | None = None,
+        startup_timeout: float = 10.0,
+    ) -> None:
+        self.directory = Path(directory)
+        self.arguments = arguments
+        self.port = port or 0
+        self.executable = executable
+        self.config_file = config_file
+        self.log_file = Path(log_file) if log_file else self.directory / "redis.log"
+        self.unixsocket = str(unixsocket) if unixsocket else None
+        self.startup_timeout = startup_timeout
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
+
+    def start(self) -> "RedisServer":
+        """Start (or, after ``stop`` or SIGKILL, restart) the server; return once it answers."""
+        if self.running:
+            raise RuntimeError(f"{self.executable} on port {self.port} is already running")
+        path = find_executable(self.executable)
+        if self.port:  # given, or kept from an earlier start
+            if self._launch(path):
+                return self
+            raise RuntimeError(f"{self.executable} did not start on port {self.port}: {self.log_tail()}")
+        for _attempt in range(START_ATTEMPTS):
+            self.port = free_port()
+            if self._launch(path):
+                return self
+        self.port = 0
+        raise RuntimeError(f"{self.executable} did not start on a free port: {self.log_tail()}")
+
+    def _launch(self, path: str) -> bool:
+        """True once the server answers; False if it exited first (the port was taken, say)."""
+        command = [path, *([str(self.config_file)] if self.config_file else [])]
+        command += ["--port", str(self.port), "--bind", self.host, "--dir", str(self.directory)]
+        command += ["--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", ""]
+        if self.unixsocket:
+            command += ["--unixsocket", self.unixsocket, "--unixsocketperm", "700"]
+        command += self.arguments
+        with self.log_file.open("ab") as log:
+            # A session of its own: Ctrl-C reaches only our process, which then stops the
+            # server in order instead of racing it.
+            self.process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            )
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.process = None
+                return False
+            if self._answers():
+                return True
+            time.sleep(0.01)
+        self.stop()
+        raise RuntimeError(f"{self.executable} did not answer within {self.startup_timeout}s")
+
+    def _answers(self) -> bool:
+        """True once this very process answers: INFO names its pid.
+
+        A server that took the port first would answer too, while ours is still failing
+        to bind. One with ``requirepass`` answers only ``-NOAUTH``, which has to do.
+        """
+        assert self.process is not None
+        reply = b""
+        try:
+            with socket.create_connection((self.host, self.port), timeout=1) as connection:
+                connection.sendall(b"INFO server\r\n")
+                while chunk := connection.recv(4096):
+                    reply += chunk
+                    if reply.startswith(b"-"):
+                        return True
+                    if found := re.search(rb"\r\nprocess_id:(\d+)\r\n", reply):
+                        return int(found[1]) == self.process.pid
+        except OSError:
+            pass
+        return False
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def send(self, signum: int) -> None:
+        """Send a signal (SIGKILL, SIGSTOP, SIGCONT...); after SIGKILL, wait for the exit."""
+        if self.process is None:
+            raise RuntimeError(f"{self.executable} on port {self.port} is not running")
+        self.process.send_signal(signum)
+        if signum == signal.SIGKILL:
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def stop(self) -> None:
+        """SIGTERM (after SIGCONT, which a stopped server needs to act on it); safe to call twice."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGCONT)
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def log_tail(self, lines: int = 3) -> str:
+        if not self.log_file.exists():
+            return "no log"
+        tail = self.log_file.read_text(errors="replace").splitlines()[-lines:]
+        return " | ".join(tail) or "no log"
+
+
 class EmbeddedRedis:
     """``with EmbeddedRedis() as server: server.url, server.host, server.port``."""
 
-    host = "127.0.0.1"
+    host = HOST
 
     def __init__(self, executable: str = "redis-server", startup_timeout: float = 10.0) -> None:
         self.executable = executable
         self.startup_timeout = startup_timeout
         self.port = 0
-        self._process: subprocess.Popen[bytes] | None = None
+        self._server: RedisServer | None = None
         self._directory: tempfile.TemporaryDirectory[str] | None = None
         self._previous_sigterm: Any = None
 
@@ -40,22 +207,18 @@ class EmbeddedRedis:
         return f"redis://{self.host}:{self.port}/0"
 
     def __enter__(self) -> "EmbeddedRedis":
-        path = shutil.which(self.executable)
-        if path is None:
-            raise RedisServerNotFound(
-                f"{self.executable} is not installed: install it (Debian/Ubuntu: apt-get install "
-                "redis-server, or `make redis-server`) or point --url/REDIS_URL at a running Redis"
-            )
+        find_executable(self.executable)  # before making a directory to clean up
         self._directory = tempfile.TemporaryDirectory(prefix="hug-store-redis-")
         self._install_sigterm_handler()
         try:
-            for _attempt in range(3):  # another process may take the free port before redis does
-                if self._start(path):
-                    return self
-            raise RuntimeError(f"redis-server did not start: {self._log_tail()}")
+            self._server = RedisServer(
+                self._directory.name, executable=self.executable, startup_timeout=self.startup_timeout
+            ).start()
         except BaseException:
             self.stop()
             raise
+        self.port = self._server.port
+        return self
 
     def __exit__(
         self,
@@ -65,57 +228,15 @@ class EmbeddedRedis:
     ) -> None:
         self.stop()
 
-    def _start(self, path: str) -> bool:
-        assert self._directory is not None
-        self.port = _free_port(self.host)
-        arguments = [path, "--port", str(self.port), "--bind", self.host, "--dir", self._directory.name]
-        arguments += ["--save", "", "--appendonly", "no", "--logfile", "redis.log", "--daemonize", "no"]
-        # A session of its own: Ctrl-C reaches only this process, which then stops the server
-        # in order instead of racing it.
-        self._process = subprocess.Popen(
-            arguments, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True
-        )
-        deadline = time.monotonic() + self.startup_timeout
-        client = redis.Redis(host=self.host, port=self.port, socket_timeout=1, socket_connect_timeout=1)
-        try:
-            while time.monotonic() < deadline:
-                if self._process.poll() is not None:
-                    return False
-                try:
-                    if client.ping():
-                        return True
-                except redis.exceptions.ConnectionError:
-                    time.sleep(0.02)
-        finally:
-            client.close()
-        self._terminate()
-        raise RuntimeError(f"redis-server did not answer PING within {self.startup_timeout}s")
-
     def stop(self) -> None:
         """Stop the server and remove its directory; safe to call twice."""
-        self._terminate()
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop()
         if self._directory is not None:
             self._directory.cleanup()
             self._directory = None
         self._restore_sigterm_handler()
-
-    def _terminate(self) -> None:
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-    def _log_tail(self) -> str:
-        if self._directory is None:
-            return "no log"
-        log = Path(self._directory.name) / "redis.log"
-        lines = log.read_text(errors="replace").splitlines()[-3:] if log.exists() else []
-        return " | ".join(lines) or "no log"
 
     def _install_sigterm_handler(self) -> None:
         """SIGTERM would kill Python without running ``__exit__``: turn it into SystemExit.
@@ -136,9 +257,3 @@ class EmbeddedRedis:
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
-
-
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])

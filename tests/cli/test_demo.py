@@ -14,7 +14,8 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from support.servers import refuses_connections
+from support.commands import Commands
+from support.servers import free_port, refuses_connections
 
 from hug_store_redis.cli.embedded import EmbeddedRedis
 
@@ -121,28 +122,15 @@ def test_demo_uses_the_given_redis(start_demo, redis_server, redis_client, how):
     browser = Browser(base)
     browser.get("/")
     assert redis_client.keys("demo:*") == [f"demo:{browser.session_id()}".encode()]
-    before = calls(redis_client)
+    commands = Commands(redis_client)
     assert browser.session() == {"visits": 1}  # read-only: one GETEX, no write
-    after = calls(redis_client)
-    changed = {name: after[name] - before.get(name, 0) for name in after}
-    assert {name: delta for name, delta in changed.items() if delta} == {"getex": 1, "info": 1}
+    assert commands.delta() == {"getex": 1}
     browser.post("/login", name="Bo")
     logged_in = browser.session_id()
     assert redis_client.keys("demo:*") == [f"demo:{logged_in}".encode()]
     browser.post("/logout")  # deletes the session; the redirect to / starts a new one
     assert redis_client.keys("demo:*") == [f"demo:{browser.session_id()}".encode()]
     assert browser.session_id() != logged_in
-
-
-def calls(client):
-    stats = client.info("commandstats")
-    return {name.removeprefix("cmdstat_"): value["calls"] for name, value in stats.items()}
-
-
-def closed_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.mark.parametrize(
@@ -155,7 +143,7 @@ def closed_port():
     ids=["scheme", "closed port", "password redacted"],
 )
 def test_bad_redis_url_is_one_line_on_stderr(tmp_path, url, message):
-    url = url.format(closed=closed_port())
+    url = url.format(closed=free_port())
     result = subprocess.run(
         [sys.executable, "-m", "hug_store_redis", "demo", "--port", "0", "--url", url],
         cwd=tmp_path,

@@ -1,4 +1,5 @@
-"""EmbeddedRedis starts a real redis-server and always stops it: on exit, error, Ctrl-C, SIGTERM."""
+"""The redis-server launcher: EmbeddedRedis always stops its server (exit, error, Ctrl-C, SIGTERM);
+RedisServer picks ports below the ephemeral range, survives a port race, restarts in place."""
 
 import signal
 import subprocess
@@ -11,7 +12,15 @@ import pytest
 import redis
 from support.servers import refuses_connections
 
-from hug_store_redis.cli.embedded import EmbeddedRedis, RedisServerNotFound
+from hug_store_redis.cli import embedded
+from hug_store_redis.cli.embedded import (
+    PORT_RANGE,
+    RESERVED_PORTS,
+    EmbeddedRedis,
+    RedisServer,
+    RedisServerNotFound,
+    free_port,
+)
 
 pytestmark = pytest.mark.one_twin
 
@@ -72,3 +81,58 @@ def test_signal_to_the_parent_stops_the_server(signum):
             process.wait()
     assert process.returncode != 0
     assert refuses_connections(port)
+
+
+# RedisServer: the launcher under EmbeddedRedis and every server the tests start.
+
+
+def test_free_ports_stay_below_the_ephemeral_range_and_off_the_usual_ports():
+    ports = {free_port() for _ in range(200)}
+    assert all(port in PORT_RANGE and port not in RESERVED_PORTS for port in ports)
+
+
+def test_a_port_taken_by_another_redis_between_probe_and_bind_is_skipped(tmp_path, redis_server, monkeypatch):
+    """The probe said free, then another redis-server took the port: start on another one.
+
+    That other server answers PING too, so "something answers" is not "ours started".
+    """
+    taken = redis_server.port
+    offered = iter([taken])
+    monkeypatch.setattr(embedded, "free_port", lambda: next(offered, None) or free_port())
+    server = RedisServer(tmp_path).start()
+    try:
+        assert server.port != taken
+        client = redis.Redis(host=server.host, port=server.port)
+        assert client.info("server")["process_id"] == server.process.pid
+        client.close()
+    finally:
+        server.stop()
+
+
+def test_restart_after_sigkill_comes_back_on_the_same_port_empty(tmp_path):
+    server = RedisServer(tmp_path).start()
+    port = server.port
+    client = redis.Redis(host=server.host, port=port)
+    try:
+        client.set("k", "v")
+        server.send(signal.SIGKILL)
+        assert not server.running
+        server.start()
+        assert server.port == port and client.get("k") is None
+    finally:
+        client.close()
+        server.stop()
+
+
+def test_a_server_that_will_not_start_says_why(tmp_path):
+    server = RedisServer(tmp_path, "--no-such-directive", "1")
+    with pytest.raises(RuntimeError, match="no-such-directive"):
+        server.start()
+    assert server.port == 0 and not server.running
+
+
+def test_a_fixed_port_in_use_is_an_error_not_another_port(tmp_path, redis_server):
+    server = RedisServer(tmp_path, port=redis_server.port)
+    with pytest.raises(RuntimeError, match=f"did not start on port {redis_server.port}"):
+        server.start()
+    assert not server.running

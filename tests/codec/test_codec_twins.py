@@ -1,6 +1,5 @@
 """The codec twins on RESP framing and on edges (test_fuzz_twins.py fuzzes the JSON side)."""
 
-import importlib
 import json
 
 import hiredis
@@ -17,14 +16,6 @@ keys = st.text(
     alphabet=st.characters() | st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), max_size=30
 )
 expirations = st.none() | st.integers(min_value=1, max_value=2**40)
-
-
-@pytest.fixture(scope="module")
-def twins(request):
-    """Both twins; a missing compiled build is an error unless --no-extensions opts out."""
-    if request.config.getoption("--no-extensions"):
-        pytest.skip("--no-extensions: there is no compiled twin to compare")
-    return {"python": _codec_py, "cython": importlib.import_module("hug_store_redis._speedups")}
 
 
 def parse_resp_command(frame: bytes) -> list[bytes]:

@@ -8,7 +8,6 @@ back the same through both. ``make test-deep`` runs 10,000 examples per test.
 """
 
 import enum
-import importlib
 import json
 import math
 from collections import OrderedDict
@@ -21,13 +20,6 @@ from support.hypothesis_profiles import FUZZ, scaled
 from hug_store_redis import CorruptSessionError, _codec_py
 
 pytestmark = pytest.mark.one_twin
-
-
-@pytest.fixture(scope="module")
-def twins(request):
-    if request.config.getoption("--no-extensions"):
-        pytest.skip("--no-extensions: there is no compiled twin to compare")
-    return {"python": _codec_py, "cython": importlib.import_module("hug_store_redis._speedups")}
 
 
 class Colour(enum.IntEnum):

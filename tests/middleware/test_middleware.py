@@ -16,7 +16,9 @@ import waitress.server
 from hug.middleware import SessionMiddleware
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from support.session_app import Commands, call, issued_id, make_api, set_cookies
+from support.commands import Commands
+from support.servers import HOST, free_port
+from support.session_app import call, issued_id, make_api, set_cookies
 
 from hug_store_redis import RedisStore
 from hug_store_redis.cli.embedded import EmbeddedRedis
@@ -299,9 +301,7 @@ def test_bad_options_fail_at_start_up(store, redis_client, keywords, message):
 
 
 def _closed_port_store():
-    with EmbeddedRedis() as server:
-        url = server.url
-    client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+    client = redis.Redis(host=HOST, port=free_port(), socket_timeout=1, socket_connect_timeout=1)
     return RedisStore(client)
 
 

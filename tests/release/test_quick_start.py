@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from support.topology_base import free_port
+from support.servers import free_port
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

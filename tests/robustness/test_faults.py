@@ -20,12 +20,11 @@ import redis
 from hug.exceptions import StoreKeyNotFound
 from redis.backoff import ConstantBackoff
 from redis.retry import Retry
-from support import store_paths
-from support.servers import RedisProcess
+from support.servers import RedisServer
 
-pytestmark = pytest.mark.one_twin
-make_store = store_paths.make_store  # fixtures: the store on every path in STORE_PATHS
-store_path = store_paths.store_path
+from hug_store_redis import RedisStore
+
+pytestmark = pytest.mark.one_twin  # but both store paths: the tests ask for ``store_path``
 
 THREADS = 4
 KEYS = [f"k{index}" for index in range(16)]
@@ -38,13 +37,6 @@ BACKOFF = 0.05
 CALL_BUDGET = (RETRIES + 1) * (CONNECT_TIMEOUT + SOCKET_TIMEOUT) + RETRIES * BACKOFF
 MARGIN = 1.0  # scheduling on a shared 2-core machine, not slack in the client
 ALLOWED = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
-
-
-@pytest.fixture
-def own_server(tmp_path):
-    server = RedisProcess(tmp_path).start()
-    yield server
-    server.stop()
 
 
 def fault_client(port: int) -> redis.Redis:
@@ -133,7 +125,7 @@ class Traffic:
             time.sleep(0.02)
 
 
-def inject(server: RedisProcess, fault: str, outage: float) -> None:
+def inject(server: RedisServer, fault: str, outage: float) -> None:
     if fault == "kill":
         server.send(signal.SIGKILL)
         time.sleep(outage)
@@ -144,9 +136,9 @@ def inject(server: RedisProcess, fault: str, outage: float) -> None:
         server.send(signal.SIGCONT)
 
 
-def run_faults(own_server: RedisProcess, make_store, faults: list[str]) -> dict[str, object]:
+def run_faults(own_server: RedisServer, faults: list[str]) -> dict[str, object]:
     client = fault_client(own_server.port)
-    store = make_store(client, namespace="faults", expiration=600)
+    store = RedisStore(client, namespace="faults", expiration=600)
     traffic = Traffic(store)
     for thread in traffic.threads:
         thread.start()
@@ -189,12 +181,12 @@ def run_faults(own_server: RedisProcess, make_store, faults: list[str]) -> dict[
 
 
 @pytest.mark.parametrize("fault", ["kill", "stall"])
-def test_store_survives_a_fault_under_four_threads(own_server, make_store, fault):
-    summary = run_faults(own_server, make_store, [fault])
+def test_store_survives_a_fault_under_four_threads(own_server, store_path, fault):
+    summary = run_faults(own_server, [fault])
     if fault == "stall":
         assert "TimeoutError" in summary["error types"]
 
 
 @pytest.mark.slow
-def test_store_survives_repeated_faults(own_server, make_store):
-    run_faults(own_server, make_store, ["kill", "stall"] * 5)
+def test_store_survives_repeated_faults(own_server, store_path):
+    run_faults(own_server, ["kill", "stall"] * 5)

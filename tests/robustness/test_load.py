@@ -11,11 +11,10 @@ import threading
 
 import pytest
 from hug.exceptions import StoreKeyNotFound
-from support import store_paths
 
-pytestmark = pytest.mark.one_twin
-make_store = store_paths.make_store  # fixtures: the store on every path in STORE_PATHS
-store_path = store_paths.store_path
+from hug_store_redis import RedisStore
+
+pytestmark = pytest.mark.one_twin  # but both store paths: the tests ask for ``store_path``
 
 THREADS = 8
 KEYS_PER_THREAD = 24
@@ -84,10 +83,10 @@ def run_load(store, redis_client, calls_per_thread: int) -> None:
     print(f"\nload: {THREADS} threads x {calls_per_thread} calls, {len(stored)} keys at the end")
 
 
-def test_eight_threads_share_one_store(redis_client, make_store):
-    run_load(make_store(redis_client, namespace="load", expiration=EXPIRATION), redis_client, 1_000)
+def test_eight_threads_share_one_store(redis_client, store_path):
+    run_load(RedisStore(redis_client, namespace="load", expiration=EXPIRATION), redis_client, 1_000)
 
 
 @pytest.mark.slow
-def test_eight_threads_ten_thousand_calls_each(redis_client, make_store):
-    run_load(make_store(redis_client, namespace="load", expiration=EXPIRATION), redis_client, 10_000)
+def test_eight_threads_ten_thousand_calls_each(redis_client, store_path):
+    run_load(RedisStore(redis_client, namespace="load", expiration=EXPIRATION), redis_client, 10_000)

@@ -10,7 +10,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
-from support.servers import RedisProcess
+from support.servers import RedisServer
 
 from hug_store_redis import RedisStore
 
@@ -24,7 +24,7 @@ def test_plain_redis_gets_the_fast_path(redis_server, store_path):
 @pytest.mark.one_twin
 def test_unix_socket_and_blocking_pools_get_it_too(tmp_path):
     socket_path = tmp_path / "redis.sock"
-    server = RedisProcess(tmp_path, "--unixsocket", str(socket_path)).start()
+    server = RedisServer(tmp_path, unixsocket=socket_path).start()
     try:
         client = redis.Redis(unix_socket_path=str(socket_path))
         store = RedisStore(client)
@@ -75,13 +75,6 @@ def test_resp3_client_works_on_the_generic_path(redis_server):
     assert store.get("k") == {"a": 1} and store.exists("k") and store.delete("k")
 
 
-@pytest.fixture
-def own_server(tmp_path):
-    server = RedisProcess(tmp_path).start()
-    yield server
-    server.stop()
-
-
 def test_the_same_store_works_after_a_server_restart(own_server):
     client = redis.Redis(port=own_server.port, socket_timeout=2, retry=Retry(NoBackoff(), 3))
     store = RedisStore(client)
@@ -96,13 +89,15 @@ def test_the_same_store_works_after_a_server_restart(own_server):
 
 
 def test_requirepass_auth(tmp_path):
-    server = RedisProcess(tmp_path, "--requirepass", "s3cret").start(password="s3cret")
+    server = RedisServer(tmp_path, "--requirepass", "s3cret").start()
     try:
         store = RedisStore(redis.Redis(port=server.port, password="s3cret"))
         store.set("k", "authenticated")
         assert store.get("k") == "authenticated"
+        # no retries: redis-py would otherwise back off for seconds before giving up
+        wrong = redis.Redis(port=server.port, password="wrong", retry=Retry(NoBackoff(), 0))
         with pytest.raises(redis.AuthenticationError):
-            RedisStore(redis.Redis(port=server.port, password="wrong")).get("k")
+            RedisStore(wrong).get("k")
     finally:
         server.stop()
 
@@ -129,7 +124,7 @@ def test_a_forked_child_uses_its_own_connections(redis_client):
 
 
 def test_socket_timeout_is_honoured(tmp_path):
-    server = RedisProcess(tmp_path, "--enable-debug-command", "yes").start()
+    server = RedisServer(tmp_path, "--enable-debug-command", "yes").start()
     client = redis.Redis(port=server.port, socket_timeout=0.2, retry=Retry(NoBackoff(), 0))
     store = RedisStore(client)
     store.set("k", 1)

@@ -1,0 +1,1 @@
+"""Helpers for the tests and the benchmarks; tests/README.md says which module does what."""

@@ -1,71 +1,32 @@
-"""A redis-server child a test can configure, kill and restart on the same port, and port probes."""
+"""Test conveniences on the package's one launcher (``RedisServer``): named nodes, polling, port probes."""
 
-import shutil
-import signal
 import socket
-import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import redis
 
-from support.topology_base import free_port
+from hug_store_redis.cli.embedded import HOST, RedisServer, free_port
+
+__all__ = ["HOST", "Node", "RedisServer", "free_port", "refuses_connections", "wait_for"]
 
 
-class RedisProcess:
-    """One redis-server on 127.0.0.1, no persistence, extra arguments as given."""
-
-    def __init__(self, directory: Path, *arguments: str, port: int | None = None) -> None:
-        self.directory = directory
-        self.arguments = arguments
-        self.port = port or free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, password: str | None = None) -> "RedisProcess":
-        executable = shutil.which("redis-server") or "/usr/bin/redis-server"
-        command = [
-            executable,
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(self.directory),
-            *self.arguments,
-        ]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port, password=password, socket_timeout=1)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except (redis.ConnectionError, redis.TimeoutError):
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError(f"redis-server on port {self.port} did not start") from None
-                time.sleep(0.02)
-            except redis.AuthenticationError:
-                break
-        client.close()
-        return self
-
-    def send(self, number: int) -> None:
-        """Send a signal (SIGKILL, SIGSTOP, SIGCONT...); after SIGKILL, wait for the exit."""
-        assert self.process is not None
-        self.process.send_signal(number)
-        if number == signal.SIGKILL:
-            self.process.wait(timeout=10)
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)  # a stopped server cannot act on SIGTERM
-            self.process.send_signal(sig)
-            self.process.wait(timeout=10)
-        self.process = None
+def wait_for(what: str, condition: Callable[[], Any], timeout: float = 30.0) -> Any:
+    """Poll ``condition`` until it returns something truthy; fail with ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = condition()
+        except (redis.RedisError, OSError) as error:
+            last_error = error
+        else:
+            if result:
+                return result
+        time.sleep(0.05)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last error: {last_error})")
 
 
 def refuses_connections(port: int, deadline: float = 10.0) -> bool:
@@ -73,7 +34,26 @@ def refuses_connections(port: int, deadline: float = 10.0) -> bool:
     end = time.monotonic() + deadline
     while time.monotonic() < end:
         with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) != 0:
+            if probe.connect_ex((HOST, port)) != 0:
                 return True
         time.sleep(0.05)
     return False
+
+
+class Node(RedisServer):
+    """A started server in ``workdir/name`` (a Cluster node, a Sentinel...); ``client`` talks to it alone."""
+
+    def __init__(self, workdir: Path, name: str, *arguments: str, **options: Any) -> None:
+        directory = workdir / name
+        directory.mkdir()
+        # Replicas of an empty primary sync at once instead of waiting for more replicas.
+        super().__init__(directory, *arguments, "--repl-diskless-sync-delay", "0", **options)
+        self.name = name
+        self.bus_port: int | None = None
+        self.start()
+        self.client = redis.Redis(host=HOST, port=self.port, socket_timeout=5, decode_responses=True)
+
+    def stop(self) -> None:
+        if hasattr(self, "client"):
+            self.client.close()
+        super().stop()

@@ -1,31 +1,8 @@
-"""A hug app with session handlers, a way to call it, and INFO commandstats deltas."""
+"""A hug app with session handlers, a way to call it, and the cookies it sets."""
 
 import uuid
 
 import hug
-import redis
-
-
-class Commands:
-    """Per-command call deltas from INFO commandstats, the INFO calls themselves left out.
-
-    It asks on a connection of its own, opened before the first snapshot, so its handshake
-    never shows up as the middleware's command and the store's pool is left as it was.
-    """
-
-    def __init__(self, client: redis.Redis) -> None:
-        kwargs = client.connection_pool.connection_kwargs
-        self.client = redis.Redis(host=kwargs["host"], port=kwargs["port"])
-        self.before = self._snapshot()
-
-    def _snapshot(self) -> dict[str, int]:
-        stats = self.client.info("commandstats")
-        return {name.removeprefix("cmdstat_"): value["calls"] for name, value in stats.items()}
-
-    def delta(self) -> dict[str, int]:
-        after = self._snapshot()
-        changed = {name: calls - self.before.get(name, 0) for name, calls in after.items()}
-        return {name: calls for name, calls in changed.items() if calls and name != "info"}
 
 
 def make_api(middleware, handlers=("read", "write", "login", "logout", "fill", "farewell")):

@@ -1,34 +1,20 @@
-"""The store code paths the fault and load tests run on, as fixtures.
+"""The store paths (fast, generic) every store test runs on, and how a test picks one.
 
-Adding a path is one line in ``STORE_PATHS`` (its constructor options live in
-``STORE_PATH_OPTIONS``); every test that builds its store with ``make_store`` then runs
-on it too.
+``generic`` turns the fast path off for every RedisStore the test builds, however it is
+built (directly, ``from_url``, the CLI in-process), as ``fast_path=False`` would for one.
+Adding a path is one entry in ``STORE_PATHS`` and a branch in ``use_store_path``.
 """
-
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
-from hug_store_redis import RedisStore
+import hug_store_redis.store
 
-STORE_PATHS = ["default", "generic"]
-STORE_PATH_OPTIONS: dict[str, dict[str, Any]] = {
-    "default": {},
-    "generic": {"fast_path": False},
-}
+STORE_PATHS = ["fast", "generic"]
 
 
-@pytest.fixture(params=STORE_PATHS)
-def store_path(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def make_store(store_path: str) -> Callable[..., RedisStore]:
-    """``make_store(client, **kwargs)``: a RedisStore on the path under test."""
-
-    def make(client: Any, **kwargs: Any) -> RedisStore:
-        return RedisStore(client, **STORE_PATH_OPTIONS[store_path], **kwargs)
-
-    return make
+def use_store_path(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Make every RedisStore built while ``monkeypatch`` is active take the named path."""
+    if name not in STORE_PATHS:
+        raise ValueError(f"unknown store path {name!r}; known: {STORE_PATHS}")
+    if name == "generic":
+        monkeypatch.setattr(hug_store_redis.store, "fast_path_for", lambda client: None)

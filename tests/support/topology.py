@@ -24,7 +24,7 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
-from support.topology_base import wait_for
+from support.servers import wait_for
 from support.topology_cluster import Cluster
 from support.topology_sentinel import SentinelDeployment, TLSServer
 

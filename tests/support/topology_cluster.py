@@ -8,7 +8,7 @@ from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
-from support.topology_base import HOST, REDIS_SERVER, Node, free_port, wait_for
+from support.servers import HOST, Node, free_port, wait_for
 
 SLOT_RANGES = ((0, 5460), (5461, 10922), (10923, 16383))
 
@@ -27,17 +27,15 @@ class Cluster:
     def _start(self, workdir: Path) -> None:
         for index in range(6):
             bus_port = free_port()
-            args = [REDIS_SERVER, "--cluster-enabled", "yes", "--cluster-port", str(bus_port)]
+            args = ["--cluster-enabled", "yes", "--cluster-port", str(bus_port)]
             args += ["--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"]
             # CLUSTER SLOTS (what clients read) lists a replica only once its replication
             # offset is non-zero; a ping down the link every second gets it there on an
             # empty cluster too.
             args += ["--repl-ping-replica-period", "1"]
-            node = Node(workdir, f"cluster-{index}", args)
+            node = Node(workdir, f"cluster-{index}", *args)
             node.bus_port = bus_port
             self.nodes.append(node)
-        for node in self.nodes:
-            node.wait_ready()
         primaries, replicas = self.nodes[:3], self.nodes[3:]
         for node, (first, last) in zip(primaries, SLOT_RANGES, strict=True):
             node.client.execute_command("CLUSTER ADDSLOTSRANGE", first, last)

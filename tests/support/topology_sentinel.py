@@ -10,7 +10,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
-from support.topology_base import HOST, REDIS_SERVER, Node, free_port, wait_for
+from support.servers import HOST, Node, free_port, wait_for
 
 SERVICE = "mymaster"
 
@@ -30,14 +30,11 @@ class SentinelDeployment:
             raise
 
     def _start(self, workdir: Path) -> None:
-        self.primary = Node(workdir, "primary", [REDIS_SERVER])
+        self.primary = Node(workdir, "primary")
         self.data_nodes.append(self.primary)
-        self.primary.wait_ready()
-        self.replica = Node(workdir, "replica", [REDIS_SERVER, "--replicaof", HOST, str(self.primary.port)])
+        self.replica = Node(workdir, "replica", "--replicaof", HOST, str(self.primary.port))
         self.data_nodes.append(self.replica)
-        self.replica.wait_ready()
         for index in range(3):
-            port = free_port()
             conf = workdir / f"sentinel-{index}.conf"
             conf.write_text(
                 f"sentinel monitor {SERVICE} {HOST} {self.primary.port} 2\n"
@@ -45,10 +42,7 @@ class SentinelDeployment:
                 f"sentinel failover-timeout {SERVICE} 10000\n"
                 f"sentinel parallel-syncs {SERVICE} 1\n"
             )
-            node = Node(workdir, f"sentinel-{index}", [REDIS_SERVER, str(conf), "--sentinel"], port=port)
-            self.sentinels.append(node)
-        for node in self.sentinels:
-            node.wait_ready()
+            self.sentinels.append(Node(workdir, f"sentinel-{index}", "--sentinel", config_file=conf))
         self.wait_healthy()
 
     @property
@@ -129,17 +123,10 @@ class TLSServer:
         self.node = Node(
             workdir,
             "tls",
-            [
-                *(REDIS_SERVER, "--tls-port", str(self.tls_port), "--tls-cert-file", str(self.ca_cert)),
-                *("--tls-key-file", str(key), "--tls-ca-cert-file", str(self.ca_cert)),
-                *("--tls-auth-clients", "no"),
-            ],
+            *("--tls-port", str(self.tls_port), "--tls-cert-file", str(self.ca_cert)),
+            *("--tls-key-file", str(key), "--tls-ca-cert-file", str(self.ca_cert)),
+            *("--tls-auth-clients", "no"),
         )
-        try:
-            self.node.wait_ready()
-        except BaseException:
-            self.node.stop()
-            raise
 
     @property
     def url(self) -> str:

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from redis.cluster import RedisCluster
+from support.commands import Commands
 from support.session_app import call, issued_id, make_api
 
 from hug_store_redis import RedisSessionMiddleware, RedisStore
@@ -14,21 +14,7 @@ def topology_client(request):
     return request.getfixturevalue("cluster_client" if request.param == "cluster" else "sentinel_master")
 
 
-def commands_on(client) -> dict[str, int]:
-    """Calls per command across every primary (one node for a Sentinel-managed client)."""
-    if isinstance(client, RedisCluster):
-        per_node = client.info("commandstats", target_nodes=RedisCluster.PRIMARIES).values()
-    else:
-        per_node = [client.info("commandstats")]
-    totals: dict[str, int] = {}
-    for stats in per_node:
-        for name, value in stats.items():
-            totals[name] = totals.get(name, 0) + value["calls"]
-    return totals
-
-
-# Commands that read or write keys. The servers also count traffic that is not the
-# middleware's: replicas' REPLCONF ACKs, slot refreshes, connection handshakes, our INFO.
+# Commands that read or write keys: the servers also count traffic that is not the middleware's.
 KEY_COMMANDS = {
     "get",
     "getex",
@@ -45,14 +31,6 @@ KEY_COMMANDS = {
 }
 
 
-def delta(before, after):
-    return {
-        name: after[f"cmdstat_{name}"] - before.get(f"cmdstat_{name}", 0)
-        for name in KEY_COMMANDS
-        if after.get(f"cmdstat_{name}", 0) != before.get(f"cmdstat_{name}", 0)
-    }
-
-
 def test_a_session_lives_and_dies_on_the_topology(topology_client):
     store = RedisStore(topology_client)
     middleware = RedisSessionMiddleware(store)
@@ -61,9 +39,9 @@ def test_a_session_lives_and_dies_on_the_topology(topology_client):
     sid = issued_id(call(api, "/write"))
     assert json.loads(topology_client.get(f"store:{sid}")) == {"counter": 1}
 
-    before = commands_on(topology_client)
+    commands = Commands(topology_client, only=KEY_COMMANDS)
     assert call(api, "/read", sid).data == {"counter": 1}
-    assert delta(before, commands_on(topology_client)) == {"getex": 1}
+    assert commands.delta() == {"getex": 1}
 
     assert call(api, "/write", sid).data == 2
     new_sid = issued_id(call(api, "/login", sid))
