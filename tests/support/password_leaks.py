@@ -19,13 +19,13 @@ ALPHABET = string.ascii_letters + string.digits + string.punctuation + " "
 PROBES = ("pw", "p/w", "p#w", "p?w", "p@w", "p:w", "p%w", "p[w", "p]w", "p w", "p&w", "p%2Fw")
 #: Fixed passwords for the slow (subprocess) tests: each special character, with a username.
 NASTY = (
-    "s3cr/et-pass",
-    "s3cr#et-pass",
-    "s3cr?et-pass",
-    "s3cr@et-pass",
-    "s3[cr]et:pass",
-    "s3cr%et pass",
-    "s3cr%2Fet-pass",
+    "Kx7/vQ2m",
+    "Kx7#vQ2m",
+    "Kx7?vQ2m",
+    "Kx7@vQ2m",
+    "Kx[7]v:Q2m",
+    "Kx7%vQ 2m",
+    "Kx7%2FvQ2m",
 )
 
 passwords = st.text(alphabet=ALPHABET, min_size=4, max_size=24)
