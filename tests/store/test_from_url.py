@@ -297,7 +297,7 @@ def test_misspelt_keywords_fail_at_once_with_their_names(url, kwargs, names):
 def test_every_parameter_the_checks_allow_reaches_the_server(redis_server, redis_client):
     url = (
         f"redis://127.0.0.1:{redis_server.port}/2?socket_timeout=5&socket_connect_timeout=5"
-        "&client_name=web&health_check_interval=30&retry_on_timeout=yes&max_connections=4&protocol=3"
+        "&client_name=web&health_check_interval=30&retry_on_timeout=yes&max_connections=4"
     )
     store = RedisStore.from_url(url, namespace="ok", decode_responses=True, single_connection_client=False)
     try:
