@@ -43,7 +43,6 @@ class ServerUnreachableError(redis.ConnectionError):
 _USERINFO_PASSWORD = re.compile(r"^([^:/?#]+://[^:@]*:)(.*)@", re.DOTALL)
 _QUERY_SECRET = re.compile(r"([?&](?:ssl_)?password=)", re.IGNORECASE)
 
-
 #: Keywords that make sense as text in a URL's query; the rest need Python objects.
 TEXT_QUERY_PARAMETERS = frozenset(
     {"password", "username", "client_name", "lib_name", "lib_version", "encoding", "encoding_errors"}
@@ -147,6 +146,13 @@ def redact(text: str, url: str) -> str:
     return text
 
 
+def _about(url: str, error: Exception, kind: type[Exception]) -> tuple[Exception, Exception | None]:
+    """A ``kind`` error naming the masked URL and what redis-py said, and what to chain it
+    to: redis-py's own error only when its text does not quote the password."""
+    detail = redact(str(error), url)
+    return kind(f"{mask_url(url)}: {detail}"), error if detail == str(error) else None
+
+
 def _check_url(url: str, masked: str, scheme: str, cluster: bool) -> None:
     """Refuse what redis-py would misread, or reject only on the first command. Messages
     quote ``masked`` and names from it, never a parsed piece of ``url``."""
@@ -238,11 +244,11 @@ def client_from_url(url: str, *, cluster: bool | None = None, **client_kwargs: A
             return RedisCluster.from_url(plain_url, **client_kwargs)
         return redis.Redis.from_url(plain_url, **client_kwargs)
     except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.RedisClusterException) as error:
-        detail = redact(str(error), url)
-        raise ServerUnreachableError(f"{masked}: {detail}") from (error if detail == str(error) else None)
+        wrapped, cause = _about(url, error, ServerUnreachableError)
+        raise wrapped from cause
     except (ValueError, TypeError) as error:
-        detail = redact(str(error), url)
-        raise InvalidURLError(f"{masked}: {detail}") from (error if detail == str(error) else None)
+        wrapped, cause = _about(url, error, InvalidURLError)
+        raise wrapped from cause
 
 
 def server_info(url: str, **client_kwargs: Any) -> dict[str, str]:
@@ -257,7 +263,8 @@ def server_info(url: str, **client_kwargs: Any) -> dict[str, str]:
     try:
         info = client.info("server")
     except (redis.ConnectionError, redis.TimeoutError) as error:
-        raise ServerUnreachableError(f"{mask_url(url)}: {redact(str(error), url)}") from error
+        wrapped, cause = _about(url, error, ServerUnreachableError)
+        raise wrapped from cause
     finally:
         client.close()
     return {
