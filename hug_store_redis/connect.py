@@ -3,16 +3,31 @@
 ``redis://``, ``rediss://`` (TLS) and ``unix://`` give a ``redis.Redis``; the same URLs
 with ``+cluster`` (``redis+cluster://``, ``rediss+cluster://``), or ``cluster=True``,
 give a ``redis.cluster.RedisCluster`` that discovers the other nodes from the one named.
+
+The URL and the keyword arguments are checked here, against what redis-py's connection,
+pool and cluster classes accept, because redis-py itself only complains (or silently
+ignores them) when the first connection is made.
 """
 
+import functools
+import inspect
 import re
 from typing import Any
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit
 
 import redis
+import redis.connection
 from redis.cluster import RedisCluster
 
 PLAIN_SCHEMES = ("redis", "rediss", "unix")
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+CONNECTION_CLASSES: dict[str, type] = {
+    "redis": redis.connection.Connection,
+    "rediss": redis.connection.SSLConnection,
+    "unix": redis.connection.UnixDomainSocketConnection,
+}
+#: Query parameters whose values are secrets: masked like the password in the user info.
+SECRET_PARAMETERS = ("password", "ssl_password")
 
 
 class InvalidURLError(ValueError):
@@ -23,17 +38,179 @@ class ServerUnreachableError(redis.ConnectionError):
     """No server answered at a URL; the message shows it masked."""
 
 
-_USERINFO_PASSWORD = re.compile(r"^([^:/?#]+://[^:/?#@]*:)[^/?#]*@")
-_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+# The password in the user info runs to the LAST "@": a password holding an unescaped
+# "/", "?", "#" or "@" is still hidden, at the price of hiding more of a broken URL.
+_USERINFO_PASSWORD = re.compile(r"^([^:/?#]+://[^:@]*:)(.*)@", re.DOTALL)
+_QUERY_SECRET = re.compile(r"([?&](?:ssl_)?password=)", re.IGNORECASE)
+
+#: Keywords that make sense as text in a URL's query; the rest need Python objects.
+TEXT_QUERY_PARAMETERS = frozenset(
+    {"password", "username", "client_name", "lib_name", "lib_version", "encoding", "encoding_errors"}
+    | {f"ssl_{name}" for name in ("keyfile", "certfile", "cert_reqs", "ca_certs", "ca_data", "ca_path")}
+    | {"ssl_password", "ssl_ciphers"}
+)
+
+
+def _keywords_of(function: Any) -> tuple[set[str], bool]:
+    """The keyword names ``function`` takes, and whether it also takes ``**kwargs``."""
+    names, open_ended = set(), False
+    for parameter in inspect.signature(function).parameters.values():
+        if parameter.kind is parameter.VAR_KEYWORD:
+            open_ended = True
+        elif parameter.kind is not parameter.VAR_POSITIONAL and parameter.name != "self":
+            names.add(parameter.name)
+    return names, open_ended
+
+
+@functools.cache
+def _connection_keywords(connection_class: type) -> frozenset[str]:
+    """Keywords a connection of ``connection_class`` takes, following ``**kwargs`` up its bases."""
+    accepted: set[str] = set()
+    for base in connection_class.__mro__:
+        if "__init__" in vars(base):
+            names, open_ended = _keywords_of(vars(base)["__init__"])
+            accepted |= names
+            if not open_ended:
+                break
+    return frozenset(accepted)
+
+
+@functools.cache
+def accepted_keywords(connection_class: type, cluster: bool) -> frozenset[str]:
+    """What ``redis.Redis.from_url`` passes on to its pool and from there to each connection,
+    or what ``RedisCluster`` takes itself and passes on to its nodes (it drops the rest
+    silently)."""
+    pool = _keywords_of(redis.ConnectionPool.__init__)[0]
+    plain = pool | _connection_keywords(connection_class) | {"single_connection_client"}
+    if not cluster:
+        return frozenset(plain)
+    from redis.cluster import KWARGS_DISABLED_KEYS, REDIS_ALLOWED_KEYS
+
+    passed_on = (set(REDIS_ALLOWED_KEYS) - set(KWARGS_DISABLED_KEYS)) & plain
+    return frozenset(_keywords_of(RedisCluster.__init__)[0] - {"url", "startup_nodes"} | passed_on)
+
+
+def query_parameters(connection_class: type, cluster: bool) -> frozenset[str]:
+    """The keywords a URL's query may set: those redis-py casts from text, and text options."""
+    text = TEXT_QUERY_PARAMETERS | set(redis.connection.URL_QUERY_ARGUMENT_PARSERS)
+    return accepted_keywords(connection_class, cluster) & text
+
+
+@functools.cache
+def _next_parameter() -> "re.Pattern[str]":
+    names = query_parameters(redis.connection.SSLConnection, False) | set(SECRET_PARAMETERS)
+    return re.compile(rf"&(?:{'|'.join(sorted(names))})=", re.IGNORECASE)
+
+
+def _secret_spans(url: str) -> list[tuple[int, int]]:
+    """Where ``url`` holds a password, in order and not overlapping: after ``user:`` up to
+    the last ``@``, and the value of each ``?password=``, up to the next ``&`` that starts a
+    parameter redis-py knows, else to the end (so an unescaped ``&`` or ``#`` in the
+    password stays hidden)."""
+    spans = []
+    userinfo = _USERINFO_PASSWORD.match(url)
+    if userinfo:
+        spans.append(userinfo.span(2))
+    next_parameter = _next_parameter()
+    for found in _QUERY_SECRET.finditer(url):
+        following = next_parameter.search(url, found.end())
+        spans.append((found.end(), following.start() if following else len(url)))
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def mask_url(url: str) -> str:
     """``url`` with any password replaced by ``***``, safe for logs and error messages.
 
     Textual, not parsed and rebuilt: the rest of the URL is shown exactly as given, even
-    when it is too broken to parse, and an unescaped ``@`` in the password stays hidden.
+    when it is too broken to parse.
     """
-    return _QUERY_PASSWORD.sub(r"\1***", _USERINFO_PASSWORD.sub(r"\1***@", url))
+    for start, end in reversed(_secret_spans(url)):
+        url = f"{url[:start]}***{url[end:]}"
+    return url
+
+
+def redact(text: str, url: str) -> str:
+    """``text`` (an error message about ``url``), or a placeholder when it quotes any four
+    characters in a row of a password in ``url``, as written or percent-decoded."""
+    for start, end in _secret_spans(url):
+        written = url[start:end]
+        for secret in {written, unquote(written), unquote_plus(written)}:
+            if any(secret[i : i + 4] in text for i in range(max(len(secret) - 3, 0))):
+                return "(details withheld: they quote the password)"
+    return text
+
+
+def _about(url: str, error: Exception, kind: type[Exception]) -> tuple[Exception, Exception | None]:
+    """A ``kind`` error naming the masked URL and what redis-py said, and what to chain it
+    to: redis-py's own error only when its text does not quote the password."""
+    detail = redact(str(error), url)
+    return kind(f"{mask_url(url)}: {detail}"), error if detail == str(error) else None
+
+
+def _check_url(url: str, masked: str, scheme: str, cluster: bool) -> None:
+    """Refuse what redis-py would misread, or reject only on the first command. Messages
+    quote ``masked`` and names from it, never a parsed piece of ``url``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise InvalidURLError(
+            f"{masked}: not a valid URL (percent-encode any '/', '?', '#', '@', '%', '[' or ']' "
+            "in the user name or password)"
+        ) from None
+    if "@" in parts.path + parts.query + parts.fragment:
+        raise InvalidURLError(
+            f"{masked}: '@' after the host (percent-encode any '/', '?', '#' or '@' in the "
+            "user name or password)"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise InvalidURLError(f"{masked}: the port must be a number from 0 to 65535") from None
+    if parts.fragment or url.endswith("#"):
+        raise InvalidURLError(f"{masked}: unexpected '#' (percent-encode it as %23 in a password)")
+    if scheme == "unix" and (parts.hostname or port is not None):
+        raise InvalidURLError(f"{masked}: a unix:// URL names a socket path, not a host or port")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    shown = {name for name, _ in parse_qsl(urlsplit(masked).query, keep_blank_values=True)}
+    if scheme != "unix" and not re.fullmatch(r"(/[0-9]*)?", parts.path):
+        raise InvalidURLError(f"{masked}: the path must be a database number, like /0")
+    path_db = parts.path.strip("/") if scheme != "unix" else ""
+    if path_db and any(name == "db" for name, _ in query):
+        raise InvalidURLError(f"{masked}: the database is given twice, in the path and as ?db=")
+    allowed = query_parameters(CONNECTION_CLASSES[scheme], cluster)
+    for name, value in query:
+        label = repr(name) if name in shown else "(one next to the masked password)"
+        if name not in allowed:
+            hint = " (ssl_* parameters need rediss://)" if name.startswith("ssl_") else ""
+            raise InvalidURLError(f"{masked}: unknown query parameter {label}{hint}")
+        if not value:
+            raise InvalidURLError(f"{masked}: query parameter {label} needs a value")
+        cast = redis.connection.URL_QUERY_ARGUMENT_PARSERS.get(name)
+        try:
+            if callable(cast):
+                cast(value)
+        except (TypeError, ValueError):
+            raise InvalidURLError(f"{masked}: query parameter {label} has a bad value") from None
+    if cluster and int(dict(query).get("db") or path_db or 0) != 0:
+        raise InvalidURLError(f"{masked}: Redis Cluster has database 0 only")
+
+
+def _check_keywords(client_kwargs: dict[str, Any], scheme: str, cluster: bool) -> None:
+    """A misspelt keyword fails now, not on the first command (or never, for a cluster)."""
+    connection_class = client_kwargs.get("connection_class", CONNECTION_CLASSES[scheme])
+    if cluster:
+        connection_class = CONNECTION_CLASSES[scheme]
+    unknown = sorted(set(client_kwargs) - accepted_keywords(connection_class, cluster))
+    if unknown:
+        taker = "RedisCluster" if cluster else f"a redis-py {connection_class.__name__}"
+        hint = " (ssl_* options need rediss://)" if any(n.startswith("ssl_") for n in unknown) else ""
+        raise TypeError(f"{taker} takes no keyword argument {', '.join(map(repr, unknown))}{hint}")
 
 
 def client_from_url(url: str, *, cluster: bool | None = None, **client_kwargs: Any) -> Any:
@@ -41,30 +218,37 @@ def client_from_url(url: str, *, cluster: bool | None = None, **client_kwargs: A
 
     Plain clients connect lazily, so a down server shows up on the first command.
     A cluster client reads the slot map here, so an unreachable cluster fails here,
-    as ``ServerUnreachableError``.
+    as ``ServerUnreachableError``. A URL or keyword redis-py would refuse (or ignore)
+    later fails here, as ``InvalidURLError`` or ``TypeError``.
     """
     if not isinstance(url, str):
         raise InvalidURLError(f"Redis URL must be str, not {type(url).__name__}")
+    masked = mask_url(url)
     scheme, separator, rest = url.partition("://")
     scheme = scheme.lower()
     if not separator or (scheme not in PLAIN_SCHEMES and scheme not in CLUSTER_SCHEMES):
         known = ", ".join(f"{name}://" for name in (*PLAIN_SCHEMES, *CLUSTER_SCHEMES))
-        raise InvalidURLError(f"{mask_url(url)}: unsupported URL scheme (use {known})")
+        raise InvalidURLError(f"{masked}: unsupported URL scheme (use {known})")
     if scheme in CLUSTER_SCHEMES:
         if cluster is False:
-            raise InvalidURLError(f"{mask_url(url)}: a cluster URL with cluster=False")
+            raise InvalidURLError(f"{masked}: a cluster URL with cluster=False")
         cluster = True
     elif cluster and scheme == "unix":
-        raise InvalidURLError(f"{mask_url(url)}: Redis Cluster is not reachable over unix://")
-    plain_url = f"{CLUSTER_SCHEMES.get(scheme, scheme)}://{rest}"
+        raise InvalidURLError(f"{masked}: Redis Cluster is not reachable over unix://")
+    plain_scheme = CLUSTER_SCHEMES.get(scheme, scheme)
+    plain_url = f"{plain_scheme}://{rest}"
+    _check_url(plain_url, masked, plain_scheme, bool(cluster))
+    _check_keywords(client_kwargs, plain_scheme, bool(cluster))
     try:
         if cluster:
             return RedisCluster.from_url(plain_url, **client_kwargs)
         return redis.Redis.from_url(plain_url, **client_kwargs)
     except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.RedisClusterException) as error:
-        raise ServerUnreachableError(f"{mask_url(url)}: {error}") from error
+        wrapped, cause = _about(url, error, ServerUnreachableError)
+        raise wrapped from cause
     except (ValueError, TypeError) as error:
-        raise InvalidURLError(f"{mask_url(url)}: {error}") from error
+        wrapped, cause = _about(url, error, InvalidURLError)
+        raise wrapped from cause
 
 
 def server_info(url: str, **client_kwargs: Any) -> dict[str, str]:
@@ -72,11 +256,15 @@ def server_info(url: str, **client_kwargs: Any) -> dict[str, str]:
     scheme, _, rest = url.partition("://")
     single = f"{CLUSTER_SCHEMES.get(scheme.lower(), scheme)}://{rest}" if rest else url
     options: dict[str, Any] = {"socket_connect_timeout": 5, "socket_timeout": 5, **client_kwargs}
-    client = client_from_url(single, cluster=False, **options)
+    try:
+        client = client_from_url(single, cluster=False, **options)
+    except InvalidURLError as error:
+        raise InvalidURLError(str(error).replace(mask_url(single), mask_url(url), 1)) from None
     try:
         info = client.info("server")
     except (redis.ConnectionError, redis.TimeoutError) as error:
-        raise ServerUnreachableError(f"{mask_url(url)}: {error}") from error
+        wrapped, cause = _about(url, error, ServerUnreachableError)
+        raise wrapped from cause
     finally:
         client.close()
     return {

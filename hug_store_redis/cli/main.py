@@ -6,17 +6,23 @@ one line on stderr and exit status 2, never a traceback.
 
 import argparse
 import contextlib
+import io
+import os
 import platform
 import sys
 from collections.abc import Callable, Sequence
 from importlib import metadata
 
+import redis
+
 from .. import IMPLEMENTATION, __version__
-from ..connect import InvalidURLError, ServerUnreachableError, server_info
+from ..connect import InvalidURLError, ServerUnreachableError, mask_url, redact, server_info
 from .sessions import register_sessions
-from .support import URL_VARIABLE, UserError, client_or_embedded
+from .support import URL_VARIABLE, UserError, client_or_embedded, given_url
 
 Handler = Callable[[argparse.Namespace], int]
+#: What a shell reports for a process that SIGPIPE ended (128 + 13).
+EXIT_BROKEN_PIPE = 141
 
 
 def _version_of(distribution: str) -> str:
@@ -27,12 +33,7 @@ def _version_of(distribution: str) -> str:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    server = None
-    if args.url:
-        try:
-            server = server_info(args.url)
-        except (InvalidURLError, ServerUnreachableError) as error:
-            raise UserError(str(error)) from None
+    server = server_info(args.url) if args.url else None
     print(f"hug_store_redis {__version__}")
     print(f"implementation  {IMPLEMENTATION}")
     print(f"python          {platform.python_implementation()} {platform.python_version()}")
@@ -118,13 +119,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush cannot fail again."""
+    with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand. Every error a user can act on is handled here, once: one line
+    on stderr (the URL's password masked), exit status 2; a reader that went away
+    (``| head -1``) ends the run quietly, as SIGPIPE ends other Unix tools."""
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
+    url = given_url(getattr(args, "url", None)) or ""
     try:
-        return handler(args)
-    except UserError as error:
-        print(f"hug-store-redis {args.command}: {error}", file=sys.stderr)
-        return 2
+        status = handler(args)
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         return 130
+    except (UserError, InvalidURLError, ServerUnreachableError) as error:
+        message = str(error)
+    except redis.RedisError as error:
+        unreachable = isinstance(error, (redis.ConnectionError, redis.TimeoutError))
+        where = f"{'cannot reach Redis at ' if unreachable else ''}{mask_url(url)}: " if url else ""
+        message = f"{where}{redact(str(error), url)}"
+    print(f"hug-store-redis {args.command}: {message}", file=sys.stderr)
+    return 2

@@ -1,7 +1,8 @@
 """``hug-store-redis sessions count|ls|show ID|rm ID|clear``: operate one namespace by hand.
 
 Exit status: 0 done, 1 no such session (``show``, ``rm``) or ``clear`` declined, 2 a bad
-URL or an unreachable server (one line on stderr, never a traceback).
+URL, an unreachable server or an error reply such as WRONGTYPE (one line on stderr from
+``main``, never a traceback).
 """
 
 import argparse
@@ -9,10 +10,8 @@ import json
 import sys
 from typing import Any
 
-import redis
 from hug.exceptions import StoreKeyNotFound
 
-from ..connect import mask_url
 from ..errors import CorruptSessionError
 from ..store import RedisStore
 from .support import URL_VARIABLE, UserError, given_url, verified_client
@@ -29,8 +28,6 @@ def _run(args: argparse.Namespace) -> int:
     try:
         status: int = args.action(RedisStore(client, namespace=args.namespace), args)
         return status
-    except (redis.ConnectionError, redis.TimeoutError) as error:
-        raise UserError(f"{mask_url(url)}: {error}") from None
     finally:
         client.close()
 

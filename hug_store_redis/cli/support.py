@@ -5,16 +5,14 @@ import contextlib
 import os
 from typing import Any
 
-import redis
-
-from ..connect import InvalidURLError, ServerUnreachableError, client_from_url, mask_url
+from ..connect import client_from_url, mask_url
 
 URL_VARIABLE = "REDIS_URL"
 TIMEOUTS: dict[str, Any] = {"socket_connect_timeout": 5, "socket_timeout": 10}
 
 
 class UserError(Exception):
-    """A problem the user can fix (bad URL, unreachable server): printed as one line, exit 2."""
+    """A problem the user can fix (no URL, no redis-server to embed): one line, exit 2."""
 
 
 def given_url(url: str | None) -> str | None:
@@ -22,14 +20,17 @@ def given_url(url: str | None) -> str | None:
 
 
 def verified_client(url: str) -> Any:
-    """A client for ``url`` (every form ``RedisStore.from_url`` takes) that has answered PING."""
+    """A client for ``url`` (every form ``RedisStore.from_url`` takes) that has answered PING.
+
+    A bad URL raises ``InvalidURLError``, a server that does not answer a ``redis.RedisError``:
+    ``main`` turns both into one line.
+    """
+    client = client_from_url(url, **TIMEOUTS)
     try:
-        client = client_from_url(url, **TIMEOUTS)
         client.ping()
-    except (InvalidURLError, ServerUnreachableError) as error:
-        raise UserError(str(error)) from None
-    except redis.RedisError as error:
-        raise UserError(f"cannot reach Redis at {mask_url(url)}: {error}") from None
+    except BaseException:
+        client.close()
+        raise
     return client
 
 
