@@ -18,7 +18,7 @@ import redis
 from hypothesis import assume, given
 from support import password_leaks
 from support.hypothesis_profiles import scaled
-from support.servers import RedisProcess
+from support.servers import RedisServer
 
 from hug_store_redis import RedisStore
 from hug_store_redis.cli.main import main
@@ -46,7 +46,7 @@ IDS = [" ".join(argv[:2]) for argv in SUBCOMMANDS]
 def guarded(tmp_path_factory):
     """A redis-server that requires a password, on TCP and on a unix socket."""
     directory = tmp_path_factory.mktemp("guarded")
-    server = RedisProcess(directory, "--unixsocket", str(directory / "redis.sock")).start()
+    server = RedisServer(directory, unixsocket=directory / "redis.sock").start()
     redis.Redis(port=server.port).config_set("requirepass", SERVER_PASSWORD)
     server.socket = directory / "redis.sock"
     yield server

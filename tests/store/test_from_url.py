@@ -11,7 +11,7 @@ from hypothesis import assume, given
 from redis.cluster import RedisCluster
 from support import password_leaks
 from support.hypothesis_profiles import FUZZ
-from support.servers import RedisProcess
+from support.servers import RedisServer
 
 from hug_store_redis import RedisStore
 from hug_store_redis.connect import (
@@ -212,7 +212,7 @@ def test_from_url_errors_never_hold_the_password(user, password):
 def test_a_password_of_every_character_class_works_percent_encoded(tmp_path):
     """Against a real server that requires it: the password arrives intact, decoded once."""
     password = password_leaks.ALPHABET
-    server = RedisProcess(tmp_path, "--unixsocket", str(tmp_path / "redis.sock")).start()
+    server = RedisServer(tmp_path, unixsocket=tmp_path / "redis.sock").start()
     try:
         admin = redis.Redis(port=server.port)
         admin.acl_setuser("app", enabled=True, passwords=[f"+{password}"], keys=["*"], commands=["+@all"])
