@@ -29,6 +29,16 @@ _PLAIN_POOLS = (ConnectionPool, BlockingConnectionPool)
 _HAS_POLL = hasattr(select, "poll")
 _UNKNOWN = object()
 
+# The RESP versions served. The path returns the parser's value with no response
+# callback, so it serves a version only if every reply to the commands it sends (GET,
+# GETEX, SET, EXISTS, DEL) parses to what the client's own method returns: bulk strings,
+# nulls, integers, simple strings and errors parse alike in RESP2 and RESP3, with hiredis
+# and with redis-py's Python parsers, and both parsers consume RESP3 push frames before
+# the reply. Unset means redis-py's default: RESP2 before redis-py 8, RESP3 from 8 on.
+# tests/store/test_protocols.py holds each version and parser to this. A command added
+# here must keep it true (scripts: reply integers, strings or nil, never Lua booleans).
+_SERVED_PROTOCOLS = (None, 2, 3, "2", "3")
+
 # One FastPath per pool, shared by every store on it: the connections it keeps number at
 # most the pool's peak concurrency, however many stores there are.
 _SHARED: "weakref.WeakKeyDictionary[ConnectionPool, FastPath]" = weakref.WeakKeyDictionary()
@@ -38,17 +48,16 @@ _SHARED_LOCK = threading.Lock()
 def fast_path_for(client: Any) -> "FastPath | None":
     """The FastPath for ``client``'s pool when it is a plain redis.Redis served exactly; else None.
 
-    Anything else (RedisCluster, Sentinel-managed or client-side-caching pools,
-    single-connection clients, RESP3, look-alikes) keeps the generic path.
+    RESP2 and RESP3 both qualify (see ``_SERVED_PROTOCOLS``). Anything else
+    (RedisCluster, Sentinel-managed or client-side-caching pools, single-connection
+    clients, look-alikes) keeps the generic path.
     """
     pool: Any = getattr(client, "connection_pool", None)
     if type(pool) not in _PLAIN_POOLS or getattr(client, "connection", True) is not None:
         return None
-    if getattr(pool, "cache", None) is not None or pool.connection_kwargs.get("protocol") not in (
-        None,
-        2,
-        "2",
-    ):
+    if getattr(pool, "cache", None) is not None:  # client-side caching answers from memory
+        return None
+    if pool.connection_kwargs.get("protocol") not in _SERVED_PROTOCOLS:
         return None
     client_class = type(client)
     if any(getattr(client_class, name, None) is not method for name, method in _PLAIN_METHODS.items()):

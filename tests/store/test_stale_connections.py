@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import redis
-from redis._parsers import _HiredisParser, _RESP3Parser
+from redis._parsers import _HiredisParser, _RESP2Parser, _RESP3Parser
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from support.servers import RedisProcess
@@ -25,7 +25,12 @@ from hug_store_redis import RedisStore
 pytestmark = pytest.mark.one_twin  # the codec plays no part; the paths and parsers do
 
 PATHS = [pytest.param(True, id="fast"), pytest.param(False, id="generic")]
-PARSERS = [pytest.param(_HiredisParser, id="hiredis"), pytest.param(_RESP3Parser, id="python-parser")]
+PARSERS = [  # (protocol, parser): unset is RESP3 on redis-py 8
+    pytest.param((None, _HiredisParser), id="hiredis"),
+    pytest.param((None, _RESP3Parser), id="python-parser"),
+    pytest.param((2, _HiredisParser), id="resp2-hiredis"),
+    pytest.param((2, _RESP2Parser), id="resp2-python-parser"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +49,13 @@ def admin(server: RedisProcess) -> Iterator[redis.Redis]:
     client.close()
 
 
-def store_without_retries(server: RedisProcess, name: str, fast_path: bool, parser: type) -> RedisStore:
+def store_without_retries(
+    server: RedisProcess, name: str, fast_path: bool, parser: tuple[int | None, type]
+) -> RedisStore:
+    protocol, parser_class = parser
+    options = {} if protocol is None else {"protocol": protocol}
     pool = redis.ConnectionPool(
-        port=server.port, client_name=name, retry=Retry(NoBackoff(), 0), parser_class=parser
+        port=server.port, client_name=name, retry=Retry(NoBackoff(), 0), parser_class=parser_class, **options
     )
     client = redis.Redis(connection_pool=pool)
     assert client.get_retry().get_retries() == 0 and pool.connection_kwargs["retry"].get_retries() == 0
