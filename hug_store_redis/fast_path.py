@@ -89,7 +89,7 @@ class FastPath:
 
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = weakref.ref(pool)
-        self._idle: list[Any] = []
+        self._idle: list[_Kept] = []
         self._pid = os.getpid()
         self._keeps_connections = type(pool) is ConnectionPool
 
@@ -106,7 +106,25 @@ class FastPath:
         return replies
 
     def _run(self, round_trip: Callable[[Any, Any], Any], frames: Any) -> Any:
-        connection = self._checkout()
+        kept: _Kept | None = None
+        connection: Any
+        if self._keeps_connections:
+            if self._pid != os.getpid():
+                self._idle.clear()
+                self._pid = os.getpid()
+            try:
+                kept = self._idle.pop()
+            except IndexError:
+                connection = self._live_pool().get_connection()  # the pool checks it
+            else:
+                connection = kept.connection
+                try:
+                    kept.replace_if_stale()
+                except BaseException:
+                    self._drop(connection)
+                    raise
+        else:
+            connection = self._live_pool().get_connection()
         try:
             reply = connection.retry.call_with_retry(
                 lambda: round_trip(connection, frames), lambda _error: connection.disconnect()
@@ -114,30 +132,13 @@ class FastPath:
         except BaseException:
             self._drop(connection)
             raise
-        if self._keeps_connections:
-            self._idle.append(connection)
+        if kept is not None and kept.sock is getattr(connection, "_sock", None):
+            self._idle.append(kept)
+        elif self._keeps_connections:
+            self._idle.append(_Kept(connection))
         else:
             self._live_pool().release(connection)
         return reply
-
-    def _checkout(self) -> Any:
-        """A connection ready to send on: from the stack when one is idle, else from the pool."""
-        if self._keeps_connections:
-            if self._pid != os.getpid():
-                self._idle.clear()
-                self._pid = os.getpid()
-            try:
-                connection = self._idle.pop()
-            except IndexError:
-                pass
-            else:
-                try:
-                    _replace_if_stale(connection)
-                except BaseException:
-                    self._drop(connection)
-                    raise
-                return connection
-        return self._live_pool().get_connection()  # the pool makes the same check itself
 
     def _drop(self, connection: Any) -> None:
         """Disconnect after a failure (a reply may still be in flight) and hand it back to the pool.
@@ -157,34 +158,44 @@ class FastPath:
         return pool
 
 
-def _replace_if_stale(connection: Any) -> None:
-    """Disconnect a connection the server closed (or sent unasked-for bytes on) while it sat idle.
+class _Kept:
+    """A connection on the stack, with a poller on the socket it had when it was put back.
 
     Redis closes idle clients after ``timeout``, and ``CLIENT KILL``, a proxy's idle
-    timeout or a restart do the same while the socket sits in our stack. redis-py's pool
+    timeout or a restart do the same while a socket sits on the stack. redis-py's pool
     checks readability at every checkout (``ConnectionPool.get_connection``), which is
-    why the generic path never sends on a dead socket even with retries off. This is the
-    same check, as one ``poll(0)`` on the socket (about 1 µs; ``Connection.can_read``
-    costs about 1.7 µs for the same answer): an idle, in-step socket has nothing to read,
-    so anything readable (EOF, an error, stray bytes) means reconnect. The next send
-    reconnects under the connection's own retry policy. A connection that failed a call
-    went back to the pool (``FastPath._drop``), never onto the stack.
+    why the generic path never sends on a dead socket, even with retries off;
+    ``replace_if_stale`` is the same check. An idle, in-step socket has nothing to read,
+    so anything readable (EOF, an error, stray bytes) means reconnect. Keeping the
+    poller makes the check one ``poll(0)`` system call: ``Connection.can_read`` gives the
+    same answer for about three times the cost.
     """
-    sock: Any = getattr(connection, "_sock", _UNKNOWN)
-    if sock is None:  # disconnected (``pool.disconnect()``): the next send connects
-        return
-    if sock is _UNKNOWN or not _HAS_POLL:
-        try:
-            if not connection.can_read():
-                return
-        except (ConnectionError, TimeoutError, OSError):
-            pass
-    else:
-        poller = select.poll()
-        poller.register(sock, select.POLLIN)  # POLLHUP and POLLERR are always reported
-        if not poller.poll(0):
+
+    __slots__ = ("connection", "poller", "sock")
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.sock: Any = getattr(connection, "_sock", None)
+        self.poller: Any = None
+        if _HAS_POLL and self.sock is not None:
+            self.poller = select.poll()
+            self.poller.register(self.sock, select.POLLIN)  # POLLHUP and POLLERR always count
+
+    def replace_if_stale(self) -> None:
+        """Disconnect if the server closed the socket; the next send reconnects under the retry policy."""
+        sock = getattr(self.connection, "_sock", _UNKNOWN)
+        if sock is None:  # disconnected (``pool.disconnect()``): the next send connects
             return
-    connection.disconnect()
+        if sock is self.sock and self.poller is not None:
+            if not self.poller.poll(0):
+                return
+        else:  # a connection class of its own, or no poll() on this platform
+            try:
+                if not self.connection.can_read():
+                    return
+            except (ConnectionError, TimeoutError, OSError):
+                pass
+        self.connection.disconnect()
 
 
 def _pipelined_round_trip(connection: Any, frames: tuple[bytes, ...]) -> list[Any]:
