@@ -7,6 +7,7 @@ AUTH/ACL handshake, hiredis parser, timeouts, health checks, the client's retry 
 and replaces the rest with a stack of connections borrowed from the client's pool.
 """
 
+import functools
 import os
 import select
 import threading
@@ -127,7 +128,7 @@ class FastPath:
             connection = self._live_pool().get_connection()
         try:
             reply = connection.retry.call_with_retry(
-                lambda: round_trip(connection, frames), lambda _error: connection.disconnect()
+                functools.partial(round_trip, connection, frames), lambda _error: connection.disconnect()
             )
         except BaseException:
             self._drop(connection)
