@@ -82,16 +82,16 @@ class FastPath:
     connection, so there each call checks one out and back in instead. A connection
     taken from the stack gets the readability check the pool makes at checkout, so a
     socket the server closed while idle is replaced, not written to. After
-    ``os.fork()`` the child drops the parent's sockets, as redis-py's pool does. The pool
-    is held weakly, so a pool nobody uses any more goes away with its FastPath.
+    ``os.fork()`` the child drops the parent's sockets (``_forget_parent_connections``),
+    as redis-py's pool does. The pool is held weakly, so a pool nobody uses any more goes
+    away with its FastPath.
     """
 
-    __slots__ = ("__weakref__", "_idle", "_keeps_connections", "_pid", "_pool")
+    __slots__ = ("__weakref__", "_idle", "_keeps_connections", "_pool")
 
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = weakref.ref(pool)
         self._idle: list[_Kept] = []
-        self._pid = os.getpid()
         self._keeps_connections = type(pool) is ConnectionPool
 
     def execute(self, frame: bytes) -> Any:
@@ -110,9 +110,6 @@ class FastPath:
         kept: _Kept | None = None
         connection: Any
         if self._keeps_connections:
-            if self._pid != os.getpid():
-                self._idle.clear()
-                self._pid = os.getpid()
             try:
                 kept = self._idle.pop()
             except IndexError:
@@ -128,7 +125,7 @@ class FastPath:
             connection = self._live_pool().get_connection()
         try:
             reply = connection.retry.call_with_retry(
-                functools.partial(round_trip, connection, frames), lambda _error: connection.disconnect()
+                functools.partial(round_trip, connection, frames), connection.disconnect
             )
         except BaseException:
             self._drop(connection)
@@ -157,6 +154,22 @@ class FastPath:
         if pool is None:  # only reachable if a store outlives its client's pool
             raise redis.ConnectionError("the client's connection pool no longer exists")
         return pool
+
+
+def _forget_parent_connections() -> None:
+    """In a forked child: the stacks hold the parent's sockets, which the child must not use.
+
+    An at-fork hook rather than a pid check per call; the pools themselves reset on
+    their own pid check when the child next asks them for a connection.
+    """
+    global _SHARED_LOCK
+    _SHARED_LOCK = threading.Lock()  # another thread may have held it at the fork
+    for fast in list(_SHARED.values()):
+        fast._idle.clear()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX; elsewhere there is no fork
+    os.register_at_fork(after_in_child=_forget_parent_connections)
 
 
 class _Kept:
