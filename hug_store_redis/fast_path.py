@@ -7,7 +7,9 @@ AUTH/ACL handshake, hiredis parser, timeouts, health checks, the client's retry 
 and replaces the rest with a stack of connections borrowed from the client's pool.
 """
 
+import functools
 import os
+import select
 import threading
 import weakref
 from collections.abc import Callable
@@ -15,6 +17,7 @@ from typing import Any
 
 import redis
 from redis.connection import BlockingConnectionPool, ConnectionPool
+from redis.exceptions import ConnectionError, TimeoutError
 
 # Methods a fast path must not bypass, as redis-py defines them. When a client's class
 # overrides or wraps one (a subclass, a pipeline, tracing instrumentation patched in
@@ -24,6 +27,18 @@ _PLAIN_METHODS = {
     for name in ("execute_command", "parse_response", "get", "set", "getex", "exists", "delete")
 }
 _PLAIN_POOLS = (ConnectionPool, BlockingConnectionPool)
+_HAS_POLL = hasattr(select, "poll")
+_UNKNOWN = object()
+
+# The RESP versions served. The path returns the parser's value with no response
+# callback, so it serves a version only if every reply to the commands it sends (GET,
+# GETEX, SET, EXISTS, DEL) parses to what the client's own method returns: bulk strings,
+# nulls, integers, simple strings and errors parse alike in RESP2 and RESP3, with hiredis
+# and with redis-py's Python parsers, and both parsers consume RESP3 push frames before
+# the reply. Unset means redis-py's default: RESP2 before redis-py 8, RESP3 from 8 on.
+# tests/store/test_protocols.py holds each version and parser to this. A command added
+# here must keep it true (scripts: reply integers, strings or nil, never Lua booleans).
+_SERVED_PROTOCOLS = (None, 2, 3, "2", "3")
 
 # One FastPath per pool, shared by every store on it: the connections it keeps number at
 # most the pool's peak concurrency, however many stores there are.
@@ -34,17 +49,16 @@ _SHARED_LOCK = threading.Lock()
 def fast_path_for(client: Any) -> "FastPath | None":
     """The FastPath for ``client``'s pool when it is a plain redis.Redis served exactly; else None.
 
-    Anything else (RedisCluster, Sentinel-managed or client-side-caching pools,
-    single-connection clients, RESP3, look-alikes) keeps the generic path.
+    RESP2 and RESP3 both qualify (see ``_SERVED_PROTOCOLS``). Anything else
+    (RedisCluster, Sentinel-managed or client-side-caching pools, single-connection
+    clients, look-alikes) keeps the generic path.
     """
     pool: Any = getattr(client, "connection_pool", None)
     if type(pool) not in _PLAIN_POOLS or getattr(client, "connection", True) is not None:
         return None
-    if getattr(pool, "cache", None) is not None or pool.connection_kwargs.get("protocol") not in (
-        None,
-        2,
-        "2",
-    ):
+    if getattr(pool, "cache", None) is not None:  # client-side caching answers from memory
+        return None
+    if pool.connection_kwargs.get("protocol") not in _SERVED_PROTOCOLS:
         return None
     client_class = type(client)
     if any(getattr(client_class, name, None) is not method for name, method in _PLAIN_METHODS.items()):
@@ -65,17 +79,19 @@ class FastPath:
     stack: ``pop`` and ``append`` are atomic, so threads never share a connection and no
     lock is taken. They count toward ``max_connections`` (the pool creates them) and
     number at most the peak concurrency. A ``BlockingConnectionPool`` promises waiters a
-    connection, so there each call checks one out and back in instead. After
-    ``os.fork()`` the child drops the parent's sockets, as redis-py's pool does. The pool
-    is held weakly, so a pool nobody uses any more goes away with its FastPath.
+    connection, so there each call checks one out and back in instead. A connection
+    taken from the stack gets the readability check the pool makes at checkout, so a
+    socket the server closed while idle is replaced, not written to. After
+    ``os.fork()`` the child drops the parent's sockets (``_forget_parent_connections``),
+    as redis-py's pool does. The pool is held weakly, so a pool nobody uses any more goes
+    away with its FastPath.
     """
 
-    __slots__ = ("__weakref__", "_idle", "_keeps_connections", "_pid", "_pool")
+    __slots__ = ("__weakref__", "_idle", "_keeps_connections", "_pool")
 
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = weakref.ref(pool)
-        self._idle: list[Any] = []
-        self._pid = os.getpid()
+        self._idle: list[_Kept] = []
         self._keeps_connections = type(pool) is ConnectionPool
 
     def execute(self, frame: bytes) -> Any:
@@ -91,41 +107,109 @@ class FastPath:
         return replies
 
     def _run(self, round_trip: Callable[[Any, Any], Any], frames: Any) -> Any:
-        connection = self._checkout()
+        kept: _Kept | None = None
+        connection: Any
+        if self._keeps_connections:
+            try:
+                kept = self._idle.pop()
+            except IndexError:
+                connection = self._live_pool().get_connection()  # the pool checks it
+            else:
+                connection = kept.connection
+                try:
+                    kept.replace_if_stale()
+                except BaseException:
+                    self._drop(connection)
+                    raise
+        else:
+            connection = self._live_pool().get_connection()
         try:
             reply = connection.retry.call_with_retry(
-                lambda: round_trip(connection, frames), lambda _error: connection.disconnect()
+                functools.partial(round_trip, connection, frames), connection.disconnect
             )
         except BaseException:
-            # A reply may still be in flight: never reuse the socket it would arrive on.
-            connection.disconnect()
-            self._checkin(connection)
+            self._drop(connection)
             raise
-        self._checkin(connection)
-        return reply
-
-    def _checkout(self) -> Any:
-        if self._keeps_connections:
-            if self._pid != os.getpid():
-                self._idle.clear()
-                self._pid = os.getpid()
-            try:
-                return self._idle.pop()
-            except IndexError:
-                pass
-        return self._live_pool().get_connection()
-
-    def _checkin(self, connection: Any) -> None:
-        if self._keeps_connections:
-            self._idle.append(connection)
+        if kept is not None and kept.sock is getattr(connection, "_sock", None):
+            self._idle.append(kept)
+        elif self._keeps_connections:
+            self._idle.append(_Kept(connection))
         else:
             self._live_pool().release(connection)
+        return reply
+
+    def _drop(self, connection: Any) -> None:
+        """Disconnect after a failure (a reply may still be in flight) and hand it back to the pool.
+
+        The pool reconnects it at its next checkout, so the stack only ever holds
+        connections that were in step when they were put back.
+        """
+        connection.disconnect()
+        pool = self._pool()
+        if pool is not None:
+            pool.release(connection)
 
     def _live_pool(self) -> ConnectionPool:
         pool = self._pool()
         if pool is None:  # only reachable if a store outlives its client's pool
             raise redis.ConnectionError("the client's connection pool no longer exists")
         return pool
+
+
+def _forget_parent_connections() -> None:
+    """In a forked child: the stacks hold the parent's sockets, which the child must not use.
+
+    An at-fork hook rather than a pid check per call; the pools themselves reset on
+    their own pid check when the child next asks them for a connection.
+    """
+    global _SHARED_LOCK
+    _SHARED_LOCK = threading.Lock()  # another thread may have held it at the fork
+    for fast in list(_SHARED.values()):
+        fast._idle.clear()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX; elsewhere there is no fork
+    os.register_at_fork(after_in_child=_forget_parent_connections)
+
+
+class _Kept:
+    """A connection on the stack, with a poller on the socket it had when it was put back.
+
+    Redis closes idle clients after ``timeout``, and ``CLIENT KILL``, a proxy's idle
+    timeout or a restart do the same while a socket sits on the stack. redis-py's pool
+    checks readability at every checkout (``ConnectionPool.get_connection``), which is
+    why the generic path never sends on a dead socket, even with retries off;
+    ``replace_if_stale`` is the same check. An idle, in-step socket has nothing to read,
+    so anything readable (EOF, an error, stray bytes) means reconnect. Keeping the
+    poller makes the check one ``poll(0)`` system call: ``Connection.can_read`` gives the
+    same answer for about three times the cost.
+    """
+
+    __slots__ = ("connection", "poller", "sock")
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.sock: Any = getattr(connection, "_sock", None)
+        self.poller: Any = None
+        if _HAS_POLL and self.sock is not None:
+            self.poller = select.poll()
+            self.poller.register(self.sock, select.POLLIN)  # POLLHUP and POLLERR always count
+
+    def replace_if_stale(self) -> None:
+        """Disconnect if the server closed the socket; the next send reconnects under the retry policy."""
+        sock = getattr(self.connection, "_sock", _UNKNOWN)
+        if sock is None:  # disconnected (``pool.disconnect()``): the next send connects
+            return
+        if sock is self.sock and self.poller is not None:
+            if not self.poller.poll(0):
+                return
+        else:  # a connection class of its own, or no poll() on this platform
+            try:
+                if not self.connection.can_read():
+                    return
+            except (ConnectionError, TimeoutError, OSError):
+                pass
+        self.connection.disconnect()
 
 
 def _pipelined_round_trip(connection: Any, frames: tuple[bytes, ...]) -> list[Any]:

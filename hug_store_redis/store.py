@@ -1,33 +1,25 @@
 """RedisStore: hug's store API (get/set/exists/delete) on one Redis namespace."""
 
 import datetime
+import functools
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from hug.exceptions import StoreKeyNotFound
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from . import _codec, admin, connect
+from .client_transport import ClientTransport
 from .errors import CorruptSessionError
 from .fast_path import fast_path_for
+from .fast_transport import FastTransport
 from .stats import StoreStats
+from .transport import RedisClient, Transport
 
+__all__ = ["RedisClient", "RedisStore", "expiration_seconds"]
 
-class RedisClient(Protocol):
-    """What the store needs from a client: redis-py's single-key commands.
-
-    Typed structurally, never checked by class, so RedisCluster, Sentinel masters and
-    look-alikes all fit.
-    """
-
-    def get(self, name: Any) -> bytes | str | None: ...
-    def set(self, name: Any, value: Any, ex: Any = None) -> Any: ...
-    def exists(self, *names: Any) -> Any: ...
-    def delete(self, *names: Any) -> Any: ...
-    def getex(self, name: Any, ex: Any = None) -> bytes | str | None: ...
-    def expire(self, name: Any, time: Any) -> Any: ...
-    def ttl(self, name: Any) -> Any: ...
-    def pipeline(self, transaction: bool = True) -> Any: ...
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 def expiration_seconds(expiration: "int | float | datetime.timedelta | None") -> int | None:
@@ -53,16 +45,40 @@ def expiration_seconds(expiration: "int | float | datetime.timedelta | None") ->
     return int(seconds)
 
 
+def _counting_errors(
+    method: Callable[Concatenate["RedisStore", str, _P], _R],
+) -> Callable[Concatenate["RedisStore", str, _P], _R]:
+    """Count every failed round trip once, whichever transport ran it, and re-raise.
+
+    A decoding client (``decode_responses=True``) that meets non-UTF-8 bytes raises
+    ``UnicodeDecodeError`` deep in redis-py; the caller gets ``CorruptSessionError`` instead.
+    """
+
+    @functools.wraps(method)
+    def counted(store: "RedisStore", key: str, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(store, key, *args, **kwargs)
+        except RedisError:
+            store._stats.count("errors")
+            raise
+        except UnicodeDecodeError as error:
+            store._stats.count("errors")
+            raise CorruptSessionError(key, f"invalid UTF-8 at byte {error.start}") from None
+
+    return counted
+
+
 class RedisStore:
     """Session data as JSON in plain Redis strings at ``namespace:key``.
 
     Defaults, keys and bytes are those of hug_store_redis 1.0.0, so an upgrade keeps
     every live session. Every ``set`` resets the expiry.
 
-    On a plain ``redis.Redis`` the store sends pre-framed commands on connections it
-    borrows from the client's pool (see ``fast_path.py``); every other client, or
-    ``fast_path=False``, goes through the client's own methods. Results and
-    exceptions are the same on both paths.
+    The transport is chosen once, here: on a plain ``redis.Redis`` the store sends
+    pre-framed commands on connections it borrows from the client's pool
+    (``FastTransport``); every other client, or ``fast_path=False``, goes through the
+    client's own methods (``ClientTransport``). Every operation below is one call into
+    it, so results and exceptions are the same on both.
     """
 
     def __init__(
@@ -77,8 +93,12 @@ class RedisStore:
         self._codec = _codec.Codec(namespace, self.expiration)
         self.connection = connection
         self.namespace = namespace
-        self._fast = fast_path_for(connection) if fast_path else None
-        self._getex_supported = True
+        fast = fast_path_for(connection) if fast_path else None
+        self._transport: Transport = (
+            ClientTransport(connection, self._codec, self.expiration)
+            if fast is None
+            else FastTransport(fast, connection, self._codec, self.expiration)
+        )
         self._stats = StoreStats()
 
     def __repr__(self) -> str:
@@ -86,7 +106,7 @@ class RedisStore:
 
     @property
     def uses_fast_path(self) -> bool:
-        return self._fast is not None
+        return isinstance(self._transport, FastTransport)
 
     def stats(self) -> dict[str, int]:
         """Counts since creation: hits, misses, writes, skipped_writes, deletes, errors, bytes_in/out."""
@@ -107,28 +127,17 @@ class RedisStore:
         """Store ``data`` and restart its expiry. Bad data raises before Redis is touched."""
         self.write_payload(key, self._codec.encode(data))
 
+    @_counting_errors
     def exists(self, key: str) -> bool:
-        try:
-            if self._fast is not None:
-                return bool(self._fast.execute(self._codec.frame_exists(key)))
-            return bool(self.connection.exists(self._codec.namespaced_key(key)))
-        except RedisError:
-            self._stats.count("errors")
-            raise
+        return self._transport.exists(key)
 
+    @_counting_errors
     def delete(self, key: str) -> bool:
         """True when a key was deleted, False when there was none."""
-        try:
-            if self._fast is not None:
-                deleted = self._fast.execute(self._codec.frame_delete(key)) == 1
-            else:
-                deleted = self.connection.delete(self._codec.namespaced_key(key)) == 1
-        except RedisError:
-            self._stats.count("errors")
-            raise
+        deleted = self._transport.delete(key)
         if deleted:
             self._stats.count("deletes")
-        return bool(deleted)
+        return deleted
 
     # The pieces below let a caller (the session middleware) read once, compare bytes,
     # and write only what changed.
@@ -149,42 +158,25 @@ class RedisStore:
             self._stats.count("errors")
             raise
 
+    @_counting_errors
     def read_payload(self, key: str, *, touch: bool = False) -> bytes | str | None:
         """The raw value, or None; with ``touch``, the expiry restarts in the same round trip.
 
         GETEX (Redis >= 6.2) reads and slides the expiry in one command; older servers
         get GET and EXPIRE pipelined without MULTI, still one round trip.
         """
-        payload: bytes | str | None
-        try:
-            if touch and self.expiration is not None:
-                payload = self._read_and_touch(key)
-            elif self._fast is not None:
-                payload = self._fast.execute(self._codec.frame_get(key))
-            else:
-                payload = self.connection.get(self._codec.namespaced_key(key))
-        except UnicodeDecodeError as error:  # a decode_responses=True client met non-UTF-8 bytes
-            self._stats.count("errors")
-            raise CorruptSessionError(key, f"invalid UTF-8 at byte {error.start}") from None
-        except RedisError:
-            self._stats.count("errors")
-            raise
+        payload = self._transport.read_and_touch(key) if touch else self._transport.read(key)
         self._stats.read(None if payload is None else len(payload))
         return payload
 
+    @_counting_errors
     def write_payload(self, key: str, payload: bytes) -> None:
         """Write bytes from ``encode`` and restart the expiry."""
         _require_bytes(payload)
-        try:
-            if self._fast is not None:
-                self._fast.execute(self._codec.frame_set(key, payload))
-            else:
-                self.connection.set(self._codec.namespaced_key(key), payload, ex=self.expiration)
-        except RedisError:
-            self._stats.count("errors")
-            raise
+        self._transport.write(key, payload)
         self._stats.write(len(payload))
 
+    @_counting_errors
     def replace_payload(self, key: str, payload: bytes, old_key: str) -> None:
         """Write ``payload`` under ``key`` and delete ``old_key``, in one round trip.
 
@@ -193,38 +185,9 @@ class RedisStore:
         expires on its own.
         """
         _require_bytes(payload)
-        try:
-            if self._fast is not None:
-                self._fast.execute_pipelined(
-                    (self._codec.frame_set(key, payload), self._codec.frame_delete(old_key))
-                )
-            else:
-                pipeline = self.connection.pipeline(transaction=False)
-                pipeline.set(self._codec.namespaced_key(key), payload, ex=self.expiration)
-                pipeline.delete(self._codec.namespaced_key(old_key))
-                pipeline.execute()
-        except RedisError:
-            self._stats.count("errors")
-            raise
+        self._transport.replace(key, payload, old_key)
         self._stats.write(len(payload))
         self._stats.count("deletes")
-
-    def _read_and_touch(self, key: str) -> bytes | str | None:
-        if self._getex_supported:
-            try:
-                if self._fast is not None:
-                    return self._fast.execute(self._codec.frame_getex(key))  # type: ignore[no-any-return]
-                return self.connection.getex(self._codec.namespaced_key(key), ex=self.expiration)
-            except ResponseError as error:
-                if "unknown command" not in str(error).lower():
-                    raise
-                self._getex_supported = False
-        full_key = self._codec.namespaced_key(key)
-        pipeline = self.connection.pipeline(transaction=False)
-        pipeline.get(full_key)
-        pipeline.expire(full_key, self.expiration)
-        payload, _ = pipeline.execute()
-        return payload  # type: ignore[no-any-return]
 
     # Operations: connecting by URL, expiry control and namespace admin. Thin on purpose:
     # the work lives in connect.py and admin.py.

@@ -55,7 +55,6 @@ class OverridesGet(redis.Redis):
         pytest.param(
             lambda port: redis.Redis(port=port, single_connection_client=True), id="single-connection"
         ),
-        pytest.param(lambda port: redis.Redis(port=port, protocol=3), id="resp3"),
         pytest.param(lambda port: redis.Redis(port=port).pipeline(), id="pipeline"),
         pytest.param(lambda port: Traced(port=port), id="instrumented"),
         pytest.param(lambda port: OverridesGet(port=port), id="subclass-overriding-get"),
@@ -68,9 +67,13 @@ def test_everything_else_keeps_the_generic_path(redis_server, make_client):
 
 
 @pytest.mark.one_twin
-def test_resp3_client_works_on_the_generic_path(redis_server):
-    client = redis.Redis(port=redis_server.port, protocol=3)
-    store = RedisStore(client, namespace="resp3")
+@pytest.mark.parametrize("protocol", [2, 3, None], ids=["resp2", "resp3", "unset"])
+def test_both_resp_versions_get_the_fast_path(redis_server, protocol):
+    """Each version and parser is held to the same results in test_protocols.py."""
+    options = {} if protocol is None else {"protocol": protocol}
+    client = redis.Redis(port=redis_server.port, **options)
+    store = RedisStore(client, namespace="resp")
+    assert store.uses_fast_path
     store.set("k", {"a": 1})
     assert store.get("k") == {"a": 1} and store.exists("k") and store.delete("k")
 
