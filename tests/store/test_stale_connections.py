@@ -18,7 +18,7 @@ import redis
 from redis._parsers import _HiredisParser, _RESP2Parser, _RESP3Parser
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from support.servers import RedisProcess
+from support.servers import RedisServer
 
 from hug_store_redis import RedisStore
 
@@ -34,14 +34,14 @@ PARSERS = [  # (protocol, parser): unset is RESP3 on redis-py 8
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
-    process = RedisProcess(tmp_path_factory.mktemp("stale")).start()
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    process = RedisServer(tmp_path_factory.mktemp("stale")).start()
     yield process
     process.stop()
 
 
 @pytest.fixture
-def admin(server: RedisProcess) -> Iterator[redis.Redis]:
+def admin(server: RedisServer) -> Iterator[redis.Redis]:
     client = redis.Redis(port=server.port)
     client.flushall()
     yield client
@@ -50,7 +50,7 @@ def admin(server: RedisProcess) -> Iterator[redis.Redis]:
 
 
 def store_without_retries(
-    server: RedisProcess, name: str, fast_path: bool, parser: tuple[int | None, type]
+    server: RedisServer, name: str, fast_path: bool, parser: tuple[int | None, type]
 ) -> RedisStore:
     protocol, parser_class = parser
     options = {} if protocol is None else {"protocol": protocol}
