@@ -1,0 +1,354 @@
+"""The one connection per process and server that keeps local caches correct.
+
+``CLIENT TRACKING on BCAST PREFIX <namespace>:`` on a dedicated RESP3 connection: the
+server pushes ``invalidate`` messages for every write to a key under a tracked prefix, and
+``null`` for FLUSHALL/FLUSHDB. RESP3 rather than RESP2 with ``REDIRECT`` to a connection
+subscribed to ``__redis__:invalidate``: one socket carries both the invalidations and the
+heartbeat, so a PONG proves that the very stream the invalidations travel on is alive and
+drained up to it. With a redirect, two connections (the tracking one and the subscriber)
+can fail separately, and RESP2 tells the tracking side nothing when the subscriber goes.
+BCAST keeps no per-key table on the server, so reads need no tracking at all and go
+through the store's ordinary connections.
+
+Fail closed: caches serve under a lease of ``heartbeat_interval + heartbeat_timeout``
+seconds from the sending of the last heartbeat answered in time. Any error, a dropped
+connection, a late reply, a changed ``run_id`` (a restarted server behind a proxy) or
+``reset()`` revokes it at once (the caches empty themselves); a new connection must
+register tracking and answer a PING before caches serve again.
+"""
+
+import contextlib
+import logging
+import os
+import select
+import socket
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable
+from time import monotonic
+from typing import Any
+
+from .local_cache import LocalCache, positive_seconds
+from .resp3 import ProtocolError, Push, ReplyError, Resp3Reader, encode_command
+
+Address = tuple[str, int]
+logger = logging.getLogger(__name__)
+
+
+class ListenerError(Exception):
+    """The tracking connection can no longer vouch for the caches (the reason says why)."""
+
+
+class _Expected:
+    """A reply we wait for: what it answers, when it was sent, whom it vouches for."""
+
+    __slots__ = ("caches", "kind", "sent")
+
+    def __init__(self, kind: str, sent: float, caches: tuple[LocalCache, ...] = ()) -> None:
+        self.kind = kind
+        self.sent = sent
+        self.caches = caches
+
+
+class InvalidationListener:
+    """Tracks key prefixes on one server for any number of caches, on a daemon thread.
+
+    ``address`` is ``(host, port)`` or a callable returning it, asked again on every
+    reconnection (a Sentinel manager passes ``lambda: sentinel.discover_master(name)``).
+    A Cluster manager holds one listener per primary and attaches each cache to all.
+    """
+
+    def __init__(
+        self,
+        address: Address | Callable[[], Address],
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        heartbeat_interval: float = 0.25,
+        heartbeat_timeout: float = 1.0,
+        run_id_every: int = 4,
+        retry_delay: float = 0.05,
+        max_retry_delay: float = 1.0,
+        on_invalidation: Callable[[list[bytes] | None], None] | None = None,
+        client_name: str = "hug_store_redis:invalidations",
+    ) -> None:
+        self._address = address
+        self._username = username
+        self._password = password
+        self.heartbeat_interval = positive_seconds("heartbeat_interval", heartbeat_interval)
+        self.heartbeat_timeout = positive_seconds("heartbeat_timeout", heartbeat_timeout)
+        self.lease = self.heartbeat_interval + self.heartbeat_timeout
+        """The longest a cache serves after invalidations stop arriving, however they stop."""
+        self._run_id_every = max(1, run_id_every)
+        self._retry_delay = retry_delay
+        self._max_retry_delay = max_retry_delay
+        self._on_invalidation = on_invalidation
+        self._client_name = client_name
+        self._subscriptions: list[tuple[bytes, LocalCache]] = []
+        self._unregistered: list[tuple[bytes, LocalCache]] = []
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self.run_id: str | None = None
+        self.client_id: int | None = None
+        self.sessions = 0
+        """Tracking connections that reached the serving state."""
+        self.restarts_seen = 0
+        self.last_error: BaseException | None = None
+        _LIVE_LISTENERS.add(self)
+
+    # -- the owner's side --------------------------------------------------------------------
+
+    def attach(self, cache: LocalCache, prefix: bytes | str) -> None:
+        """Invalidate ``cache`` for writes to keys starting with ``prefix`` (``namespace:``)."""
+        key_prefix = prefix.encode() if isinstance(prefix, str) else bytes(prefix)
+        if not key_prefix:
+            raise ValueError("prefix must not be empty: tracking every key of the server is not supported")
+        with self._lock:
+            if (key_prefix, cache) in self._subscriptions:
+                return
+            cache.attach(self)
+            self._subscriptions.append((key_prefix, cache))
+            self._unregistered.append((key_prefix, cache))
+        self._wake()
+
+    def start(self) -> "InvalidationListener":
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._stopping = False
+                self._thread = threading.Thread(target=self._run, name=self._client_name, daemon=True)
+                self._thread.start()
+        return self
+
+    def reset(self) -> None:
+        """Empty every cache now and reconnect (re-resolving the address) before serving again.
+
+        For the owner to call when the topology changed under it (Sentinel switch-master,
+        Cluster slots moved) or whenever it doubts the caches.
+        """
+        with self._lock:
+            self._generation += 1
+            for _, cache in self._subscriptions:
+                cache.revoke(self)
+        self._wake()
+
+    def close(self) -> None:
+        """Stop the thread, close the connection and leave the caches empty and not serving."""
+        self._stopping = True
+        self.reset()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+        with self._lock:
+            for _, cache in self._subscriptions:
+                cache.detach(self)
+            self._subscriptions.clear()
+
+    def __enter__(self) -> "InvalidationListener":
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- the thread --------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        delay = self._retry_delay
+        while not self._stopping:
+            with self._lock:
+                generation = self._generation
+            sessions_before = self.sessions
+            try:
+                self._session(generation)
+            except (OSError, ProtocolError, ReplyError, ListenerError) as error:
+                self.last_error = error
+                logger.warning("local cache not serving, no invalidations from %s: %s", self._where(), error)
+            finally:
+                self._end_session(generation)
+            if self._stopping:
+                break
+            if self.sessions > sessions_before or generation != self._generation:
+                delay = self._retry_delay  # was serving, or asked to reconnect: try again at once
+            else:
+                self._sleep(delay)
+                delay = min(delay * 2, self._max_retry_delay)
+
+    def _session(self, generation: int) -> None:
+        host, port = self._address() if callable(self._address) else self._address
+        sock = socket.create_connection((host, port), timeout=self.heartbeat_timeout)
+        self._sock = sock
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        reader = Resp3Reader()
+        expected: deque[_Expected] = deque()
+        with self._lock:
+            self._unregistered = list(self._subscriptions)
+        hello: list[bytes | str] = ["HELLO", "3"]
+        if self._password is not None:
+            hello += ["AUTH", self._username or "default", self._password]
+        now = monotonic()
+        self._send(expected, _Expected("hello", now), *hello, "SETNAME", self._client_name)
+        self._send(expected, _Expected("setup-info", now), "INFO", "server")
+        registered: list[bytes] = []
+        beats = 0
+        next_beat = now
+        confirmed = False
+        while not self._stopping and generation == self._generation:
+            self._register(expected, registered)
+            now = monotonic()
+            if not expected and now >= next_beat:
+                beats += 1
+                kind = "info" if beats % self._run_id_every == 0 else "ping"
+                with self._lock:
+                    subscriptions = list(self._subscriptions)
+                caches = tuple(cache for prefix, cache in subscriptions if _covered(prefix, registered))
+                command = ("INFO", "server") if kind == "info" else ("PING",)
+                self._send(expected, _Expected(kind, now, caches), *command)
+                next_beat = now + self.heartbeat_interval
+            if expected and now >= expected[0].sent + self.heartbeat_timeout:
+                late = expected[0].kind.upper()
+                raise ListenerError(f"no reply to {late} within {self.heartbeat_timeout}s")
+            wait = expected[0].sent + self.heartbeat_timeout - now if expected else next_beat - now
+            readable, _, _ = select.select([sock, self._wake_reader], [], [], max(wait, 0.0))
+            if self._wake_reader in readable:
+                self._wake_reader.recv(4096)
+            if sock in readable:
+                data = sock.recv(65536)
+                if not data:
+                    raise ListenerError("connection closed by the server")
+                reader.feed(data)
+                for message in reader.messages():
+                    if isinstance(message, Push):
+                        self._on_push(message)
+                    elif not expected:
+                        raise ProtocolError(f"unexpected reply {message!r}")
+                    elif self._on_reply(expected.popleft(), message, generation) and not confirmed:
+                        confirmed = True
+                        self.sessions += 1
+                        logger.info("local cache serving: invalidations flow from %s", self._where())
+
+    def _register(self, expected: deque[_Expected], registered: list[bytes]) -> None:
+        """Send CLIENT TRACKING for prefixes attached since the last call."""
+        with self._lock:
+            new, self._unregistered = self._unregistered, []
+        prefixes = [prefix for prefix, _ in new if not _covered(prefix, registered)]
+        if not prefixes:
+            return
+        prefixes = _minimal(prefixes)
+        if any(old.startswith(prefix) for old in registered for prefix in prefixes):
+            # Redis refuses overlapping prefixes on one connection; register the set afresh.
+            raise ListenerError("a new prefix covers a tracked one; reconnecting to track both")
+        arguments: list[bytes | str] = ["CLIENT", "TRACKING", "ON", "BCAST"]
+        for prefix in prefixes:
+            arguments += ["PREFIX", prefix]
+        self._send(expected, _Expected("tracking", monotonic()), *arguments)
+        registered.extend(prefixes)
+
+    def _send(self, expected: deque[_Expected], what: _Expected, *command: bytes | str) -> None:
+        assert self._sock is not None
+        self._sock.sendall(encode_command(*command))
+        expected.append(what)
+
+    def _on_reply(self, what: _Expected, reply: Any, generation: int) -> bool:
+        """Act on a reply; True when it answered a heartbeat in time (the flow is confirmed)."""
+        if isinstance(reply, ReplyError):
+            raise reply
+        if what.kind == "hello":
+            self.client_id = int(reply.get(b"id", -1)) if isinstance(reply, dict) else None
+        elif what.kind == "setup-info":
+            self._check_run_id(reply, serving=False)
+        elif what.kind == "info":
+            self._check_run_id(reply, serving=True)
+        elif what.kind == "ping" and reply != b"PONG":
+            raise ProtocolError(f"PING answered {reply!r}")
+        if what.kind not in ("ping", "info"):
+            return False
+        with self._lock:
+            if generation != self._generation:
+                return False
+            for cache in what.caches:
+                cache.grant(self, what.sent + self.lease)
+        return True
+
+    def _check_run_id(self, reply: Any, serving: bool) -> None:
+        text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+        run_id = next((line[7:].strip() for line in text.splitlines() if line.startswith("run_id:")), None)
+        if run_id is None:
+            raise ProtocolError("INFO server has no run_id")
+        previous, self.run_id = self.run_id, run_id
+        if previous is not None and previous != run_id:
+            self.restarts_seen += 1
+            if serving:
+                raise ListenerError(f"server restarted behind the connection (run_id {previous} -> {run_id})")
+
+    def _on_push(self, message: Push) -> None:
+        if len(message) < 2 or message[0] != b"invalidate":
+            return
+        keys = message[1]
+        with self._lock:
+            subscriptions = list(self._subscriptions)
+        if keys is None:
+            for cache in {id(cache): cache for _, cache in subscriptions}.values():
+                cache.flush()
+        else:
+            for key in keys:
+                for prefix, cache in subscriptions:
+                    if key.startswith(prefix):
+                        cache.invalidate(key)
+        if self._on_invalidation is not None:
+            self._on_invalidation(keys)
+
+    def _end_session(self, generation: int) -> None:
+        with self._lock:
+            for _, cache in self._subscriptions:
+                cache.revoke(self)
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+
+    def _sleep(self, seconds: float) -> None:
+        select.select([self._wake_reader], [], [], seconds)
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):  # a full buffer: wake-ups are pending anyway
+            self._wake_writer.send(b"\0")
+
+    def _where(self) -> str:
+        return f"{self._address!r}" if not callable(self._address) else "the current master"
+
+    def _after_fork_in_child(self) -> None:
+        """The thread did not survive the fork; the inherited sockets belong to the parent."""
+        for sock in (self._sock, self._wake_reader, self._wake_writer):
+            if sock is not None:
+                sock.close()  # our copy of the descriptor only: the parent's connection stays up
+        self._sock = None
+        self._thread = None
+        self._lock = threading.Lock()
+        self._wake_reader, self._wake_writer = socket.socketpair()
+
+
+def _covered(prefix: bytes, registered: Iterable[bytes]) -> bool:
+    return any(prefix.startswith(tracked) for tracked in registered)
+
+
+def _minimal(prefixes: list[bytes]) -> list[bytes]:
+    """Drop prefixes another one covers; Redis refuses overlapping ones on one connection."""
+    kept: list[bytes] = []
+    for prefix in sorted(set(prefixes), key=len):
+        if not _covered(prefix, kept):
+            kept.append(prefix)
+    return kept
+
+
+_LIVE_LISTENERS: "weakref.WeakSet[InvalidationListener]" = weakref.WeakSet()
+
+
+def _reset_listeners_in_child() -> None:
+    for listener in list(_LIVE_LISTENERS):
+        listener._after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_reset_listeners_in_child)

@@ -1,0 +1,126 @@
+"""When invalidations may be lost, the cache empties itself and reads go to Redis.
+
+Killed connection, frozen server (heartbeat), restarted server, fork, the owner's reset:
+each test checks the cache stops serving with nothing left in it, then serves again once
+tracking is back and a heartbeat came through. Deadlines are generous; nothing is timed.
+"""
+
+import os
+import signal
+
+import pytest
+import redis
+from support.cache import GENEROUS, key, read, start_listener, wait_not_serving, wait_serving
+from support.topology_base import wait_for
+
+from hug_store_redis.local_cache import LocalCache
+
+pytestmark = pytest.mark.one_twin
+
+
+def cached(cache: LocalCache, client: redis.Redis, name: str = "a") -> bytes:
+    client.set(key(name), b"v1")
+    wait_for("the entry to be cached", lambda: read(cache, client, key(name)) and cache.get(key(name)))
+    return key(name)
+
+
+def test_client_kill_flushes_then_recovers(listener, cache, redis_client):
+    redis_key = cached(cache, redis_client)
+    old_id, flushes = listener.client_id, cache.stats()["flushes"]
+    token = cache.begin_read(key("b"))
+    redis_client.client_kill_filter(_id=old_id)
+    wait_for("a new tracking connection", lambda: listener.sessions == 2 and cache.serving)
+    assert cache.stats()["flushes"] > flushes
+    assert cache.get(redis_key) is None
+    assert not cache.finish_read(token, b"stale", -1)  # begun before the loss
+    assert "closed" in str(listener.last_error)
+    assert listener.client_id != old_id
+    assert cached(cache, redis_client) == redis_key  # serving again
+
+
+def test_a_frozen_server_stops_the_cache_within_the_heartbeat_bound(own_server, own_client, invalidations):
+    """SIGSTOP: the connection stays open but nothing flows; the missing PONG must be noticed."""
+    cache = LocalCache()
+    listener = start_listener(own_server.port, cache, invalidations)
+    try:
+        wait_serving(cache)
+        cached(cache, own_client)
+        own_server.send(signal.SIGSTOP)
+        try:
+            wait_not_serving(cache)  # the bound is listener.lease (1.25 s); GENEROUS is far above
+            assert cache.get(key("a")) is None and len(cache) == 0
+            assert "no reply" in str(listener.last_error) or "timed out" in str(listener.last_error)
+        finally:
+            own_server.send(signal.SIGCONT)
+        wait_serving(cache)
+        assert cached(cache, own_client) == key("a")
+    finally:
+        listener.close()
+
+
+def test_a_restart_on_the_same_port_flushes_and_recovers(own_server, own_client, invalidations):
+    cache = LocalCache()
+    listener = start_listener(own_server.port, cache, invalidations)
+    try:
+        wait_serving(cache)
+        cached(cache, own_client)
+        first_run_id = listener.run_id
+        own_server.stop()
+        wait_not_serving(cache)
+        assert len(cache) == 0
+        own_server.start()
+        wait_for("the restarted server to be tracked", lambda: listener.sessions == 2 and cache.serving)
+        assert listener.run_id != first_run_id and listener.restarts_seen == 1
+        assert read(cache, own_client, key("a")) is None  # the data went with the server
+        assert cached(cache, own_client) == key("a")
+    finally:
+        listener.close()
+
+
+def test_reset_empties_now_and_serves_again_on_a_new_connection(listener, cache, redis_client):
+    cached(cache, redis_client)
+    old_id = listener.client_id
+    listener.reset()
+    assert not cache.serving and len(cache) == 0  # at once, not when the thread gets to it
+    wait_for("a new tracking connection", lambda: listener.client_id != old_id and cache.serving)
+    cached(cache, redis_client)
+
+
+def test_a_forked_child_starts_empty_and_not_serving(listener, cache, redis_client):
+    redis_key = cached(cache, redis_client)
+    token = cache.begin_read(key("b"))
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, never return into pytest
+        status = 1
+        try:
+            seen = (cache.serving, cache.get(redis_key), len(cache), cache.finish_read(token, b"x", -1))
+            listener.start()  # the child's own connection, the parent's is untouched
+            wait_serving(cache)
+            seen += (
+                read(
+                    cache, redis.Redis(port=redis_client.connection_pool.connection_kwargs["port"]), redis_key
+                ),
+            )
+            os.write(writer, repr(seen).encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(writer)
+    _, status = os.waitpid(pid, 0)
+    with os.fdopen(reader) as report:
+        assert report.read() == repr((False, None, 0, False, b"v1"))
+    assert os.WEXITSTATUS(status) == 0
+    assert cache.serving and cache.get(redis_key) == b"v1"  # the parent is unaffected
+    redis_client.set(redis_key, b"v2")
+    wait_for("the parent's listener to invalidate", lambda: cache.get(redis_key) is None, timeout=GENEROUS)
+
+
+def test_the_placeholder_rule_holds_after_recovery(listener, cache, redis_client, invalidations):
+    """After a reconnection, a read begun under the new lease is voided by a write as before."""
+    redis_client.client_kill_filter(_id=listener.client_id)
+    wait_for("a new tracking connection", lambda: listener.sessions == 2 and cache.serving)
+    token = cache.begin_read(key("a"))
+    redis_client.set(key("a"), b"new")
+    invalidations.wait_for_key(key("a"))
+    assert not cache.finish_read(token, b"old", -1)
