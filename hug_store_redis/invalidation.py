@@ -20,7 +20,7 @@ register tracking and answer a PING before caches serve again.
 import contextlib
 import logging
 import os
-import select
+import selectors
 import socket
 import threading
 import weakref
@@ -92,6 +92,7 @@ class InvalidationListener:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
+        self._selector: selectors.BaseSelector | None = None
         self._wake_reader, self._wake_writer = socket.socketpair()
         self.run_id: str | None = None
         self.client_id: int | None = None
@@ -165,8 +166,12 @@ class InvalidationListener:
             try:
                 self._session(generation)
             except (OSError, ProtocolError, ReplyError, ListenerError) as error:
+                if self.sessions > sessions_before or str(error) != str(self.last_error):
+                    logger.warning("local cache off, invalidations lost (%s): %s", self._where(), error)
                 self.last_error = error
-                logger.warning("local cache not serving, no invalidations from %s: %s", self._where(), error)
+            except Exception as error:  # a bug must not end the thread: the caches would never serve again
+                logger.exception("local cache not serving: the invalidation listener failed")
+                self.last_error = error
             finally:
                 self._end_session(generation)
             if self._stopping:
@@ -182,6 +187,10 @@ class InvalidationListener:
         sock = socket.create_connection((host, port), timeout=self.heartbeat_timeout)
         self._sock = sock
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        selector = selectors.DefaultSelector()  # not select(): descriptors above 1023 are common in servers
+        self._selector = selector
+        selector.register(sock, selectors.EVENT_READ)
+        selector.register(self._wake_reader, selectors.EVENT_READ)
         reader = Resp3Reader()
         expected: deque[_Expected] = deque()
         with self._lock:
@@ -212,7 +221,7 @@ class InvalidationListener:
                 late = expected[0].kind.upper()
                 raise ListenerError(f"no reply to {late} within {self.heartbeat_timeout}s")
             wait = expected[0].sent + self.heartbeat_timeout - now if expected else next_beat - now
-            readable, _, _ = select.select([sock, self._wake_reader], [], [], max(wait, 0.0))
+            readable = {key.fileobj for key, _ in selector.select(max(wait, 0.0))}
             if self._wake_reader in readable:
                 self._wake_reader.recv(4096)
             if sock in readable:
@@ -308,9 +317,15 @@ class InvalidationListener:
         sock, self._sock = self._sock, None
         if sock is not None:
             sock.close()
+        selector, self._selector = self._selector, None
+        if selector is not None:
+            selector.close()
 
     def _sleep(self, seconds: float) -> None:
-        select.select([self._wake_reader], [], [], seconds)
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._wake_reader, selectors.EVENT_READ)
+            if selector.select(seconds):
+                self._wake_reader.recv(4096)
 
     def _wake(self) -> None:
         with contextlib.suppress(OSError):  # a full buffer: wake-ups are pending anyway
@@ -324,7 +339,10 @@ class InvalidationListener:
         for sock in (self._sock, self._wake_reader, self._wake_writer):
             if sock is not None:
                 sock.close()  # our copy of the descriptor only: the parent's connection stays up
+        if self._selector is not None:
+            self._selector.close()  # closes our descriptor; the parent's registrations stay
         self._sock = None
+        self._selector = None
         self._thread = None
         self._lock = threading.Lock()
         self._wake_reader, self._wake_writer = socket.socketpair()
