@@ -1,6 +1,6 @@
 """δ: how long after a write is acknowledged a cached reader on another process still sees the old value.
 
-Run it as ``.venv/bin/python scripts/cache_delay.py [--writes 400] [--pause-us 0]``.
+Run it as ``.venv/bin/python scripts/cache_delay.py [--writes 400] [--pause-us 0] [--no-cache]``.
 
 A writer process SETs versions 1..N of one key (a pause between writes) and notes when each
 SET was acknowledged. A reader process reads the key in a loop through a LocalCache kept by
@@ -43,7 +43,7 @@ def writer(port: int, writes: int, interval: float, ready: Event, out: Connectio
     out.send(acknowledged)
 
 
-def reader(port: int, writes: int, pause: float, ready: Event, out: Connection) -> None:
+def reader(port: int, writes: int, pause: float, use_cache: bool, ready: Event, out: Connection) -> None:
     client = redis.Redis(port=port)
     cache = LocalCache()
     listener = InvalidationListener(("127.0.0.1", port))
@@ -60,7 +60,7 @@ def reader(port: int, writes: int, pause: float, ready: Event, out: Connection) 
     latest = 0
     ready.set()
     while latest < writes:
-        payload = cache.read_through(KEY, fetch)
+        payload = cache.read_through(KEY, fetch) if use_cache else fetch()[0]
         version = int(payload) if payload else 0
         if version > latest:
             now = time.monotonic_ns()
@@ -83,20 +83,19 @@ def main() -> None:
     parser.add_argument("--writes", type=int, default=400)
     parser.add_argument("--interval-ms", type=float, default=10.0, help="pause between writes")
     parser.add_argument("--pause-us", type=float, default=0.0, help="reader's sleep between reads")
+    parser.add_argument("--no-cache", action="store_true", help="the baseline: every read goes to Redis")
     options = parser.parse_args()
     context = multiprocessing.get_context("spawn")
     with EmbeddedRedis() as server:
         ready = context.Event()
         writer_end, writer_out = context.Pipe(duplex=False)
         reader_end, reader_out = context.Pipe(duplex=False)
+        use_cache, pause = not options.no_cache, options.pause_us / 1e6
+        writer_args = (server.port, options.writes, options.interval_ms / 1000, ready, writer_out)
+        reader_args = (server.port, options.writes, pause, use_cache, ready, reader_out)
         processes = [
-            context.Process(
-                target=writer,
-                args=(server.port, options.writes, options.interval_ms / 1000, ready, writer_out),
-            ),
-            context.Process(
-                target=reader, args=(server.port, options.writes, options.pause_us / 1e6, ready, reader_out)
-            ),
+            context.Process(target=writer, args=writer_args),
+            context.Process(target=reader, args=reader_args),
         ]
         for process in processes:
             process.start()
@@ -106,7 +105,8 @@ def main() -> None:
             process.join()
     delays = sorted(max(0, first - ack) / 1e6 for first, ack in zip(seen, acknowledged, strict=True))
     early = sum(first <= ack for first, ack in zip(seen, acknowledged, strict=True))
-    print(f"{options.writes} writes {options.interval_ms} ms apart, reader pause {options.pause_us} µs")
+    mode = "reads straight from Redis" if options.no_cache else "reads through the cache"
+    print(f"{options.writes} writes {options.interval_ms} ms apart, {mode}, pause {options.pause_us} µs")
     p50, p99 = percentile(delays, 0.5), percentile(delays, 0.99)
     print(f"delta ms: p50 {p50:.3f}  p99 {p99:.3f}  max {delays[-1]:.3f}")
     print(f"mean {statistics.fmean(delays):.3f} ms; seen before the writer's ack: {early} of {len(delays)}")

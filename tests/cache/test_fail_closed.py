@@ -10,7 +10,9 @@ import signal
 
 import pytest
 import redis
-from support.cache import GENEROUS, key, read, start_listener, wait_not_serving, wait_serving
+from support.cache import GENEROUS, cache_entry, key, read, start_listener, wait_not_serving, wait_serving
+from support.proxy import SwitchingProxy
+from support.servers import RedisProcess
 from support.topology_base import wait_for
 
 from hug_store_redis.local_cache import LocalCache
@@ -18,14 +20,8 @@ from hug_store_redis.local_cache import LocalCache
 pytestmark = pytest.mark.one_twin
 
 
-def cached(cache: LocalCache, client: redis.Redis, name: str = "a") -> bytes:
-    client.set(key(name), b"v1")
-    wait_for("the entry to be cached", lambda: read(cache, client, key(name)) and cache.get(key(name)))
-    return key(name)
-
-
-def test_client_kill_flushes_then_recovers(listener, cache, redis_client):
-    redis_key = cached(cache, redis_client)
+def test_client_kill_flushes_then_recovers(listener, cache, redis_client, invalidations):
+    redis_key = cache_entry(cache, redis_client, invalidations)
     old_id, flushes = listener.client_id, cache.stats()["flushes"]
     token = cache.begin_read(key("b"))
     redis_client.client_kill_filter(_id=old_id)
@@ -35,7 +31,7 @@ def test_client_kill_flushes_then_recovers(listener, cache, redis_client):
     assert not cache.finish_read(token, b"stale", -1)  # begun before the loss
     assert "closed" in str(listener.last_error)
     assert listener.client_id != old_id
-    assert cached(cache, redis_client) == redis_key  # serving again
+    assert cache_entry(cache, redis_client, invalidations) == redis_key  # serving again
 
 
 def test_a_frozen_server_stops_the_cache_within_the_heartbeat_bound(own_server, own_client, invalidations):
@@ -44,7 +40,7 @@ def test_a_frozen_server_stops_the_cache_within_the_heartbeat_bound(own_server, 
     listener = start_listener(own_server.port, cache, invalidations)
     try:
         wait_serving(cache)
-        cached(cache, own_client)
+        cache_entry(cache, own_client, invalidations)
         own_server.send(signal.SIGSTOP)
         try:
             wait_not_serving(cache)  # the bound is listener.lease (1.25 s); GENEROUS is far above
@@ -53,7 +49,7 @@ def test_a_frozen_server_stops_the_cache_within_the_heartbeat_bound(own_server, 
         finally:
             own_server.send(signal.SIGCONT)
         wait_serving(cache)
-        assert cached(cache, own_client) == key("a")
+        assert cache_entry(cache, own_client, invalidations) == key("a")
     finally:
         listener.close()
 
@@ -63,7 +59,7 @@ def test_a_restart_on_the_same_port_flushes_and_recovers(own_server, own_client,
     listener = start_listener(own_server.port, cache, invalidations)
     try:
         wait_serving(cache)
-        cached(cache, own_client)
+        cache_entry(cache, own_client, invalidations)
         first_run_id = listener.run_id
         own_server.stop()
         wait_not_serving(cache)
@@ -72,22 +68,22 @@ def test_a_restart_on_the_same_port_flushes_and_recovers(own_server, own_client,
         wait_for("the restarted server to be tracked", lambda: listener.sessions == 2 and cache.serving)
         assert listener.run_id != first_run_id and listener.restarts_seen == 1
         assert read(cache, own_client, key("a")) is None  # the data went with the server
-        assert cached(cache, own_client) == key("a")
+        assert cache_entry(cache, own_client, invalidations) == key("a")
     finally:
         listener.close()
 
 
-def test_reset_empties_now_and_serves_again_on_a_new_connection(listener, cache, redis_client):
-    cached(cache, redis_client)
+def test_reset_empties_now_and_serves_again_on_a_new_connection(listener, cache, redis_client, invalidations):
+    cache_entry(cache, redis_client, invalidations)
     old_id = listener.client_id
     listener.reset()
     assert not cache.serving and len(cache) == 0  # at once, not when the thread gets to it
     wait_for("a new tracking connection", lambda: listener.client_id != old_id and cache.serving)
-    cached(cache, redis_client)
+    cache_entry(cache, redis_client, invalidations)
 
 
-def test_a_forked_child_starts_empty_and_not_serving(listener, cache, redis_client):
-    redis_key = cached(cache, redis_client)
+def test_a_forked_child_starts_empty_and_not_serving(listener, cache, redis_client, invalidations):
+    redis_key = cache_entry(cache, redis_client, invalidations)
     token = cache.begin_read(key("b"))
     reader, writer = os.pipe()
     pid = os.fork()
@@ -124,3 +120,35 @@ def test_the_placeholder_rule_holds_after_recovery(listener, cache, redis_client
     redis_client.set(key("a"), b"new")
     invalidations.wait_for_key(key("a"))
     assert not cache.finish_read(token, b"old", -1)
+
+
+def test_a_new_server_behind_a_live_connection_is_noticed(own_server, own_client, tmp_path, invalidations):
+    """A proxy moves the connection to another server: PINGs still answer, tracking is gone.
+
+    The run_id, asked every few heartbeats, is what tells; the cache must not keep serving
+    bytes the new server will never invalidate.
+    """
+    (tmp_path / "second").mkdir()
+    second = RedisProcess(tmp_path / "second").start()
+    proxy = SwitchingProxy(own_server.port)
+    cache = LocalCache()
+    listener = start_listener(proxy.port, cache, invalidations)
+    try:
+        wait_serving(cache)
+        redis_key = cache_entry(cache, own_client, invalidations)
+        first_run_id, flushes = listener.run_id, cache.stats()["flushes"]
+        proxy.switch(second.port)
+        wait_for("the cache to flush", lambda: cache.stats()["flushes"] > flushes, timeout=GENEROUS)
+        assert cache.get(redis_key) is None
+        wait_for("the new server to be tracked", lambda: listener.sessions == 2 and cache.serving)
+        assert listener.run_id != first_run_id and listener.restarts_seen == 1
+        # tracked on the new server: its writes invalidate
+        with redis.Redis(port=second.port) as second_client:
+            assert cache_entry(cache, second_client, invalidations) == redis_key
+            second_client.set(redis_key, b"v2")
+            invalidations.barrier(second_client)
+            assert cache.get(redis_key) is None
+    finally:
+        listener.close()
+        proxy.close()
+        second.stop()

@@ -5,6 +5,7 @@
 """
 
 import queue
+import uuid
 from collections.abc import Callable
 from time import monotonic
 
@@ -52,6 +53,16 @@ class Invalidations:
             if keys is not None and redis_key in keys:
                 return
 
+    def barrier(self, client: redis.Redis) -> None:
+        """Return once every write ``client`` made before has been invalidated here.
+
+        One connection delivers invalidations in the order the writes ran, so the invalidation
+        of a marker written now comes after theirs.
+        """
+        marker = key(f"marker-{uuid.uuid4().hex}")
+        client.set(marker, b"")
+        self.wait_for_key(marker)
+
     def wait_for_flush(self) -> None:
         deadline = monotonic() + GENEROUS
         while self.received.get(timeout=max(deadline - monotonic(), 0.01)) is not None:
@@ -70,3 +81,13 @@ def start_listener(port: int, cache: LocalCache, invalidations: Invalidations, *
     listener = InvalidationListener(("127.0.0.1", port), on_invalidation=invalidations, **options)
     listener.attach(cache, PREFIX)
     return listener.start()
+
+
+def cache_entry(cache: LocalCache, client: redis.Redis, invalidations: Invalidations, name: str = "a"):
+    """Write ``name`` = v1, let its own invalidation pass, read it into the cache; its Redis key."""
+    redis_key = key(name)
+    client.set(redis_key, b"v1")
+    invalidations.barrier(client)
+    assert read(cache, client, redis_key) == b"v1"
+    assert cache.get(redis_key) == b"v1"
+    return redis_key
