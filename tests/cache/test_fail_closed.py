@@ -10,11 +10,21 @@ import signal
 
 import pytest
 import redis
-from support.cache import GENEROUS, cache_entry, key, read, start_listener, wait_not_serving, wait_serving
+from support.cache import (
+    GENEROUS,
+    PREFIX,
+    cache_entry,
+    key,
+    read,
+    start_listener,
+    wait_not_serving,
+    wait_serving,
+)
 from support.proxy import SwitchingProxy
 from support.servers import RedisProcess
 from support.topology_base import wait_for
 
+from hug_store_redis.invalidation import InvalidationListener
 from hug_store_redis.local_cache import LocalCache
 
 pytestmark = pytest.mark.one_twin
@@ -151,4 +161,30 @@ def test_a_new_server_behind_a_live_connection_is_noticed(own_server, own_client
     finally:
         listener.close()
         proxy.close()
+        second.stop()
+
+
+def test_reset_follows_an_address_that_moved(own_server, own_client, tmp_path, invalidations):
+    """What a Sentinel owner does on switch-master: the address is asked again on reconnection."""
+    (tmp_path / "second").mkdir()
+    second = RedisProcess(tmp_path / "second").start()
+    current = {"port": own_server.port}
+    cache = LocalCache()
+    listener = InvalidationListener(lambda: ("127.0.0.1", current["port"]), on_invalidation=invalidations)
+    listener.attach(cache, PREFIX)
+    listener.start()
+    try:
+        wait_serving(cache)
+        cache_entry(cache, own_client, invalidations)
+        current["port"] = second.port
+        listener.reset()
+        assert len(cache) == 0
+        wait_for("the new master to be tracked", lambda: listener.sessions == 2 and cache.serving)
+        with redis.Redis(port=second.port) as second_client:
+            redis_key = cache_entry(cache, second_client, invalidations)
+            second_client.delete(redis_key)
+            invalidations.barrier(second_client)
+            assert len(cache) == 0
+    finally:
+        listener.close()
         second.stop()
