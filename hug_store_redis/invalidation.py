@@ -24,20 +24,16 @@ import selectors
 import socket
 import threading
 import weakref
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from time import monotonic
 from typing import Any
 
 from .local_cache import LocalCache, positive_seconds
-from .resp3 import ProtocolError, Push, ReplyError, Resp3Reader, encode_command
+from .resp3 import ProtocolError, Push, ReplyError
+from .tracking import Address, ListenerError, TrackingConnection, run_id_of
 
-Address = tuple[str, int]
+__all__ = ["InvalidationListener", "ListenerError"]
 logger = logging.getLogger(__name__)
-
-
-class ListenerError(Exception):
-    """The tracking connection can no longer vouch for the caches (the reason says why)."""
 
 
 class _Expected:
@@ -91,8 +87,7 @@ class InvalidationListener:
         self._generation = 0
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self._sock: socket.socket | None = None
-        self._selector: selectors.BaseSelector | None = None
+        self._connection: TrackingConnection[_Expected] | None = None
         self._wake_reader, self._wake_writer = socket.socketpair()
         self.run_id: str | None = None
         self.client_id: int | None = None
@@ -173,7 +168,7 @@ class InvalidationListener:
                 logger.exception("local cache not serving: the invalidation listener failed")
                 self.last_error = error
             finally:
-                self._end_session(generation)
+                self._end_session()
             if self._stopping:
                 break
             if self.sessions > sessions_before or generation != self._generation:
@@ -183,94 +178,60 @@ class InvalidationListener:
                 delay = min(delay * 2, self._max_retry_delay)
 
     def _session(self, generation: int) -> None:
-        host, port = self._address() if callable(self._address) else self._address
-        sock = socket.create_connection((host, port), timeout=self.heartbeat_timeout)
-        self._sock = sock
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        selector = selectors.DefaultSelector()  # not select(): descriptors above 1023 are common in servers
-        self._selector = selector
-        selector.register(sock, selectors.EVENT_READ)
-        selector.register(self._wake_reader, selectors.EVENT_READ)
-        reader = Resp3Reader()
-        expected: deque[_Expected] = deque()
+        address = self._address() if callable(self._address) else self._address
+        connection: TrackingConnection[_Expected] = TrackingConnection(
+            address, self._wake_reader, self.heartbeat_timeout
+        )
+        self._connection = connection
         with self._lock:
             self._unregistered = list(self._subscriptions)
-        hello: list[bytes | str] = ["HELLO", "3"]
-        if self._password is not None:
-            hello += ["AUTH", self._username or "default", self._password]
         now = monotonic()
-        self._send(expected, _Expected("hello", now), *hello, "SETNAME", self._client_name)
-        self._send(expected, _Expected("setup-info", now), "INFO", "server")
-        registered: list[bytes] = []
+        connection.hello(_Expected("hello", now), self._client_name, self._username, self._password)
+        connection.send(_Expected("setup-info", now), "INFO", "server")
         beats = 0
         next_beat = now
         confirmed = False
         while not self._stopping and generation == self._generation:
-            self._register(expected, registered)
+            with self._lock:
+                new, self._unregistered = self._unregistered, []
+            connection.track(_Expected("tracking", monotonic()), [prefix for prefix, _ in new])
             now = monotonic()
-            if not expected and now >= next_beat:
+            if not connection.pending and now >= next_beat:
                 beats += 1
-                kind = "info" if beats % self._run_id_every == 0 else "ping"
                 with self._lock:
-                    subscriptions = list(self._subscriptions)
-                caches = tuple(cache for prefix, cache in subscriptions if _covered(prefix, registered))
-                command = ("INFO", "server") if kind == "info" else ("PING",)
-                self._send(expected, _Expected(kind, now, caches), *command)
+                    caches = tuple(
+                        cache for prefix, cache in self._subscriptions if connection.covers(prefix)
+                    )
+                if beats % self._run_id_every:
+                    connection.send(_Expected("ping", now, caches), "PING")
+                else:
+                    connection.send(_Expected("info", now, caches), "INFO", "server")
                 next_beat = now + self.heartbeat_interval
-            if expected and now >= expected[0].sent + self.heartbeat_timeout:
-                late = expected[0].kind.upper()
-                raise ListenerError(f"no reply to {late} within {self.heartbeat_timeout}s")
-            wait = expected[0].sent + self.heartbeat_timeout - now if expected else next_beat - now
-            readable = {key.fileobj for key, _ in selector.select(max(wait, 0.0))}
-            if self._wake_reader in readable:
-                self._wake_reader.recv(4096)
-            if sock in readable:
-                data = sock.recv(65536)
-                if not data:
-                    raise ListenerError("connection closed by the server")
-                reader.feed(data)
-                for message in reader.messages():
-                    if isinstance(message, Push):
-                        self._on_push(message)
-                    elif not expected:
-                        raise ProtocolError(f"unexpected reply {message!r}")
-                    elif self._on_reply(expected.popleft(), message, generation) and not confirmed:
-                        confirmed = True
-                        self.sessions += 1
-                        logger.info("local cache serving: invalidations flow from %s", self._where())
-
-    def _register(self, expected: deque[_Expected], registered: list[bytes]) -> None:
-        """Send CLIENT TRACKING for prefixes attached since the last call."""
-        with self._lock:
-            new, self._unregistered = self._unregistered, []
-        prefixes = [prefix for prefix, _ in new if not _covered(prefix, registered)]
-        if not prefixes:
-            return
-        prefixes = _minimal(prefixes)
-        if any(old.startswith(prefix) for old in registered for prefix in prefixes):
-            # Redis refuses overlapping prefixes on one connection; register the set afresh.
-            raise ListenerError("a new prefix covers a tracked one; reconnecting to track both")
-        arguments: list[bytes | str] = ["CLIENT", "TRACKING", "ON", "BCAST"]
-        for prefix in prefixes:
-            arguments += ["PREFIX", prefix]
-        self._send(expected, _Expected("tracking", monotonic()), *arguments)
-        registered.extend(prefixes)
-
-    def _send(self, expected: deque[_Expected], what: _Expected, *command: bytes | str) -> None:
-        assert self._sock is not None
-        self._sock.sendall(encode_command(*command))
-        expected.append(what)
+            oldest = connection.pending[0] if connection.pending else None
+            if oldest is not None and now >= oldest.sent + self.heartbeat_timeout:
+                raise ListenerError(f"no reply to {oldest.kind.upper()} within {self.heartbeat_timeout}s")
+            wait = oldest.sent + self.heartbeat_timeout - now if oldest is not None else next_beat - now
+            for what, message in connection.receive(wait):
+                if what is None:
+                    self._on_push(message)
+                elif self._on_reply(what, message, generation) and not confirmed:
+                    confirmed = True
+                    self.sessions += 1
+                    logger.info("local cache serving: invalidations flow from %s", self._where())
 
     def _on_reply(self, what: _Expected, reply: Any, generation: int) -> bool:
         """Act on a reply; True when it answered a heartbeat in time (the flow is confirmed)."""
-        if isinstance(reply, ReplyError):
-            raise reply
         if what.kind == "hello":
             self.client_id = int(reply.get(b"id", -1)) if isinstance(reply, dict) else None
-        elif what.kind == "setup-info":
-            self._check_run_id(reply, serving=False)
-        elif what.kind == "info":
-            self._check_run_id(reply, serving=True)
+        elif what.kind in ("setup-info", "info"):
+            run_id = run_id_of(reply)
+            previous, self.run_id = self.run_id, run_id
+            if previous is not None and previous != run_id:
+                self.restarts_seen += 1
+                if what.kind == "info":
+                    raise ListenerError(
+                        f"server restarted behind the connection (run_id {previous} -> {run_id})"
+                    )
         elif what.kind == "ping" and reply != b"PONG":
             raise ProtocolError(f"PING answered {reply!r}")
         if what.kind not in ("ping", "info"):
@@ -281,17 +242,6 @@ class InvalidationListener:
             for cache in what.caches:
                 cache.grant(self, what.sent + self.lease)
         return True
-
-    def _check_run_id(self, reply: Any, serving: bool) -> None:
-        text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
-        run_id = next((line[7:].strip() for line in text.splitlines() if line.startswith("run_id:")), None)
-        if run_id is None:
-            raise ProtocolError("INFO server has no run_id")
-        previous, self.run_id = self.run_id, run_id
-        if previous is not None and previous != run_id:
-            self.restarts_seen += 1
-            if serving:
-                raise ListenerError(f"server restarted behind the connection (run_id {previous} -> {run_id})")
 
     def _on_push(self, message: Push) -> None:
         if len(message) < 2 or message[0] != b"invalidate":
@@ -310,16 +260,13 @@ class InvalidationListener:
         if self._on_invalidation is not None:
             self._on_invalidation(keys)
 
-    def _end_session(self, generation: int) -> None:
+    def _end_session(self) -> None:
         with self._lock:
             for _, cache in self._subscriptions:
                 cache.revoke(self)
-        sock, self._sock = self._sock, None
-        if sock is not None:
-            sock.close()
-        selector, self._selector = self._selector, None
-        if selector is not None:
-            selector.close()
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
 
     def _sleep(self, seconds: float) -> None:
         with selectors.DefaultSelector() as selector:
@@ -335,30 +282,15 @@ class InvalidationListener:
         return f"{self._address!r}" if not callable(self._address) else "the current master"
 
     def _after_fork_in_child(self) -> None:
-        """The thread did not survive the fork; the inherited sockets belong to the parent."""
-        for sock in (self._sock, self._wake_reader, self._wake_writer):
-            if sock is not None:
-                sock.close()  # our copy of the descriptor only: the parent's connection stays up
-        if self._selector is not None:
-            self._selector.close()  # closes our descriptor; the parent's registrations stay
-        self._sock = None
-        self._selector = None
+        """The thread did not survive the fork; the inherited descriptors serve the parent."""
+        if self._connection is not None:
+            self._connection.abandon()
+        self._wake_reader.close()  # our copies only: the parent's sockets stay open
+        self._wake_writer.close()
+        self._connection = None
         self._thread = None
         self._lock = threading.Lock()
         self._wake_reader, self._wake_writer = socket.socketpair()
-
-
-def _covered(prefix: bytes, registered: Iterable[bytes]) -> bool:
-    return any(prefix.startswith(tracked) for tracked in registered)
-
-
-def _minimal(prefixes: list[bytes]) -> list[bytes]:
-    """Drop prefixes another one covers; Redis refuses overlapping ones on one connection."""
-    kept: list[bytes] = []
-    for prefix in sorted(set(prefixes), key=len):
-        if not _covered(prefix, kept):
-            kept.append(prefix)
-    return kept
 
 
 _LIVE_LISTENERS: "weakref.WeakSet[InvalidationListener]" = weakref.WeakSet()
