@@ -5,7 +5,8 @@ server pushes ``invalidate`` messages for every write to a key under a tracked p
 ``null`` for FLUSHALL/FLUSHDB. RESP3 rather than RESP2 with ``REDIRECT`` to a connection
 subscribed to ``__redis__:invalidate``: one socket carries both the invalidations and the
 heartbeat, so a PONG proves that the very stream the invalidations travel on is alive and
-drained up to it. With a redirect, two connections (the tracking one and the subscriber)
+drained (up to the server's event-loop pass before the PING: BCAST messages are queued at the
+end of each pass). With a redirect, two connections (the tracking one and the subscriber)
 can fail separately, and RESP2 tells the tracking side nothing when the subscriber goes.
 BCAST keeps no per-key table on the server, so reads need no tracking at all and go
 through the store's ordinary connections.
