@@ -33,7 +33,7 @@ from .local_cache import LocalCache, positive_seconds
 from .resp3 import ProtocolError, Push, ReplyError
 from .tracking import Address, ListenerError, TrackingConnection, run_id_of
 
-__all__ = ["InvalidationListener", "ListenerError"]
+__all__ = ["InvalidationListener", "ListenerError", "shared_listener"]
 logger = logging.getLogger(__name__)
 
 
@@ -294,10 +294,32 @@ class InvalidationListener:
         self._wake_reader, self._wake_writer = socket.socketpair()
 
 
+_SHARED: dict[tuple[str, int, str | None], InvalidationListener] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_listener(
+    host: str, port: int, *, username: str | None = None, password: str | None = None
+) -> InvalidationListener:
+    """The process's one listener for a server, started: every store on that server attaches to it.
+
+    After a fork, call it (or ``start()``) again in the child: the child's caches serve once
+    its own connection is tracking.
+    """
+    with _SHARED_LOCK:
+        listener = _SHARED.get((host, port, username))
+        if listener is None:
+            listener = InvalidationListener((host, port), username=username, password=password)
+            _SHARED[host, port, username] = listener
+    return listener.start()
+
+
 _LIVE_LISTENERS: "weakref.WeakSet[InvalidationListener]" = weakref.WeakSet()
 
 
 def _reset_listeners_in_child() -> None:
+    global _SHARED_LOCK
+    _SHARED_LOCK = threading.Lock()
     for listener in list(_LIVE_LISTENERS):
         listener._after_fork_in_child()
 

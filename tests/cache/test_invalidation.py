@@ -9,7 +9,7 @@ import redis
 from support.cache import PREFIX, key, read, start_listener, wait_serving
 from support.topology_base import wait_for
 
-from hug_store_redis.invalidation import InvalidationListener
+from hug_store_redis.invalidation import InvalidationListener, shared_listener
 from hug_store_redis.local_cache import LocalCache
 
 pytestmark = pytest.mark.one_twin
@@ -162,3 +162,17 @@ def test_bad_options_are_refused_by_name():
         InvalidationListener(("127.0.0.1", 1), heartbeat_interval="1")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="prefix"):
         InvalidationListener(("127.0.0.1", 1)).attach(LocalCache(), "")
+
+
+def test_stores_on_one_server_get_the_same_listener(redis_server, redis_client):
+    first = shared_listener("127.0.0.1", redis_server.port)
+    sessions, carts = LocalCache(), LocalCache()
+    try:
+        assert shared_listener("127.0.0.1", redis_server.port) is first
+        first.attach(sessions, "sessions:")
+        first.attach(carts, "carts:")
+        wait_serving(sessions)
+        wait_serving(carts)
+        assert len(tracking_clients(redis_client)) == 1
+    finally:
+        first.close()
