@@ -25,16 +25,21 @@ NO_EXPIRY = -1
 STAT_FIELDS = ("hits", "misses", "invalidations", "flushes", "evictions")
 
 
+_UNSEEN = object()
+
+
 class ReadToken:
     """A read in flight: cached by ``finish_read`` only if nothing voided it meanwhile."""
 
-    __slots__ = ("epoch", "key", "started", "valid")
+    __slots__ = ("epoch", "key", "seen", "started", "valid")
 
     def __init__(self, key: bytes, epoch: int, started: float, valid: bool) -> None:
         self.key = key
         self.epoch = epoch
         self.started = started
         self.valid = valid
+        self.seen: object = _UNSEEN
+        """What the first read of the same key to finish meanwhile returned."""
 
 
 class LocalCache:
@@ -103,6 +108,9 @@ class LocalCache:
         """
         with self._lock:
             self._release(token)
+            if self._disagrees(token, payload):
+                self._remove(token.key)
+                return False
             if not token.valid or token.epoch != self._epoch or payload is None:
                 return False
             if ttl_ms == NO_EXPIRY:
@@ -217,6 +225,20 @@ class LocalCache:
             tokens.remove(token)
             if not tokens:
                 del self._pending[token.key]
+
+    def _disagrees(self, token: ReadToken, payload: bytes | None) -> bool:
+        """Did an overlapping read of the key return other bytes? Then a write ran in between.
+
+        Its invalidation is on its way, but until it lands an older payload installed by one
+        read could be served after the other returned the newer one. Neither is cached and the
+        entry goes, so a process never steps back to an older version it has moved past.
+        """
+        for other in self._pending.get(token.key, ()):
+            if other.seen is _UNSEEN:
+                other.seen = payload
+            elif other.seen != payload:
+                other.valid = False
+        return token.seen is not _UNSEEN and token.seen != payload
 
     def _flush(self) -> None:
         self._counts["flushes"] += 1

@@ -223,3 +223,37 @@ def test_counters_are_exact_under_threads():
         worker.join()
     stats = cache.stats()
     assert (stats["hits"], stats["misses"], stats["invalidations"]) == (threads * rounds,) * 3
+
+
+@pytest.mark.parametrize("older_finishes_first", [True, False])
+def test_overlapping_reads_that_disagree_leave_nothing_cached(older_finishes_first):
+    """A write ran between two reads of one key and its invalidation has not landed yet.
+
+    The caller of the newer read got v5: no later hit may return v4, whichever read
+    finishes last.
+    """
+    cache = serving_cache()
+    older, newer = cache.begin_read(b"k"), cache.begin_read(b"k")
+    if older_finishes_first:
+        assert cache.finish_read(older, b"v4", HOUR_MS)  # nothing told it yet
+        assert not cache.finish_read(newer, b"v5", HOUR_MS)
+    else:
+        cache.finish_read(newer, b"v5", HOUR_MS)
+        assert not cache.finish_read(older, b"v4", HOUR_MS)
+    assert cache.get(b"k") is None
+
+
+def test_overlapping_reads_that_agree_are_cached():
+    cache = serving_cache()
+    first, second = cache.begin_read(b"k"), cache.begin_read(b"k")
+    assert cache.finish_read(first, b"v", HOUR_MS)
+    assert cache.finish_read(second, b"v", HOUR_MS)
+    assert cache.get(b"k") == b"v"
+
+
+def test_a_read_that_finds_the_key_deleted_drops_an_overlapping_copy():
+    cache = serving_cache()
+    before, after = cache.begin_read(b"k"), cache.begin_read(b"k")
+    assert cache.finish_read(before, b"v", HOUR_MS)
+    assert not cache.finish_read(after, None, 0)  # deleted in between: no resurrection
+    assert cache.get(b"k") is None
