@@ -188,3 +188,26 @@ def test_reset_follows_an_address_that_moved(own_server, own_client, tmp_path, i
     finally:
         listener.close()
         second.stop()
+
+
+def test_one_cache_kept_by_two_servers_as_on_a_cluster(own_server, own_client, tmp_path, invalidations):
+    """A Cluster manager attaches the cache to one listener per primary: all must be flowing."""
+    (tmp_path / "second").mkdir()
+    second = RedisProcess(tmp_path / "second").start()
+    cache = LocalCache()
+    listeners = [start_listener(port, cache, invalidations) for port in (own_server.port, second.port)]
+    try:
+        wait_serving(cache)
+        with redis.Redis(port=second.port) as second_client:
+            first_key = cache_entry(cache, own_client, invalidations, "on-first")
+            second_key = cache_entry(cache, second_client, invalidations, "on-second")
+            second_client.set(second_key, b"v2")
+            invalidations.barrier(second_client)
+            assert cache.get(second_key) is None and cache.get(first_key) == b"v1"
+            second_client.client_kill_filter(_id=listeners[1].client_id)
+            wait_for("the second listener to reconnect", lambda: listeners[1].sessions == 2 and cache.serving)
+            assert cache.get(first_key) is None  # one primary's loss empties the whole cache
+    finally:
+        for listener in listeners:
+            listener.close()
+        second.stop()
