@@ -2,9 +2,17 @@
 
 from ._codec import IMPLEMENTATION
 from .errors import CorruptSessionError
+from .local_cache import LocalCache
 from .middleware import RedisSessionMiddleware
 from .store import RedisStore
 
 __version__ = "1.1.0"
 
-__all__ = ["IMPLEMENTATION", "CorruptSessionError", "RedisSessionMiddleware", "RedisStore", "__version__"]
+__all__ = [
+    "IMPLEMENTATION",
+    "CorruptSessionError",
+    "LocalCache",
+    "RedisSessionMiddleware",
+    "RedisStore",
+    "__version__",
+]

@@ -1,0 +1,285 @@
+"""A bounded, process-local copy of session bytes that Redis keeps correct.
+
+The cache holds raw payloads by Redis key. It never decides on its own that an entry is
+current: it serves only under a *lease* that an invalidation listener renews each time a
+heartbeat proves that the server's invalidations reach this process. When the lease lapses
+or is revoked, reads go to Redis. See docs/local-cache.md for the consistency model.
+
+Reads that miss use the placeholder technique: ``begin_read`` registers the key before the
+command is sent, an invalidation (or a flush) that arrives before ``finish_read`` voids the
+read, and a void read's result is returned to the caller but never installed. A write that
+Redis executed after our read therefore always removes what the read installs, whatever
+order the reply and the invalidation arrive in.
+"""
+
+import os
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+from time import monotonic
+
+NO_EXPIRY = -1
+"""The remaining TTL Redis reports (PTTL, READ_AND_TOUCH) for a key without an expiry."""
+
+STAT_FIELDS = ("hits", "misses", "invalidations", "flushes", "evictions")
+
+
+_UNSEEN = object()
+
+
+class ReadToken:
+    """A read in flight: cached by ``finish_read`` only if nothing voided it meanwhile."""
+
+    __slots__ = ("epoch", "key", "seen", "started", "valid")
+
+    def __init__(self, key: bytes, epoch: int, started: float, valid: bool) -> None:
+        self.key = key
+        self.epoch = epoch
+        self.started = started
+        self.valid = valid
+        self.seen: object = _UNSEEN
+        """What the first read of the same key to finish meanwhile returned."""
+
+
+class LocalCache:
+    """An LRU of payload bytes by Redis key, bounded by entries, bytes and age.
+
+    ``max_entries`` and ``max_bytes`` (the sum of key and payload lengths; Python adds a
+    fixed overhead per entry, see docs/local-cache.md) bound memory; ``max_age`` (seconds)
+    bounds how long an entry is served without being read again from Redis, whatever
+    the invalidations say. An entry also never outlives its key: ``finish_read`` takes the
+    key's remaining TTL.
+
+    One lock guards everything, so counters are exact under threads; a hit costs one lock
+    round trip, one dict lookup and one LRU move (measured in benchmarks/test_bench_cache.py).
+    """
+
+    def __init__(
+        self, max_entries: int = 10_000, max_bytes: int = 64 * 1024 * 1024, max_age: float = 60.0
+    ) -> None:
+        self.max_entries = _positive_int("max_entries", max_entries)
+        self.max_bytes = _positive_int("max_bytes", max_bytes)
+        self.max_age = positive_seconds("max_age", max_age)
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[bytes, tuple[bytes, float]] = OrderedDict()
+        self._pending: dict[bytes, list[ReadToken]] = {}
+        self._bytes = 0
+        self._epoch = 0
+        self._leases: dict[object, float] = {}
+        self._serving_until = 0.0
+        self._counts = dict.fromkeys(STAT_FIELDS, 0)
+        self._hits = self._misses = 0
+        _LIVE_CACHES.add(self)
+
+    # -- the read path -------------------------------------------------------------------
+
+    def get(self, key: bytes) -> bytes | None:
+        """The cached payload, or None: a miss, an expired entry, or a cache not serving."""
+        now = monotonic()
+        with self._lock:
+            if now < self._serving_until:
+                entry = self._entries.get(key)
+                if entry is not None:
+                    if now < entry[1]:
+                        self._entries.move_to_end(key)
+                        self._hits += 1
+                        return entry[0]
+                    self._remove(key)
+            self._misses += 1
+            return None
+
+    def begin_read(self, key: bytes) -> ReadToken:
+        """Register a read of ``key`` from Redis; call before the command is sent."""
+        now = monotonic()
+        with self._lock:
+            if now >= self._serving_until:
+                return ReadToken(key, self._epoch, now, False)
+            token = ReadToken(key, self._epoch, now, True)
+            self._pending.setdefault(key, []).append(token)
+            return token
+
+    def finish_read(self, token: ReadToken, payload: bytes | None, ttl_ms: int) -> bool:
+        """Install what the read returned unless it was voided; True when installed.
+
+        ``ttl_ms`` is the key's remaining TTL as Redis reported it (``NO_EXPIRY`` for none);
+        the entry's deadline counts from ``begin_read``, so it falls before the key expires.
+        Missing keys (``payload`` None) are never cached.
+        """
+        with self._lock:
+            self._release(token)
+            if self._disagrees(token, payload):
+                self._remove(token.key)
+                return False
+            if not token.valid or token.epoch != self._epoch or payload is None:
+                return False
+            if ttl_ms == NO_EXPIRY:
+                lifetime = self.max_age
+            elif ttl_ms > 0:
+                lifetime = min(self.max_age, ttl_ms / 1000)
+            else:
+                return False
+            size = len(token.key) + len(payload)
+            if size > self.max_bytes or token.started + lifetime <= monotonic():
+                return False
+            self._remove(token.key)
+            self._entries[token.key] = (payload, token.started + lifetime)
+            self._bytes += size
+            while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
+                old_key, (old_payload, _) = self._entries.popitem(last=False)
+                self._bytes -= len(old_key) + len(old_payload)
+                self._counts["evictions"] += 1
+            return True
+
+    def cancel_read(self, token: ReadToken) -> None:
+        """Forget a read that failed (the Redis call raised)."""
+        with self._lock:
+            self._release(token)
+
+    def read_through(self, key: bytes, fetch: Callable[[], tuple[bytes | None, int]]) -> bytes | None:
+        """The cached payload, else ``fetch()`` (payload, remaining TTL in ms) cached if still valid."""
+        payload = self.get(key)
+        if payload is not None:
+            return payload
+        token = self.begin_read(key)
+        try:
+            payload, ttl_ms = fetch()
+        except BaseException:
+            self.cancel_read(token)
+            raise
+        self.finish_read(token, payload, ttl_ms)
+        return payload
+
+    # -- what the invalidation side calls --------------------------------------------------
+
+    def invalidate(self, key: bytes) -> None:
+        """Drop ``key`` and void reads of it in flight (a write happened, here or elsewhere)."""
+        with self._lock:
+            self._counts["invalidations"] += 1
+            self._remove(key)
+            for token in self._pending.pop(key, ()):
+                token.valid = False
+
+    def flush(self) -> None:
+        """Drop everything and void every read in flight; serving state is unchanged."""
+        with self._lock:
+            self._flush()
+
+    def grant(self, source: object, until: float) -> None:
+        """``source`` vouches that invalidations flow until ``until`` (a ``monotonic()`` time).
+
+        The cache serves while every attached source vouches for it: one listener per
+        server, several under a Cluster manager.
+        """
+        with self._lock:
+            if source in self._leases:
+                self._leases[source] = max(self._leases[source], until)
+                self._serving_until = min(self._leases.values())
+
+    def revoke(self, source: object) -> None:
+        """``source`` can no longer vouch: empty the cache and stop serving until it grants again."""
+        with self._lock:
+            if source in self._leases:
+                self._leases[source] = 0.0
+            self._serving_until = 0.0
+            self._flush()
+
+    def attach(self, source: object) -> None:
+        """Count ``source`` among those that must vouch; the cache stops serving until it does."""
+        with self._lock:
+            self._leases[source] = 0.0
+            self._serving_until = 0.0
+
+    def detach(self, source: object) -> None:
+        self.revoke(source)
+        with self._lock:
+            self._leases.pop(source, None)
+
+    # -- state -----------------------------------------------------------------------------
+
+    @property
+    def serving(self) -> bool:
+        """True while hits may be served (a lease is current)."""
+        return monotonic() < self._serving_until
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def stats(self) -> dict[str, int]:
+        """Counters since creation (exact under threads) and the current size."""
+        with self._lock:
+            counts = dict(self._counts, hits=self._hits, misses=self._misses)
+            counts.update(entries=len(self._entries), bytes=self._bytes)
+            return counts
+
+    # -- internals, called with the lock held ----------------------------------------------
+
+    def _remove(self, key: bytes) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._bytes -= len(key) + len(entry[0])
+
+    def _release(self, token: ReadToken) -> None:
+        tokens = self._pending.get(token.key)
+        if tokens is not None and token in tokens:
+            tokens.remove(token)
+            if not tokens:
+                del self._pending[token.key]
+
+    def _disagrees(self, token: ReadToken, payload: bytes | None) -> bool:
+        """Did an overlapping read of the key return other bytes? Then a write ran in between.
+
+        Its invalidation is on its way, but until it lands an older payload installed by one
+        read could be served after the other returned the newer one. Neither is cached and the
+        entry goes, so a process never steps back to an older version it has moved past.
+        """
+        for other in self._pending.get(token.key, ()):
+            if other.seen is _UNSEEN:
+                other.seen = payload
+            elif other.seen != payload:
+                other.valid = False
+        return token.seen is not _UNSEEN and token.seen != payload
+
+    def _flush(self) -> None:
+        self._counts["flushes"] += 1
+        self._epoch += 1
+        self._entries.clear()
+        self._pending.clear()
+        self._bytes = 0
+
+    def _after_fork_in_child(self) -> None:
+        """The child has no listener and may have forked while a thread held the lock."""
+        self._lock = threading.Lock()
+        self._leases = dict.fromkeys(self._leases, 0.0)
+        self._serving_until = 0.0
+        self._flush()
+
+
+def positive_seconds(name: str, value: float) -> float:
+    """A duration option: a positive, finite int or float (not a bool), as a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{name} must be positive and finite, got {value!r}")
+    return float(value)
+
+
+def _positive_int(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {value}")
+    return value
+
+
+_LIVE_CACHES: "weakref.WeakSet[LocalCache]" = weakref.WeakSet()
+
+
+def _reset_caches_in_child() -> None:
+    for cache in list(_LIVE_CACHES):
+        cache._after_fork_in_child()
+
+
+# A fork copies the entries but not the listener thread: the child starts empty and not
+# serving, at no cost on the hit path (os.getpid() is a system call: 0.18 µs here).
+os.register_at_fork(after_in_child=_reset_caches_in_child)
