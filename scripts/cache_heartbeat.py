@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from support.servers import RedisProcess
+from support.servers import RedisServer
 
 from hug_store_redis.invalidation import InvalidationListener
 from hug_store_redis.local_cache import LocalCache
@@ -18,7 +18,7 @@ from hug_store_redis.local_cache import LocalCache
 
 def main(rounds: int = 5) -> None:
     with tempfile.TemporaryDirectory(prefix="hug-store-redis-heartbeat-") as directory:
-        server = RedisProcess(Path(directory)).start()
+        server = RedisServer(Path(directory)).start()
         cache = LocalCache()
         listener = InvalidationListener(("127.0.0.1", server.port))
         listener.attach(cache, "sessions:")

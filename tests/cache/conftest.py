@@ -1,12 +1,11 @@
 """A local cache kept correct by a listener on a real redis-server (helpers in support.cache)."""
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
 from support.cache import Invalidations, start_listener, wait_serving
-from support.servers import RedisProcess
+from support.servers import RedisServer
 
 from hug_store_redis.invalidation import InvalidationListener
 from hug_store_redis.local_cache import LocalCache
@@ -31,15 +30,7 @@ def listener(redis_server, redis_client, cache, invalidations) -> Iterator[Inval
 
 
 @pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[RedisProcess]:
-    """A redis-server of the test's own, to stop, freeze and restart."""
-    server = RedisProcess(tmp_path).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def own_client(own_server: RedisProcess) -> Iterator[redis.Redis]:
+def own_client(own_server: RedisServer) -> Iterator[redis.Redis]:
     client = redis.Redis(port=own_server.port, socket_timeout=5)
     yield client
     client.close()

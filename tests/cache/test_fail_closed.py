@@ -21,8 +21,7 @@ from support.cache import (
     wait_serving,
 )
 from support.proxy import SwitchingProxy
-from support.servers import RedisProcess
-from support.topology_base import wait_for
+from support.servers import RedisServer, wait_for
 
 from hug_store_redis.invalidation import InvalidationListener
 from hug_store_redis.local_cache import LocalCache
@@ -141,7 +140,7 @@ def test_a_new_server_behind_a_live_connection_is_noticed(own_server, own_client
     bytes the new server will never invalidate.
     """
     (tmp_path / "second").mkdir()
-    second = RedisProcess(tmp_path / "second").start()
+    second = RedisServer(tmp_path / "second").start()
     proxy = SwitchingProxy(own_server.port)
     cache = LocalCache()
     listener = start_listener(proxy.port, cache, invalidations)
@@ -169,7 +168,7 @@ def test_a_new_server_behind_a_live_connection_is_noticed(own_server, own_client
 def test_reset_follows_an_address_that_moved(own_server, own_client, tmp_path, invalidations):
     """What a Sentinel owner does on switch-master: the address is asked again on reconnection."""
     (tmp_path / "second").mkdir()
-    second = RedisProcess(tmp_path / "second").start()
+    second = RedisServer(tmp_path / "second").start()
     current = {"port": own_server.port}
     cache = LocalCache()
     listener = InvalidationListener(lambda: ("127.0.0.1", current["port"]), on_invalidation=invalidations)
@@ -195,7 +194,7 @@ def test_reset_follows_an_address_that_moved(own_server, own_client, tmp_path, i
 def test_one_cache_kept_by_two_servers_as_on_a_cluster(own_server, own_client, tmp_path, invalidations):
     """A Cluster manager attaches the cache to one listener per primary: all must be flowing."""
     (tmp_path / "second").mkdir()
-    second = RedisProcess(tmp_path / "second").start()
+    second = RedisServer(tmp_path / "second").start()
     cache = LocalCache()
     listeners = [start_listener(port, cache, invalidations) for port in (own_server.port, second.port)]
     try:

@@ -7,7 +7,7 @@ deadline; nothing asserts how long it took.
 import pytest
 import redis
 from support.cache import PREFIX, key, read, start_listener, wait_serving
-from support.topology_base import wait_for
+from support.servers import wait_for
 
 from hug_store_redis.invalidation import InvalidationListener, shared_listener
 from hug_store_redis.local_cache import LocalCache
@@ -139,7 +139,7 @@ def test_namespaces_share_one_connection(redis_server, redis_client, invalidatio
 def test_a_password_is_sent_with_hello(own_server, tmp_path, invalidations):
     own_server.stop()
     own_server.arguments = ("--requirepass", "s3cret")
-    own_server.start(password="s3cret")
+    own_server.start()
     good, bad = LocalCache(), LocalCache()
     listeners = [
         start_listener(own_server.port, good, invalidations, password="s3cret"),

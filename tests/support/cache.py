@@ -14,7 +14,7 @@ import redis
 from hug_store_redis.invalidation import InvalidationListener
 from hug_store_redis.local_cache import LocalCache
 from hug_store_redis.scripts import READ_AND_TOUCH
-from support.topology_base import wait_for
+from support.servers import wait_for
 
 NAMESPACE = "cache-test"
 PREFIX = f"{NAMESPACE}:"

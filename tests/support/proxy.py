@@ -9,7 +9,7 @@ import contextlib
 import socket
 import threading
 
-from support.topology_base import HOST
+from support.servers import HOST
 
 
 class _Link:
