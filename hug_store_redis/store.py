@@ -7,9 +7,10 @@ from typing import Any, Protocol
 from hug.exceptions import StoreKeyNotFound
 from redis.exceptions import RedisError, ResponseError
 
-from . import _codec, admin, connect
+from . import _codec, admin, connect, sentinel_follow
 from .errors import CorruptSessionError
 from .fast_path import fast_path_for
+from .replica_wait import replica_wait
 from .stats import StoreStats
 
 
@@ -63,6 +64,10 @@ class RedisStore:
     borrows from the client's pool (see ``fast_path.py``); every other client, or
     ``fast_path=False``, goes through the client's own methods. Results and
     exceptions are the same on both paths.
+
+    On a Sentinel-managed client the store follows failovers (``sentinel_follow.py``).
+    ``wait_replicas=N`` makes every write wait, in the same round trip, until N replicas
+    hold it (``WAIT N wait_timeout_ms``), and raise ``NotReplicatedError`` otherwise.
     """
 
     def __init__(
@@ -72,14 +77,18 @@ class RedisStore:
         expiration: "int | float | datetime.timedelta | None" = 86400,
         *,
         fast_path: bool = True,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 1000,
     ) -> None:
         self.expiration = expiration_seconds(expiration)
+        self._wait = replica_wait(wait_replicas, wait_timeout_ms)
         self._codec = _codec.Codec(namespace, self.expiration)
         self.connection = connection
         self.namespace = namespace
         self._fast = fast_path_for(connection) if fast_path else None
         self._getex_supported = True
         self._stats = StoreStats()
+        self._following = sentinel_follow.follow(connection)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(namespace={self.namespace!r}, expiration={self.expiration!r})"
@@ -119,10 +128,12 @@ class RedisStore:
     def delete(self, key: str) -> bool:
         """True when a key was deleted, False when there was none."""
         try:
-            if self._fast is not None:
-                deleted = self._fast.execute(self._codec.frame_delete(key)) == 1
-            else:
-                deleted = self.connection.delete(self._codec.namespaced_key(key)) == 1
+            (reply,) = self._write(
+                key,
+                (self._codec.frame_delete(key),),
+                lambda client: client.delete(self._codec.namespaced_key(key)),
+            )
+            deleted = reply == 1
         except RedisError:
             self._stats.count("errors")
             raise
@@ -176,10 +187,11 @@ class RedisStore:
         """Write bytes from ``encode`` and restart the expiry."""
         _require_bytes(payload)
         try:
-            if self._fast is not None:
-                self._fast.execute(self._codec.frame_set(key, payload))
-            else:
-                self.connection.set(self._codec.namespaced_key(key), payload, ex=self.expiration)
+            self._write(
+                key,
+                (self._codec.frame_set(key, payload),),
+                lambda client: client.set(self._codec.namespaced_key(key), payload, ex=self.expiration),
+            )
         except RedisError:
             self._stats.count("errors")
             raise
@@ -194,20 +206,45 @@ class RedisStore:
         """
         _require_bytes(payload)
         try:
-            if self._fast is not None:
-                self._fast.execute_pipelined(
-                    (self._codec.frame_set(key, payload), self._codec.frame_delete(old_key))
-                )
-            else:
-                pipeline = self.connection.pipeline(transaction=False)
-                pipeline.set(self._codec.namespaced_key(key), payload, ex=self.expiration)
-                pipeline.delete(self._codec.namespaced_key(old_key))
-                pipeline.execute()
+            self._write(
+                key,
+                (self._codec.frame_set(key, payload), self._codec.frame_delete(old_key)),
+                lambda pipeline: (
+                    pipeline.set(self._codec.namespaced_key(key), payload, ex=self.expiration),
+                    pipeline.delete(self._codec.namespaced_key(old_key)),
+                ),
+            )
         except RedisError:
             self._stats.count("errors")
             raise
         self._stats.write(len(payload))
         self._stats.count("deletes")
+
+    def _write(self, key: str, frames: tuple[bytes, ...], queue: Callable[[Any], Any]) -> list[Any]:
+        """One write in one round trip: ``frames`` on the fast path, ``queue(client or pipeline)``
+        on the generic one; followed through Sentinel failovers; ``WAIT`` appended when asked."""
+        return sentinel_follow.call(self._following, self._send_write, key, frames, queue)
+
+    def _send_write(self, key: str, frames: tuple[bytes, ...], queue: Callable[[Any], Any]) -> list[Any]:
+        wait = self._wait
+        if self._fast is not None:
+            if wait is None:
+                if len(frames) == 1:
+                    return [self._fast.execute(frames[0])]
+                return self._fast.execute_pipelined(frames)
+            replies = self._fast.execute_pipelined((*frames, wait.frame))
+        else:
+            if wait is None and len(frames) == 1:
+                return [queue(self.connection)]
+            pipeline = self.connection.pipeline(transaction=False)
+            queue(pipeline)
+            if wait is not None:
+                wait.queue(pipeline)
+            replies = pipeline.execute()
+            if wait is None:
+                return replies  # type: ignore[no-any-return]
+        wait.check(replies[-1], key)
+        return replies[:-1]
 
     def _read_and_touch(self, key: str) -> bytes | str | None:
         if self._getex_supported:
