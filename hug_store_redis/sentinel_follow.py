@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import redis
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError
+from redis.retry import Retry
 
 SWITCH_CHANNEL = "+switch-master"
 Address = tuple[str, int]
@@ -92,10 +94,21 @@ class MasterFollower:
                 time.sleep(0.05 if turn % len(self._sentinels) else 0.5)
 
     def _listen(self, sentinel: Any) -> None:
-        """Subscribe first, then read the address: a switch between the two is never missed."""
-        with contextlib.closing(sentinel.pubsub(ignore_subscribe_messages=True)) as pubsub:
+        """Subscribe first, then read the address: a switch between the two is never missed.
+
+        On a client of its own without retries: a sentinel that goes away is left at once
+        for the next one, not retried for seconds as the client's own policy would.
+        """
+        shared = sentinel.connection_pool
+        kwargs = {**shared.connection_kwargs, "retry": Retry(NoBackoff(), 0)}
+        pool = type(shared)(connection_class=shared.connection_class, **kwargs)
+        client: Any = redis.Redis(connection_pool=pool)
+        with (
+            contextlib.closing(pool),
+            contextlib.closing(client.pubsub(ignore_subscribe_messages=True)) as pubsub,
+        ):
             pubsub.subscribe(SWITCH_CHANNEL)
-            host, port = sentinel.execute_command("SENTINEL GET-MASTER-ADDR-BY-NAME", self.master)
+            host, port = client.execute_command("SENTINEL GET-MASTER-ADDR-BY-NAME", self.master)
             current = (_text(host), int(port))
             reporter = _address_of(sentinel)
             if self._primary is not None and current != self._primary:

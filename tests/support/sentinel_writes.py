@@ -64,5 +64,38 @@ class Writers:
             pipeline = client.pipeline(transaction=False)
             for write in batch:
                 pipeline.exists(self.store.namespaced_key(write.key))
-            missing.extend(write for write, found in zip(batch, pipeline.execute()) if not found)
+            missing.extend(write for write, found in zip(batch, pipeline.execute(), strict=True) if not found)
         return missing
+
+
+class SwitchWatch:
+    """The test's own ear on every sentinel: when each one announced ``+switch-master``."""
+
+    def __init__(self, sentinels: list[redis.Redis]) -> None:
+        self.announced: dict[int, float] = {}
+        self._stopping = threading.Event()
+        self._pubsubs = []
+        for index, client in enumerate(sentinels):
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            pubsub.subscribe("+switch-master")
+            self._pubsubs.append((index, pubsub))
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stopping.is_set():
+            for index, pubsub in list(self._pubsubs):
+                try:
+                    message = pubsub.get_message(timeout=0.01)
+                except (redis.RedisError, OSError):  # a sentinel the test killed: stop asking it
+                    self._pubsubs.remove((index, pubsub))
+                    pubsub.close()
+                    continue
+                if message is not None and message["type"] == "message":
+                    self.announced.setdefault(index, time.monotonic())
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=10)
+        for _, pubsub in self._pubsubs:
+            pubsub.close()

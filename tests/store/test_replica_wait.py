@@ -1,0 +1,39 @@
+"""``wait_replicas``: a write counts only once that many replicas hold it (WAIT, same round trip)."""
+
+import pickle
+
+import pytest
+import redis
+
+from hug_store_redis import RedisStore
+from hug_store_redis.errors import NotReplicatedError
+
+
+def test_a_server_without_replicas_refuses_to_acknowledge(redis_client):
+    store = RedisStore(redis_client, namespace="w", wait_replicas=1, wait_timeout_ms=20)
+    for write in (
+        lambda: store.set("k", {"a": 1}),
+        lambda: store.replace_payload("k2", b"2", "k"),
+        lambda: store.delete("k2"),
+    ):
+        with pytest.raises(NotReplicatedError, match="0 of 1 replicas") as caught:
+            write()
+        assert isinstance(caught.value, redis.ConnectionError)  # on_error="degrade" applies
+    assert store.stats()["errors"] == 3
+    error = caught.value
+    assert pickle.loads(pickle.dumps(error)).args == error.args
+
+
+def test_wait_with_zero_replicas_is_no_wait(redis_client):
+    store = RedisStore(redis_client, namespace="w", wait_replicas=0)
+    store.set("k", 1)
+    assert store.get("k") == 1
+
+
+def test_writes_wait_for_the_replica(sentinel_master):
+    store = RedisStore(sentinel_master, namespace="w", wait_replicas=1, wait_timeout_ms=2000)
+    store.set("a", {"x": 1})
+    store.replace_payload("b", b'{"x": 2}', "a")
+    assert store.get("b") == {"x": 2}
+    assert store.delete("b") is True
+    assert store.delete("b") is False
