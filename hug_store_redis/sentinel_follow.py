@@ -11,6 +11,7 @@ command resolves the new one. Between switch events a write that meets a demoted
 """
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -26,6 +27,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError
 from redis.retry import Retry
 
+logger = logging.getLogger(__name__)
 SWITCH_CHANNEL = "+switch-master"
 Address = tuple[str, int]
 T = TypeVar("T")
@@ -65,8 +67,17 @@ class MasterFollower:
     def add(self, pool: Any) -> None:
         with self._lock:
             self._pools.add(pool)
-            if self._thread is None or not self._thread.is_alive():
+            if self._thread is None:
                 self._start()
+
+    def _still_needed(self) -> bool:
+        """False, and the thread forgotten, once no pool is left; under the lock ``add`` takes."""
+        with self._lock:
+            if len(self._pools):
+                return True
+            self._thread = None
+            self.listening_to = None
+            return False
 
     def _start(self) -> None:
         self._thread = threading.Thread(
@@ -84,14 +95,17 @@ class MasterFollower:
 
     def _run(self) -> None:
         turn = 0
-        while len(self._pools):
+        while self._still_needed():
             sentinel = self._sentinels[turn % len(self._sentinels)]
             turn += 1
             try:
                 self._listen(sentinel)
-            except (redis.RedisError, OSError):
-                self.listening_to = None
-                time.sleep(0.05 if turn % len(self._sentinels) else 0.5)
+            except (redis.RedisError, OSError) as error:
+                logger.info("sentinel %s:%s lost (%s); trying the next one", *_address_of(sentinel), error)
+            except Exception:  # never let the thread die: a store without it loses writes again
+                logger.exception("sentinel follower for %r failed; restarting", self.master)
+            self.listening_to = None
+            time.sleep(0.05 if turn % len(self._sentinels) else 0.5)
 
     def _listen(self, sentinel: Any) -> None:
         """Subscribe first, then read the address: a switch between the two is never missed.
@@ -217,6 +231,8 @@ def follow(client: Any) -> Following | None:
     if not getattr(pool, "is_master", True):
         return None  # a replica pool (slave_for) is read-only by design
     sentinels = list(pool.sentinel_manager.sentinels)
+    if not sentinels:
+        return None
     key = (str(pool.service_name), tuple(sorted(_address_of(sentinel) for sentinel in sentinels)))
     with _FOLLOWERS_LOCK:
         follower = _FOLLOWERS.get(key)

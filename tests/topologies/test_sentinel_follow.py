@@ -192,6 +192,26 @@ def test_stores_on_one_master_share_one_listener(redis_sentinel, sentinel_master
     other_client.close()
 
 
+def test_a_write_that_meets_a_demoted_primary_is_retried_once(redis_sentinel, sentinel_master):
+    """READONLY between switch events (the listener missed one): one retry, then the error."""
+    following = RedisStore(sentinel_master, namespace="ro")._following
+    assert following is not None
+    replica = next(n for n in redis_sentinel.data_nodes if n.port != redis_sentinel.current_primary_port())
+    targets = iter([replica.client, sentinel_master])  # the demoted server first, then the primary
+    following.call(lambda: next(targets).set("ro:k", "v"))
+    assert sentinel_master.get("ro:k") == b"v"
+    attempts = []
+
+    def always_readonly() -> None:
+        attempts.append(1)
+        replica.client.set("ro:k", "w")
+
+    with pytest.raises(redis.ReadOnlyError):
+        following.call(always_readonly)
+    assert len(attempts) == 2
+    assert sentinel_master.get("ro:k") == b"v"
+
+
 def test_plain_clients_are_not_followed(redis_client):
     store = RedisStore(redis_client)
     assert sentinel_follow.follower_of(redis_client) is None
