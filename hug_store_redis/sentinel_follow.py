@@ -13,6 +13,7 @@ command resolves the new one. Between switch events a write that meets a demoted
 import contextlib
 import logging
 import os
+import socket
 import threading
 import time
 import weakref
@@ -163,8 +164,9 @@ def drop_old_primary(pool: Any, new: Address, reporter: Address) -> None:
     resolution cannot be answered by a sentinel that has not heard of the switch yet.
     Recording ``new`` as the pool's master address makes it discard, on release, every
     connection still out to the old primary. Idle connections are closed now; those in use
-    have their socket shut down (not closed, which would race with the thread using it): that
-    thread gets a ``ConnectionError``, which redis-py's retry (or ours) sends to the new primary.
+    are pointed at the new primary and have their socket shut down (not closed, which would
+    race with the thread using it): that thread gets a ``ConnectionError``, and redis-py's
+    retry (or ours) sends the command again, to the new primary.
     """
     sentinels = getattr(pool.sentinel_manager, "sentinels", None)
     if isinstance(sentinels, list):
@@ -177,10 +179,14 @@ def drop_old_primary(pool: Any, new: Address, reporter: Address) -> None:
     pool.disconnect(inuse_connections=False)
     for connection in _in_use(pool):
         if (getattr(connection, "host", None), getattr(connection, "port", None)) != new:
+            # redis-py reconnects a connection that failed mid-command to the address it holds,
+            # without asking the sentinels again: point it at the new primary first, as
+            # SentinelManagedConnection.connect_to does.
+            connection.host, connection.port = new
             sock = getattr(connection, "_sock", None)
             if sock is not None:
                 with contextlib.suppress(OSError):
-                    sock.shutdown(2)  # socket.SHUT_RDWR
+                    sock.shutdown(socket.SHUT_RDWR)
 
 
 def _in_use(pool: Any) -> list[Any]:

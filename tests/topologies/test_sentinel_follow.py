@@ -102,6 +102,9 @@ def _report(record_property, name: str, run: dict, switch: sentinel_follow.Switc
         figures["event_received_s"] = round(switch.received_at - began, 3)
         figures["event_applied_s"] = round(switch.applied_at - began, 3)
         figures["lost_acked_after_event_received"] = sum(w.acked > switch.received_at for w in lost)
+        figures["lost_started_after_event_received"] = sum(w.started > switch.received_at for w in lost)
+        if lost:
+            figures["last_lost_started_s"] = round(max(w.started for w in lost) - began, 4)
     for key, value in figures.items():
         record_property(f"{name}_{key}", value)
     print(f"\n{name}: {figures}")
@@ -118,9 +121,9 @@ def test_forced_failover_loses_no_write_started_after_the_switch(deployment, rec
     follower = sentinel_follow.follower_of(client)
     switch = follower.switches[0] if follower is not None and follower.switches else None
     _report(record_property, "forced_failover", run, switch)
-    # By the time every sentinel has announced the switch the store must have let go of the
-    # old primary: nothing written from then on (nor after the store applied it) is lost.
-    settled = max(run["all_announced"], switch.applied_at if switch else 0.0)
+    # Nothing written once the store had let go of the old primary is lost (without a
+    # follower, measured from the moment every sentinel had announced the switch).
+    settled = switch.applied_at if switch is not None else run["all_announced"]
     assert [w for w in run["lost"] if w.started > settled] == []
     assert switch is not None and switch.new == ("127.0.0.1", run["new"].port)
     assert sum(w.started > settled for w in run["writers"].acked) > 0, "nothing was written after the switch"
@@ -176,8 +179,7 @@ def test_listener_moves_on_when_its_sentinel_dies_during_the_switch(deployment, 
     _report(record_property, "sentinel_killed", run, switch)
     assert switch.new == ("127.0.0.1", run["new"].port)
     assert follower.listening_to not in (None, heard)
-    settled = max(run["all_announced"], switch.applied_at)
-    assert [w for w in run["lost"] if w.started > settled] == []
+    assert [w for w in run["lost"] if w.started > switch.applied_at] == []
 
 
 def test_stores_on_one_master_share_one_listener(redis_sentinel, sentinel_master):
