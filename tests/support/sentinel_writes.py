@@ -73,11 +73,12 @@ class SwitchWatch:
 
     def __init__(self, sentinels: list[redis.Redis]) -> None:
         self.announced: dict[int, float] = {}
+        self.promoting: dict[int, float] = {}  # +failover-state-wait-promotion (the leader's)
         self._stopping = threading.Event()
         self._pubsubs = []
         for index, client in enumerate(sentinels):
             pubsub = client.pubsub(ignore_subscribe_messages=True)
-            pubsub.subscribe("+switch-master")
+            pubsub.subscribe("+switch-master", "+failover-state-wait-promotion")
             self._pubsubs.append((index, pubsub))
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._thread.start()
@@ -92,7 +93,8 @@ class SwitchWatch:
                     pubsub.close()
                     continue
                 if message is not None and message["type"] == "message":
-                    self.announced.setdefault(index, time.monotonic())
+                    heard = self.announced if message["channel"] == "+switch-master" else self.promoting
+                    heard.setdefault(index, time.monotonic())
 
     def stop(self) -> None:
         self._stopping.set()

@@ -4,14 +4,14 @@ Each destructive test starts its own deployment (about 2 s) and throws it away, 
 later test depends on how it ended. A write is *lost* when it was acknowledged and the
 new primary does not hold its key once the writers stop. What the store promises:
 
-- forced failover (SENTINEL FAILOVER): no write started after the store dropped the old
-  primary is lost; the writes lost are those acknowledged between the promotion and the
-  moment ``+switch-master`` reached the store's listener (``scripts/sentinel_lost_writes.py``
-  measures that window);
+- forced failover (SENTINEL FAILOVER): no write started after the leader announced the
+  promotion (``+failover-state-wait-promotion``) is lost: the store holds writes from then
+  until ``+switch-master`` and then drops the old primary. What is lost was in flight or
+  not yet replicated at the promotion (``scripts/sentinel_lost_writes.py`` counts it);
 - killed primary: only writes acknowledged before the kill (and not yet replicated) are
   lost, and with ``wait_replicas=1`` none are;
-- the sentinel the listener hears from killed during the switch: the listener moves to
-  another one and the promise above still holds.
+- a sentinel killed during the switch is left behind; the leader killed mid-failover (the
+  switch never comes) ends the hold after ``HOLD_LIMIT_S`` and loses nothing.
 """
 
 import contextlib
@@ -85,6 +85,7 @@ def _run_through(deployment: SentinelDeployment, client: redis.Redis, store: Red
         "new": new,
         "old_port": old_port,
         "all_announced": announced,
+        "promoting": dict(watch.promoting),
     }
 
 
@@ -101,6 +102,8 @@ def _report(record_property, name: str, run: dict, switch: sentinel_follow.Switc
     if switch is not None:
         figures["event_received_s"] = round(switch.received_at - began, 3)
         figures["event_applied_s"] = round(switch.applied_at - began, 3)
+        if switch.held_from is not None:
+            figures["writes_held_from_s"] = round(switch.held_from - began, 3)
         figures["lost_acked_after_event_received"] = sum(w.acked > switch.received_at for w in lost)
         figures["lost_started_after_event_received"] = sum(w.started > switch.received_at for w in lost)
         if lost:
@@ -121,12 +124,13 @@ def test_forced_failover_loses_no_write_started_after_the_switch(deployment, rec
     follower = sentinel_follow.follower_of(client)
     switch = follower.switches[0] if follower is not None and follower.switches else None
     _report(record_property, "forced_failover", run, switch)
-    # Nothing written once the store had let go of the old primary is lost (without a
-    # follower, measured from the moment every sentinel had announced the switch).
-    settled = switch.applied_at if switch is not None else run["all_announced"]
-    assert [w for w in run["lost"] if w.started > settled] == []
+    # Nothing written once the leader had announced the promotion is lost: the store holds
+    # writes from then until the switch (from when it heard it, if later than the test did).
+    promotion = min(run["promoting"].values())
+    held_from = switch.held_from if switch is not None and switch.held_from is not None else 0.0
+    assert [w for w in run["lost"] if w.started > max(promotion, held_from)] == []
     assert switch is not None and switch.new == ("127.0.0.1", run["new"].port)
-    assert sum(w.started > settled for w in run["writers"].acked) > 0, "nothing was written after the switch"
+    assert sum(w.started > switch.applied_at for w in run["writers"].acked) > 0, "nothing written after"
 
 
 def _kill_primary(deployment: SentinelDeployment):
@@ -159,27 +163,70 @@ def test_killed_primary_with_wait_replicas_loses_nothing(deployment, record_prop
     assert len(run["writers"].acked) > 100
 
 
-def test_listener_moves_on_when_its_sentinel_dies_during_the_switch(deployment, record_property):
+def test_a_sentinel_killed_during_the_switch_is_left_behind(deployment, record_property):
     client = _client(deployment)
     store = RedisStore(client, namespace="s")
     follower = sentinel_follow.follower_of(client)
     assert follower is not None
-    heard = wait_for("the listener to subscribe", lambda: follower.listening_to)
-    doomed = next(n for n in deployment.sentinels if ("127.0.0.1", n.port) == heard)
-    leader = next(n for n in deployment.sentinels if n is not doomed)
+    wait_for("the listener to hear every sentinel", lambda: len(follower.listening) == 3)
+    leader, doomed = deployment.sentinels[0], deployment.sentinels[1]
 
-    def failover_and_kill_the_listened_sentinel() -> float:
+    def failover_and_kill_a_sentinel() -> float:
         leader.client.execute_command("SENTINEL FAILOVER", "mymaster")
         doomed.process.send_signal(signal.SIGKILL)
         doomed.process.wait()
         return time.monotonic()
 
-    run = _run_through(deployment, client, store, failover_and_kill_the_listened_sentinel)
+    run = _run_through(deployment, client, store, failover_and_kill_a_sentinel)
     switch = _switch_applied(client)
     _report(record_property, "sentinel_killed", run, switch)
     assert switch.new == ("127.0.0.1", run["new"].port)
-    assert follower.listening_to not in (None, heard)
-    assert [w for w in run["lost"] if w.started > switch.applied_at] == []
+    assert ("127.0.0.1", doomed.port) not in follower.listening
+    assert switch.held_from is not None
+    assert [w for w in run["lost"] if w.started > max(min(run["promoting"].values()), switch.held_from)] == []
+
+
+def test_leader_killed_mid_failover_loses_nothing(deployment, record_property):
+    """The leader dies after promoting the replica, before announcing the switch: the other
+    sentinels keep the old primary, so the held writes go on there once the hold expires."""
+    client = _client(deployment)
+    store = RedisStore(client, namespace="s")
+    follower = sentinel_follow.follower_of(client)
+    assert follower is not None
+    wait_for("the listener to hear every sentinel", lambda: len(follower.listening) == 3)
+    old_port = deployment.current_primary_port()
+    old = next(node for node in deployment.data_nodes if node.port == old_port)
+    leader = deployment.sentinels[0]
+    writers = Writers(store).start()
+    try:
+        wait_for("the first writes", lambda: len(writers.acked) > 100)
+        began = time.monotonic()
+        leader.client.execute_command("SENTINEL FAILOVER", "mymaster")
+        wait_for("the store to hold writes", lambda: not follower.writes_flow.is_set(), timeout=10)
+        leader.process.send_signal(signal.SIGKILL)
+        leader.process.wait()
+        held, released = wait_for("the hold to expire", lambda: list(follower.holds), timeout=10)[0]
+        time.sleep(1.0)
+    finally:
+        writers.stop()
+    lost = writers.missing_from(old.client)
+    figures = {
+        "acknowledged": len(writers.acked),
+        "lost": len(lost),
+        "held_s": round(released - held, 2),
+        "acknowledged_while_held": sum(held < w.acked < released for w in writers.acked),
+        "started_while_held": sum(held < w.started < released for w in writers.acked),
+        "since_failover_s": round(time.monotonic() - began, 2),
+    }
+    print(f"\nleader_killed: {figures}")
+    for key, value in figures.items():
+        record_property(f"leader_killed_{key}", value)
+    survivor = deployment.sentinels[1].client
+    assert int(survivor.execute_command("SENTINEL GET-MASTER-ADDR-BY-NAME", "mymaster")[1]) == old_port
+    assert list(follower.switches) == []
+    assert lost == []
+    assert sum(w.started > released for w in writers.acked) > 0
+    assert follower.writes_flow.is_set()
 
 
 def test_stores_on_one_master_share_one_listener(redis_sentinel, sentinel_master):
@@ -224,18 +271,18 @@ def test_plain_clients_are_not_followed(redis_client):
 def test_forked_child_starts_its_own_listener(redis_sentinel, sentinel_master):
     store = RedisStore(sentinel_master, namespace="fork")
     store.set("before", 1)
-    wait_for("the parent's listener", lambda: sentinel_follow.follower_of(sentinel_master).listening_to)
+    wait_for("the parent's listener", lambda: sentinel_follow.follower_of(sentinel_master).listening)
     pid = os.fork()
     if pid == 0:  # the child: its own listener thread, subscribed, and the store still works
         code = 1
         with contextlib.suppress(BaseException):
             follower = sentinel_follow.follower_of(sentinel_master)
             deadline = time.monotonic() + 10
-            while follower.listening_to is None and time.monotonic() < deadline:
+            while not follower.listening and time.monotonic() < deadline:
                 time.sleep(0.05)
             store.set("child", 2)
             alive = any("sentinel follower" in t.name for t in threading.enumerate())
-            code = 0 if alive and follower.listening_to is not None else 2
+            code = 0 if alive and follower.listening else 2
         os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
