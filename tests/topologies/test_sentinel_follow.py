@@ -137,9 +137,8 @@ def _kill_primary(deployment: SentinelDeployment):
     def kill() -> float:
         primary = next(n for n in deployment.data_nodes if n.port == deployment.current_primary_port())
         primary.process.send_signal(signal.SIGKILL)
-        killed = time.monotonic()
-        primary.process.wait()
-        return killed
+        primary.process.wait()  # the signal is delivered asynchronously: dead only from here on
+        return time.monotonic()
 
     return kill
 
