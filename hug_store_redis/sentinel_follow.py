@@ -20,7 +20,15 @@ from redis.exceptions import ReadOnlyError
 
 from .sentinel_listener import HOLD_LIMIT_S, Address, MasterFollower, Switch, address_of
 
-__all__ = ["Following", "MasterFollower", "Switch", "call", "follow", "follower_of", "is_sentinel_managed"]
+__all__ = [
+    "Following",
+    "MasterFollower",
+    "Switch",
+    "follow",
+    "followed",
+    "follower_of",
+    "is_sentinel_managed",
+]
 T = TypeVar("T")
 
 
@@ -54,11 +62,15 @@ class Following:
         return operation()
 
 
-def call(following: "Following | None", operation: Callable[..., T], *args: Any) -> T:
-    """The store's one entry point: ``operation(*args)`` as it is, or followed through failovers."""
+def followed(following: "Following | None", operation: Callable[..., T]) -> Callable[..., T]:
+    """The store's one hook: ``operation`` itself (no cost) or a wrapper that follows failovers."""
     if following is None:
-        return operation(*args)
-    return following.call(lambda: operation(*args))
+        return operation
+
+    def followed_operation(*args: Any) -> T:
+        return following.call(lambda: operation(*args))
+
+    return followed_operation
 
 
 _FOLLOWERS: dict[tuple[str, tuple[Address, ...]], MasterFollower] = {}

@@ -89,6 +89,7 @@ class RedisStore:
         self._getex_supported = True
         self._stats = StoreStats()
         self._following = sentinel_follow.follow(connection)
+        self._write = sentinel_follow.followed(self._following, self._send_write)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(namespace={self.namespace!r}, expiration={self.expiration!r})"
@@ -220,12 +221,10 @@ class RedisStore:
         self._stats.write(len(payload))
         self._stats.count("deletes")
 
-    def _write(self, key: str, frames: tuple[bytes, ...], queue: Callable[[Any], Any]) -> list[Any]:
-        """One write in one round trip: ``frames`` on the fast path, ``queue(client or pipeline)``
-        on the generic one; followed through Sentinel failovers; ``WAIT`` appended when asked."""
-        return sentinel_follow.call(self._following, self._send_write, key, frames, queue)
-
     def _send_write(self, key: str, frames: tuple[bytes, ...], queue: Callable[[Any], Any]) -> list[Any]:
+        """One write in one round trip: ``frames`` on the fast path, ``queue(client or pipeline)``
+        on the generic one; ``WAIT`` appended when asked. ``self._write`` is this, followed
+        through Sentinel failovers when the client is Sentinel-managed."""
         wait = self._wait
         if self._fast is not None:
             if wait is None:

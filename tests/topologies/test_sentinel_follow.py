@@ -113,7 +113,7 @@ def _report(record_property, name: str, run: dict, switch: sentinel_follow.Switc
     print(f"\n{name}: {figures}")
 
 
-def test_forced_failover_loses_no_write_started_after_the_switch(deployment, record_property):
+def test_forced_failover_loses_no_write_started_after_the_promotion(deployment, record_property):
     client = _client(deployment)
     store = RedisStore(client, namespace="s")
 
