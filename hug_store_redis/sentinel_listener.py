@@ -101,6 +101,7 @@ class MasterFollower:
         self._primary: Address | None = None
         self._epoch = -1
         self._held_from: float | None = None
+        self._held_by: Address | None = None  # the leader that announced the promotion
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
@@ -205,8 +206,10 @@ class MasterFollower:
         timeout = 0.5
         if self._held_from is not None:  # wake up in time to end the hold
             timeout = max(0.0, min(timeout, self._held_from + HOLD_LIMIT_S - time.monotonic()))
-        with contextlib.suppress(OSError, ValueError):
+        try:
             select.select(sockets, [], [], timeout)
+        except (OSError, ValueError):  # a socket closed under us, or past select's fd limit
+            time.sleep(0.05)
 
     def _handle(self, message: dict[str, Any], link: _Link) -> None:
         if message.get("type") not in ("message", "pmessage"):
@@ -229,7 +232,12 @@ class MasterFollower:
         elif channel == PROMOTING and len(fields) >= 6 and fields[4:6] == ["@", self.master]:
             self.writes_flow.clear()
             self._held_from = time.monotonic()  # after: a write that starts later is surely held
-        elif channel.startswith("-failover-abort") and fields[1:2] == [self.master]:
+            self._held_by = link.address
+        elif (
+            channel.startswith("-failover-abort")
+            and fields[1:2] == [self.master]
+            and link.address == self._held_by  # not a sentinel that lost the election to it
+        ):
             self._release()
 
     def _switch(self, old: Address | None, new: Address, reporter: Address, received_at: float) -> None:
