@@ -31,8 +31,12 @@ class ReplicaWait:
             raise NotReplicatedError(key, acknowledged, self.replicas, self.timeout_ms)
 
 
-def replica_wait(replicas: int, timeout_ms: int) -> ReplicaWait | None:
-    """None for ``replicas=0`` (no WAIT); bad values fail when the store is built."""
+def replica_wait(replicas: int, timeout_ms: int, client: Any = None) -> ReplicaWait | None:
+    """None for ``replicas=0`` (no WAIT); bad values fail when the store is built.
+
+    Refused on a cluster client (one with a ``nodes_manager``, redis-py's): it sends a keyless
+    ``WAIT`` to every primary and sums the answers, not after the write on its connection.
+    """
     for name, value in (("wait_replicas", replicas), ("wait_timeout_ms", timeout_ms)):
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"{name} must be an int, not {type(value).__name__}")
@@ -42,4 +46,9 @@ def replica_wait(replicas: int, timeout_ms: int) -> ReplicaWait | None:
         return None
     if timeout_ms == 0:
         raise ValueError("wait_timeout_ms=0 would wait forever for the replicas; give a bound in ms")
+    if hasattr(client, "nodes_manager"):
+        raise ValueError(
+            "wait_replicas is not supported on a Redis Cluster client: its WAIT does not follow"
+            " the write on the write's connection"
+        )
     return ReplicaWait(replicas, timeout_ms)

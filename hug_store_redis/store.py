@@ -81,7 +81,7 @@ class RedisStore:
         wait_timeout_ms: int = 1000,
     ) -> None:
         self.expiration = expiration_seconds(expiration)
-        self._wait = replica_wait(wait_replicas, wait_timeout_ms)
+        self._wait = replica_wait(wait_replicas, wait_timeout_ms, connection)
         self._codec = _codec.Codec(namespace, self.expiration)
         self.connection = connection
         self.namespace = namespace
@@ -273,6 +273,8 @@ class RedisStore:
         expiration: "int | float | datetime.timedelta | None" = 86400,
         *,
         cluster: bool | None = None,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 1000,
         **client_kwargs: Any,
     ) -> "RedisStore":
         """A store on a new client for ``url`` (``redis://``, ``rediss://``, ``unix://``,
@@ -282,7 +284,14 @@ class RedisStore:
         """
         _codec.Codec(namespace)
         expiration_seconds(expiration)
-        return cls(connect.client_from_url(url, cluster=cluster, **client_kwargs), namespace, expiration)
+        replica_wait(wait_replicas, wait_timeout_ms)
+        return cls(
+            connect.client_from_url(url, cluster=cluster, **client_kwargs),
+            namespace,
+            expiration,
+            wait_replicas=wait_replicas,
+            wait_timeout_ms=wait_timeout_ms,
+        )
 
     def touch(self, key: str) -> bool:
         """Restart the expiry of ``key`` without reading it; False when there is no such key."""

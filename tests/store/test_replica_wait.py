@@ -37,3 +37,19 @@ def test_writes_wait_for_the_replica(sentinel_master):
     assert store.get("b") == {"x": 2}
     assert store.delete("b") is True
     assert store.delete("b") is False
+
+
+def test_from_url_passes_wait_options_and_checks_them_first(redis_server):
+    url = f"redis://{redis_server.host}:{redis_server.port}/0"
+    store = RedisStore.from_url(url, namespace="w", wait_replicas=1, wait_timeout_ms=20)
+    with pytest.raises(NotReplicatedError):
+        store.set("k", 1)
+    store.connection.close()
+    with pytest.raises(ValueError, match="wait_replicas"):
+        RedisStore.from_url("redis://127.0.0.1:1/0", wait_replicas=-1)
+
+
+@pytest.mark.one_twin
+def test_refused_on_a_cluster_client(cluster_client):
+    with pytest.raises(ValueError, match="Redis Cluster"):
+        RedisStore(cluster_client, wait_replicas=1)
