@@ -1,12 +1,15 @@
 """``wait_replicas``: a write counts only once that many replicas hold it (WAIT, same round trip)."""
 
+import logging
 import pickle
 
 import pytest
 import redis
+from support.session_app import call, make_api, set_cookies
 
 from hug_store_redis import RedisStore
 from hug_store_redis.errors import NotReplicatedError
+from hug_store_redis.middleware import RedisSessionMiddleware
 
 
 def test_a_server_without_replicas_refuses_to_acknowledge(redis_client):
@@ -53,3 +56,18 @@ def test_from_url_passes_wait_options_and_checks_them_first(redis_server):
 def test_refused_on_a_cluster_client(cluster_client):
     with pytest.raises(ValueError, match="Redis Cluster"):
         RedisStore(cluster_client, wait_replicas=1)
+
+
+@pytest.mark.parametrize("on_error", ["raise", "degrade"])
+def test_the_middleware_treats_an_unreplicated_write_as_an_unreachable_store(redis_client, caplog, on_error):
+    store = RedisStore(redis_client, wait_replicas=1, wait_timeout_ms=20)
+    api = make_api(RedisSessionMiddleware(store, on_error=on_error))
+    if on_error == "raise":
+        with pytest.raises(NotReplicatedError):
+            call(api, "/write")
+        return
+    with caplog.at_level(logging.WARNING, logger="hug_store_redis.middleware"):
+        response = call(api, "/write")
+    assert response.status == "200 OK"
+    assert set_cookies(response) == []  # no cookie for a session that is not saved
+    assert "session not saved" in caplog.text and "0 of 1 replicas" in caplog.text
