@@ -1,10 +1,13 @@
 """The transport over the client's own methods: RedisCluster, Sentinel masters, look-alikes,
 and any store built with ``fast_path=False``."""
 
+from collections.abc import Callable
 from typing import Any
 
 from redis.exceptions import ResponseError
 
+from .replica_wait import ReplicaWait
+from .sentinel_follow import Following
 from .transport import RedisClient, is_unknown_command
 
 
@@ -12,16 +15,28 @@ class ClientTransport:
     """Each operation is one redis-py call (or one pipeline without MULTI) on ``client``.
 
     The client keeps its own routing, retries and response callbacks; this class only
-    namespaces keys and normalises replies to what ``Transport`` promises.
+    namespaces keys and normalises replies to what ``Transport`` promises. Every write goes
+    through ``_run_write``: ``WAIT`` in the same round trip when asked, and on a
+    Sentinel-managed client held and retried across failovers (``sentinel_follow.py``).
     """
 
-    __slots__ = ("_client", "_codec", "_expiration", "_getex_supported")
+    __slots__ = ("_client", "_codec", "_expiration", "_following", "_getex_supported", "_wait")
 
-    def __init__(self, client: RedisClient, codec: Any, expiration: int | None) -> None:
+    def __init__(
+        self,
+        client: RedisClient,
+        codec: Any,
+        expiration: int | None,
+        *,
+        wait: ReplicaWait | None = None,
+        following: Following | None = None,
+    ) -> None:
         self._client = client
         self._codec = codec
         self._expiration = expiration
         self._getex_supported = True
+        self._wait = wait
+        self._following = following
 
     def read(self, key: str) -> bytes | str | None:
         return self._client.get(self._codec.namespaced_key(key))
@@ -48,16 +63,40 @@ class ClientTransport:
         return payload  # type: ignore[no-any-return]
 
     def write(self, key: str, payload: bytes) -> None:
-        self._client.set(self._codec.namespaced_key(key), payload, ex=self._expiration)
+        full_key = self._codec.namespaced_key(key)
+        self._run_write(key, lambda target: target.set(full_key, payload, ex=self._expiration))
 
     def replace(self, key: str, payload: bytes, old_key: str) -> None:
-        pipeline = self._client.pipeline(transaction=False)
-        pipeline.set(self._codec.namespaced_key(key), payload, ex=self._expiration)
-        pipeline.delete(self._codec.namespaced_key(old_key))
-        pipeline.execute()
+        full_key, full_old_key = self._codec.namespaced_key(key), self._codec.namespaced_key(old_key)
+
+        def queue(pipeline: Any) -> None:
+            pipeline.set(full_key, payload, ex=self._expiration)
+            pipeline.delete(full_old_key)
+
+        self._run_write(key, queue, pipelined=True)
 
     def delete(self, key: str) -> bool:
-        return bool(self._client.delete(self._codec.namespaced_key(key)) == 1)
+        full_key = self._codec.namespaced_key(key)
+        (deleted,) = self._run_write(key, lambda target: target.delete(full_key))
+        return bool(deleted == 1)
+
+    def _run_write(self, key: str, queue: Callable[[Any], Any], *, pipelined: bool = False) -> list[Any]:
+        """The replies of the commands ``queue`` puts on the client (or on a pipeline, when
+        there are several or a ``WAIT`` follows), in one round trip."""
+
+        def send() -> list[Any]:
+            if not pipelined and self._wait is None:
+                return [queue(self._client)]
+            pipeline = self._client.pipeline(transaction=False)
+            queue(pipeline)
+            if self._wait is not None:
+                self._wait.queue(pipeline)
+            replies: list[Any] = pipeline.execute()
+            if self._wait is not None:
+                self._wait.check(replies.pop(), key)
+            return replies
+
+        return send() if self._following is None else self._following.call(send)
 
     def exists(self, key: str) -> bool:
         return bool(self._client.exists(self._codec.namespaced_key(key)))

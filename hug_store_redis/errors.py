@@ -1,5 +1,7 @@
 """Exceptions raised by this package, beyond hug's own ``StoreKeyNotFound``."""
 
+import redis
+
 
 class CorruptSessionError(ValueError):
     """A value in Redis that is not UTF-8 JSON.
@@ -15,6 +17,28 @@ class CorruptSessionError(ValueError):
 
     def __reduce__(self) -> tuple[type["CorruptSessionError"], tuple[str, str]]:
         return (type(self), (self.key, self.reason))
+
+
+class NotReplicatedError(redis.ConnectionError):
+    """A write the primary took but fewer replicas than ``wait_replicas`` confirmed in time.
+
+    A ``redis.ConnectionError`` because, to the caller, it is the same as a write that never
+    reached Redis: it may not survive a failover, so it is not acknowledged. The middleware's
+    ``on_error="degrade"`` treats it as an unreachable store (logged, the session not saved).
+    """
+
+    def __init__(self, key: str, acknowledged: int, wanted: int, timeout_ms: int) -> None:
+        super().__init__(
+            f"session {_short(key)}: {acknowledged} of {wanted} replicas confirmed the write"
+            f" within {timeout_ms} ms (WAIT); it may be lost if the primary fails"
+        )
+        self.key = key
+        self.acknowledged = acknowledged
+        self.wanted = wanted
+        self.timeout_ms = timeout_ms
+
+    def __reduce__(self) -> tuple[type["NotReplicatedError"], tuple[str, int, int, int]]:
+        return (type(self), (self.key, self.acknowledged, self.wanted, self.timeout_ms))
 
 
 def _short(key: str, limit: int = 80) -> str:

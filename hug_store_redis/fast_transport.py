@@ -6,6 +6,7 @@ from redis.exceptions import ResponseError
 
 from .client_transport import ClientTransport
 from .fast_path import FastPath
+from .replica_wait import ReplicaWait
 from .transport import RedisClient, is_unknown_command
 
 
@@ -16,13 +17,22 @@ class FastTransport:
     need no response callback: the parser's value is already what redis-py returns.
     """
 
-    __slots__ = ("_codec", "_expiration", "_fast", "_getex_supported", "_on_client")
+    __slots__ = ("_codec", "_expiration", "_fast", "_getex_supported", "_on_client", "_wait")
 
-    def __init__(self, fast: FastPath, client: RedisClient, codec: Any, expiration: int | None) -> None:
+    def __init__(
+        self,
+        fast: FastPath,
+        client: RedisClient,
+        codec: Any,
+        expiration: int | None,
+        *,
+        wait: ReplicaWait | None = None,
+    ) -> None:
         self._fast = fast
         self._codec = codec
         self._expiration = expiration
         self._getex_supported = True
+        self._wait = wait
         self._on_client = ClientTransport(client, codec, expiration)  # the Redis < 6.2 fallback
 
     def read(self, key: str) -> bytes | str | None:
@@ -41,13 +51,24 @@ class FastTransport:
         return self._on_client.get_then_expire(self._codec.namespaced_key(key))
 
     def write(self, key: str, payload: bytes) -> None:
-        self._fast.execute(self._codec.frame_set(key, payload))
+        self._run_write(key, (self._codec.frame_set(key, payload),))
 
     def replace(self, key: str, payload: bytes, old_key: str) -> None:
-        self._fast.execute_pipelined((self._codec.frame_set(key, payload), self._codec.frame_delete(old_key)))
+        self._run_write(key, (self._codec.frame_set(key, payload), self._codec.frame_delete(old_key)))
 
     def delete(self, key: str) -> bool:
-        return bool(self._fast.execute(self._codec.frame_delete(key)) == 1)
+        (deleted,) = self._run_write(key, (self._codec.frame_delete(key),))
+        return bool(deleted == 1)
+
+    def _run_write(self, key: str, frames: tuple[bytes, ...]) -> list[Any]:
+        """The replies to ``frames``, sent in one round trip with a ``WAIT`` after them when asked."""
+        if self._wait is None:
+            if len(frames) == 1:
+                return [self._fast.execute(frames[0])]
+            return self._fast.execute_pipelined(frames)
+        replies = self._fast.execute_pipelined((*frames, self._wait.frame))
+        self._wait.check(replies.pop(), key)
+        return replies
 
     def exists(self, key: str) -> bool:
         return bool(self._fast.execute(self._codec.frame_exists(key)))

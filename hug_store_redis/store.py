@@ -8,11 +8,12 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from hug.exceptions import StoreKeyNotFound
 from redis.exceptions import RedisError
 
-from . import _codec, admin, connect
+from . import _codec, admin, connect, sentinel_follow
 from .client_transport import ClientTransport
 from .errors import CorruptSessionError
 from .fast_path import fast_path_for
 from .fast_transport import FastTransport
+from .replica_wait import replica_wait
 from .stats import StoreStats
 from .transport import RedisClient, Transport
 
@@ -79,6 +80,10 @@ class RedisStore:
     (``FastTransport``); every other client, or ``fast_path=False``, goes through the
     client's own methods (``ClientTransport``). Every operation below is one call into
     it, so results and exceptions are the same on both.
+
+    On a Sentinel-managed client the store follows failovers (``sentinel_follow.py``).
+    ``wait_replicas=N`` makes every write wait, in the same round trip, until N replicas
+    hold it (``WAIT N wait_timeout_ms``), and raise ``NotReplicatedError`` otherwise.
     """
 
     def __init__(
@@ -88,17 +93,23 @@ class RedisStore:
         expiration: "int | float | datetime.timedelta | None" = 86400,
         *,
         fast_path: bool = True,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 1000,
     ) -> None:
         self.expiration = expiration_seconds(expiration)
+        wait = replica_wait(wait_replicas, wait_timeout_ms, connection)
         self._codec = _codec.Codec(namespace, self.expiration)
         self.connection = connection
         self.namespace = namespace
         fast = fast_path_for(connection) if fast_path else None
-        self._transport: Transport = (
-            ClientTransport(connection, self._codec, self.expiration)
-            if fast is None
-            else FastTransport(fast, connection, self._codec, self.expiration)
-        )
+        self._transport: Transport
+        if fast is None:
+            following = sentinel_follow.follow(connection)
+            self._transport = ClientTransport(
+                connection, self._codec, self.expiration, wait=wait, following=following
+            )
+        else:
+            self._transport = FastTransport(fast, connection, self._codec, self.expiration, wait=wait)
         self._stats = StoreStats()
 
     def __repr__(self) -> str:
@@ -200,6 +211,8 @@ class RedisStore:
         expiration: "int | float | datetime.timedelta | None" = 86400,
         *,
         cluster: bool | None = None,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 1000,
         **client_kwargs: Any,
     ) -> "RedisStore":
         """A store on a new client for ``url`` (``redis://``, ``rediss://``, ``unix://``,
@@ -209,7 +222,14 @@ class RedisStore:
         """
         _codec.Codec(namespace)
         expiration_seconds(expiration)
-        return cls(connect.client_from_url(url, cluster=cluster, **client_kwargs), namespace, expiration)
+        replica_wait(wait_replicas, wait_timeout_ms)
+        return cls(
+            connect.client_from_url(url, cluster=cluster, **client_kwargs),
+            namespace,
+            expiration,
+            wait_replicas=wait_replicas,
+            wait_timeout_ms=wait_timeout_ms,
+        )
 
     def touch(self, key: str) -> bool:
         """Restart the expiry of ``key`` without reading it; False when there is no such key."""
