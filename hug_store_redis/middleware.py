@@ -259,7 +259,7 @@ class RedisSessionMiddleware:
         login is worthless afterwards. Returns the new id.
         """
         state = self._state(request)
-        if state.session_id is not None:
+        if state.session_id is not None and not state.new_id:  # an id minted here is not in Redis
             state.old_id = state.session_id
         state.session_id = new_session_id()
         state.new_id = True
