@@ -7,7 +7,7 @@ from typing import Any, Protocol
 from hug.exceptions import StoreKeyNotFound
 from redis.exceptions import RedisError, ResponseError
 
-from . import _codec, admin, connect
+from . import _codec, admin, connect, non_finite
 from .errors import CorruptSessionError
 from .fast_path import fast_path_for
 from .stats import StoreStats
@@ -101,10 +101,12 @@ class RedisStore:
         payload = self.read_payload(key)
         if payload is None:
             raise StoreKeyNotFound(key)
-        return self.decode(payload, key)
+        return non_finite.mark(self.decode(payload, key), payload)
 
     def set(self, key: str, data: Any) -> None:
         """Store ``data`` and restart its expiry. Bad data raises before Redis is touched."""
+        if type(data) is non_finite.NonFiniteSession:  # NaN that get() read from 1.0.0: null, not a 500
+            data = non_finite.cleaned(data, key)
         self.write_payload(key, self._codec.encode(data))
 
     def exists(self, key: str) -> bool:
