@@ -18,6 +18,8 @@ TARGETS = [  # (group, numerator, denominator, limit, what)
     ("middleware-read-only", "ours", "no-sessions", 2.5, "RedisSessionMiddleware read-only / no sessions"),
     ("middleware-read-only", "ours", "stock+1.0.0", 0.25, "RedisSessionMiddleware / stock + 1.0.0 store"),
     ("middleware-read-only", "ours", "stock+ours", 0.25, "RedisSessionMiddleware / stock + this store"),
+    ("middleware-own-cost", "cython", "no-sessions", 1.25, "middleware own cost (no Redis), cython twin"),
+    ("middleware-own-cost", "python", "no-sessions", 1.25, "middleware own cost (no Redis), python twin"),
 ]
 NOTES = Path(__file__).with_name("NOTES.md")
 
@@ -119,7 +121,7 @@ def render(run: dict[str, Any], command: str) -> str:
     ]
     for group in sorted(g for g in table if g.startswith("codec-")):
         lines.append(f"| {group} | {ratio(table[group], 'cython', 'python')} |")
-    middleware_groups = sorted(g for g in table if g.startswith("middleware-"))
+    middleware_groups = sorted(g for g in table if g.startswith("middleware-") and g != "middleware-own-cost")
     if middleware_groups:
         variants = ["stock+1.0.0", "stock+ours", "ours", "redis-round-trip"]
         lines += [
@@ -132,8 +134,35 @@ def render(run: dict[str, Any], command: str) -> str:
         for group in middleware_groups:
             cells = [ratio(table[group], variant, "no-sessions") for variant in variants]
             lines.append(f"| {group} | " + " | ".join(cells) + " |")
+    lines += own_cost(table)
     lines += ["", NOTES.read_text().strip()]
     return "\n".join(lines) + "\n"
+
+
+def own_cost(table: dict[str, dict[str, float]]) -> list[str]:
+    """A read-only request with RedisSessionMiddleware, Redis stubbed out and real, per twin."""
+    stubbed, real = table.get("middleware-own-cost", {}), table.get("middleware-read-only", {})
+    if not stubbed:
+        return []
+    return [
+        "",
+        "## Middleware own cost: a read-only request, relative to the same app without sessions",
+        "",
+        "`stubbed`: the store's read returns the bytes without Redis, so the excess over 1.00 is the",
+        "middleware's own work. `do-nothing`: a middleware with empty hooks. `bare GETEX`: the round",
+        "trip alone through redis-py, no app, for scale (it moves with the load on the machine).",
+        "",
+        "| Redis | do-nothing | cython | python | bare GETEX |",
+        "| --- | --- | --- | --- | --- |",
+        "| stubbed | "
+        + " | ".join(ratio(stubbed, variant, "no-sessions") for variant in ("do-nothing", "cython", "python"))
+        + " | n/a |",
+        "| one real round trip | n/a | "
+        + " | ".join(
+            ratio(real, variant, "no-sessions") for variant in ("ours", "ours-python", "redis-round-trip")
+        )
+        + " |",
+    ]
 
 
 if __name__ == "__main__":

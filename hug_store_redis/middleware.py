@@ -2,8 +2,8 @@
 
 hug's stock ``SessionMiddleware`` asks the store EXISTS, GET, EXISTS, SET on every request
 and saves ``{}`` for every cookieless visitor. This middleware reads once (a GETEX that also
-slides the expiry), compares the encoded session with the bytes it read, and writes only
-when they differ, so bots without cookies cost Redis nothing.
+slides the expiry), keeps a compact JSON snapshot of what it read, and writes only when the
+session's JSON differs from it after the handler, so bots without cookies cost Redis nothing.
 """
 
 import datetime
@@ -12,9 +12,11 @@ import re
 import secrets
 from typing import Any
 
+import ujson
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from . import non_finite
 from .errors import CorruptSessionError
 from .store import RedisStore
 
@@ -23,13 +25,18 @@ logger = logging.getLogger(__name__)
 SESSION_ID_BYTES = 32
 """``secrets.token_urlsafe(32)``: 256 random bits, 43 URL-safe characters."""
 
-_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
+_SESSION_ID_PATTERN = r"[A-Za-z0-9_-]{43}"
+_SESSION_ID = re.compile(_SESSION_ID_PATTERN)
 _COOKIE_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _STATE_KEY = "hug_store_redis.session"
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
 _EXPIRED = "Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
 SAME_SITE_VALUES = ("Lax", "Strict", "None")
 ON_ERROR_VALUES = ("raise", "degrade")
+
+_compact_json = ujson.encode
+"""ujson's C encoder, for snapshots. Importing hug swaps ``ujson.dumps`` for a Python proxy
+that costs several times more; ``ujson.encode`` is the same C function, left alone."""
 
 
 def new_session_id() -> str:
@@ -46,18 +53,33 @@ def _short(session_id: str) -> str:
     return session_id[:8] + "..."
 
 
+Loaded = tuple[str, str]
+"""The common request's whole state, kept in the WSGI environ: the id of a session read
+from Redis and its snapshot, compact JSON of the session as read. The snapshot's text
+differs from the session's after the handler exactly when the store's strict encoding
+would (same encoder, same values), nested changes included, at a fraction of the cost."""
+
+
 class _State:
-    """What one request's session looked like in Redis, kept in the WSGI environ."""
+    """Everything else a request can do to its session, kept in the WSGI environ."""
 
-    __slots__ = ("clear_cookie", "degraded", "new_id", "old_id", "payload", "session_id")
+    __slots__ = ("clear_cookie", "degraded", "new_id", "old_id", "session_id", "snapshot")
 
-    def __init__(self, session_id: str | None, payload: bytes | None) -> None:
+    def __init__(
+        self,
+        *,
+        session_id: str | None = None,
+        snapshot: str | None = None,
+        old_id: str | None = None,
+        clear_cookie: bool = False,
+        degraded: bool = False,
+    ) -> None:
         self.session_id = session_id  # None: no session in Redis yet (nothing issued)
-        self.payload = payload  # the bytes read, to tell a modified session from a read-only one
-        self.old_id: str | None = None  # a key to delete when the session is next written
-        self.clear_cookie = False  # the client sent a cookie we will not honour
-        self.new_id = False  # the id is not the one in the client's cookie
-        self.degraded = False  # Redis was unreachable and on_error="degrade"
+        self.snapshot = snapshot  # as in Loaded, while the session read is still this one
+        self.old_id = old_id  # a key Redis holds, to delete when the session is written
+        self.clear_cookie = clear_cookie  # the client sent a cookie we will not honour
+        self.new_id = False  # the id is not the one in the client's cookie (never written yet)
+        self.degraded = degraded  # Redis was unreachable and on_error="degrade"
 
 
 class RedisSessionMiddleware:
@@ -71,6 +93,7 @@ class RedisSessionMiddleware:
 
     __slots__ = (
         "_cookie_attributes",
+        "_cookie_first",
         "_expired_cookie_attributes",
         "context_name",
         "cookie_domain",
@@ -134,6 +157,10 @@ class RedisSessionMiddleware:
             lifetime.append(f"Max-Age={cookie_max_age}")
         self._cookie_attributes = "".join("; " + part for part in lifetime + flags)
         self._expired_cookie_attributes = "".join("; " + part for part in [_EXPIRED, *flags])
+        # The header a browser sends most often, ours first: read without falcon's parser.
+        self._cookie_first = re.compile(
+            re.escape(cookie_name) + "=(" + _SESSION_ID_PATTERN + r")(?:;|\Z)"
+        ).match
 
     def _flags(self) -> list[str]:
         flags = []
@@ -152,60 +179,70 @@ class RedisSessionMiddleware:
     # hug / falcon middleware hooks
 
     def process_request(self, request: Any, response: Any) -> None:
-        """Load the session: no Redis call without a well-formed cookie, one (GETEX) with."""
-        values = request.get_cookie_values(self.cookie_name)
-        state = _State(None, None)
-        data: Any = {}
-        if values:
-            session_id = values[0]
-            state.clear_cookie = True
-            if is_session_id(session_id):
-                data = self._load(session_id, state)
-        request.env[_STATE_KEY] = state
+        """Load the session: no Redis call without a well-formed cookie, one (GETEX) with.
+
+        The cookie is the first value falcon's parser would give. A header that starts
+        with it, well-formed, is matched directly; any other header goes to falcon.
+        """
+        env = request.env
+        header = env.get("HTTP_COOKIE")
+        first = self._cookie_first(header) if header else None
+        if first is not None:
+            data, env[_STATE_KEY] = self._load(first[1])
+        else:
+            values = request.get_cookie_values(self.cookie_name) if header else None
+            if values and is_session_id(values[0]):
+                data, env[_STATE_KEY] = self._load(values[0])
+            else:
+                data, env[_STATE_KEY] = {}, _State(clear_cookie=bool(values))
         request.context[self.context_name] = data
 
-    def _load(self, session_id: str, state: _State) -> Any:
+    def _load(self, session_id: str) -> tuple[Any, Loaded | _State]:
         try:
             payload = self.store.read_payload(session_id, touch=True)
         except _UNREACHABLE as error:
             if self.on_error == "raise":
                 raise
             logger.warning("session store unreachable, serving an empty session: %s", error)
-            state.degraded = True
-            return {}
+            return {}, _State(degraded=True)
         if payload is None:  # expired or never issued: never adopt an id the client chose
-            return {}
+            return {}, _State(clear_cookie=True)
         try:
             data = self.store.decode(payload, session_id)
         except CorruptSessionError as error:
-            return self._discard(session_id, error.reason, state)
+            return {}, self._discard(session_id, error.reason)
         if not isinstance(data, dict):  # valid JSON, but no session this middleware wrote
-            return self._discard(session_id, f"JSON {type(data).__name__}, not an object", state)
-        state.session_id = session_id
-        state.payload = payload.encode() if isinstance(payload, str) else payload
-        state.clear_cookie = False
-        return data
+            return {}, self._discard(session_id, f"JSON {type(data).__name__}, not an object")
+        return data, (session_id, _compact_json(data))
 
-    def _discard(self, session_id: str, reason: str, state: _State) -> dict[str, Any]:
+    def _discard(self, session_id: str, reason: str) -> _State:
         logger.warning("session %s: %s; starting a new session", _short(session_id), reason)
-        state.old_id = session_id
-        return {}
+        return _State(old_id=session_id, clear_cookie=True)
 
     def process_response(self, request: Any, response: Any, resource: Any, req_succeeded: bool) -> None:
-        """Write the session only if its encoding changed; set the cookie only if it is new."""
-        state: _State | None = request.env.get(_STATE_KEY)
-        if state is None or state.degraded:
-            return
+        """Write the session only if its JSON changed; set the cookie only if it is new."""
+        state: Loaded | _State | None = request.env.get(_STATE_KEY)
         session = request.context.get(self.context_name)
-        if state.session_id is None and not session:
-            self._drop_stale(state, response)
-            return
-        payload = self.store.encode(session)
-        if payload == state.payload:
-            self.store.note_skipped_write()
-            if self.cookie_max_age is not None:  # slide the browser's expiry with Redis's
-                self._set_cookie(response, state.session_id)  # type: ignore[arg-type]
-            return
+        if type(state) is tuple:
+            session_id, snapshot = state
+            try:
+                unchanged = _compact_json(session) == snapshot
+            except (TypeError, ValueError, OverflowError):  # not JSON: the strict encode says why
+                unchanged = False
+            if unchanged:
+                self.store.note_skipped_write()
+                if self.cookie_max_age is not None:  # slide the browser's expiry with Redis's
+                    self._set_cookie(response, session_id)
+                return
+            self._save(session, _State(session_id=session_id, snapshot=snapshot), response)
+        elif isinstance(state, _State) and not state.degraded:
+            if state.session_id is None and not session:
+                self._drop_stale(state, response)
+            else:
+                self._save(session, state, response)
+
+    def _save(self, session: Any, state: _State, response: Any) -> None:
+        payload = self._encode(session, state)
         if self.max_session_bytes is not None and len(payload) > self.max_session_bytes:
             logger.error(
                 "session %s not saved: %d bytes is over max_session_bytes=%d",
@@ -222,6 +259,15 @@ class RedisSessionMiddleware:
             return
         if state.new_id or self.cookie_max_age is not None:
             self._set_cookie(response, session_id)
+
+    def _encode(self, session: Any, state: _State) -> bytes:
+        """Strict JSON. NaN and Infinity a session read from 1.0.0 held are written as null."""
+        try:
+            return self.store.encode(session)
+        except ValueError:
+            if state.snapshot is None or not non_finite.holds(ujson.loads(state.snapshot)):
+                raise  # the handler put them there: a bug to report, not data to repair
+        return self.store.encode(non_finite.cleaned(session, state.session_id or ""))
 
     def _write(self, session_id: str, payload: bytes, old_id: str | None) -> None:
         if old_id is None:
@@ -259,11 +305,10 @@ class RedisSessionMiddleware:
         login is worthless afterwards. Returns the new id.
         """
         state = self._state(request)
-        if state.session_id is not None:
+        if state.session_id is not None and not state.new_id:  # an id minted here is not in Redis
             state.old_id = state.session_id
         state.session_id = new_session_id()
-        state.new_id = True
-        state.payload = None  # forces the write under the new id
+        state.new_id = True  # forces the write under the new id
         state.clear_cookie = False
         return state.session_id
 
@@ -276,15 +321,19 @@ class RedisSessionMiddleware:
         for session_id in (state.session_id, state.old_id):
             if session_id is not None:
                 self._guard(self.store.delete, session_id)
-        state.session_id = state.payload = state.old_id = None
+        state.session_id = state.snapshot = state.old_id = None
         state.new_id = False
         state.clear_cookie = True
         request.context[self.context_name] = {}
 
     def _state(self, request: Any) -> _State:
-        state: _State | None = request.env.get(_STATE_KEY)
+        state: Loaded | _State | None = request.env.get(_STATE_KEY)
+        if isinstance(state, _State):
+            return state
         if state is None:
             raise RuntimeError("RedisSessionMiddleware did not see this request: is it added to the API?")
+        session_id, snapshot = state
+        state = request.env[_STATE_KEY] = _State(session_id=session_id, snapshot=snapshot)
         return state
 
 

@@ -8,7 +8,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from hug.exceptions import StoreKeyNotFound
 from redis.exceptions import RedisError
 
-from . import _codec, admin, connect, sentinel_follow
+from . import _codec, admin, connect, non_finite, sentinel_follow
 from .client_transport import ClientTransport
 from .errors import CorruptSessionError
 from .fast_path import fast_path_for
@@ -132,10 +132,12 @@ class RedisStore:
         payload = self.read_payload(key)
         if payload is None:
             raise StoreKeyNotFound(key)
-        return self.decode(payload, key)
+        return non_finite.mark(self.decode(payload, key), payload)
 
     def set(self, key: str, data: Any) -> None:
         """Store ``data`` and restart its expiry. Bad data raises before Redis is touched."""
+        if type(data) is non_finite.NonFiniteSession:  # NaN that get() read from 1.0.0: null, not a 500
+            data = non_finite.cleaned(data, key)
         self.write_payload(key, self._codec.encode(data))
 
     @_counting_errors

@@ -5,14 +5,12 @@ import http.cookiejar
 import json
 import logging
 import socket
-import threading
 import urllib.request
 import uuid
 
 import hug
 import pytest
 import redis
-import waitress.server
 from hug.middleware import SessionMiddleware
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -364,25 +362,6 @@ def test_stock_session_middleware_costs_four_commands_and_stores_empty_visits(st
 
 
 # Through a real HTTP server and a client that keeps cookies
-
-
-@pytest.fixture
-def serve():
-    """Serve a hug API with waitress on a free loopback port; yields a function returning the base URL."""
-    servers = []
-
-    def start(api):
-        server = waitress.server.create_server(api.http.server(), host="127.0.0.1", port=0, threads=2)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        return f"http://127.0.0.1:{server.effective_port}"
-
-    yield start
-    for server, thread in servers:
-        server.close()
-        thread.join(timeout=10)
-        assert not thread.is_alive()
 
 
 def browser():
