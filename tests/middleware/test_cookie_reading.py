@@ -8,7 +8,8 @@ first ``sid`` value falcon would return, so each case is checked against falcon 
 import hug
 import pytest
 from falcon.request_helpers import parse_cookie_header
-from support.session_app import Commands, make_api, set_cookies
+from support.commands import Commands
+from support.session_app import make_api, set_cookies
 
 from hug_store_redis.middleware import RedisSessionMiddleware, is_session_id
 

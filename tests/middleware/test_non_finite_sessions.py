@@ -15,8 +15,9 @@ import urllib.request
 import hug
 import pytest
 from hug.middleware import SessionMiddleware
+from support.commands import Commands
 from support.legacy_release import load_legacy_module
-from support.session_app import Commands, call, issued_id, make_api, set_cookies
+from support.session_app import call, issued_id, make_api, set_cookies
 
 from hug_store_redis.middleware import RedisSessionMiddleware, new_session_id
 

@@ -3,7 +3,8 @@
 import json
 
 import hug
-from support.session_app import Commands, call, issued_id, make_api, set_cookies
+from support.commands import Commands
+from support.session_app import call, issued_id, make_api, set_cookies
 
 from hug_store_redis.middleware import RedisSessionMiddleware
 
