@@ -5,7 +5,10 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from .transport import RedisClient, is_unknown_command
+from . import without_scripts
+from .scripting import ScriptSupport, refuses_scripts
+from .scripts import READ_AND_TOUCH
+from .transport import RedisClient, SlidingReply, is_unknown_command, sliding_reply
 
 
 class ClientTransport:
@@ -15,13 +18,15 @@ class ClientTransport:
     namespaces keys and normalises replies to what ``Transport`` promises.
     """
 
-    __slots__ = ("_client", "_codec", "_expiration", "_getex_supported")
+    __slots__ = ("_client", "_codec", "_expiration", "_expiry_ms", "_getex_supported", "_scripts")
 
     def __init__(self, client: RedisClient, codec: Any, expiration: int | None) -> None:
         self._client = client
         self._codec = codec
         self._expiration = expiration
+        self._expiry_ms = (expiration or 0) * 1000
         self._getex_supported = True
+        self._scripts = ScriptSupport(client)
 
     def read(self, key: str) -> bytes | str | None:
         return self._client.get(self._codec.namespaced_key(key))
@@ -46,6 +51,19 @@ class ClientTransport:
         pipeline.expire(full_key, self._expiration)
         payload, _ = pipeline.execute()
         return payload  # type: ignore[no-any-return]
+
+    def read_sliding(self, key: str, touch_below_ms: int) -> SlidingReply:
+        full_key = self._codec.namespaced_key(key)
+        if self._scripts.available:
+            try:
+                return sliding_reply(
+                    self._scripts.run(READ_AND_TOUCH, full_key, self._expiry_ms, touch_below_ms)
+                )
+            except ResponseError as error:
+                if not refuses_scripts(error):
+                    raise
+                self._scripts.give_up(error)
+        return without_scripts.read_sliding(self._client, full_key, self._expiry_ms, touch_below_ms)
 
     def write(self, key: str, payload: bytes) -> None:
         self._client.set(self._codec.namespaced_key(key), payload, ex=self._expiration)

@@ -2,11 +2,29 @@
 
 from typing import Any
 
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
+from . import without_scripts
 from .client_transport import ClientTransport
 from .fast_path import FastPath
-from .transport import RedisClient, is_unknown_command
+from .scripting import ScriptSupport, refuses_scripts
+from .scripts import READ_AND_TOUCH, Script
+from .transport import RedisClient, SlidingReply, is_unknown_command, sliding_reply
+
+
+def _bulk(part: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(part), part)
+
+
+class _FramedScript:
+    """The EVALSHA and EVAL heads of a one-key script with ``arguments`` ARGV, framed once."""
+
+    __slots__ = ("by_sha", "by_text")
+
+    def __init__(self, script: Script, arguments: int) -> None:
+        count = b"*%d\r\n" % (4 + arguments)
+        self.by_sha = count + _bulk(b"EVALSHA") + _bulk(script.sha.encode()) + _bulk(b"1")
+        self.by_text = count + _bulk(b"EVAL") + _bulk(script.text.encode()) + _bulk(b"1")
 
 
 class FastTransport:
@@ -16,14 +34,30 @@ class FastTransport:
     need no response callback: the parser's value is already what redis-py returns.
     """
 
-    __slots__ = ("_codec", "_expiration", "_fast", "_getex_supported", "_on_client")
+    __slots__ = (
+        "_client",
+        "_codec",
+        "_expiration",
+        "_expiry_ms",
+        "_expiry_ms_bulk",
+        "_fast",
+        "_getex_supported",
+        "_on_client",
+        "_read_and_touch",
+        "_scripts",
+    )
 
     def __init__(self, fast: FastPath, client: RedisClient, codec: Any, expiration: int | None) -> None:
         self._fast = fast
+        self._client = client
         self._codec = codec
         self._expiration = expiration
+        self._expiry_ms = (expiration or 0) * 1000
+        self._expiry_ms_bulk = _bulk(b"%d" % self._expiry_ms)
         self._getex_supported = True
         self._on_client = ClientTransport(client, codec, expiration)  # the Redis < 6.2 fallback
+        self._scripts = ScriptSupport(client)
+        self._read_and_touch = _FramedScript(READ_AND_TOUCH, 2)
 
     def read(self, key: str) -> bytes | str | None:
         return self._fast.execute(self._codec.frame_get(key))  # type: ignore[no-any-return]
@@ -39,6 +73,25 @@ class FastTransport:
                     raise
                 self._getex_supported = False
         return self._on_client.get_then_expire(self._codec.namespaced_key(key))
+
+    def read_sliding(self, key: str, touch_below_ms: int) -> SlidingReply:
+        full_key = self._codec.namespaced_key(key)
+        if self._scripts.available:
+            keys_and_arguments = _bulk(full_key) + self._expiry_ms_bulk + _bulk(b"%d" % touch_below_ms)
+            try:
+                return sliding_reply(self._run_script(self._read_and_touch, keys_and_arguments))
+            except ResponseError as error:
+                if not refuses_scripts(error):
+                    raise
+                self._scripts.give_up(error)
+        return without_scripts.read_sliding(self._client, full_key, self._expiry_ms, touch_below_ms)
+
+    def _run_script(self, script: _FramedScript, keys_and_arguments: bytes) -> Any:
+        """EVALSHA; on NOSCRIPT (restart, failover, SCRIPT FLUSH), one EVAL, which also loads it."""
+        try:
+            return self._fast.execute(script.by_sha + keys_and_arguments)
+        except NoScriptError:
+            return self._fast.execute(script.by_text + keys_and_arguments)
 
     def write(self, key: str, payload: bytes) -> None:
         self._fast.execute(self._codec.frame_set(key, payload))

@@ -2,7 +2,18 @@
 
 import threading
 
-FIELDS = ("hits", "misses", "writes", "skipped_writes", "deletes", "errors", "bytes_in", "bytes_out")
+FIELDS = (
+    "hits",
+    "misses",
+    "touches",
+    "writes",
+    "skipped_writes",
+    "conflicts",
+    "deletes",
+    "errors",
+    "bytes_in",
+    "bytes_out",
+)
 
 
 class StoreStats:
@@ -18,14 +29,16 @@ class StoreStats:
         self._lock = threading.Lock()
         self._counts = dict.fromkeys(FIELDS, 0)
 
-    def read(self, size: int | None) -> None:
-        """A read that found ``size`` bytes, or nothing (None)."""
+    def read(self, size: int | None, touched: bool = False) -> None:
+        """A read that found ``size`` bytes, or nothing (None), and restarted the expiry or not."""
         with self._lock:
             if size is None:
                 self._counts["misses"] += 1
             else:
                 self._counts["hits"] += 1
                 self._counts["bytes_in"] += size
+                if touched:
+                    self._counts["touches"] += 1
 
     def write(self, size: int) -> None:
         with self._lock:

@@ -3,7 +3,7 @@
 import datetime
 import functools
 from collections.abc import Callable, Iterator
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
 from hug.exceptions import StoreKeyNotFound
 from redis.exceptions import RedisError
@@ -16,7 +16,15 @@ from .fast_transport import FastTransport
 from .stats import StoreStats
 from .transport import RedisClient, Transport
 
-__all__ = ["RedisClient", "RedisStore", "expiration_seconds"]
+__all__ = ["RedisClient", "RedisStore", "SlidingRead", "expiration_seconds"]
+
+
+class SlidingRead(NamedTuple):
+    """What ``RedisStore.read_payload_sliding`` found: the raw value and its remaining ms."""
+
+    payload: bytes | str | None
+    ttl_ms: int
+
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -109,7 +117,7 @@ class RedisStore:
         return isinstance(self._transport, FastTransport)
 
     def stats(self) -> dict[str, int]:
-        """Counts since creation: hits, misses, writes, skipped_writes, deletes, errors, bytes_in/out."""
+        """Counts since creation, as README's Metrics section lists them."""
         return self._stats.snapshot()
 
     def note_skipped_write(self) -> None:
@@ -166,8 +174,36 @@ class RedisStore:
         get GET and EXPIRE pipelined without MULTI, still one round trip.
         """
         payload = self._transport.read_and_touch(key) if touch else self._transport.read(key)
-        self._stats.read(None if payload is None else len(payload))
+        self._stats.read(
+            None if payload is None else len(payload), touched=touch and self.expiration is not None
+        )
         return payload
+
+    @_counting_errors
+    def read_payload_sliding(self, key: str, touch_after: float) -> SlidingRead:
+        """The raw value (None when absent) and its remaining ms, sliding the expiry lazily.
+
+        The expiry restarts only once ``touch_after`` seconds have passed since it last
+        did, so reads in between write nothing (no replication, no AOF); a missing key is
+        never created. ``touch_after=0`` slides on every read (GETEX). ``ttl_ms`` is -1
+        for keys that never expire and -2 when there is no key.
+        """
+        expiration = self.expiration
+        if expiration is None:
+            payload = self._transport.read(key)
+            self._stats.read(None if payload is None else len(payload))
+            return SlidingRead(payload, -2 if payload is None else -1)
+        if not 0 <= touch_after < expiration:
+            raise ValueError(
+                f"touch_after must be from 0 to below the expiration ({expiration} s), got {touch_after!r}"
+            )
+        if touch_after == 0:
+            payload = self._transport.read_and_touch(key)
+            self._stats.read(None if payload is None else len(payload), touched=True)
+            return SlidingRead(payload, -2 if payload is None else expiration * 1000)
+        payload, ttl_ms, touched = self._transport.read_sliding(key, int((expiration - touch_after) * 1000))
+        self._stats.read(None if payload is None else len(payload), touched)
+        return SlidingRead(payload, ttl_ms)
 
     @_counting_errors
     def write_payload(self, key: str, payload: bytes) -> None:

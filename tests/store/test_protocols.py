@@ -105,8 +105,10 @@ EXPECTED = [
     {
         "hits": 5,
         "misses": 2,
+        "touches": 1,
         "writes": 3,
         "skipped_writes": 0,
+        "conflicts": 0,
         "deletes": 2,
         "errors": 1,
         "bytes_in": 35,
