@@ -7,7 +7,7 @@ from redis.exceptions import ResponseError
 
 from . import without_scripts
 from .scripting import ScriptSupport, refuses_scripts
-from .scripts import READ_AND_TOUCH
+from .scripts import COMPARE_AND_SET, READ_AND_TOUCH, digest
 from .transport import RedisClient, SlidingReply, is_unknown_command, sliding_reply
 
 
@@ -64,6 +64,29 @@ class ClientTransport:
                     raise
                 self._scripts.give_up(error)
         return without_scripts.read_sliding(self._client, full_key, self._expiry_ms, touch_below_ms)
+
+    def compare_and_set(self, key: str, expected: bytes, payload: bytes) -> int | bytes | str:
+        full_key = self._codec.namespaced_key(key)
+        if self._scripts.available:
+            try:
+                return self._scripts.run(  # type: ignore[no-any-return]
+                    COMPARE_AND_SET, full_key, digest(expected), self._expiration or 0, payload
+                )
+            except ResponseError as error:
+                if not refuses_scripts(error):
+                    raise
+                self._scripts.give_up(error)
+        return without_scripts.compare_and_set(self._client, full_key, expected, payload, self._expiration)
+
+    def create(self, key: str, payload: bytes) -> bool:
+        return bool(self._client.set(self._codec.namespaced_key(key), payload, ex=self._expiration, nx=True))
+
+    def create_replacing(self, key: str, payload: bytes, old_key: str) -> tuple[bool, bool]:
+        pipeline = self._client.pipeline(transaction=False)
+        pipeline.set(self._codec.namespaced_key(key), payload, ex=self._expiration, nx=True)
+        pipeline.delete(self._codec.namespaced_key(old_key))
+        created, deleted = pipeline.execute()
+        return bool(created), deleted == 1
 
     def write(self, key: str, payload: bytes) -> None:
         self._client.set(self._codec.namespaced_key(key), payload, ex=self._expiration)

@@ -1,5 +1,7 @@
 """Exceptions raised by this package, beyond hug's own ``StoreKeyNotFound``."""
 
+from redis.exceptions import RedisError
+
 
 class CorruptSessionError(ValueError):
     """A value in Redis that is not UTF-8 JSON.
@@ -21,3 +23,17 @@ def _short(key: str, limit: int = 80) -> str:
     """Cookie values can be kilobytes of junk; an error message should not be."""
     text = repr(key)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class CompareAndSetUnavailableError(RedisError):
+    """The server refuses scripts and the client cannot WATCH either (RedisCluster on older redis-py).
+
+    A ``RedisError``, so it is counted and handled like the server's own refusals.
+    """
+
+    def __init__(self, server: str) -> None:
+        super().__init__(
+            f"compare_and_set needs Lua scripts (EVAL/EVALSHA) or WATCH/MULTI, and {server} "
+            "refuses scripts while this client cannot WATCH: enable EVAL/EVALSHA for this server"
+        )
+        self.server = server

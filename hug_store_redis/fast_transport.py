@@ -8,7 +8,7 @@ from . import without_scripts
 from .client_transport import ClientTransport
 from .fast_path import FastPath
 from .scripting import ScriptSupport, refuses_scripts
-from .scripts import READ_AND_TOUCH, Script
+from .scripts import COMPARE_AND_SET, READ_AND_TOUCH, Script, digest
 from .transport import RedisClient, SlidingReply, is_unknown_command, sliding_reply
 
 
@@ -37,9 +37,13 @@ class FastTransport:
     __slots__ = (
         "_client",
         "_codec",
+        "_compare_and_set",
+        "_create_head",
+        "_create_tail",
         "_expiration",
         "_expiry_ms",
         "_expiry_ms_bulk",
+        "_expiry_s_bulk",
         "_fast",
         "_getex_supported",
         "_on_client",
@@ -58,6 +62,11 @@ class FastTransport:
         self._on_client = ClientTransport(client, codec, expiration)  # the Redis < 6.2 fallback
         self._scripts = ScriptSupport(client)
         self._read_and_touch = _FramedScript(READ_AND_TOUCH, 2)
+        self._compare_and_set = _FramedScript(COMPARE_AND_SET, 3)
+        self._expiry_s_bulk = _bulk(b"%d" % (expiration or 0))
+        # SET key payload NX [EX seconds]
+        self._create_head = b"*%d\r\n" % (4 if expiration is None else 6) + _bulk(b"SET")
+        self._create_tail = _bulk(b"NX") + (b"" if expiration is None else _bulk(b"EX") + self._expiry_s_bulk)
 
     def read(self, key: str) -> bytes | str | None:
         return self._fast.execute(self._codec.frame_get(key))  # type: ignore[no-any-return]
@@ -85,6 +94,32 @@ class FastTransport:
                     raise
                 self._scripts.give_up(error)
         return without_scripts.read_sliding(self._client, full_key, self._expiry_ms, touch_below_ms)
+
+    def compare_and_set(self, key: str, expected: bytes, payload: bytes) -> int | bytes | str:
+        full_key = self._codec.namespaced_key(key)
+        if self._scripts.available:
+            keys_and_arguments = (
+                _bulk(full_key) + _bulk(digest(expected).encode()) + self._expiry_s_bulk + _bulk(payload)
+            )
+            try:
+                return self._run_script(self._compare_and_set, keys_and_arguments)  # type: ignore[no-any-return]
+            except ResponseError as error:
+                if not refuses_scripts(error):
+                    raise
+                self._scripts.give_up(error)
+        return without_scripts.compare_and_set(self._client, full_key, expected, payload, self._expiration)
+
+    def create(self, key: str, payload: bytes) -> bool:
+        return self._fast.execute(self._frame_create(key, payload)) is not None
+
+    def create_replacing(self, key: str, payload: bytes, old_key: str) -> tuple[bool, bool]:
+        created, deleted = self._fast.execute_pipelined(
+            (self._frame_create(key, payload), self._codec.frame_delete(old_key))
+        )
+        return created is not None, deleted == 1
+
+    def _frame_create(self, key: str, payload: bytes) -> bytes:
+        return self._create_head + _bulk(self._codec.namespaced_key(key)) + _bulk(payload) + self._create_tail
 
     def _run_script(self, script: _FramedScript, keys_and_arguments: bytes) -> Any:
         """EVALSHA; on NOSCRIPT (restart, failover, SCRIPT FLUSH), one EVAL, which also loads it."""

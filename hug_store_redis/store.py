@@ -3,7 +3,7 @@
 import datetime
 import functools
 from collections.abc import Callable, Iterator
-from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from hug.exceptions import StoreKeyNotFound
 from redis.exceptions import RedisError
@@ -13,17 +13,11 @@ from .client_transport import ClientTransport
 from .errors import CorruptSessionError
 from .fast_path import fast_path_for
 from .fast_transport import FastTransport
+from .results import GONE, WRITTEN, SlidingRead, WriteOutcome, WriteStatus
 from .stats import StoreStats
 from .transport import RedisClient, Transport
 
-__all__ = ["RedisClient", "RedisStore", "SlidingRead", "expiration_seconds"]
-
-
-class SlidingRead(NamedTuple):
-    """What ``RedisStore.read_payload_sliding`` found: the raw value and its remaining ms."""
-
-    payload: bytes | str | None
-    ttl_ms: int
+__all__ = ["RedisClient", "RedisStore", "SlidingRead", "WriteOutcome", "expiration_seconds"]
 
 
 _P = ParamSpec("_P")
@@ -224,6 +218,64 @@ class RedisStore:
         self._transport.replace(key, payload, old_key)
         self._stats.write(len(payload))
         self._stats.count("deletes")
+
+    # Conditional writes: never lose another request's update, never recreate a key that
+    # logout or rotation deleted. ``set`` and ``write_payload`` stay last-writer-wins.
+
+    @_counting_errors
+    def compare_and_set(self, key: str, expected_payload: bytes | str, payload: bytes) -> WriteOutcome:
+        """Write ``payload`` only if ``key`` still holds ``expected_payload``, the value this caller read.
+
+        Written (expiry restarted), gone (no key: never recreated), or a conflict carrying
+        the value another writer left, to merge into without another read. An empty
+        ``payload`` deletes the key if it is unchanged. A ``str`` (from a decoding client)
+        is compared as its UTF-8 bytes.
+        """
+        _require_bytes(payload)
+        if isinstance(expected_payload, str):
+            expected_payload = expected_payload.encode()
+        _require_bytes(expected_payload)
+        reply = self._transport.compare_and_set(key, expected_payload, payload)
+        if isinstance(reply, int):
+            if reply == 0:
+                return GONE
+            if payload:
+                self._stats.write(len(payload))
+            else:
+                self._stats.count("deletes")
+            return WRITTEN
+        self._stats.count("conflicts")
+        return WriteOutcome(WriteStatus.CONFLICT, reply)
+
+    @_counting_errors
+    def create(self, key: str, payload: bytes) -> bool:
+        """Write a new session (SET NX with the expiry); False, writing nothing, when ``key`` exists."""
+        _require_bytes(payload)
+        created = self._transport.create(key, payload)
+        self._count_create(created, payload)
+        return created
+
+    @_counting_errors
+    def create_replacing(self, key: str, payload: bytes, old_key: str) -> bool:
+        """``create`` under a new id and delete ``old_key``, in one round trip (login's id rotation).
+
+        SET NX and DEL pipelined without MULTI, so it stays Cluster-safe. ``old_key`` is
+        deleted whatever SET NX found: on a collision (another session already holds
+        ``key``; with 256-bit random ids, practically impossible) this returns False and
+        the caller, which still holds ``payload``, creates it under another id.
+        """
+        _require_bytes(payload)
+        created, deleted = self._transport.create_replacing(key, payload, old_key)
+        self._count_create(created, payload)
+        if deleted:
+            self._stats.count("deletes")
+        return created
+
+    def _count_create(self, created: bool, payload: bytes) -> None:
+        if created:
+            self._stats.write(len(payload))
+        else:
+            self._stats.count("conflicts")
 
     # Operations: connecting by URL, expiry control and namespace admin. Thin on purpose:
     # the work lives in connect.py and admin.py.

@@ -33,7 +33,7 @@ class RedisClient(Protocol):
     """
 
     def get(self, name: Any) -> bytes | str | None: ...
-    def set(self, name: Any, value: Any, ex: Any = None) -> Any: ...
+    def set(self, name: Any, value: Any, ex: Any = None, nx: bool = False) -> Any: ...
     def exists(self, *names: Any) -> Any: ...
     def delete(self, *names: Any) -> Any: ...
     def getex(self, name: Any, ex: Any = None) -> bytes | str | None: ...
@@ -59,6 +59,16 @@ class Transport(Protocol):
         """``(value, remaining ms, slid)``: the expiry restarts only when fewer than
         ``touch_below_ms`` remain, and never on a missing key (``(None, -2, False)``).
         Only for a namespace with an expiry."""
+
+    def compare_and_set(self, key: str, expected: bytes, payload: bytes) -> int | bytes | str:
+        """COMPARE_AND_SET's reply: 1 written (empty ``payload``: deleted), 0 no key (never
+        recreated), else the value another writer left, which is not ``expected``."""
+
+    def create(self, key: str, payload: bytes) -> bool:
+        """SET NX with the expiry: False when the key exists (nothing written)."""
+
+    def create_replacing(self, key: str, payload: bytes, old_key: str) -> tuple[bool, bool]:
+        """``create`` and DEL ``old_key`` pipelined without MULTI: (created, old key deleted)."""
 
     def write(self, key: str, payload: bytes) -> None:
         """Store ``payload`` with the namespace's expiry."""

@@ -11,7 +11,8 @@ import signal
 import pytest
 import redis
 from support.commands import Commands
-from support.servers import Node, RedisServer, wait_for
+from support.scripts_refused import refusing_server
+from support.servers import Node, wait_for
 
 from hug_store_redis import RedisStore
 from hug_store_redis.scripts import READ_AND_TOUCH
@@ -153,22 +154,6 @@ def test_noscript_after_a_restart_reloads(own_server, store_path):
     assert store.read_payload_sliding("k", TOUCH_AFTER).payload == b"[2]"
     assert client.script_exists(READ_AND_TOUCH.sha) == [True]
     client.close()
-
-
-def refusing_server(tmp_path, how):
-    """A server that will not run scripts, and a client of it."""
-    if how == "renamed":
-        server = RedisServer(
-            tmp_path, "--rename-command", "EVAL", "", "--rename-command", "EVALSHA", ""
-        ).start()
-        return server, redis.Redis(port=server.port)
-    server = RedisServer(tmp_path).start()
-    admin = redis.Redis(port=server.port)
-    admin.acl_setuser(
-        "app", enabled=True, passwords=["+pw"], keys=["*"], commands=["+@all", "-eval", "-evalsha"]
-    )
-    admin.close()
-    return server, redis.Redis(port=server.port, username="app", password="pw")
 
 
 @pytest.mark.one_twin
