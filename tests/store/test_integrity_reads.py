@@ -179,3 +179,28 @@ def test_servers_refusing_scripts_get_the_same_reads(tmp_path, store_path, how, 
         client.close()
     finally:
         server.stop()
+
+
+@pytest.mark.one_twin
+def test_without_scripts_a_key_deleted_between_the_read_and_its_touch_is_not_recreated(tmp_path, store_path):
+    """Forces the overlap: a logout lands between GET + PTTL and the PEXPIRE they made due."""
+    server, client = refusing_server(tmp_path, "renamed")
+    other = redis.Redis(port=server.port)
+    try:
+        store = RedisStore(client, expiration=EXPIRATION)
+        store.set("k", [1])
+        client.pexpire("store:k", 30_000)
+        real_pexpire = client.pexpire
+
+        def logout_then_pexpire(name, time):
+            other.delete(name)
+            return real_pexpire(name, time)
+
+        client.pexpire = logout_then_pexpire  # type: ignore[method-assign]
+        payload, ttl_ms = store.read_payload_sliding("k", TOUCH_AFTER)
+        assert payload == b"[1]" and 0 < ttl_ms <= 30_000  # what it read; the touch found no key
+        assert not other.exists("store:k") and store.stats()["touches"] == 0
+        client.close()
+        other.close()
+    finally:
+        server.stop()
