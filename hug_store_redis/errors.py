@@ -26,7 +26,9 @@ def _short(key: str, limit: int = 80) -> str:
 
 
 class CompareAndSetUnavailableError(RedisError):
-    """The server refuses scripts and the client cannot WATCH either (RedisCluster on older redis-py).
+    """The server refuses scripts and the client cannot WATCH either.
+
+    A RedisCluster from a redis-py release without cluster transactions is such a client.
 
     A ``RedisError``, so it is counted and handled like the server's own refusals.
     """

@@ -26,11 +26,18 @@ def refuses_scripts(error: ResponseError) -> bool:
     return "unknown command" in text
 
 
-def server_name(client: Any) -> str:
-    """``host:port`` (or the socket path) of a plain client; the client's class name otherwise.
+def server_name(client: Any, full_key: bytes | None = None) -> str:
+    """``host:port`` of the server (a cluster's: the node serving ``full_key``), or the socket path.
 
-    Never the client's repr: error texts and logs must not carry passwords or session keys.
+    The client's class name when it says neither. Never the client's repr: error texts and
+    logs must not carry passwords or session keys.
     """
+    node_for_key = getattr(client, "get_node_from_key", None)  # RedisCluster
+    if full_key is not None and node_for_key is not None:
+        try:
+            return f"{type(client).__name__} node {node_for_key(full_key).name}"
+        except Exception:  # a stale slot map: the class name still says what it is
+            pass
     options = getattr(getattr(client, "connection_pool", None), "connection_kwargs", None) or {}
     if "path" in options:
         return f"unix:{options['path']}"

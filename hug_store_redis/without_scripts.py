@@ -64,11 +64,11 @@ def _watching(client: Any, full_key: bytes) -> Iterator[Any]:
     """A transaction pipeline watching ``full_key``, reset (UNWATCH, connection back) on leaving."""
     try:
         pipeline = client.pipeline(transaction=True)
-    except RedisClusterException as error:  # redis-py < 6: no transactions on a RedisCluster
-        raise CompareAndSetUnavailableError(server_name(client)) from error
+    except RedisClusterException as error:  # a redis-py without cluster transactions
+        raise CompareAndSetUnavailableError(server_name(client, full_key)) from error
     with pipeline:
         try:
             pipeline.watch(full_key)
         except RedisClusterException as error:
-            raise CompareAndSetUnavailableError(server_name(client)) from error
+            raise CompareAndSetUnavailableError(server_name(client, full_key)) from error
         yield pipeline

@@ -7,9 +7,11 @@ and writes through a WATCH transaction on the key's node.
 
 import pytest
 from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException
 from support.servers import Node, wait_for
 
 from hug_store_redis import RedisStore
+from hug_store_redis.errors import CompareAndSetUnavailableError
 from hug_store_redis.scripts import COMPARE_AND_SET, READ_AND_TOUCH
 
 #: Keys on different slots, so on different primaries.
@@ -94,3 +96,24 @@ def test_a_cluster_refusing_scripts_reads_and_writes_through_the_fallbacks(clust
         RedisStore(cluster_refusing_scripts, namespace="sessions", expiration=EXPIRATION),
         cluster_refusing_scripts,
     )
+
+
+@pytest.mark.one_twin
+def test_a_cluster_client_without_transactions_gets_a_clear_error(cluster_refusing_scripts):
+    """redis-py releases without cluster transactions refuse ``pipeline(transaction=True)`` like this."""
+    real_pipeline = cluster_refusing_scripts.pipeline
+
+    def pipeline(transaction=None, shard_hint=None):
+        if transaction:
+            raise RedisClusterException("transaction is deprecated in cluster mode")
+        return real_pipeline(transaction=transaction, shard_hint=shard_hint)
+
+    cluster_refusing_scripts.pipeline = pipeline
+    store = RedisStore(cluster_refusing_scripts, namespace="sessions", expiration=EXPIRATION)
+    assert store.create("k", b"[1]") and store.read_payload_sliding("k", TOUCH_AFTER).payload == b"[1]"
+    node = cluster_refusing_scripts.get_default_node()
+    with pytest.raises(
+        CompareAndSetUnavailableError, match=f"RedisCluster node 127.0.0.1:{node.port} refuses"
+    ):
+        store.compare_and_set("k", b"[1]", b"[2]")
+    assert cluster_refusing_scripts.get(b"sessions:k") == b"[1]" and store.stats()["errors"] == 1
