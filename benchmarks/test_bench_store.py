@@ -41,3 +41,38 @@ def test_store(benchmark, bench_client, legacy_store_class, operation, size, var
     benchmark.group = f"{operation}-{size}"
     benchmark.extra_info.update(operation=operation, size=size, variant=variant)
     benchmark(operation_for(variant, operation, bench_client, legacy_store_class, key, data))
+
+
+# Lazy expiry and conditional writes beside plain get/set, one group per path and size:
+# ``get`` (GET), ``get-touch`` (GETEX, a write on every read), ``read-sliding`` (READ_AND_TOUCH by
+# EVALSHA, no touch due), ``set`` (SET EX) and ``compare-and-set`` (COMPARE_AND_SET by EVALSHA,
+# written over the same bytes each time).
+CONDITIONAL_VARIANTS = ("get", "get-touch", "read-sliding", "set", "compare-and-set")
+PATHS = ("cython", "generic")
+
+
+def conditional_operation(store, key, data, variant):
+    payload = store.encode(data)
+    store.write_payload(key, payload)
+    return {
+        "get": lambda: store.read_payload(key),
+        "get-touch": lambda: store.read_payload(key, touch=True),
+        "read-sliding": lambda: store.read_payload_sliding(key, 3600),
+        "set": lambda: store.set(key, data),
+        "compare-and-set": lambda: store.compare_and_set(key, payload, payload),
+    }[variant]
+
+
+@pytest.mark.parametrize("variant", CONDITIONAL_VARIANTS)
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_conditional(benchmark, bench_client, path, size, variant):
+    store = store_on(
+        "cython", bench_client, namespace="bench", expiration=EXPIRATION, fast_path=path == "cython"
+    )
+    operation = conditional_operation(store, f"conditional-{size}", PAYLOADS[size](), variant)
+    benchmark.group = f"conditional-{path}-{size}"
+    benchmark.extra_info.update(operation=variant, size=size, variant=path)
+    benchmark(operation)
+    if variant == "compare-and-set":
+        assert store.stats()["conflicts"] == 0

@@ -6,9 +6,13 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
+from . import without_scripts
+from .errors import CompareAndSetUnavailableError
 from .replica_wait import ReplicaWait
+from .scripting import ScriptSupport, refuses_scripts, server_name
+from .scripts import COMPARE_AND_SET, READ_AND_TOUCH, digest
 from .sentinel_follow import Following
-from .transport import RedisClient, is_unknown_command
+from .transport import RedisClient, SlidingReply, is_unknown_command, sliding_reply
 
 
 class ClientTransport:
@@ -20,7 +24,16 @@ class ClientTransport:
     Sentinel-managed client held and retried across failovers (``sentinel_follow.py``).
     """
 
-    __slots__ = ("_client", "_codec", "_expiration", "_following", "_getex_supported", "_wait")
+    __slots__ = (
+        "_client",
+        "_codec",
+        "_expiration",
+        "_expiry_ms",
+        "_following",
+        "_getex_supported",
+        "_scripts",
+        "_wait",
+    )
 
     def __init__(
         self,
@@ -34,9 +47,11 @@ class ClientTransport:
         self._client = client
         self._codec = codec
         self._expiration = expiration
+        self._expiry_ms = (expiration or 0) * 1000
         self._getex_supported = True
         self._wait = wait
         self._following = following
+        self._scripts = ScriptSupport(client)
 
     def read(self, key: str) -> bytes | str | None:
         return self._client.get(self._codec.namespaced_key(key))
@@ -61,6 +76,53 @@ class ClientTransport:
         pipeline.expire(full_key, self._expiration)
         payload, _ = pipeline.execute()
         return payload  # type: ignore[no-any-return]
+
+    def read_sliding(self, key: str, touch_below_ms: int) -> SlidingReply:
+        full_key = self._codec.namespaced_key(key)
+        if self._scripts.available:
+            try:
+                return sliding_reply(
+                    self._scripts.run(READ_AND_TOUCH, full_key, self._expiry_ms, touch_below_ms)
+                )
+            except ResponseError as error:
+                if not refuses_scripts(error):
+                    raise
+                self._scripts.give_up(error)
+        return without_scripts.read_sliding(self._client, full_key, self._expiry_ms, touch_below_ms)
+
+    def compare_and_set(self, key: str, expected: bytes, payload: bytes) -> int | bytes | str:
+        full_key = self._codec.namespaced_key(key)
+        arguments = (digest(expected), self._expiration or 0, payload)
+        if self._scripts.available:
+            try:
+                (reply,) = self._run_write(
+                    key, lambda target: self._scripts.run(COMPARE_AND_SET, full_key, *arguments, on=target)
+                )
+                return reply  # type: ignore[no-any-return]
+            except ResponseError as error:
+                if not refuses_scripts(error):
+                    raise
+                self._scripts.give_up(error)
+        if self._wait is not None:
+            raise CompareAndSetUnavailableError(server_name(self._client, full_key), waiting=True)
+        return without_scripts.compare_and_set(self._client, full_key, expected, payload, self._expiration)
+
+    def create(self, key: str, payload: bytes) -> bool:
+        full_key = self._codec.namespaced_key(key)
+        (created,) = self._run_write(
+            key, lambda target: target.set(full_key, payload, ex=self._expiration, nx=True)
+        )
+        return bool(created)
+
+    def create_replacing(self, key: str, payload: bytes, old_key: str) -> tuple[bool, bool]:
+        full_key, full_old_key = self._codec.namespaced_key(key), self._codec.namespaced_key(old_key)
+
+        def queue(pipeline: Any) -> None:
+            pipeline.set(full_key, payload, ex=self._expiration, nx=True)
+            pipeline.delete(full_old_key)
+
+        created, deleted = self._run_write(key, queue, pipelined=True)
+        return bool(created), deleted == 1
 
     def write(self, key: str, payload: bytes) -> None:
         full_key = self._codec.namespaced_key(key)

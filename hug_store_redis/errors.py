@@ -1,6 +1,7 @@
 """Exceptions raised by this package, beyond hug's own ``StoreKeyNotFound``."""
 
 import redis
+from redis.exceptions import RedisError
 
 
 class CorruptSessionError(ValueError):
@@ -45,3 +46,25 @@ def _short(key: str, limit: int = 80) -> str:
     """Cookie values can be kilobytes of junk; an error message should not be."""
     text = repr(key)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class CompareAndSetUnavailableError(RedisError):
+    """The server refuses scripts and the WATCH/MULTI fallback cannot serve either.
+
+    A RedisCluster from a redis-py release without cluster transactions is such a client,
+    and so is a store with ``wait_replicas``.
+
+    A ``RedisError``, so it is counted and handled like the server's own refusals.
+    """
+
+    def __init__(self, server: str, *, waiting: bool = False) -> None:
+        why = (
+            "with wait_replicas, which cannot follow a WATCH/MULTI write on its connection"
+            if waiting
+            else "while this client cannot WATCH"
+        )
+        super().__init__(
+            f"compare_and_set needs Lua scripts (EVAL/EVALSHA) or WATCH/MULTI, and {server} "
+            f"refuses scripts {why}: enable EVAL/EVALSHA for this server"
+        )
+        self.server = server

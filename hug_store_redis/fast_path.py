@@ -32,12 +32,14 @@ _UNKNOWN = object()
 
 # The RESP versions served. The path returns the parser's value with no response
 # callback, so it serves a version only if every reply to the commands it sends (GET,
-# GETEX, SET, EXISTS, DEL) parses to what the client's own method returns: bulk strings,
-# nulls, integers, simple strings and errors parse alike in RESP2 and RESP3, with hiredis
+# GETEX, SET, EXISTS, DEL, EVALSHA/EVAL of scripts.py) parses to what the client's own
+# method returns: bulk strings, nulls, integers, simple strings, errors and arrays of
+# them parse alike in RESP2 and RESP3, with hiredis
 # and with redis-py's Python parsers, and both parsers consume RESP3 push frames before
 # the reply. Unset means redis-py's default: RESP2 before redis-py 8, RESP3 from 8 on.
 # tests/store/test_protocols.py holds each version and parser to this. A command added
-# here must keep it true (scripts: reply integers, strings or nil, never Lua booleans).
+# here must keep it true (scripts: reply integers, strings, nil or arrays of them, never
+# Lua booleans).
 _SERVED_PROTOCOLS = (None, 2, 3, "2", "3")
 
 # One FastPath per pool, shared by every store on it: the connections it keeps number at

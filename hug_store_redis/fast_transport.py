@@ -2,12 +2,31 @@
 
 from typing import Any
 
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
+from . import without_scripts
 from .client_transport import ClientTransport
+from .errors import CompareAndSetUnavailableError
 from .fast_path import FastPath
 from .replica_wait import ReplicaWait
-from .transport import RedisClient, is_unknown_command
+from .scripting import ScriptSupport, refuses_scripts, server_name
+from .scripts import COMPARE_AND_SET, READ_AND_TOUCH, Script, digest
+from .transport import RedisClient, SlidingReply, is_unknown_command, sliding_reply
+
+
+def _bulk(part: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(part), part)
+
+
+class _FramedScript:
+    """The EVALSHA and EVAL heads of a one-key script with ``arguments`` ARGV, framed once."""
+
+    __slots__ = ("by_sha", "by_text")
+
+    def __init__(self, script: Script, arguments: int) -> None:
+        count = b"*%d\r\n" % (4 + arguments)
+        self.by_sha = count + _bulk(b"EVALSHA") + _bulk(script.sha.encode()) + _bulk(b"1")
+        self.by_text = count + _bulk(b"EVAL") + _bulk(script.text.encode()) + _bulk(b"1")
 
 
 class FastTransport:
@@ -17,7 +36,23 @@ class FastTransport:
     need no response callback: the parser's value is already what redis-py returns.
     """
 
-    __slots__ = ("_codec", "_expiration", "_fast", "_getex_supported", "_on_client", "_wait")
+    __slots__ = (
+        "_client",
+        "_codec",
+        "_compare_and_set",
+        "_create_head",
+        "_create_tail",
+        "_expiration",
+        "_expiry_ms",
+        "_expiry_ms_bulk",
+        "_expiry_s_bulk",
+        "_fast",
+        "_getex_supported",
+        "_on_client",
+        "_read_and_touch",
+        "_scripts",
+        "_wait",
+    )
 
     def __init__(
         self,
@@ -29,11 +64,21 @@ class FastTransport:
         wait: ReplicaWait | None = None,
     ) -> None:
         self._fast = fast
+        self._client = client
         self._codec = codec
         self._expiration = expiration
+        self._expiry_ms = (expiration or 0) * 1000
+        self._expiry_ms_bulk = _bulk(b"%d" % self._expiry_ms)
         self._getex_supported = True
         self._wait = wait
         self._on_client = ClientTransport(client, codec, expiration)  # the Redis < 6.2 fallback
+        self._scripts = ScriptSupport(client)
+        self._read_and_touch = _FramedScript(READ_AND_TOUCH, 2)
+        self._compare_and_set = _FramedScript(COMPARE_AND_SET, 3)
+        self._expiry_s_bulk = _bulk(b"%d" % (expiration or 0))
+        # SET key payload NX [EX seconds]
+        self._create_head = b"*%d\r\n" % (4 if expiration is None else 6) + _bulk(b"SET")
+        self._create_tail = _bulk(b"NX") + (b"" if expiration is None else _bulk(b"EX") + self._expiry_s_bulk)
 
     def read(self, key: str) -> bytes | str | None:
         return self._fast.execute(self._codec.frame_get(key))  # type: ignore[no-any-return]
@@ -49,6 +94,65 @@ class FastTransport:
                     raise
                 self._getex_supported = False
         return self._on_client.get_then_expire(self._codec.namespaced_key(key))
+
+    def read_sliding(self, key: str, touch_below_ms: int) -> SlidingReply:
+        full_key = self._codec.namespaced_key(key)
+        if self._scripts.available:
+            keys_and_arguments = _bulk(full_key) + self._expiry_ms_bulk + _bulk(b"%d" % touch_below_ms)
+            try:
+                return sliding_reply(self._run_script(self._read_and_touch, keys_and_arguments))
+            except ResponseError as error:
+                if not refuses_scripts(error):
+                    raise
+                self._scripts.give_up(error)
+        return without_scripts.read_sliding(self._client, full_key, self._expiry_ms, touch_below_ms)
+
+    def compare_and_set(self, key: str, expected: bytes, payload: bytes) -> int | bytes | str:
+        full_key = self._codec.namespaced_key(key)
+        if self._scripts.available:
+            keys_and_arguments = (
+                _bulk(full_key) + _bulk(digest(expected).encode()) + self._expiry_s_bulk + _bulk(payload)
+            )
+            try:
+                return self._run_script(  # type: ignore[no-any-return]
+                    self._compare_and_set, keys_and_arguments, writing=key
+                )
+            except ResponseError as error:
+                if not refuses_scripts(error):
+                    raise
+                self._scripts.give_up(error)
+        if self._wait is not None:
+            raise CompareAndSetUnavailableError(server_name(self._client), waiting=True)
+        return without_scripts.compare_and_set(self._client, full_key, expected, payload, self._expiration)
+
+    def create(self, key: str, payload: bytes) -> bool:
+        (created,) = self._run_write(key, (self._frame_create(key, payload),))
+        return created is not None
+
+    def create_replacing(self, key: str, payload: bytes, old_key: str) -> tuple[bool, bool]:
+        created, deleted = self._run_write(
+            key, (self._frame_create(key, payload), self._codec.frame_delete(old_key))
+        )
+        return created is not None, deleted == 1
+
+    def _frame_create(self, key: str, payload: bytes) -> bytes:
+        return self._create_head + _bulk(self._codec.namespaced_key(key)) + _bulk(payload) + self._create_tail
+
+    def _run_script(self, script: _FramedScript, arguments: bytes, writing: str | None = None) -> Any:
+        """EVALSHA; on NOSCRIPT (restart, failover, SCRIPT FLUSH), one EVAL, which also loads it.
+
+        ``writing``: the key of a data write, which then goes through ``_run_write`` (``WAIT``).
+        """
+        try:
+            return self._send_script(script.by_sha + arguments, writing)
+        except NoScriptError:
+            return self._send_script(script.by_text + arguments, writing)
+
+    def _send_script(self, frame: bytes, writing: str | None) -> Any:
+        if writing is None:
+            return self._fast.execute(frame)
+        (reply,) = self._run_write(writing, (frame,))
+        return reply
 
     def write(self, key: str, payload: bytes) -> None:
         self._run_write(key, (self._codec.frame_set(key, payload),))

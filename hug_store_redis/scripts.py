@@ -25,14 +25,15 @@ if not value then return nil end
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl >= 0 and ttl < tonumber(ARGV[2]) then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
+  return {value, tonumber(ARGV[1]), 1}
 end
-return {value, ttl}
+return {value, ttl, 0}
 """
 )
 """``KEYS[1]``; ``ARGV``: the expiry in ms and the remaining-TTL threshold in ms below which the
-expiry slides. Returns nil when there is no key, else ``[value, remaining ms]`` (-1: no
-expiry); never a Lua boolean, which RESP2 and RESP3 reply differently. PEXPIRE only when due,
+expiry slides. Returns nil when there is no key, else ``[value, remaining ms, 1 if it slid else 0]`` (-1 ms:
+no expiry; the flag keeps a touch countable even on a key written in the same millisecond);
+never a Lua boolean, which RESP2 and RESP3 reply differently. PEXPIRE only when due,
 and never on a missing key, so a read never creates one."""
 
 COMPARE_AND_SET = Script(

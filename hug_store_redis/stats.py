@@ -3,8 +3,19 @@
 import itertools
 import threading
 
-FIELDS = ("hits", "misses", "writes", "skipped_writes", "deletes", "errors", "bytes_in", "bytes_out")
-SIZED = ("hits", "misses", "writes", "bytes_in", "bytes_out")
+FIELDS = (
+    "hits",
+    "misses",
+    "touches",
+    "writes",
+    "skipped_writes",
+    "conflicts",
+    "deletes",
+    "errors",
+    "bytes_in",
+    "bytes_out",
+)
+SIZED = ("hits", "misses", "touches", "writes", "bytes_in", "bytes_out")
 """Fields that ``read`` and ``write`` update together, under the lock."""
 TALLIES = tuple(field for field in FIELDS if field not in SIZED)
 """Fields that only ever go up by one, through ``count``: no lock."""
@@ -28,14 +39,16 @@ class StoreStats:
         self._tallies = {field: itertools.count() for field in TALLIES}
         self._peeks = 0  # values snapshot() took from each tally to read it
 
-    def read(self, size: int | None) -> None:
-        """A read that found ``size`` bytes, or nothing (None)."""
+    def read(self, size: int | None, touched: bool = False) -> None:
+        """A read that found ``size`` bytes, or nothing (None), and restarted the expiry or not."""
         with self._lock:
             if size is None:
                 self._counts["misses"] += 1
             else:
                 self._counts["hits"] += 1
                 self._counts["bytes_in"] += size
+                if touched:
+                    self._counts["touches"] += 1
 
     def write(self, size: int) -> None:
         with self._lock:

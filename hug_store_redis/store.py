@@ -14,10 +14,12 @@ from .errors import CorruptSessionError
 from .fast_path import fast_path_for
 from .fast_transport import FastTransport
 from .replica_wait import replica_wait
+from .results import GONE, WRITTEN, SlidingRead, WriteOutcome, WriteStatus
 from .stats import StoreStats
 from .transport import RedisClient, Transport
 
-__all__ = ["RedisClient", "RedisStore", "expiration_seconds"]
+__all__ = ["RedisClient", "RedisStore", "SlidingRead", "WriteOutcome", "expiration_seconds"]
+
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -120,7 +122,7 @@ class RedisStore:
         return isinstance(self._transport, FastTransport)
 
     def stats(self) -> dict[str, int]:
-        """Counts since creation: hits, misses, writes, skipped_writes, deletes, errors, bytes_in/out."""
+        """Counts since creation, as README's Metrics section lists them."""
         return self._stats.snapshot()
 
     def note_skipped_write(self) -> None:
@@ -179,8 +181,36 @@ class RedisStore:
         get GET and EXPIRE pipelined without MULTI, still one round trip.
         """
         payload = self._transport.read_and_touch(key) if touch else self._transport.read(key)
-        self._stats.read(None if payload is None else len(payload))
+        self._stats.read(
+            None if payload is None else len(payload), touched=touch and self.expiration is not None
+        )
         return payload
+
+    @_counting_errors
+    def read_payload_sliding(self, key: str, touch_after: float) -> SlidingRead:
+        """The raw value (None when absent) and its remaining ms, sliding the expiry lazily.
+
+        The expiry restarts only once ``touch_after`` seconds have passed since it last
+        did, so reads in between write nothing (no replication, no AOF); a missing key is
+        never created. ``touch_after=0`` slides on every read (GETEX). ``ttl_ms`` is -1
+        for keys that never expire and -2 when there is no key.
+        """
+        expiration = self.expiration
+        if expiration is None:
+            payload = self._transport.read(key)
+            self._stats.read(None if payload is None else len(payload))
+            return SlidingRead(payload, -2 if payload is None else -1)
+        if not 0 <= touch_after < expiration:
+            raise ValueError(
+                f"touch_after must be from 0 to below the expiration ({expiration} s), got {touch_after!r}"
+            )
+        if touch_after == 0:
+            payload = self._transport.read_and_touch(key)
+            self._stats.read(None if payload is None else len(payload), touched=True)
+            return SlidingRead(payload, -2 if payload is None else expiration * 1000)
+        payload, ttl_ms, touched = self._transport.read_sliding(key, int((expiration - touch_after) * 1000))
+        self._stats.read(None if payload is None else len(payload), touched)
+        return SlidingRead(payload, ttl_ms)
 
     @_counting_errors
     def write_payload(self, key: str, payload: bytes) -> None:
@@ -201,6 +231,64 @@ class RedisStore:
         self._transport.replace(key, payload, old_key)
         self._stats.write(len(payload))
         self._stats.count("deletes")
+
+    # Conditional writes: never lose another request's update, never recreate a key that
+    # logout or rotation deleted. ``set`` and ``write_payload`` stay last-writer-wins.
+
+    @_counting_errors
+    def compare_and_set(self, key: str, expected_payload: bytes | str, payload: bytes) -> WriteOutcome:
+        """Write ``payload`` only if ``key`` still holds ``expected_payload``, the value this caller read.
+
+        Written (expiry restarted), gone (no key: never recreated), or a conflict carrying
+        the value another writer left, to merge into without another read. An empty
+        ``payload`` deletes the key if it is unchanged. A ``str`` (from a decoding client)
+        is compared as its UTF-8 bytes.
+        """
+        _require_bytes(payload)
+        if isinstance(expected_payload, str):
+            expected_payload = expected_payload.encode()
+        _require_bytes(expected_payload)
+        reply = self._transport.compare_and_set(key, expected_payload, payload)
+        if isinstance(reply, int):
+            if reply == 0:
+                return GONE
+            if payload:
+                self._stats.write(len(payload))
+            else:
+                self._stats.count("deletes")
+            return WRITTEN
+        self._stats.count("conflicts")
+        return WriteOutcome(WriteStatus.CONFLICT, reply)
+
+    @_counting_errors
+    def create(self, key: str, payload: bytes) -> bool:
+        """Write a new session (SET NX with the expiry); False, writing nothing, when ``key`` exists."""
+        _require_bytes(payload)
+        created = self._transport.create(key, payload)
+        self._count_create(created, payload)
+        return created
+
+    @_counting_errors
+    def create_replacing(self, key: str, payload: bytes, old_key: str) -> bool:
+        """``create`` under a new id and delete ``old_key``, in one round trip (login's id rotation).
+
+        SET NX and DEL pipelined without MULTI, so it stays Cluster-safe. ``old_key`` is
+        deleted whatever SET NX found: on a collision (another session already holds
+        ``key``; with 256-bit random ids, practically impossible) this returns False and
+        the caller, which still holds ``payload``, creates it under another id.
+        """
+        _require_bytes(payload)
+        created, deleted = self._transport.create_replacing(key, payload, old_key)
+        self._count_create(created, payload)
+        if deleted:
+            self._stats.count("deletes")
+        return created
+
+    def _count_create(self, created: bool, payload: bytes) -> None:
+        if created:
+            self._stats.write(len(payload))
+        else:
+            self._stats.count("conflicts")
 
     # Operations: connecting by URL, expiry control and namespace admin. Thin on purpose:
     # the work lives in connect.py and admin.py.

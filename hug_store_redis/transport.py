@@ -12,16 +12,17 @@ errors propagate as redis-py raises them (``RedisError`` subclasses, or
 ``UnicodeDecodeError`` when a decoding client meets non-UTF-8 bytes) and the store counts
 them. Single-key commands and single-key scripts only, so every call is Cluster-safe.
 
-Operations still to come land here as one method on each transport: a lazy-expiry read
-(GET + PTTL, PEXPIRE only when due, one single-key script), a compare-and-set write (a
-one-key script comparing a digest, EVALSHA with a NOSCRIPT reload), and ``write_new``
-(SET NX) for new sessions. Scripts should reply integers, bulk strings or nil, never Lua
-booleans: RESP2 and RESP3 turn booleans into different values.
+Scripted operations (``read_sliding``, ``compare_and_set``) send EVALSHA and, on NOSCRIPT,
+one EVAL (``scripting``); on a server that refuses scripts they switch, once per store, to
+the client-side fallbacks in ``without_scripts``. Scripts reply integers, bulk strings, nil
+or arrays of those, never Lua booleans: RESP2 and RESP3 turn booleans into different values.
 """
 
 from typing import Any, Protocol
 
 from redis.exceptions import ResponseError
+
+SlidingReply = tuple[bytes | str | None, int, bool]
 
 
 class RedisClient(Protocol):
@@ -32,13 +33,17 @@ class RedisClient(Protocol):
     """
 
     def get(self, name: Any) -> bytes | str | None: ...
-    def set(self, name: Any, value: Any, ex: Any = None) -> Any: ...
+    def set(self, name: Any, value: Any, ex: Any = None, nx: bool = False) -> Any: ...
     def exists(self, *names: Any) -> Any: ...
     def delete(self, *names: Any) -> Any: ...
     def getex(self, name: Any, ex: Any = None) -> bytes | str | None: ...
     def expire(self, name: Any, time: Any) -> Any: ...
     def ttl(self, name: Any) -> Any: ...
     def pipeline(self, transaction: bool = True) -> Any: ...
+    def pttl(self, name: Any) -> Any: ...
+    def pexpire(self, name: Any, time: Any) -> Any: ...
+    def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any: ...
+    def eval(self, script: str, numkeys: int, *keys_and_args: Any) -> Any: ...
 
 
 class Transport(Protocol):
@@ -50,6 +55,21 @@ class Transport(Protocol):
     def read_and_touch(self, key: str) -> bytes | str | None:
         """The value, and its expiry restarted in the same round trip (a plain read without expiry)."""
 
+    def read_sliding(self, key: str, touch_below_ms: int) -> SlidingReply:
+        """``(value, remaining ms, slid)``: the expiry restarts only when fewer than
+        ``touch_below_ms`` remain, and never on a missing key (``(None, -2, False)``).
+        Only for a namespace with an expiry."""
+
+    def compare_and_set(self, key: str, expected: bytes, payload: bytes) -> int | bytes | str:
+        """COMPARE_AND_SET's reply: 1 written (empty ``payload``: deleted), 0 no key (never
+        recreated), else the value another writer left, which is not ``expected``."""
+
+    def create(self, key: str, payload: bytes) -> bool:
+        """SET NX with the expiry: False when the key exists (nothing written)."""
+
+    def create_replacing(self, key: str, payload: bytes, old_key: str) -> tuple[bool, bool]:
+        """``create`` and DEL ``old_key`` pipelined without MULTI: (created, old key deleted)."""
+
     def write(self, key: str, payload: bytes) -> None:
         """Store ``payload`` with the namespace's expiry."""
 
@@ -60,6 +80,14 @@ class Transport(Protocol):
         """True when a key was deleted."""
 
     def exists(self, key: str) -> bool: ...
+
+
+def sliding_reply(reply: Any) -> SlidingReply:
+    """READ_AND_TOUCH's reply (nil, or ``[value, ms, 0|1]``) as ``read_sliding`` returns it."""
+    if reply is None:
+        return None, -2, False
+    payload, remaining, slid = reply
+    return payload, int(remaining), slid == 1
 
 
 def is_unknown_command(error: ResponseError) -> bool:

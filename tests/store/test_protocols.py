@@ -18,6 +18,7 @@ from redis._parsers import _HiredisParser, _RESP2Parser, _RESP3Parser
 from redis.utils import HIREDIS_AVAILABLE
 
 from hug_store_redis import RedisStore
+from hug_store_redis.results import GONE, WRITTEN, WriteOutcome, WriteStatus
 
 pytestmark = pytest.mark.one_twin  # the codec frames the same bytes either way
 
@@ -105,8 +106,10 @@ EXPECTED = [
     {
         "hits": 5,
         "misses": 2,
+        "touches": 1,
         "writes": 3,
         "skipped_writes": 0,
+        "conflicts": 0,
         "deletes": 2,
         "errors": 1,
         "bytes_in": 35,
@@ -159,3 +162,37 @@ def test_raw_replies_on_the_fast_path_are_what_redis_py_returns(client_for, prot
     assert [type(reply) for reply in replies] == [bytes, type(None), int, bytes, int, int]
     assert fast.execute(codec.frame_set("k", b"w")) in (b"OK", "OK", True)
     assert client.get("protocols:k") == b"w" and client.exists("protocols:k") == 1
+
+
+@pytest.mark.parametrize("decode", [False, True], ids=["bytes", "decoded"])
+@pytest.mark.parametrize("fast_path", PATHS)
+@pytest.mark.parametrize("parser", PARSERS)
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_scripted_operations_give_the_same_results_everywhere(
+    client_for, protocol, parser, fast_path, decode
+):
+    """The scripts reply arrays, integers, bulk strings and nil: the same values on every parser."""
+    client = client_for(protocol, parser, decode_responses=decode)
+    store = RedisStore(client, namespace="protocols", expiration=100, fast_path=fast_path)
+    assert store.uses_fast_path is fast_path
+
+    def text(value: bytes) -> bytes | str:
+        return value.decode() if decode else value
+
+    seen = [store.read_payload_sliding("k", 50), store.create("k", b"[1]"), store.create("k", b"[1]")]
+    client.pexpire("protocols:k", 30_000)
+    seen += [store.read_payload_sliding("k", 50), store.compare_and_set("k", b"[1]", b"[2]")]
+    seen += [store.compare_and_set("k", b"[1]", b"[3]"), store.compare_and_set("gone", b"[1]", b"[3]")]
+    seen += [store.create_replacing("k2", b"[4]", "k"), store.compare_and_set("k2", text(b"[4]"), b"")]
+    assert seen == [
+        (None, -2),
+        True,
+        False,
+        (text(b"[1]"), 100_000),
+        WRITTEN,
+        WriteOutcome(WriteStatus.CONFLICT, text(b"[2]")),
+        GONE,
+        True,
+        WRITTEN,
+    ]
+    assert type(seen[3].payload) is type(text(b"")) and type(seen[3].ttl_ms) is int

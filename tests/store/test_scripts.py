@@ -16,12 +16,12 @@ def test_read_writes_nothing_until_the_touch_is_due(redis_client):
     redis_client.set("k", b"{}", ex=100)
     before = changes(redis_client)
     for _ in range(20):
-        value, ttl = redis_client.eval(READ_AND_TOUCH.text, 1, "k", 100_000, 50_000)
-        assert value == b"{}" and 90_000 < ttl <= 100_000
+        value, ttl, touched = redis_client.eval(READ_AND_TOUCH.text, 1, "k", 100_000, 50_000)
+        assert value == b"{}" and 90_000 < ttl <= 100_000 and touched == 0
     assert changes(redis_client) == before
     redis_client.expire("k", 10)
     before = changes(redis_client)
-    assert redis_client.eval(READ_AND_TOUCH.text, 1, "k", 100_000, 50_000) == [b"{}", 100_000]
+    assert redis_client.eval(READ_AND_TOUCH.text, 1, "k", 100_000, 50_000) == [b"{}", 100_000, 1]
     assert changes(redis_client) == before + 1 and redis_client.pttl("k") > 90_000
 
 
@@ -29,7 +29,7 @@ def test_read_never_creates_a_key_and_reports_no_expiry(redis_client):
     assert redis_client.eval(READ_AND_TOUCH.text, 1, "gone", 100_000, 100_001) is None
     assert not redis_client.exists("gone")
     redis_client.set("forever", b"{}")
-    assert redis_client.eval(READ_AND_TOUCH.text, 1, "forever", 100_000, 100_001) == [b"{}", -1]
+    assert redis_client.eval(READ_AND_TOUCH.text, 1, "forever", 100_000, 100_001) == [b"{}", -1, 0]
     assert redis_client.ttl("forever") == -1
 
 
@@ -74,4 +74,4 @@ def test_replies_are_the_same_on_resp2_and_resp3(redis_server, redis_client):
             client.eval(COMPARE_AND_SET.text, 1, "k", digest(b"{}"), 60, b"[]"),
         ]
         client.close()
-    assert replies[2] == replies[3] == [[b"{}", 100_000], None, 0, b"{}", 1]
+    assert replies[2] == replies[3] == [[b"{}", 100_000, 1], None, 0, b"{}", 1]

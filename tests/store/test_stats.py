@@ -14,7 +14,11 @@ from hug_store_redis import CorruptSessionError, RedisStore
 def test_counts_follow_the_operations(redis_client):
     store = RedisStore(redis_client)
     assert store.stats() == dict.fromkeys(
-        ["hits", "misses", "writes", "skipped_writes", "deletes", "errors", "bytes_in", "bytes_out"], 0
+        [
+            *("hits", "misses", "touches", "writes", "skipped_writes", "conflicts"),
+            *("deletes", "errors", "bytes_in", "bytes_out"),
+        ],
+        0,
     )
     store.set("a", {"x": 1})  # 8 bytes: {"x": 1}
     store.set("b", [1, 2])  # 6 bytes: [1, 2]
@@ -28,8 +32,10 @@ def test_counts_follow_the_operations(redis_client):
     assert store.stats() == {
         "hits": 2,
         "misses": 1,
+        "touches": 1,
         "writes": 2,
         "skipped_writes": 1,
+        "conflicts": 0,
         "deletes": 1,
         "errors": 0,
         "bytes_in": 8 + 6,

@@ -1,0 +1,74 @@
+"""The scripted operations for servers that refuse scripts, through the client's own methods.
+
+Same results as the scripts, at the price of round trips: a lazy read is GET + PTTL
+pipelined, and a PEXPIRE only when due (it never creates a key); a compare-and-set is
+WATCH, GET, a comparison here, then MULTI/SET/EXEC, which needs a client that can WATCH.
+"""
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from redis.exceptions import RedisClusterException, WatchError
+
+from .errors import CompareAndSetUnavailableError
+from .scripting import server_name
+from .transport import SlidingReply
+
+
+def read_sliding(client: Any, full_key: bytes, expiry_ms: int, touch_below_ms: int) -> SlidingReply:
+    """What READ_AND_TOUCH returns, as ``(value, remaining ms, slid)``; ``(None, -2, False)`` when absent."""
+    pipeline = client.pipeline(transaction=False)
+    pipeline.get(full_key)
+    pipeline.pttl(full_key)
+    payload, remaining = pipeline.execute()
+    if payload is None:
+        return None, -2, False
+    remaining = int(remaining)
+    if 0 <= remaining < touch_below_ms and client.pexpire(full_key, expiry_ms):
+        return payload, expiry_ms, True
+    return payload, remaining, False
+
+
+def compare_and_set(
+    client: Any, full_key: bytes, expected: bytes, payload: bytes, expiration: int | None
+) -> int | bytes | str:
+    """What COMPARE_AND_SET returns: 1 written, 0 no key (never recreated), else the current value.
+
+    EXEC aborts when anything touched the key after WATCH, a PEXPIRE included: that is
+    reported as a conflict with the value read again, and the caller merges and retries.
+    """
+    with _watching(client, full_key) as pipeline:
+        current = pipeline.get(full_key)
+        if current is None:
+            return 0
+        if (current.encode() if isinstance(current, str) else current) != expected:
+            return current  # type: ignore[no-any-return]
+        pipeline.multi()
+        if payload:
+            pipeline.set(full_key, payload, ex=expiration)
+        else:
+            pipeline.delete(full_key)
+        try:
+            pipeline.execute()
+        except WatchError:
+            pass
+        else:
+            return 1
+    current = client.get(full_key)
+    return 0 if current is None else current
+
+
+@contextlib.contextmanager
+def _watching(client: Any, full_key: bytes) -> Iterator[Any]:
+    """A transaction pipeline watching ``full_key``, reset (UNWATCH, connection back) on leaving."""
+    try:
+        pipeline = client.pipeline(transaction=True)
+    except RedisClusterException as error:  # a redis-py without cluster transactions
+        raise CompareAndSetUnavailableError(server_name(client, full_key)) from error
+    with pipeline:
+        try:
+            pipeline.watch(full_key)
+        except RedisClusterException as error:
+            raise CompareAndSetUnavailableError(server_name(client, full_key)) from error
+        yield pipeline
