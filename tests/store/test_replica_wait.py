@@ -17,12 +17,15 @@ def test_a_server_without_replicas_refuses_to_acknowledge(redis_client):
     for write in (
         lambda: store.set("k", {"a": 1}),
         lambda: store.replace_payload("k2", b"2", "k"),
-        lambda: store.delete("k2"),
+        lambda: store.compare_and_set("k2", b"2", b"3"),
+        lambda: store.create("k3", b"3"),
+        lambda: store.create_replacing("k4", b"4", "k3"),
+        lambda: store.delete("k4"),
     ):
         with pytest.raises(NotReplicatedError, match="0 of 1 replicas") as caught:
             write()
         assert isinstance(caught.value, redis.ConnectionError)  # on_error="degrade" applies
-    assert store.stats()["errors"] == 3
+    assert store.stats()["errors"] == 6
     error = caught.value
     assert pickle.loads(pickle.dumps(error)).args == error.args
 
@@ -38,6 +41,9 @@ def test_writes_wait_for_the_replica(sentinel_master):
     store.set("a", {"x": 1})
     store.replace_payload("b", b'{"x": 2}', "a")
     assert store.get("b") == {"x": 2}
+    assert store.compare_and_set("b", b'{"x": 2}', b'{"x": 3}').written
+    assert store.create("c", b"{}") and store.create_replacing("d", b"{}", "c")
+    assert store.get("d") == {} and not store.exists("c")
     assert store.delete("b") is True
     assert store.delete("b") is False
 
