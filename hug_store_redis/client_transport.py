@@ -7,9 +7,8 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from . import without_scripts
-from .errors import CompareAndSetUnavailableError
 from .replica_wait import ReplicaWait
-from .scripting import ScriptSupport, refuses_scripts, server_name
+from .scripting import ScriptSupport
 from .scripts import COMPARE_AND_SET, READ_AND_TOUCH, digest
 from .sentinel_follow import Following
 from .transport import RedisClient, SlidingReply, is_unknown_command, sliding_reply
@@ -79,33 +78,29 @@ class ClientTransport:
 
     def read_sliding(self, key: str, touch_below_ms: int) -> SlidingReply:
         full_key = self._codec.namespaced_key(key)
-        if self._scripts.available:
-            try:
-                return sliding_reply(
-                    self._scripts.run(READ_AND_TOUCH, full_key, self._expiry_ms, touch_below_ms)
-                )
-            except ResponseError as error:
-                if not refuses_scripts(error):
-                    raise
-                self._scripts.give_up(error)
-        return without_scripts.read_sliding(self._client, full_key, self._expiry_ms, touch_below_ms)
+        return self._scripts.run_or_fallback(
+            lambda: sliding_reply(
+                self._scripts.run(READ_AND_TOUCH, full_key, self._expiry_ms, touch_below_ms)
+            ),
+            lambda: without_scripts.read_sliding(self._client, full_key, self._expiry_ms, touch_below_ms),
+        )
 
     def compare_and_set(self, key: str, expected: bytes, payload: bytes) -> int | bytes | str:
         full_key = self._codec.namespaced_key(key)
         arguments = (digest(expected), self._expiration or 0, payload)
-        if self._scripts.available:
-            try:
-                (reply,) = self._run_write(
-                    key, lambda target: self._scripts.run(COMPARE_AND_SET, full_key, *arguments, on=target)
-                )
-                return reply  # type: ignore[no-any-return]
-            except ResponseError as error:
-                if not refuses_scripts(error):
-                    raise
-                self._scripts.give_up(error)
-        if self._wait is not None:
-            raise CompareAndSetUnavailableError(server_name(self._client, full_key), waiting=True)
-        return without_scripts.compare_and_set(self._client, full_key, expected, payload, self._expiration)
+
+        def run() -> int | bytes | str:
+            (reply,) = self._run_write(
+                key, lambda target: self._scripts.run(COMPARE_AND_SET, full_key, *arguments, on=target)
+            )
+            return reply  # type: ignore[no-any-return]
+
+        return self._scripts.run_or_fallback(
+            run,
+            lambda: without_scripts.compare_and_set(
+                self._client, full_key, expected, payload, self._expiration, waiting=self._wait is not None
+            ),
+        )
 
     def create(self, key: str, payload: bytes) -> bool:
         full_key = self._codec.namespaced_key(key)

@@ -6,10 +6,9 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from . import without_scripts
 from .client_transport import ClientTransport
-from .errors import CompareAndSetUnavailableError
 from .fast_path import FastPath
 from .replica_wait import ReplicaWait
-from .scripting import ScriptSupport, refuses_scripts, server_name
+from .scripting import ScriptSupport
 from .scripts import COMPARE_AND_SET, READ_AND_TOUCH, Script, digest
 from .transport import RedisClient, SlidingReply, is_unknown_command, sliding_reply
 
@@ -97,33 +96,21 @@ class FastTransport:
 
     def read_sliding(self, key: str, touch_below_ms: int) -> SlidingReply:
         full_key = self._codec.namespaced_key(key)
-        if self._scripts.available:
-            keys_and_arguments = _bulk(full_key) + self._expiry_ms_bulk + _bulk(b"%d" % touch_below_ms)
-            try:
-                return sliding_reply(self._run_script(self._read_and_touch, keys_and_arguments))
-            except ResponseError as error:
-                if not refuses_scripts(error):
-                    raise
-                self._scripts.give_up(error)
-        return without_scripts.read_sliding(self._client, full_key, self._expiry_ms, touch_below_ms)
+        arguments = _bulk(full_key) + self._expiry_ms_bulk + _bulk(b"%d" % touch_below_ms)
+        return self._scripts.run_or_fallback(
+            lambda: sliding_reply(self._run_script(self._read_and_touch, arguments)),
+            lambda: without_scripts.read_sliding(self._client, full_key, self._expiry_ms, touch_below_ms),
+        )
 
     def compare_and_set(self, key: str, expected: bytes, payload: bytes) -> int | bytes | str:
         full_key = self._codec.namespaced_key(key)
-        if self._scripts.available:
-            keys_and_arguments = (
-                _bulk(full_key) + _bulk(digest(expected).encode()) + self._expiry_s_bulk + _bulk(payload)
-            )
-            try:
-                return self._run_script(  # type: ignore[no-any-return]
-                    self._compare_and_set, keys_and_arguments, writing=key
-                )
-            except ResponseError as error:
-                if not refuses_scripts(error):
-                    raise
-                self._scripts.give_up(error)
-        if self._wait is not None:
-            raise CompareAndSetUnavailableError(server_name(self._client), waiting=True)
-        return without_scripts.compare_and_set(self._client, full_key, expected, payload, self._expiration)
+        arguments = _bulk(full_key) + _bulk(digest(expected).encode()) + self._expiry_s_bulk + _bulk(payload)
+        return self._scripts.run_or_fallback(  # type: ignore[no-any-return]
+            lambda: self._run_script(self._compare_and_set, arguments, writing=key),
+            lambda: without_scripts.compare_and_set(
+                self._client, full_key, expected, payload, self._expiration, waiting=self._wait is not None
+            ),
+        )
 
     def create(self, key: str, payload: bytes) -> bool:
         (created,) = self._run_write(key, (self._frame_create(key, payload),))

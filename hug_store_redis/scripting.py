@@ -9,13 +9,15 @@ transport then switches to the fallbacks in ``without_scripts`` for good, and sa
 
 import logging
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from redis.exceptions import NoPermissionError, NoScriptError, ResponseError
 
 from .scripts import Script
 
 logger = logging.getLogger("hug_store_redis")
+T = TypeVar("T")
 
 
 def refuses_scripts(error: ResponseError) -> bool:
@@ -73,6 +75,17 @@ class ScriptSupport:
             server_name(self._client),
             why,
         )
+
+    def run_or_fallback(self, run: Callable[[], T], fallback: Callable[[], T]) -> T:
+        """``run`` (a script) while the server takes scripts; ``fallback`` for good once it refuses one."""
+        if self.available:
+            try:
+                return run()
+            except ResponseError as error:
+                if not refuses_scripts(error):
+                    raise
+                self.give_up(error)
+        return fallback()
 
     def run(self, script: Script, full_key: bytes, *arguments: Any, on: Any = None) -> Any:
         """EVALSHA through the client; on NOSCRIPT, one EVAL that also loads it on the key's node.

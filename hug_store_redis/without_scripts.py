@@ -31,13 +31,23 @@ def read_sliding(client: Any, full_key: bytes, expiry_ms: int, touch_below_ms: i
 
 
 def compare_and_set(
-    client: Any, full_key: bytes, expected: bytes, payload: bytes, expiration: int | None
+    client: Any,
+    full_key: bytes,
+    expected: bytes,
+    payload: bytes,
+    expiration: int | None,
+    *,
+    waiting: bool = False,
 ) -> int | bytes | str:
     """What COMPARE_AND_SET returns: 1 written, 0 no key (never recreated), else the current value.
 
     EXEC aborts when anything touched the key after WATCH, a PEXPIRE included: that is
     reported as a conflict with the value read again, and the caller merges and retries.
+    ``waiting`` (a store with ``wait_replicas``) is refused: WAIT cannot follow the EXEC on
+    its connection here.
     """
+    if waiting:
+        raise CompareAndSetUnavailableError(server_name(client, full_key), waiting=True)
     with _watching(client, full_key) as pipeline:
         current = pipeline.get(full_key)
         if current is None:
