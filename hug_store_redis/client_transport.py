@@ -3,8 +3,7 @@ and any store built with ``fast_path=False``."""
 
 from typing import Any
 
-from redis.exceptions import ResponseError
-
+from .client_errors import RESPONSE_ERRORS
 from .transport import RedisClient, is_unknown_command
 
 
@@ -33,7 +32,7 @@ class ClientTransport:
         if self._getex_supported:
             try:
                 return self._client.getex(full_key, ex=self._expiration)
-            except ResponseError as error:
+            except RESPONSE_ERRORS as error:
                 if not is_unknown_command(error):
                     raise
                 self._getex_supported = False

@@ -2,8 +2,7 @@
 
 from typing import Any
 
-from redis.exceptions import ResponseError
-
+from .client_errors import RESPONSE_ERRORS
 from .client_transport import ClientTransport
 from .fast_path import FastPath
 from .transport import RedisClient, is_unknown_command
@@ -34,7 +33,7 @@ class FastTransport:
         if self._getex_supported:
             try:
                 return self._fast.execute(self._codec.frame_getex(key))  # type: ignore[no-any-return]
-            except ResponseError as error:
+            except RESPONSE_ERRORS as error:
                 if not is_unknown_command(error):
                     raise
                 self._getex_supported = False

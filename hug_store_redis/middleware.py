@@ -12,9 +12,7 @@ import re
 import secrets
 from typing import Any
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
+from .client_errors import UNREACHABLE_ERRORS
 from .errors import CorruptSessionError
 from .store import RedisStore
 
@@ -26,7 +24,7 @@ SESSION_ID_BYTES = 32
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
 _COOKIE_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _STATE_KEY = "hug_store_redis.session"
-_UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
+_UNREACHABLE = UNREACHABLE_ERRORS
 _EXPIRED = "Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
 SAME_SITE_VALUES = ("Lax", "Strict", "None")
 ON_ERROR_VALUES = ("raise", "degrade")

@@ -21,8 +21,6 @@ booleans: RESP2 and RESP3 turn booleans into different values.
 
 from typing import Any, Protocol
 
-from redis.exceptions import ResponseError
-
 
 class RedisClient(Protocol):
     """What the store needs from a client: redis-py's single-key commands.
@@ -62,6 +60,6 @@ class Transport(Protocol):
     def exists(self, key: str) -> bool: ...
 
 
-def is_unknown_command(error: ResponseError) -> bool:
+def is_unknown_command(error: Exception) -> bool:
     """True for a server too old for the command (GETEX before Redis 6.2)."""
     return "unknown command" in str(error).lower()
