@@ -3,9 +3,9 @@
 valkey-py is a fork of redis-py with classes of its own, exceptions included: a
 ``valkey.exceptions.ConnectionError`` is no ``redis.exceptions.RedisError``. These tests
 hold the store, the admin helpers and the middleware to the same promises on valkey-py
-as on redis-py, on whichever server the run started (``--server``). The fast path's
-protocol and stale-connection rules for valkey-py are in test_protocols.py and
-test_stale_connections.py.
+as on redis-py, on whichever server the run started (``--server``). A plain
+``valkey.Valkey`` takes the fast path; its rules for valkey-py are proven in
+test_fast_path.py, test_protocols.py and test_stale_connections.py.
 """
 
 from collections.abc import Iterator
@@ -33,6 +33,7 @@ def closed_port_client() -> valkey.Valkey:
 
 def test_the_store_on_a_valkey_client(valkey_client, redis_client, store_path):
     store = RedisStore(valkey_client, namespace="vk")
+    assert store.uses_fast_path is (store_path == "fast")  # a plain valkey.Valkey is served
     store.set("k", {"n": 1})
     assert redis_client.get("vk:k") == b'{"n": 1}' and redis_client.ttl("vk:k") == 86400
     assert store.exists("k") and store.get("k") == {"n": 1}
