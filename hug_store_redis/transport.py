@@ -8,9 +8,10 @@ on each, never an ``if fast ... else ...`` in the store.
 
 Contract for every method: ``key`` is the caller's key (the transport namespaces it);
 replies come back raw (bytes, or str from a ``decode_responses=True`` client); Redis
-errors propagate as redis-py raises them (``RedisError`` subclasses, or
-``UnicodeDecodeError`` when a decoding client meets non-UTF-8 bytes) and the store counts
-them. Single-key commands and single-key scripts only, so every call is Cluster-safe.
+errors propagate as the client raises them (``client_errors.CLIENT_ERRORS``: redis-py's
+``RedisError`` or valkey-py's ``ValkeyError`` subclasses, or ``UnicodeDecodeError`` when a
+decoding client meets non-UTF-8 bytes) and the store counts them. Single-key commands
+and single-key scripts only, so every call is Cluster-safe.
 
 Operations still to come land here as one method on each transport: a lazy-expiry read
 (GET + PTTL, PEXPIRE only when due, one single-key script), a compare-and-set write (a
