@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 import valkey
 from hug.exceptions import StoreKeyNotFound
+from support.server_kinds import selected_server
 from support.servers import HOST, free_port
 from support.session_app import call, issued_id, make_api
 from valkey.cluster import ValkeyCluster
@@ -95,3 +96,12 @@ def test_the_store_on_a_valkey_cluster(redis_cluster, cluster_client):
     assert store.count() == 20 and sorted(store.ids()) == sorted(f"k{n}" for n in range(20))
     assert store.clear() == 20 and store.count() == 0
     client.close()
+
+
+@pytest.mark.one_twin
+def test_the_servers_of_this_run_are_the_selected_kind(redis_client, redis_cluster):
+    """``--server`` reaches the session server and every Cluster node alike."""
+    expected = selected_server().name
+    assert redis_client.info("server").get("server_name", "redis") == expected
+    names = {node.client.info("server").get("server_name", "redis") for node in redis_cluster.nodes}
+    assert names == {expected}
