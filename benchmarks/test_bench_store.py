@@ -6,6 +6,10 @@ Variants in every group:
 - ``generic``: RedisStore with ``fast_path=False`` (the path RedisCluster and Sentinel take);
 - ``redis-py``: the raw client call plus ujson, what a hand-written store would do;
 - ``1.0.0``: the hug_store_redis 1.0.0 release from PyPI.
+
+``test_store_on_valkey`` adds, to the get and set groups, the ``cython`` store on a
+valkey-server 8.1: ``valkey`` through a redis-py client, ``valkey+valkey-py`` through a
+valkey-py one (both on the fast path).
 """
 
 import pytest
@@ -76,3 +80,21 @@ def test_conditional(benchmark, bench_client, path, size, variant):
     benchmark(operation)
     if variant == "compare-and-set":
         assert store.stats()["conflicts"] == 0
+
+
+VALKEY_VARIANTS = {"valkey": "redis-py", "valkey+valkey-py": "valkey-py"}
+
+
+@pytest.mark.parametrize("variant", VALKEY_VARIANTS)
+@pytest.mark.parametrize("size", PAYLOADS)
+@pytest.mark.parametrize("operation", ["get", "set"])
+def test_store_on_valkey(benchmark, valkey_bench_clients, operation, size, variant):
+    client = valkey_bench_clients[VALKEY_VARIANTS[variant]]
+    data = PAYLOADS[size]()
+    key = f"{operation}-{size}"
+    client.set(f"bench:{key}", ujson.dumps(data))
+    store = store_on("cython", client, namespace="bench", expiration=EXPIRATION)
+    assert store.uses_fast_path
+    benchmark.group = f"{operation}-{size}"
+    benchmark.extra_info.update(operation=operation, size=size, variant=variant)
+    benchmark(store_operations(store, key, data)[operation])

@@ -38,7 +38,9 @@ def _nodes(connection: Any) -> list[Any]:
     get_primaries = getattr(connection, "get_primaries", None)
     if get_primaries is None:
         return [connection]
-    return [connection.get_redis_connection(node) for node in get_primaries()]
+    # valkey-py's ValkeyCluster names it get_valkey_connection.
+    node_client = getattr(connection, "get_redis_connection", None) or connection.get_valkey_connection
+    return [node_client(node) for node in get_primaries()]
 
 
 def scan_keys(connection: Any, prefix: bytes, batch_size: int = BATCH_SIZE) -> Iterator[bytes]:

@@ -4,9 +4,8 @@ and any store built with ``fast_path=False``."""
 from collections.abc import Callable
 from typing import Any
 
-from redis.exceptions import ResponseError
-
 from . import without_scripts
+from .client_errors import RESPONSE_ERRORS
 from .replica_wait import ReplicaWait
 from .scripting import ScriptSupport
 from .scripts import COMPARE_AND_SET, READ_AND_TOUCH, digest
@@ -62,7 +61,7 @@ class ClientTransport:
         if self._getex_supported:
             try:
                 return self._client.getex(full_key, ex=self._expiration)
-            except ResponseError as error:
+            except RESPONSE_ERRORS as error:
                 if not is_unknown_command(error):
                     raise
                 self._getex_supported = False

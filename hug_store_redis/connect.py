@@ -3,10 +3,12 @@
 ``redis://``, ``rediss://`` (TLS) and ``unix://`` give a ``redis.Redis``; the same URLs
 with ``+cluster`` (``redis+cluster://``, ``rediss+cluster://``), or ``cluster=True``,
 give a ``redis.cluster.RedisCluster`` that discovers the other nodes from the one named.
+With valkey-py installed, ``valkey://`` and ``valkeys://`` (and their ``+cluster``
+forms) give a ``valkey.Valkey`` (a ``valkey.cluster.ValkeyCluster``) the same way.
 
-The URL and the keyword arguments are checked here, against what redis-py's connection,
-pool and cluster classes accept, because redis-py itself only complains (or silently
-ignores them) when the first connection is made.
+The URL and the keyword arguments are checked here, against what the library's
+connection, pool and cluster classes accept, because redis-py (and valkey-py) only
+complain (or silently ignore them) when the first connection is made.
 """
 
 import functools
@@ -17,15 +19,20 @@ from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit
 
 import redis
 import redis.connection
-from redis.cluster import RedisCluster
 
-PLAIN_SCHEMES = ("redis", "rediss", "unix")
-CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
-CONNECTION_CLASSES: dict[str, type] = {
-    "redis": redis.connection.Connection,
-    "rediss": redis.connection.SSLConnection,
-    "unix": redis.connection.UnixDomainSocketConnection,
+from .client_errors import UNREACHABLE_ERRORS
+from .client_families import REDIS, VALKEY, ClientFamily
+
+PLAIN_SCHEMES = ("redis", "rediss", "unix", "valkey", "valkeys")
+CLUSTER_SCHEMES = {
+    "redis+cluster": "redis",
+    "rediss+cluster": "rediss",
+    "valkey+cluster": "valkey",
+    "valkeys+cluster": "valkeys",
 }
+#: The kind of socket (``ClientFamily.connections``) each plain scheme opens.
+SOCKET_KINDS = {"redis": "tcp", "rediss": "tls", "unix": "unix", "valkey": "tcp", "valkeys": "tls"}
+VALKEY_SCHEMES = ("valkey", "valkeys")
 #: Query parameters whose values are secrets: masked like the password in the user info.
 SECRET_PARAMETERS = ("password", "ssl_password")
 
@@ -76,24 +83,22 @@ def _connection_keywords(connection_class: type) -> frozenset[str]:
 
 
 @functools.cache
-def accepted_keywords(connection_class: type, cluster: bool) -> frozenset[str]:
-    """What ``redis.Redis.from_url`` passes on to its pool and from there to each connection,
-    or what ``RedisCluster`` takes itself and passes on to its nodes (it drops the rest
-    silently)."""
-    pool = _keywords_of(redis.ConnectionPool.__init__)[0]
+def accepted_keywords(connection_class: type, cluster: bool, family: ClientFamily = REDIS) -> frozenset[str]:
+    """What ``redis.Redis.from_url`` (``valkey.Valkey.from_url``) passes on to its pool and
+    from there to each connection, or what the cluster class takes itself and passes on to
+    its nodes (it drops the rest silently)."""
+    pool = _keywords_of(vars(family.pool)["__init__"])[0]
     plain = pool | _connection_keywords(connection_class) | {"single_connection_client"}
     if not cluster:
         return frozenset(plain)
-    from redis.cluster import KWARGS_DISABLED_KEYS, REDIS_ALLOWED_KEYS
-
-    passed_on = (set(REDIS_ALLOWED_KEYS) - set(KWARGS_DISABLED_KEYS)) & plain
-    return frozenset(_keywords_of(RedisCluster.__init__)[0] - {"url", "startup_nodes"} | passed_on)
+    passed_on = family.cluster_passes_on & plain
+    return frozenset(_keywords_of(family.cluster.__init__)[0] - {"url", "startup_nodes"} | passed_on)
 
 
-def query_parameters(connection_class: type, cluster: bool) -> frozenset[str]:
-    """The keywords a URL's query may set: those redis-py casts from text, and text options."""
-    text = TEXT_QUERY_PARAMETERS | set(redis.connection.URL_QUERY_ARGUMENT_PARSERS)
-    return accepted_keywords(connection_class, cluster) & text
+def query_parameters(connection_class: type, cluster: bool, family: ClientFamily = REDIS) -> frozenset[str]:
+    """The keywords a URL's query may set: those the library casts from text, and text options."""
+    text = TEXT_QUERY_PARAMETERS | set(family.query_parsers)
+    return accepted_keywords(connection_class, cluster, family) & text
 
 
 @functools.cache
@@ -153,6 +158,15 @@ def _about(url: str, error: Exception, kind: type[Exception]) -> tuple[Exception
     return kind(f"{mask_url(url)}: {detail}"), error if detail == str(error) else None
 
 
+def _family(scheme: str, masked: str) -> ClientFamily:
+    """The library that reads URLs of ``scheme``; a clear error when it is not installed."""
+    if scheme not in VALKEY_SCHEMES:
+        return REDIS
+    if VALKEY is None:
+        raise InvalidURLError(f"{masked}: {scheme}:// URLs need valkey-py: pip install valkey")
+    return VALKEY
+
+
 def _check_url(url: str, masked: str, scheme: str, cluster: bool) -> None:
     """Refuse what redis-py would misread, or reject only on the first command. Messages
     quote ``masked`` and names from it, never a parsed piece of ``url``."""
@@ -183,15 +197,17 @@ def _check_url(url: str, masked: str, scheme: str, cluster: bool) -> None:
     path_db = parts.path.strip("/") if scheme != "unix" else ""
     if path_db and any(name == "db" for name, _ in query):
         raise InvalidURLError(f"{masked}: the database is given twice, in the path and as ?db=")
-    allowed = query_parameters(CONNECTION_CLASSES[scheme], cluster)
+    family = _family(scheme, masked)
+    allowed = query_parameters(family.connections[SOCKET_KINDS[scheme]], cluster, family)
     for name, value in query:
         label = repr(name) if name in shown else "(one next to the masked password)"
         if name not in allowed:
-            hint = " (ssl_* parameters need rediss://)" if name.startswith("ssl_") else ""
+            tls = "valkeys://" if family is VALKEY else "rediss://"
+            hint = f" (ssl_* parameters need {tls})" if name.startswith("ssl_") else ""
             raise InvalidURLError(f"{masked}: unknown query parameter {label}{hint}")
         if not value:
             raise InvalidURLError(f"{masked}: query parameter {label} needs a value")
-        cast = redis.connection.URL_QUERY_ARGUMENT_PARSERS.get(name)
+        cast = family.query_parsers.get(name)
         try:
             if callable(cast):
                 cast(value)
@@ -201,20 +217,22 @@ def _check_url(url: str, masked: str, scheme: str, cluster: bool) -> None:
         raise InvalidURLError(f"{masked}: Redis Cluster has database 0 only")
 
 
-def _check_keywords(client_kwargs: dict[str, Any], scheme: str, cluster: bool) -> None:
+def _check_keywords(client_kwargs: dict[str, Any], scheme: str, cluster: bool, family: ClientFamily) -> None:
     """A misspelt keyword fails now, not on the first command (or never, for a cluster)."""
-    connection_class = client_kwargs.get("connection_class", CONNECTION_CLASSES[scheme])
-    if cluster:
-        connection_class = CONNECTION_CLASSES[scheme]
-    unknown = sorted(set(client_kwargs) - accepted_keywords(connection_class, cluster))
+    connection_class = family.connections[SOCKET_KINDS[scheme]]
+    if not cluster:
+        connection_class = client_kwargs.get("connection_class", connection_class)
+    unknown = sorted(set(client_kwargs) - accepted_keywords(connection_class, cluster, family))
     if unknown:
-        taker = "RedisCluster" if cluster else f"a redis-py {connection_class.__name__}"
-        hint = " (ssl_* options need rediss://)" if any(n.startswith("ssl_") for n in unknown) else ""
+        taker = family.cluster.__name__ if cluster else f"a {family.package}-py {connection_class.__name__}"
+        tls = "valkeys://" if family is VALKEY else "rediss://"
+        hint = f" (ssl_* options need {tls})" if any(n.startswith("ssl_") for n in unknown) else ""
         raise TypeError(f"{taker} takes no keyword argument {', '.join(map(repr, unknown))}{hint}")
 
 
 def client_from_url(url: str, *, cluster: bool | None = None, **client_kwargs: Any) -> Any:
-    """A redis-py client for ``url``; ``cluster=True`` forces a cluster client.
+    """A redis-py (valkey-py for ``valkey://``) client for ``url``; ``cluster=True`` forces a
+    cluster client.
 
     Plain clients connect lazily, so a down server shows up on the first command.
     A cluster client reads the slot map here, so an unreachable cluster fails here,
@@ -237,13 +255,14 @@ def client_from_url(url: str, *, cluster: bool | None = None, **client_kwargs: A
         raise InvalidURLError(f"{masked}: Redis Cluster is not reachable over unix://")
     plain_scheme = CLUSTER_SCHEMES.get(scheme, scheme)
     plain_url = f"{plain_scheme}://{rest}"
+    family = _family(plain_scheme, masked)
     _check_url(plain_url, masked, plain_scheme, bool(cluster))
-    _check_keywords(client_kwargs, plain_scheme, bool(cluster))
+    _check_keywords(client_kwargs, plain_scheme, bool(cluster), family)
     try:
         if cluster:
-            return RedisCluster.from_url(plain_url, **client_kwargs)
-        return redis.Redis.from_url(plain_url, **client_kwargs)
-    except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.RedisClusterException) as error:
+            return family.cluster.from_url(plain_url, **client_kwargs)
+        return family.client.from_url(plain_url, **client_kwargs)
+    except family.unreachable as error:
         wrapped, cause = _about(url, error, ServerUnreachableError)
         raise wrapped from cause
     except (ValueError, TypeError) as error:
@@ -252,7 +271,8 @@ def client_from_url(url: str, *, cluster: bool | None = None, **client_kwargs: A
 
 
 def server_info(url: str, **client_kwargs: Any) -> dict[str, str]:
-    """Version and mode (standalone, cluster or sentinel) of the one server ``url`` names."""
+    """Name (redis or valkey), version and mode (standalone, cluster or sentinel) of the one
+    server ``url`` names."""
     scheme, _, rest = url.partition("://")
     single = f"{CLUSTER_SCHEMES.get(scheme.lower(), scheme)}://{rest}" if rest else url
     options: dict[str, Any] = {"socket_connect_timeout": 5, "socket_timeout": 5, **client_kwargs}
@@ -262,12 +282,16 @@ def server_info(url: str, **client_kwargs: Any) -> dict[str, str]:
         raise InvalidURLError(str(error).replace(mask_url(single), mask_url(url), 1)) from None
     try:
         info = client.info("server")
-    except (redis.ConnectionError, redis.TimeoutError) as error:
+    except UNREACHABLE_ERRORS as error:
         wrapped, cause = _about(url, error, ServerUnreachableError)
         raise wrapped from cause
     finally:
         client.close()
+    # Valkey says server_name, valkey_version and server_mode (its redis_version is the
+    # Redis release it is compatible with).
+    name = str(info.get("server_name", "redis"))
     return {
-        "version": str(info.get("redis_version", "unknown")),
-        "mode": str(info.get("redis_mode", "standalone")),
+        "name": name,
+        "version": str(info.get(f"{name}_version", info.get("redis_version", "unknown"))),
+        "mode": str(info.get("server_mode", info.get("redis_mode", "standalone"))),
     }

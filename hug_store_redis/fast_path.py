@@ -5,6 +5,10 @@ A generic ``client.get`` checks a connection out of the pool (a lock, metrics an
 checks the connection back in. This path keeps redis-py's ``Connection`` (socket, TLS,
 AUTH/ACL handshake, hiredis parser, timeouts, health checks, the client's retry policy)
 and replaces the rest with a stack of connections borrowed from the client's pool.
+
+valkey-py is a fork of redis-py with the same ``Connection`` and pool machinery in classes
+of its own, so a plain ``valkey.Valkey`` is served too, by the same rules against its own
+classes; its pools want a command name at checkout.
 """
 
 import functools
@@ -17,17 +21,35 @@ from typing import Any
 
 import redis
 from redis.connection import BlockingConnectionPool, ConnectionPool
-from redis.exceptions import ConnectionError, TimeoutError
 
-# Methods a fast path must not bypass, as redis-py defines them. When a client's class
-# overrides or wraps one (a subclass, a pipeline, tracing instrumentation patched in
+from .client_errors import UNREACHABLE_ERRORS
+
+# Methods a fast path must not bypass, as the client family defines them. When a client's
+# class overrides or wraps one (a subclass, a pipeline, tracing instrumentation patched in
 # before or after this import), the generic path runs instead.
-_PLAIN_METHODS = {
-    name: getattr(redis.Redis, name)
-    for name in ("execute_command", "parse_response", "get", "set", "getex", "exists", "delete")
+_EXACT_METHODS = ("execute_command", "parse_response", "get", "set", "getex", "exists", "delete")
+
+
+def _methods_of(client_class: type) -> dict[str, Any]:
+    return {name: getattr(client_class, name) for name in _EXACT_METHODS}
+
+
+# The plain pools served, each with its family's methods and its checkout arguments.
+_PLAIN_POOLS: dict[type, tuple[dict[str, Any], tuple[str, ...]]] = {
+    ConnectionPool: (_methods_of(redis.Redis), ()),
+    BlockingConnectionPool: (_methods_of(redis.Redis), ()),
 }
-_PLAIN_POOLS = (ConnectionPool, BlockingConnectionPool)
+_STACKING_POOLS: tuple[type, ...] = (ConnectionPool,)  # the others promise waiters a connection
+try:
+    import valkey
+except ModuleNotFoundError:  # valkey-py is optional
+    pass
+else:
+    _PLAIN_POOLS[valkey.ConnectionPool] = (_methods_of(valkey.Valkey), ("_",))
+    _PLAIN_POOLS[valkey.BlockingConnectionPool] = (_methods_of(valkey.Valkey), ("_",))
+    _STACKING_POOLS += (valkey.ConnectionPool,)
 _HAS_POLL = hasattr(select, "poll")
+_STALE_CHECK_ERRORS: tuple[type[Exception], ...] = (*UNREACHABLE_ERRORS, OSError)
 _UNKNOWN = object()
 
 # The RESP versions served. The path returns the parser's value with no response
@@ -49,28 +71,35 @@ _SHARED_LOCK = threading.Lock()
 
 
 def fast_path_for(client: Any) -> "FastPath | None":
-    """The FastPath for ``client``'s pool when it is a plain redis.Redis served exactly; else None.
+    """The FastPath for ``client``'s pool when it is a plain redis.Redis (or valkey.Valkey) served
+    exactly; else None.
 
     RESP2 and RESP3 both qualify (see ``_SERVED_PROTOCOLS``). Anything else
     (RedisCluster, Sentinel-managed or client-side-caching pools, single-connection
     clients, look-alikes) keeps the generic path.
     """
     pool: Any = getattr(client, "connection_pool", None)
-    if type(pool) not in _PLAIN_POOLS or getattr(client, "connection", True) is not None:
+    family = _PLAIN_POOLS.get(type(pool))
+    if family is None or getattr(client, "connection", True) is not None:
         return None
-    if getattr(pool, "cache", None) is not None:  # client-side caching answers from memory
+    plain_methods, checkout_arguments = family
+    # Client-side caching answers from memory (redis-py: the pool's cache; valkey-py: its
+    # connections' client_cache).
+    if getattr(pool, "cache", None) is not None:
+        return None
+    if pool.connection_kwargs.get("cache_enabled") or pool.connection_kwargs.get("client_cache"):
         return None
     if pool.connection_kwargs.get("protocol") not in _SERVED_PROTOCOLS:
         return None
     client_class = type(client)
-    if any(getattr(client_class, name, None) is not method for name, method in _PLAIN_METHODS.items()):
+    if any(getattr(client_class, name, None) is not method for name, method in plain_methods.items()):
         return None
     if hasattr(client_class.execute_command, "__wrapped__"):  # instrumented before we were imported
         return None
     with _SHARED_LOCK:
         fast = _SHARED.get(pool)
         if fast is None:
-            fast = _SHARED[pool] = FastPath(pool)
+            fast = _SHARED[pool] = FastPath(pool, checkout_arguments)
     return fast
 
 
@@ -89,12 +118,13 @@ class FastPath:
     away with its FastPath.
     """
 
-    __slots__ = ("__weakref__", "_idle", "_keeps_connections", "_pool")
+    __slots__ = ("__weakref__", "_checkout_arguments", "_idle", "_keeps_connections", "_pool")
 
-    def __init__(self, pool: ConnectionPool) -> None:
+    def __init__(self, pool: ConnectionPool, checkout_arguments: tuple[str, ...] = ()) -> None:
         self._pool = weakref.ref(pool)
         self._idle: list[_Kept] = []
-        self._keeps_connections = type(pool) is ConnectionPool
+        self._keeps_connections = type(pool) in _STACKING_POOLS
+        self._checkout_arguments = checkout_arguments
 
     def execute(self, frame: bytes) -> Any:
         return self._run(_round_trip, frame)
@@ -115,7 +145,7 @@ class FastPath:
             try:
                 kept = self._idle.pop()
             except IndexError:
-                connection = self._live_pool().get_connection()  # the pool checks it
+                connection = self._live_pool().get_connection(*self._checkout_arguments)  # it checks it
             else:
                 connection = kept.connection
                 try:
@@ -124,7 +154,7 @@ class FastPath:
                     self._drop(connection)
                     raise
         else:
-            connection = self._live_pool().get_connection()
+            connection = self._live_pool().get_connection(*self._checkout_arguments)
         try:
             reply = connection.retry.call_with_retry(
                 functools.partial(round_trip, connection, frames), connection.disconnect
@@ -209,7 +239,7 @@ class _Kept:
             try:
                 if not self.connection.can_read():
                     return
-            except (ConnectionError, TimeoutError, OSError):
+            except _STALE_CHECK_ERRORS:
                 pass
         self.connection.disconnect()
 

@@ -2,9 +2,8 @@
 
 from typing import Any
 
-from redis.exceptions import NoScriptError, ResponseError
-
 from . import without_scripts
+from .client_errors import NO_SCRIPT_ERRORS, RESPONSE_ERRORS
 from .client_transport import ClientTransport
 from .fast_path import FastPath
 from .replica_wait import ReplicaWait
@@ -88,7 +87,7 @@ class FastTransport:
         if self._getex_supported:
             try:
                 return self._fast.execute(self._codec.frame_getex(key))  # type: ignore[no-any-return]
-            except ResponseError as error:
+            except RESPONSE_ERRORS as error:
                 if not is_unknown_command(error):
                     raise
                 self._getex_supported = False
@@ -132,7 +131,7 @@ class FastTransport:
         """
         try:
             return self._send_script(script.by_sha + arguments, writing)
-        except NoScriptError:
+        except NO_SCRIPT_ERRORS:
             return self._send_script(script.by_text + arguments, writing)
 
     def _send_script(self, frame: bytes, writing: str | None) -> Any:

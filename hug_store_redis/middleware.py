@@ -13,10 +13,9 @@ import secrets
 from typing import Any
 
 import ujson
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import non_finite
+from .client_errors import UNREACHABLE_ERRORS
 from .errors import CorruptSessionError
 from .store import RedisStore
 
@@ -29,7 +28,7 @@ _SESSION_ID_PATTERN = r"[A-Za-z0-9_-]{43}"
 _SESSION_ID = re.compile(_SESSION_ID_PATTERN)
 _COOKIE_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _STATE_KEY = "hug_store_redis.session"
-_UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
+_UNREACHABLE = UNREACHABLE_ERRORS
 _EXPIRED = "Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
 SAME_SITE_VALUES = ("Lax", "Strict", "None")
 ON_ERROR_VALUES = ("raise", "degrade")

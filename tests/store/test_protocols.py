@@ -5,7 +5,8 @@ values without redis-py's response callbacks, so it serves a protocol only becau
 replies it reads (bulk strings, nulls, integers, simple strings, errors, and push
 frames, which both parsers consume before the reply) parse to the same Python values
 under both. These tests pin that down per parser, and that the connection really speaks
-the protocol the test names.
+the protocol the test names. valkey-py (a fork of redis-py with the same ``Connection``
+machinery, in classes of its own) is held to the same results with its own parsers.
 """
 
 from collections.abc import Iterator
@@ -13,9 +14,12 @@ from typing import Any
 
 import pytest
 import redis
+import valkey
+import valkey._parsers
 from hug.exceptions import StoreKeyNotFound
 from redis._parsers import _HiredisParser, _RESP2Parser, _RESP3Parser
 from redis.utils import HIREDIS_AVAILABLE
+from valkey.utils import LIBVALKEY_AVAILABLE
 
 from hug_store_redis import RedisStore
 from hug_store_redis.results import GONE, WRITTEN, WriteOutcome, WriteStatus
@@ -23,44 +27,60 @@ from hug_store_redis.results import GONE, WRITTEN, WriteOutcome, WriteStatus
 pytestmark = pytest.mark.one_twin  # the codec frames the same bytes either way
 
 PROTOCOLS = [pytest.param(2, id="resp2"), pytest.param(3, id="resp3"), pytest.param(None, id="unset")]
-PARSERS = [pytest.param("hiredis", id="hiredis"), pytest.param("python", id="python-parser")]
+PARSERS = [
+    pytest.param("hiredis", id="hiredis"),
+    pytest.param("python", id="python-parser"),
+    pytest.param("libvalkey", id="valkey-py-libvalkey"),
+    pytest.param("valkey-python", id="valkey-py-python-parser"),
+]
+VALKEY_PARSERS = ("libvalkey", "valkey-python")
 PATHS = [pytest.param(True, id="fast"), pytest.param(False, id="generic")]
 
 
 def parser_for(parser: str, protocol: int | None) -> type:
+    if parser == "libvalkey":
+        assert LIBVALKEY_AVAILABLE, "libvalkey is a test dependency"
+        return valkey._parsers._LibvalkeyParser
+    if parser == "valkey-python":
+        return valkey._parsers._RESP3Parser if protocol == 3 else valkey._parsers._RESP2Parser
     if parser == "hiredis":
         assert HIREDIS_AVAILABLE, "hiredis is a test dependency"
         return _HiredisParser
     return _RESP2Parser if protocol == 2 else _RESP3Parser
 
 
-def spoken_protocol(protocol: int | None) -> int:
-    """What redis-py makes of ``protocol``: unset is RESP3 from redis-py 8 on."""
+def spoken_protocol(protocol: int | None, parser: str) -> int:
+    """What the client makes of ``protocol``: unset is RESP3 from redis-py 8 on, RESP2 on valkey-py."""
     if protocol is not None:
         return protocol
+    if parser in VALKEY_PARSERS:
+        return 2
     return 3 if int(redis.__version__.split(".")[0]) >= 8 else 2
 
 
 @pytest.fixture
 def client_for(redis_server: Any) -> Iterator[Any]:
-    clients: list[redis.Redis] = []
+    clients: list[Any] = []
 
-    def make(protocol: int | None, parser: str, **options: Any) -> redis.Redis:
+    def make(protocol: int | None, parser: str, **options: Any) -> Any:
         kwargs: dict[str, Any] = {"protocol": protocol} if protocol is not None else {}
-        pool = redis.ConnectionPool(
+        family: Any = valkey if parser in VALKEY_PARSERS else redis
+        pool = family.ConnectionPool(
             host=redis_server.host,
             port=redis_server.port,
             parser_class=parser_for(parser, protocol),
             **kwargs,
             **options,
         )
-        client = redis.Redis(connection_pool=pool)
+        client = (
+            family.Valkey(connection_pool=pool) if family is valkey else redis.Redis(connection_pool=pool)
+        )
         clients.append(client)
-        connection = pool.get_connection()
+        connection = pool.get_connection("_") if family is valkey else pool.get_connection()
         try:
             assert type(connection._parser) is parser_for(parser, protocol)
             info = client.client_info()
-            assert int(info["resp"]) == spoken_protocol(protocol), info
+            assert int(info["resp"]) == spoken_protocol(protocol, parser), info
         finally:
             pool.release(connection)
         return client
@@ -71,7 +91,7 @@ def client_for(redis_server: Any) -> Iterator[Any]:
         client.close()
 
 
-def scenario(store: RedisStore, client: redis.Redis) -> list[Any]:
+def scenario(store: RedisStore, client: Any) -> list[Any]:
     """Every store operation, recording values and exception types alike."""
     seen: list[Any] = [store.exists("k"), store.delete("k"), store.read_payload("k")]
     with pytest.raises(StoreKeyNotFound):
@@ -81,9 +101,9 @@ def scenario(store: RedisStore, client: redis.Redis) -> list[Any]:
     store.replace_payload("k2", b'{"n": 2}', "k")
     seen += [store.exists("k"), store.get("k2"), store.delete("k2"), store.delete("k2")]
     client.lpush("protocols:list", "x")
-    with pytest.raises(redis.ResponseError, match="WRONGTYPE") as caught:
+    with pytest.raises((redis.ResponseError, valkey.ResponseError), match="WRONGTYPE") as caught:
         store.get("list")
-    seen.append(type(caught.value))
+    seen.append(type(caught.value).__name__)  # the client family's own ResponseError
     store.set("k", [3])  # still in step after the error
     seen += [store.get("k"), store.stats()]
     return seen
@@ -101,7 +121,7 @@ EXPECTED = [
     {"n": 2},
     True,
     False,
-    redis.ResponseError,
+    "ResponseError",
     [3],
     {
         "hits": 5,

@@ -4,7 +4,8 @@ Redis closes idle clients after ``timeout``; ``CLIENT KILL``, a proxy's idle tim
 restart do the same. redis-py's pool checks a connection at checkout and reconnects, so
 even with retries off (``Retry(NoBackoff(), 0)``) the next call succeeds; the fast path
 must do the same rather than send on the dead socket. Both parsers are covered because
-they notice a closed socket differently (hiredis peeks, the Python parser reads).
+they notice a closed socket differently (hiredis peeks, the Python parser reads), and
+valkey-py's clients (the same ``Connection`` machinery in a fork) with both of its parsers.
 """
 
 import threading
@@ -15,6 +16,10 @@ from typing import Any
 
 import pytest
 import redis
+import valkey
+import valkey._parsers
+import valkey.backoff
+import valkey.retry
 from redis._parsers import _HiredisParser, _RESP2Parser, _RESP3Parser
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -30,6 +35,11 @@ PARSERS = [  # (protocol, parser): unset is RESP3 on redis-py 8
     pytest.param((None, _RESP3Parser), id="python-parser"),
     pytest.param((2, _HiredisParser), id="resp2-hiredis"),
     pytest.param((2, _RESP2Parser), id="resp2-python-parser"),
+    # valkey-py: unset is RESP2
+    pytest.param((None, valkey._parsers._LibvalkeyParser), id="valkey-py-libvalkey"),
+    pytest.param((None, valkey._parsers._RESP2Parser), id="valkey-py-python-parser"),
+    pytest.param((3, valkey._parsers._LibvalkeyParser), id="valkey-py-resp3-libvalkey"),
+    pytest.param((3, valkey._parsers._RESP3Parser), id="valkey-py-resp3-python-parser"),
 ]
 
 
@@ -54,11 +64,23 @@ def store_without_retries(
 ) -> RedisStore:
     protocol, parser_class = parser
     options = {} if protocol is None else {"protocol": protocol}
-    pool = redis.ConnectionPool(
-        port=server.port, client_name=name, retry=Retry(NoBackoff(), 0), parser_class=parser_class, **options
-    )
-    client = redis.Redis(connection_pool=pool)
-    assert client.get_retry().get_retries() == 0 and pool.connection_kwargs["retry"].get_retries() == 0
+    if parser_class.__module__.startswith("valkey."):
+        retry: Any = valkey.retry.Retry(valkey.backoff.NoBackoff(), 0)
+        pool: Any = valkey.ConnectionPool(
+            port=server.port, client_name=name, retry=retry, parser_class=parser_class, **options
+        )
+        client: Any = valkey.Valkey(connection_pool=pool)
+    else:
+        pool = redis.ConnectionPool(
+            port=server.port,
+            client_name=name,
+            retry=Retry(NoBackoff(), 0),
+            parser_class=parser_class,
+            **options,
+        )
+        client = redis.Redis(connection_pool=pool)
+    # _retries: valkey-py's Retry has no get_retries()
+    assert client.get_retry()._retries == 0 and pool.connection_kwargs["retry"]._retries == 0
     store = RedisStore(client, namespace="stale", fast_path=fast_path)
     assert store.uses_fast_path is fast_path
     return store

@@ -1,4 +1,9 @@
-"""Test conveniences on the package's one launcher (``RedisServer``): named nodes, polling, port probes."""
+"""Test conveniences on the package's one launcher (``RedisServer``): named nodes, polling, port probes.
+
+``RedisServer`` here is the package's launcher with the run's server (``--server``, see
+``support.server_kinds``) as its default executable, so every suite built on it runs on
+Redis or on Valkey alike.
+"""
 
 import socket
 import time
@@ -8,7 +13,9 @@ from typing import Any
 
 import redis
 
-from hug_store_redis.cli.embedded import HOST, RedisServer, free_port
+from hug_store_redis.cli import embedded
+from hug_store_redis.cli.embedded import HOST, free_port
+from support.server_kinds import selected_server
 
 __all__ = ["HOST", "Node", "RedisServer", "free_port", "refuses_connections", "wait_for"]
 
@@ -38,6 +45,14 @@ def refuses_connections(port: int, deadline: float = 10.0) -> bool:
                 return True
         time.sleep(0.05)
     return False
+
+
+class RedisServer(embedded.RedisServer):
+    """``embedded.RedisServer`` starting the run's server unless given another ``executable``."""
+
+    def __init__(self, directory: Path | str, *arguments: str, executable: str | None = None, **options: Any):
+        executable = executable or selected_server().executable
+        super().__init__(directory, *arguments, executable=executable, **options)
 
 
 class Node(RedisServer):

@@ -24,6 +24,7 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
+from support.server_kinds import selected_server
 from support.servers import wait_for
 from support.topology_cluster import Cluster
 from support.topology_sentinel import SentinelDeployment, TLSServer
@@ -89,6 +90,8 @@ def sentinel_master(redis_sentinel: SentinelDeployment) -> Iterator[redis.Redis]
 
 @pytest.fixture(scope="session")
 def redis_tls() -> Iterator[TLSServer]:
+    if not selected_server().tls:
+        pytest.skip(f"this run's {selected_server().name}-server is built without TLS")
     if shutil.which("openssl") is None:
         pytest.skip("openssl is needed to make a certificate for the TLS server")
     workdir = Path(tempfile.mkdtemp(prefix="hug-store-redis-tls-"))

@@ -8,6 +8,7 @@ import time
 import pytest
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
+from support.server_kinds import server_mode
 from support.topology import wait_for
 
 from hug_store_redis import RedisStore
@@ -19,8 +20,8 @@ def test_master_for_talks_to_the_primary(redis_sentinel, sentinel_master):
     store.set("k", 1)
     primary = next(n for n in redis_sentinel.data_nodes if n.port == redis_sentinel.current_primary_port())
     assert primary.client.get("sessions:k") == "1"
-    assert primary.client.info("server")["redis_mode"] == "standalone"
-    assert redis_sentinel.sentinels[0].client.info("server")["redis_mode"] == "sentinel"
+    assert server_mode(primary.client.info("server")) == "standalone"
+    assert server_mode(redis_sentinel.sentinels[0].client.info("server")) == "sentinel"
 
 
 @pytest.mark.one_twin
