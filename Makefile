@@ -78,8 +78,12 @@ test-main: redis-server browser $(VENV)/.installed ## the whole suite on both co
 test-valkey: $(VENV)/.installed ## store, middleware, 1.0.0-compatibility and topology suites on valkey-server 8.1
 	$(VENV)/bin/pytest --server=valkey $(VALKEY_TESTS) $(PYTEST_ARGS)
 
+# The other legs leave out the Cluster and Sentinel suites, which the main leg runs on both
+# twins: they exercise the same Python, and their failovers are most of a leg's time.
+OTHER_LEG_ARGS := -m "not slow and not packaging" --ignore=tests/topologies
+
 test-pure: redis-server browser $(PURE_VENV)/.installed ## the suite on a build made with HUG_STORE_REDIS_NO_EXTENSIONS=1
-	$(PURE_VENV)/bin/pytest --no-extensions -m "not slow and not packaging" $(PYTEST_ARGS)
+	$(PURE_VENV)/bin/pytest --no-extensions $(OTHER_LEG_ARGS) $(PYTEST_ARGS)
 
 # Another interpreter from pyenv or PATH (hug comes from the hug-upgraded fork on 3.12+).
 test-py3%: redis-server browser ## the suite on Python 3.N: test-py313 (part of make test), test-py310, test-py312
@@ -87,7 +91,7 @@ test-py3%: redis-server browser ## the suite on Python 3.N: test-py313 (part of 
 	if [ -z "$$py" ]; then echo "SKIPPED test-py3$*: no Python 3.$* interpreter on this machine"; exit 0; fi; \
 	$(MAKE) --no-print-directory PYTHON=$$py VENV=.venv-py3$* .venv-py3$*/.installed && \
 	.venv-py3$*/bin/python -I -c "import hug, sys; print('hug on', sys.version.split()[0], 'from', hug.__file__)" && \
-	.venv-py3$*/bin/pytest -m "not slow and not packaging" $(PYTEST_ARGS)
+	.venv-py3$*/bin/pytest $(OTHER_LEG_ARGS) $(PYTEST_ARGS)
 
 # The console script, not `python -m`, so the installed (compiled) package runs, not the source tree.
 demo: redis-server $(DEMO_VENV)/.installed ## the demo app on an embedded redis-server, or DEMO_ARGS="--url redis://..."
