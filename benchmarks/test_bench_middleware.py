@@ -21,7 +21,6 @@ Targets (medians within one run): ours read-only <= 2.5x no-sessions; ours / sto
 own cost (stubbed Redis) <= 1.25x no-sessions on either twin.
 """
 
-import importlib
 import json
 import uuid
 
@@ -29,9 +28,9 @@ import falcon.testing
 import hug
 import pytest
 import redis
-from conftest import TWINS, store_on
 from hug.middleware import SessionMiddleware
 from support.legacy_release import load_legacy_module
+from support.twins import store_on, twin_module
 
 import hug_store_redis._codec
 from hug_store_redis import RedisStore
@@ -108,7 +107,7 @@ class DoNothingMiddleware:
 
 def stubbed_store(twin, client):
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(hug_store_redis._codec, "Codec", importlib.import_module(TWINS[twin]).Codec)
+        patch.setattr(hug_store_redis._codec, "Codec", twin_module(twin).Codec)
         return StubbedReadStore(client, namespace=f"bench-stub-{twin}")
 
 
