@@ -10,11 +10,12 @@ never recreated. New sessions are created with SET NX, so two requests can never
 import enum
 import logging
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from . import non_finite
 from .errors import CorruptSessionError
-from .session_delta import MergeHook, rebase
+from .session_delta import Delta, MergeHook, Session
 from .store import RedisStore
 
 logger = logging.getLogger("hug_store_redis.middleware")
@@ -59,7 +60,7 @@ def save_existing(
     decides. What this request read is decoded only when a conflict needs it.
     """
     expected = read
-    base: Any = None
+    rebase_onto: Callable[[Session], Session] | None = None
     for _ in range(MAX_ATTEMPTS):
         outcome = store.compare_and_set(session_id, expected, payload)
         if outcome.written:
@@ -70,9 +71,9 @@ def save_existing(
         assert current is not None
         if _as_bytes(current) == payload:  # what this request wanted is there (a lost reply, retried)
             return Saved.WRITTEN
-        if base is None:
-            base = store.decode(read, session_id)
-        merged = rebase(base, mine, _session_in(store, current, session_id), merge)
+        if rebase_onto is None:
+            rebase_onto = _rebasing(store.decode(read, session_id), mine, merge)
+        merged = rebase_onto(_session_in(store, current, session_id))
         if not isinstance(merged, dict):
             raise TypeError(f"merge must return a dict, not {type(merged).__name__}")
         payload = _encode_merged(store, merged, session_id) if merged else b""
@@ -112,6 +113,13 @@ def create(store: RedisStore, session_id: str, payload: bytes, old_id: str | Non
         logger.warning("session id %s already taken; drawing another", short(session_id))
         session_id = new_session_id()
     raise RuntimeError(f"no free session id after {MAX_ATTEMPTS} attempts: is the random source broken?")
+
+
+def _rebasing(base: Session, mine: Session, merge: MergeHook | None) -> Callable[[Session], Session]:
+    """What to write over another writer's session; the delta is computed once for every retry."""
+    if merge is not None:
+        return lambda theirs: merge(base, mine, theirs)
+    return Delta(base, mine).apply
 
 
 def _as_bytes(payload: bytes | str) -> bytes:
