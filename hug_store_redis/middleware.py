@@ -257,34 +257,33 @@ class RedisSessionMiddleware:
                 if self.cookie_max_age is not None:  # slide the browser's expiry with Redis's
                     self._set_cookie(response, session_id)
                 return
-            self._save_existing(
-                session, _State(session_id=session_id, snapshot=snapshot, payload=payload), response
-            )
+            self._save_existing(session, session_id, snapshot, payload, response)
         elif isinstance(state, _State) and not state.degraded:
             if state.session_id is None and not session:
                 self._drop_stale(state, response)
             elif state.session_id is None or state.new_id:
                 self._save_new(session, state, response)
             else:
-                self._save_existing(session, state, response)
+                assert state.payload is not None
+                self._save_existing(session, state.session_id, state.snapshot, state.payload, response)
 
-    def _save_existing(self, session: Any, state: _State, response: Any) -> None:
+    def _save_existing(
+        self, session: Any, session_id: str, snapshot: str | None, read: bytes | str, response: Any
+    ) -> None:
         """Compare-and-set over the bytes read; a session left empty is deleted the same way."""
-        session_id, read = state.session_id, state.payload
-        assert session_id is not None and read is not None
-        payload = b"" if type(session) is dict and not session else self._encode(session, state)
-        if self._too_big(payload, session_id):
+        if type(session) is dict and not session:
+            payload = b""
+        else:
+            payload = self._encode(session, snapshot, session_id)
+            if self.max_session_bytes is not None and self._too_big(payload, session_id):
+                return
+        try:
+            saved = save_existing(
+                self.store, session_id, read, session, payload, self.merge, self.max_session_bytes
+            )
+        except _UNREACHABLE as error:
+            self._unreachable(error)
             return
-        saved = self._guard(
-            save_existing,
-            self.store,
-            session_id,
-            read,
-            session,
-            payload,
-            merge=self.merge,
-            max_session_bytes=self.max_session_bytes,
-        )
         if saved is Saved.WRITTEN:
             if self.cookie_max_age is not None:
                 self._set_cookie(response, session_id)
@@ -300,7 +299,7 @@ class RedisSessionMiddleware:
 
     def _save_new(self, session: Any, state: _State, response: Any) -> None:
         """SET NX under a fresh id (deleting a rotated or refused old key in the same round trip)."""
-        payload = self._encode(session, state)
+        payload = self._encode(session, state.snapshot, state.session_id)
         if self._too_big(payload, "(new)"):
             return
         session_id = self._guard(
@@ -321,14 +320,14 @@ class RedisSessionMiddleware:
         )
         return True
 
-    def _encode(self, session: Any, state: _State) -> bytes:
+    def _encode(self, session: Any, snapshot: str | None, session_id: str | None) -> bytes:
         """Strict JSON. NaN and Infinity a session read from 1.0.0 held are written as null."""
         try:
             return self.store.encode(session)
         except ValueError:
-            if state.snapshot is None or not non_finite.holds(ujson.loads(state.snapshot)):
+            if snapshot is None or not non_finite.holds(ujson.loads(snapshot)):
                 raise  # the handler put them there: a bug to report, not data to repair
-        return self.store.encode(non_finite.cleaned(session, state.session_id or ""))
+        return self.store.encode(non_finite.cleaned(session, session_id or ""))
 
     def _drop_stale(self, state: _State, response: Any) -> None:
         """An empty session under a cookie we refused: clear it, store nothing."""
@@ -342,10 +341,13 @@ class RedisSessionMiddleware:
         try:
             return call(*args, **kwargs)
         except _UNREACHABLE as error:
-            if self.on_error == "raise":
-                raise
-            logger.warning("session store unreachable, session not saved: %s", error)
+            self._unreachable(error)
             return None
+
+    def _unreachable(self, error: Exception) -> None:
+        if self.on_error == "raise":
+            raise error
+        logger.warning("session store unreachable, session not saved: %s", error)
 
     def _clear_cookie(self, response: Any) -> None:
         response.append_header("Set-Cookie", f"{self.cookie_name}={self._expired_cookie_attributes}")

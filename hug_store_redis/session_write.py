@@ -50,7 +50,6 @@ def save_existing(
     read: bytes | str,
     mine: Any,
     payload: bytes,
-    *,
     merge: MergeHook | None = None,
     max_session_bytes: int | None = None,
 ) -> Saved:
