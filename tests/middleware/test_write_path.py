@@ -10,6 +10,7 @@ import logging
 import pytest
 from support.commands import Commands
 from support.driven import DrivenRequest
+from support.scripts_refused import WAYS, refusing_server
 from support.session_app import CAS_WRITE, READ, READ_TOUCHING, call, commands_of, issued_id, make_api
 
 from hug_store_redis import RedisStore
@@ -234,3 +235,27 @@ def test_read_only_requests_inside_touch_after_change_nothing_on_the_server(stor
     for _ in range(20):
         assert call(api, "/read", sid).data == {"counter": 1}
     assert redis_client.info("persistence")["rdb_changes_since_last_save"] - before == 0
+
+
+@pytest.mark.parametrize("how", WAYS)
+def test_the_write_path_holds_on_a_server_refusing_scripts(tmp_path, how):
+    server, client = refusing_server(tmp_path, how)
+    try:
+        store = RedisStore(client)
+        sid = "R" * 43
+        assert store.create(sid, store.encode({"n": 0}))
+        middleware = RedisSessionMiddleware(store)
+        first, second = both_read(middleware, sid)  # GET + PTTL, no script
+        first.session["a"] = 1
+        first.write()
+        second.session["b"] = 2
+        second.write()  # WATCH/MULTI: a conflict, merged, written
+        assert stored(client, sid) == {"n": 0, "a": 1, "b": 2}
+        late = read_once(middleware, sid)
+        client.delete(f"store:{sid}")
+        late.session["c"] = 3
+        late.write()
+        assert stored(client, sid) is None
+    finally:
+        client.close()
+        server.stop()
