@@ -85,6 +85,16 @@ def test_the_merge_hook_decides_a_key_both_requests_changed(store, redis_client,
     assert calls == [({"n": 0}, {"n": 0, "cart": ["pear"]}, {"n": 0, "cart": ["apple"]})]
 
 
+def test_a_merge_hook_returning_no_dict_is_an_error_and_writes_nothing(store, redis_client, sid):
+    first, second = both_read(RedisSessionMiddleware(store, merge=lambda base, mine, theirs: None), sid)
+    first.session["a"] = 1
+    first.write()
+    second.session["b"] = 2
+    with pytest.raises(TypeError, match="merge must return a dict, not NoneType"):
+        second.write()
+    assert stored(redis_client, sid) == {"n": 0, "a": 1}
+
+
 def test_without_a_merge_hook_the_later_request_wins_a_key_both_changed(store, redis_client, sid):
     first, second = both_read(RedisSessionMiddleware(store), sid)
     first.session["cart"] = ["apple"]
