@@ -36,6 +36,7 @@ import hug_store_redis._codec
 from hug_store_redis import RedisStore
 from hug_store_redis.cli.embedded import EmbeddedRedis
 from hug_store_redis.middleware import RedisSessionMiddleware, new_session_id
+from hug_store_redis.results import SlidingRead
 
 VARIANTS = ("no-sessions", "stock+1.0.0", "stock+ours", "ours", "ours-python")
 OWN_COST_VARIANTS = ("no-sessions", "do-nothing", "cython", "python")
@@ -93,6 +94,10 @@ class StubbedReadStore(RedisStore):
 
     def read_payload(self, key, *, touch=False):
         return self.payloads.get(key)
+
+    def read_payload_sliding(self, key, touch_after):
+        payload = self.payloads.get(key)
+        return SlidingRead(payload, -2 if payload is None else self.expiration * 1000)
 
 
 class DoNothingMiddleware:

@@ -1,28 +1,35 @@
 """RedisSessionMiddleware: hug sessions with one Redis round trip per read-only request.
 
 hug's stock ``SessionMiddleware`` asks the store EXISTS, GET, EXISTS, SET on every request
-and saves ``{}`` for every cookieless visitor. This middleware reads once (a GETEX that also
-slides the expiry), keeps a compact JSON snapshot of what it read, and writes only when the
-session's JSON differs from it after the handler, so bots without cookies cost Redis nothing.
+and saves ``{}`` for every cookieless visitor. This middleware reads once (sliding the expiry
+only when ``touch_after`` says it is due), keeps a compact JSON snapshot of what it read, and
+writes only when the session's JSON differs from it after the handler, so bots without
+cookies cost Redis nothing. Writes never lose an overlapping request's update
+(``session_write.py``).
 """
 
 import datetime
 import logging
 import re
-import secrets
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import ujson
 
 from . import non_finite
 from .client_errors import UNREACHABLE_ERRORS
 from .errors import CorruptSessionError
+from .session_delta import MergeHook
+from .session_write import SESSION_ID_BYTES, Saved, create, new_session_id, save_existing
+from .session_write import short as _short
 from .store import RedisStore
+
+__all__ = ["SESSION_ID_BYTES", "RedisSessionMiddleware", "is_session_id", "new_session_id"]
 
 logger = logging.getLogger(__name__)
 
-SESSION_ID_BYTES = 32
-"""``secrets.token_urlsafe(32)``: 256 random bits, 43 URL-safe characters."""
+DEFAULT_TOUCH_AFTER = 60
+"""Seconds: the expiry slides at most once a minute per session, as connect-mongo's touchAfter."""
 
 _SESSION_ID_PATTERN = r"[A-Za-z0-9_-]{43}"
 _SESSION_ID = re.compile(_SESSION_ID_PATTERN)
@@ -33,13 +40,11 @@ _EXPIRED = "Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
 SAME_SITE_VALUES = ("Lax", "Strict", "None")
 ON_ERROR_VALUES = ("raise", "degrade")
 
+_T = TypeVar("_T")
+
 _compact_json = ujson.encode
 """ujson's C encoder, for snapshots. Importing hug swaps ``ujson.dumps`` for a Python proxy
 that costs several times more; ``ujson.encode`` is the same C function, left alone."""
-
-
-def new_session_id() -> str:
-    return secrets.token_urlsafe(SESSION_ID_BYTES)
 
 
 def is_session_id(value: str) -> bool:
@@ -47,14 +52,10 @@ def is_session_id(value: str) -> bool:
     return _SESSION_ID.fullmatch(value) is not None
 
 
-def _short(session_id: str) -> str:
-    """Enough of an id to correlate log lines, too little to hijack the session."""
-    return session_id[:8] + "..."
-
-
-Loaded = tuple[str, str]
+Loaded = tuple[str, str, bytes | str]
 """The common request's whole state, kept in the WSGI environ: the id of a session read
-from Redis and its snapshot, compact JSON of the session as read. The snapshot's text
+from Redis, its snapshot, compact JSON of the session as read, and the exact bytes read,
+which a write compares against. The snapshot's text
 differs from the session's after the handler exactly when the store's strict encoding
 would (same encoder, same values), nested changes included, at a fraction of the cost."""
 
@@ -62,19 +63,21 @@ would (same encoder, same values), nested changes included, at a fraction of the
 class _State:
     """Everything else a request can do to its session, kept in the WSGI environ."""
 
-    __slots__ = ("clear_cookie", "degraded", "new_id", "old_id", "session_id", "snapshot")
+    __slots__ = ("clear_cookie", "degraded", "new_id", "old_id", "payload", "session_id", "snapshot")
 
     def __init__(
         self,
         *,
         session_id: str | None = None,
         snapshot: str | None = None,
+        payload: bytes | str | None = None,
         old_id: str | None = None,
         clear_cookie: bool = False,
         degraded: bool = False,
     ) -> None:
         self.session_id = session_id  # None: no session in Redis yet (nothing issued)
         self.snapshot = snapshot  # as in Loaded, while the session read is still this one
+        self.payload = payload  # as in Loaded: the bytes a write of session_id compares against
         self.old_id = old_id  # a key Redis holds, to delete when the session is written
         self.clear_cookie = clear_cookie  # the client sent a cookie we will not honour
         self.new_id = False  # the id is not the one in the client's cookie (never written yet)
@@ -85,15 +88,22 @@ class RedisSessionMiddleware:
     """Sessions in a ``RedisStore``; a drop-in for ``hug.middleware.SessionMiddleware``.
 
     Takes every keyword of hug's middleware, with the same meaning, plus
-    ``cookie_same_site``, ``on_error`` and ``max_session_bytes``. ``cookie_path``
-    defaults to ``"/"`` (hug leaves it unset, which scopes the cookie to the directory of
-    whichever URL first set it).
+    ``cookie_same_site``, ``on_error``, ``max_session_bytes``, ``touch_after`` and
+    ``merge``. ``cookie_path`` defaults to ``"/"`` (hug leaves it unset, which scopes the
+    cookie to the directory of whichever URL first set it).
+
+    ``touch_after`` (seconds, default 60, capped at half the store's expiration): a read
+    slides the expiry only when the remaining TTL has dropped below ``expiration -
+    touch_after``, so at most once per ``touch_after`` per session; ``0`` slides on every
+    read. ``merge(base, mine, theirs) -> dict`` decides what to write when another request
+    changed the session in between (default: this request's top-level changes win).
     """
 
     __slots__ = (
         "_cookie_attributes",
         "_cookie_first",
         "_expired_cookie_attributes",
+        "_touch_after",
         "context_name",
         "cookie_domain",
         "cookie_expires",
@@ -104,8 +114,10 @@ class RedisSessionMiddleware:
         "cookie_same_site",
         "cookie_secure",
         "max_session_bytes",
+        "merge",
         "on_error",
         "store",
+        "touch_after",
     )
 
     def __init__(
@@ -123,6 +135,8 @@ class RedisSessionMiddleware:
         cookie_same_site: str | None = "Lax",
         on_error: str = "raise",
         max_session_bytes: int | None = None,
+        touch_after: float = DEFAULT_TOUCH_AFTER,
+        merge: MergeHook | None = None,
     ) -> None:
         if not _COOKIE_NAME.fullmatch(cookie_name):
             raise ValueError(f"cookie_name {cookie_name!r} is not a valid cookie name")
@@ -134,9 +148,18 @@ class RedisSessionMiddleware:
             raise ValueError(f"on_error must be one of {ON_ERROR_VALUES}, not {on_error!r}")
         if max_session_bytes is not None and max_session_bytes <= 0:
             raise ValueError(f"max_session_bytes must be positive or None, not {max_session_bytes!r}")
+        if isinstance(touch_after, bool) or not isinstance(touch_after, (int, float)) or not touch_after >= 0:
+            raise ValueError(f"touch_after must be a number of seconds >= 0, not {touch_after!r}")
+        if merge is not None and not callable(merge):
+            raise TypeError(f"merge must be callable as merge(base, mine, theirs), not {merge!r}")
         if cookie_max_age is not None:
             cookie_max_age = int(cookie_max_age)
         self.store = store
+        self.touch_after = touch_after
+        self._touch_after = (
+            touch_after if store.expiration is None else min(touch_after, store.expiration / 2)
+        )
+        self.merge = merge
         self.context_name = context_name
         self.cookie_name = cookie_name
         self.cookie_expires = cookie_expires
@@ -178,7 +201,7 @@ class RedisSessionMiddleware:
     # hug / falcon middleware hooks
 
     def process_request(self, request: Any, response: Any) -> None:
-        """Load the session: no Redis call without a well-formed cookie, one (GETEX) with.
+        """Load the session: no Redis call without a well-formed cookie, one with.
 
         The cookie is the first value falcon's parser would give. A header that starts
         with it, well-formed, is matched directly; any other header goes to falcon.
@@ -198,7 +221,7 @@ class RedisSessionMiddleware:
 
     def _load(self, session_id: str) -> tuple[Any, Loaded | _State]:
         try:
-            payload = self.store.read_payload(session_id, touch=True)
+            payload = self.store.read_payload_sliding(session_id, self._touch_after)[0]
         except _UNREACHABLE as error:
             if self.on_error == "raise":
                 raise
@@ -212,7 +235,7 @@ class RedisSessionMiddleware:
             return {}, self._discard(session_id, error.reason)
         if not isinstance(data, dict):  # valid JSON, but no session this middleware wrote
             return {}, self._discard(session_id, f"JSON {type(data).__name__}, not an object")
-        return data, (session_id, _compact_json(data))
+        return data, (session_id, _compact_json(data), payload)
 
     def _discard(self, session_id: str, reason: str) -> _State:
         logger.warning("session %s: %s; starting a new session", _short(session_id), reason)
@@ -223,7 +246,7 @@ class RedisSessionMiddleware:
         state: Loaded | _State | None = request.env.get(_STATE_KEY)
         session = request.context.get(self.context_name)
         if type(state) is tuple:
-            session_id, snapshot = state
+            session_id, snapshot, payload = state
             try:
                 unchanged = _compact_json(session) == snapshot
             except (TypeError, ValueError, OverflowError):  # not JSON: the strict encode says why
@@ -233,64 +256,100 @@ class RedisSessionMiddleware:
                 if self.cookie_max_age is not None:  # slide the browser's expiry with Redis's
                     self._set_cookie(response, session_id)
                 return
-            self._save(session, _State(session_id=session_id, snapshot=snapshot), response)
+            self._save_existing(session, session_id, snapshot, payload, response)
         elif isinstance(state, _State) and not state.degraded:
             if state.session_id is None and not session:
                 self._drop_stale(state, response)
+            elif state.session_id is None or state.new_id:
+                self._save_new(session, state, response)
             else:
-                self._save(session, state, response)
+                assert state.payload is not None
+                self._save_existing(session, state.session_id, state.snapshot, state.payload, response)
 
-    def _save(self, session: Any, state: _State, response: Any) -> None:
-        payload = self._encode(session, state)
-        if self.max_session_bytes is not None and len(payload) > self.max_session_bytes:
-            logger.error(
-                "session %s not saved: %d bytes is over max_session_bytes=%d",
-                _short(state.session_id or "(new)"),
-                len(payload),
-                self.max_session_bytes,
+    def _save_existing(
+        self, session: Any, session_id: str, snapshot: str | None, read: bytes | str, response: Any
+    ) -> None:
+        """Compare-and-set over the bytes read; a session left empty is deleted the same way."""
+        if type(session) is dict and not session:
+            payload = b""
+        else:
+            payload = self._encode(session, snapshot, session_id)
+            if self.max_session_bytes is not None and self._too_big(payload, session_id):
+                return
+        try:
+            saved = save_existing(
+                self.store, session_id, read, session, payload, self.merge, self.max_session_bytes
             )
+        except _UNREACHABLE as error:
+            self._unreachable(error)
             return
-        if state.session_id is None:
-            state.session_id = new_session_id()
-            state.new_id = True
-        session_id = state.session_id
-        if not self._guard(self._write, session_id, payload, state.old_id):
+        if saved is Saved.WRITTEN:
+            if self.cookie_max_age is not None:
+                self._set_cookie(response, session_id)
+        elif saved is Saved.DELETED:
+            self._clear_cookie(response)
+        elif saved is Saved.GONE:
+            logger.warning(
+                "session %s was deleted while this request ran (logout, login or expiry): "
+                "its changes are dropped and the session is not recreated",
+                _short(session_id),
+            )
+            self._clear_cookie(response)
+
+    def _save_new(self, session: Any, state: _State, response: Any) -> None:
+        """SET NX under a fresh id (deleting a rotated or refused old key in the same round trip)."""
+        payload = self._encode(session, state.snapshot, state.session_id)
+        if self._too_big(payload, "(new)"):
             return
-        if state.new_id or self.cookie_max_age is not None:
+        session_id = self._guard(
+            create, self.store, state.session_id or new_session_id(), payload, state.old_id
+        )
+        if session_id is not None:
+            state.session_id, state.new_id = session_id, True
             self._set_cookie(response, session_id)
 
-    def _encode(self, session: Any, state: _State) -> bytes:
+    def _too_big(self, payload: bytes, session_id: str) -> bool:
+        if self.max_session_bytes is None or len(payload) <= self.max_session_bytes:
+            return False
+        logger.error(
+            "session %s not saved: %d bytes is over max_session_bytes=%d",
+            _short(session_id),
+            len(payload),
+            self.max_session_bytes,
+        )
+        return True
+
+    def _encode(self, session: Any, snapshot: str | None, session_id: str | None) -> bytes:
         """Strict JSON. NaN and Infinity a session read from 1.0.0 held are written as null."""
         try:
             return self.store.encode(session)
         except ValueError:
-            if state.snapshot is None or not non_finite.holds(ujson.loads(state.snapshot)):
+            if snapshot is None or not non_finite.holds(ujson.loads(snapshot)):
                 raise  # the handler put them there: a bug to report, not data to repair
-        return self.store.encode(non_finite.cleaned(session, state.session_id or ""))
-
-    def _write(self, session_id: str, payload: bytes, old_id: str | None) -> None:
-        if old_id is None:
-            self.store.write_payload(session_id, payload)
-        else:
-            self.store.replace_payload(session_id, payload, old_id)
+        return self.store.encode(non_finite.cleaned(session, session_id or ""))
 
     def _drop_stale(self, state: _State, response: Any) -> None:
         """An empty session under a cookie we refused: clear it, store nothing."""
         if state.old_id is not None:
             self._guard(self.store.delete, state.old_id)
         if state.clear_cookie:
-            response.append_header("Set-Cookie", f"{self.cookie_name}={self._expired_cookie_attributes}")
+            self._clear_cookie(response)
 
-    def _guard(self, call: Any, *args: Any) -> bool:
-        """Run a Redis call; in degrade mode an unreachable server is logged, not raised."""
+    def _guard(self, call: Callable[..., _T], *args: Any, **kwargs: Any) -> _T | None:
+        """Run a Redis call; in degrade mode an unreachable server is logged (None), not raised."""
         try:
-            call(*args)
+            return call(*args, **kwargs)
         except _UNREACHABLE as error:
-            if self.on_error == "raise":
-                raise
-            logger.warning("session store unreachable, session not saved: %s", error)
-            return False
-        return True
+            self._unreachable(error)
+            return None
+
+    def _unreachable(self, error: Exception) -> None:
+        if self.on_error == "raise":
+            raise error
+        logger.warning("session store unreachable, session not saved: %s", error)
+
+    def _clear_cookie(self, response: Any) -> None:
+        response.append_header("Set-Cookie", f"{self.cookie_name}={self._expired_cookie_attributes}")
 
     def _set_cookie(self, response: Any, session_id: str) -> None:
         response.append_header("Set-Cookie", f"{self.cookie_name}={session_id}{self._cookie_attributes}")
@@ -301,7 +360,9 @@ class RedisSessionMiddleware:
         """Login: same data under a fresh id; the old key goes in the same round trip as the write.
 
         Call it whenever privileges change, so an id an attacker planted or saw before
-        login is worthless afterwards. Returns the new id.
+        login is worthless afterwards. Returns the new id. The new key is created with SET NX
+        and the old one deleted, so an overlapping request still carrying the old id finds it
+        gone and never writes it back; what that request changed is lost with the old key.
         """
         state = self._state(request)
         if state.session_id is not None and not state.new_id:  # an id minted here is not in Redis
@@ -320,7 +381,7 @@ class RedisSessionMiddleware:
         for session_id in (state.session_id, state.old_id):
             if session_id is not None:
                 self._guard(self.store.delete, session_id)
-        state.session_id = state.snapshot = state.old_id = None
+        state.session_id = state.snapshot = state.payload = state.old_id = None
         state.new_id = False
         state.clear_cookie = True
         request.context[self.context_name] = {}
@@ -331,8 +392,8 @@ class RedisSessionMiddleware:
             return state
         if state is None:
             raise RuntimeError("RedisSessionMiddleware did not see this request: is it added to the API?")
-        session_id, snapshot = state
-        state = request.env[_STATE_KEY] = _State(session_id=session_id, snapshot=snapshot)
+        session_id, snapshot, payload = state
+        state = request.env[_STATE_KEY] = _State(session_id=session_id, snapshot=snapshot, payload=payload)
         return state
 
 

@@ -9,7 +9,7 @@ import hug
 import pytest
 from falcon.request_helpers import parse_cookie_header
 from support.commands import Commands
-from support.session_app import make_api, set_cookies
+from support.session_app import READ, READ_MISSING, make_api, set_cookies
 
 from hug_store_redis.middleware import RedisSessionMiddleware, is_session_id
 
@@ -44,9 +44,9 @@ def test_the_session_is_the_one_falcon_names_first(store, redis_client, header):
     assert response.status == "200 OK"
     if first == SID:
         assert response.data == {"counter": 7}
-        assert commands.delta() == {"getex": 1}
+        assert commands.delta() == READ
         assert set_cookies(response) == []
     else:
         assert response.data == {}
-        assert commands.delta() == ({"getex": 1} if first is not None and is_session_id(first) else {})
+        assert commands.delta() == (READ_MISSING if first is not None and is_session_id(first) else {})
         assert len(set_cookies(response)) == (0 if first is None else 1)  # a refused cookie is cleared

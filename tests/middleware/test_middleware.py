@@ -17,7 +17,19 @@ from redis.retry import Retry
 from support.commands import Commands
 from support.server_kinds import selected_server
 from support.servers import HOST, free_port
-from support.session_app import call, issued_id, make_api, set_cookies
+from support.session_app import (
+    CAS_WRITE,
+    CREATE,
+    DELETE,
+    READ,
+    READ_MISSING,
+    READ_TOUCHING,
+    call,
+    commands_of,
+    issued_id,
+    make_api,
+    set_cookies,
+)
 
 from hug_store_redis import RedisStore
 from hug_store_redis.cli.embedded import EmbeddedRedis
@@ -65,12 +77,12 @@ def test_new_session_is_one_write_and_a_secure_cookie(api, redis_client):
     assert 86000 < redis_client.ttl(f"store:{sid}") <= 86400
 
 
-def test_read_only_request_is_one_getex_that_slides_the_expiry(api, redis_client, session_id):
+def test_read_only_request_is_one_round_trip_that_slides_a_due_expiry(api, redis_client, session_id):
     redis_client.expire(f"store:{session_id}", 100)
     commands = Commands(redis_client)
     response = call(api, "/read", session_id)
     assert response.data == {"counter": 1}
-    assert commands.delta() == {"getex": 1}
+    assert commands.delta() == READ_TOUCHING
     assert set_cookies(response) == []
     assert redis_client.ttl(f"store:{session_id}") > 86000
 
@@ -79,7 +91,7 @@ def test_modified_request_is_read_plus_one_set(api, redis_client, session_id):
     commands = Commands(redis_client)
     response = call(api, "/write", session_id)
     assert response.data == 2
-    assert commands.delta() == {"getex": 1, "set": 1}
+    assert commands.delta() == commands_of(READ, CAS_WRITE)
     assert set_cookies(response) == []
     assert json.loads(redis_client.get(f"store:{session_id}")) == {"counter": 2}
 
@@ -94,7 +106,7 @@ def test_read_only_detection_works_with_decode_responses_clients(redis_server, r
     sid = issued_id(call(api, "/write"))
     commands = Commands(redis_client)
     assert call(api, "/read", sid).data == {"counter": 1}
-    assert commands.delta() == {"getex": 1}
+    assert commands.delta() == READ
     client.close()
 
 
@@ -133,7 +145,7 @@ def test_unknown_well_formed_id_is_never_adopted(api, redis_client):
     planted = "A" * 43
     commands = Commands(redis_client)
     response = call(api, "/write", planted)
-    assert commands.delta() == {"getex": 1, "set": 1}
+    assert commands.delta() == commands_of(READ_MISSING, CREATE)
     sid = issued_id(response)
     assert sid != planted
     assert redis_client.exists(f"store:{planted}") == 0
@@ -149,7 +161,7 @@ def test_unknown_id_with_empty_session_writes_nothing_and_clears_the_cookie(api,
 def test_regenerate_keeps_data_under_a_new_id_and_deletes_the_old_key(api, redis_client, session_id):
     commands = Commands(redis_client)
     response = call(api, "/login", session_id)
-    assert commands.delta() == {"getex": 1, "set": 1, "del": 1}
+    assert commands.delta() == commands_of(READ, CREATE, DELETE)
     new_id = issued_id(response)
     assert new_id != session_id and is_session_id(new_id)
     assert redis_client.exists(f"store:{session_id}") == 0
@@ -166,7 +178,7 @@ def test_regenerate_on_a_new_session_just_issues_an_id(api, redis_client):
 def test_destroy_deletes_the_key_and_expires_the_cookie(api, redis_client, session_id):
     commands = Commands(redis_client)
     response = call(api, "/logout", session_id)
-    assert commands.delta() == {"getex": 1, "del": 1}
+    assert commands.delta() == commands_of(READ, DELETE)
     assert set_cookies(response) == [EXPIRED]
     assert redis_client.dbsize() == 0
     assert call(api, "/read", session_id).data == {}
@@ -239,7 +251,7 @@ def test_oversize_update_keeps_the_previous_session(store, redis_client, caplog)
     commands = Commands(redis_client)
     with caplog.at_level(logging.ERROR, logger="hug_store_redis.middleware"):
         call(api, "/fill", sid, size=100)
-    assert commands.delta() == {"getex": 1}
+    assert commands.delta() == READ
     assert "not saved" in caplog.text
     assert redis_client.get(f"store:{sid}") == before
     assert call(api, "/fill", sid, size=80).status == "200 OK"  # 92 bytes: under the limit
@@ -388,7 +400,7 @@ def test_real_http_client_keeps_its_session_through_login_and_logout(store, redi
     assert cookie.path == "/" and cookie.has_nonstandard_attr("HttpOnly")
     commands = Commands(redis_client)
     assert get(f"{base}/read") == {"counter": 3}
-    assert commands.delta() == {"getex": 1}
+    assert commands.delta() == READ
     assert get(f"{base}/login") == "ok"
     (cookie,) = jar
     assert cookie.value != before_login

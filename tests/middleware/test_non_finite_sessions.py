@@ -17,7 +17,7 @@ import pytest
 from hug.middleware import SessionMiddleware
 from support.commands import Commands
 from support.legacy_release import load_legacy_module
-from support.session_app import call, issued_id, make_api, set_cookies
+from support.session_app import READ, call, commands_of, issued_id, make_api, set_cookies
 
 from hug_store_redis.middleware import RedisSessionMiddleware, new_session_id
 
@@ -48,7 +48,7 @@ def test_read_only_request_reads_the_values_and_writes_nothing(store, redis_clie
         assert response.status == "200 OK"
         assert_legacy_values(response.data)
         assert set_cookies(response) == []
-    assert commands.delta() == {"getex": 2}
+    assert commands.delta() == commands_of(READ, READ)
     assert redis_client.get(f"store:{legacy_session}") == before
 
 

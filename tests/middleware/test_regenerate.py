@@ -4,7 +4,7 @@ import json
 
 import hug
 from support.commands import Commands
-from support.session_app import call, issued_id, make_api, set_cookies
+from support.session_app import CREATE, DELETE, READ, call, commands_of, issued_id, make_api, set_cookies
 
 from hug_store_redis.middleware import RedisSessionMiddleware
 
@@ -28,7 +28,7 @@ def test_regenerate_twice_deletes_the_pre_login_key(store, redis_client):
     before_login = issued_id(call(api, "/write"))
     commands = Commands(redis_client)
     response = call(api, "/login-twice", before_login)
-    assert commands.delta() == {"getex": 1, "set": 1, "del": 1}
+    assert commands.delta() == commands_of(READ, CREATE, DELETE)
     after_login = issued_id(response)
     assert after_login != before_login
     assert redis_client.keys() == [f"store:{after_login}".encode()]

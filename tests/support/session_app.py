@@ -63,3 +63,23 @@ def issued_id(response):
     (cookie,) = set_cookies(response)
     name_value = cookie.split(";")[0]
     return name_value.split("=", 1)[1]
+
+
+# What the server counts for each thing the middleware does (INFO commandstats also counts the
+# commands a script runs): one read, one compare-and-set write, one create.
+READ = {"evalsha": 1, "get": 1, "pttl": 1}
+READ_TOUCHING = {**READ, "pexpire": 1}
+READ_MISSING = {"evalsha": 1, "get": 1}
+CAS_WRITE = {"evalsha": 1, "get": 1, "set": 1}
+CAS_DELETE = {"evalsha": 1, "get": 1, "del": 1}
+CREATE = {"set": 1}
+DELETE = {"del": 1}
+
+
+def commands_of(*steps):
+    """The command counts of ``steps`` run one after another."""
+    total = {}
+    for step in steps:
+        for command, calls in step.items():
+            total[command] = total.get(command, 0) + calls
+    return total

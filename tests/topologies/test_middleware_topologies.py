@@ -4,7 +4,8 @@ import json
 
 import pytest
 from support.commands import Commands
-from support.session_app import call, issued_id, make_api
+from support.driven import DrivenRequest
+from support.session_app import READ, call, issued_id, make_api
 
 from hug_store_redis import RedisSessionMiddleware, RedisStore
 
@@ -16,6 +17,10 @@ def topology_client(request):
 
 # Commands that read or write keys: the servers also count traffic that is not the middleware's.
 KEY_COMMANDS = {
+    "evalsha",
+    "eval",
+    "pttl",
+    "pexpire",
     "get",
     "getex",
     "set",
@@ -39,9 +44,10 @@ def test_a_session_lives_and_dies_on_the_topology(topology_client):
     sid = issued_id(call(api, "/write"))
     assert json.loads(topology_client.get(f"store:{sid}")) == {"counter": 1}
 
+    assert call(api, "/read", sid).data == {"counter": 1}  # the script is loaded on the key's node
     commands = Commands(topology_client, only=KEY_COMMANDS)
     assert call(api, "/read", sid).data == {"counter": 1}
-    assert commands.delta() == {"getex": 1}
+    assert commands.delta() == READ  # one round trip, and no touch due: nothing written
 
     assert call(api, "/write", sid).data == 2
     new_sid = issued_id(call(api, "/login", sid))
@@ -58,3 +64,27 @@ def test_corrupt_session_is_a_new_session_on_the_topology(topology_client):
     topology_client.set(f"store:{sid}", b"\xff not json")
     response = call(api, "/write", sid)
     assert response.status == "200 OK" and response.data == 1
+
+
+def test_overlapping_writes_merge_and_a_deleted_session_stays_gone_on_the_topology(topology_client):
+    middleware = RedisSessionMiddleware(RedisStore(topology_client))
+    sid = issued_id(call(make_api(middleware), "/write"))
+    first, second = DrivenRequest(middleware, sid), DrivenRequest(middleware, sid)
+    first.read()
+    second.read()
+    first.session["a"] = 1
+    first.write()
+    second.session["b"] = 2
+    second.write()  # conflicts, merges, writes
+    assert json.loads(topology_client.get(f"store:{sid}")) == {"counter": 1, "a": 1, "b": 2}
+
+    late = DrivenRequest(middleware, sid)
+    late.read()
+    login = DrivenRequest(middleware, sid)
+    login.read()
+    middleware.regenerate(login.request)
+    login.write()
+    late.session["c"] = 3
+    late.write()  # the old id is gone: never written back
+    assert topology_client.get(f"store:{sid}") is None
+    assert late.set_cookies()[0].startswith("sid=; Max-Age=0")
