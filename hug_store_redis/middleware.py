@@ -289,12 +289,13 @@ class RedisSessionMiddleware:
         elif saved is Saved.DELETED:
             self._clear_cookie(response)
         elif saved is Saved.GONE:
+            # The cookie is left alone: the request that deleted the key (logout, login) set
+            # the cookie the browser should keep, and this response may arrive after it.
             logger.warning(
                 "session %s was deleted while this request ran (logout, login or expiry): "
                 "its changes are dropped and the session is not recreated",
                 _short(session_id),
             )
-            self._clear_cookie(response)
 
     def _save_new(self, session: Any, state: _State, response: Any) -> None:
         """SET NX under a fresh id (deleting a rotated or refused old key in the same round trip)."""

@@ -102,6 +102,18 @@ def test_logout_beside_a_slow_modifying_request_stays_final(browser, gates, redi
     assert redis_client.keys(f"store:{sid}") == []
 
 
+def test_a_login_answered_first_keeps_its_cookie_when_an_older_request_answers_after(browser, gates):
+    """Both from one browser: the slow request on the pre-login id finds it gone, and its
+    response must not expire the cookie the login just set."""
+    overlap(
+        browser,
+        gates,
+        ("login", "/login", {"user": "ann"}),
+        ("slow", "/set", {"key": "theme", "value": "dark"}),
+    )
+    assert browser.get("/read")["user"] == "ann"
+
+
 def test_regenerate_beside_a_request_on_the_old_id_never_writes_the_old_id_back(
     store, serve, gates, redis_client
 ):
