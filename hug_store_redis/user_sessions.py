@@ -3,7 +3,8 @@
 One Redis hash per user, outside every namespace's ``namespace:*`` pattern (see
 ``index_key``), so ``count``/``ids``/``clear`` never see it. Fields, per bound session:
 
-- ``e:<handle>``: compact JSON ``{"sid", "created", "bound", "ua", "ip"}``, written once;
+- ``e:<handle>``: compact JSON ``{"sid", "created", "bound", "ua", "ip"}``, plus ``"old"``,
+  the id a ``regenerate`` is replacing (so both are ended if the rotation never finishes);
 - ``s:<handle>``: last seen, Unix seconds, refreshed at most once per ``seen_every``.
 
 The handle is random and shown in pages; the session id never leaves Redis. Every call is
@@ -71,6 +72,7 @@ class UserSession:
 class _Entry:
     handle: str
     session_id: str
+    old_session_id: str | None
     created: float
     bound: float
     user_agent: str
@@ -115,9 +117,7 @@ class UserSessionIndex:
 
         Dead entries are pruned; past ``max_sessions`` the oldest sessions are ended.
         """
-        key = self.index_key(user_id)
         now = time.time()
-        handle = secrets.token_urlsafe(12)
         entry = {
             "sid": session_id,
             "created": now if created is None else created,
@@ -125,6 +125,26 @@ class UserSessionIndex:
             "ua": user_agent[:USER_AGENT_CHARS],
             "ip": ip,
         }
+        return self._put(user_id, secrets.token_urlsafe(12), entry, now)
+
+    def rotate(self, user_id: str, handle: str, session_id: str, old_session_id: str | None) -> str:
+        """``regenerate`` on a bound session: the entry names the new id (and the old one until it goes).
+
+        Written before the new key. An entry ended meanwhile comes back under the same
+        handle: the new key is about to be written, and must be reachable.
+        """
+        now = time.time()
+        raw = self._client.hget(self.index_key(user_id), b"e:" + handle.encode())
+        try:
+            entry: dict[str, Any] = ujson.loads(raw) if raw is not None else {}
+        except ValueError:
+            entry = {}
+        entry.setdefault("created", now)
+        entry.update(sid=session_id, old=old_session_id, bound=now)
+        return self._put(user_id, handle, entry, now)
+
+    def _put(self, user_id: str, handle: str, entry: dict[str, Any], now: float) -> str:
+        key = self.index_key(user_id)
         pipeline = self._client.pipeline(transaction=False)
         pipeline.hset(
             key, mapping={b"e:" + handle.encode(): ujson.encode(entry), b"s:" + handle.encode(): now}
@@ -134,7 +154,7 @@ class UserSessionIndex:
         live = self._live_entries(key, now)
         surplus = sorted(live, key=lambda item: item.created)[: max(0, len(live) - self.max_sessions)]
         self._end(key, surplus)
-        self._remember_seen(session_id)
+        self._remember_seen(entry["sid"])
         return handle
 
     def note_seen(self, user_id: str, handle: str, session_id: str) -> None:
@@ -166,13 +186,6 @@ class UserSessionIndex:
             for entry in live
         ]
 
-    def entry_for(self, user_id: str, handle: str) -> tuple[str, float] | None:
-        """The session id and creation time behind ``handle``, or None."""
-        for entry in self._entries(self.index_key(user_id)):
-            if entry.handle == handle:
-                return entry.session_id, entry.created
-        return None
-
     def end_all(self, user_id: str, *, keep_session_id: str | None = None) -> int:
         """End every indexed session of ``user_id`` but ``keep_session_id``; how many keys were deleted."""
         key = self.index_key(user_id)
@@ -190,6 +203,10 @@ class UserSessionIndex:
         key = self.index_key(user_id)
         self._drop(key, [entry for entry in self._entries(key) if entry.session_id == session_id])
 
+    def remove(self, user_id: str, handle: str) -> None:
+        """Drop one entry, leaving its session alone (the session was bound again)."""
+        self._client.hdel(self.index_key(user_id), b"e:" + handle.encode(), b"s:" + handle.encode())
+
     # Internals
 
     def _entries(self, key: bytes) -> list[_Entry]:
@@ -206,6 +223,7 @@ class UserSessionIndex:
                     _Entry(
                         handle,
                         str(data["sid"]),
+                        data.get("old") if isinstance(data.get("old"), str) else None,
                         float(data["created"]),
                         float(data["bound"]),
                         str(data.get("ua") or ""),
@@ -237,7 +255,11 @@ class UserSessionIndex:
 
     def _end(self, key: bytes, entries: list[_Entry]) -> int:
         """Session keys first, then the index entries: a crash between leaves only dead entries."""
-        deleted = sum(1 for entry in entries if self.store.delete(entry.session_id))
+        deleted = 0
+        for entry in entries:
+            deleted += self.store.delete(entry.session_id)
+            if entry.old_session_id is not None:
+                self.store.delete(entry.old_session_id)  # a rotation that never finished
         self._drop(key, entries)
         return deleted
 
