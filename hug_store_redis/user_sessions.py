@@ -52,6 +52,11 @@ def _escaped(text: str) -> bytes:
     return text.translate(_ESCAPES).encode("utf-8", "surrogatepass")
 
 
+def _printable(text: str) -> str:
+    """A client-chosen header shown in pages and terminals: no control characters."""
+    return "".join(char if char.isprintable() else "?" for char in text)
+
+
 def _text(value: bytes | str) -> str:
     return value if isinstance(value, str) else value.decode("utf-8", "surrogatepass")
 
@@ -122,7 +127,7 @@ class UserSessionIndex:
             "sid": session_id,
             "created": now if created is None else created,
             "bound": now,
-            "ua": user_agent[:USER_AGENT_CHARS],
+            "ua": _printable(user_agent[:USER_AGENT_CHARS]),
             "ip": ip,
         }
         return self._put(user_id, secrets.token_urlsafe(12), entry, now)
