@@ -55,6 +55,12 @@ def api(middleware, gate):
         request.context["session"]["user"] = user
         return "ok"
 
+    @hug.get("/bind_only", api=api)
+    def bind_only(request, user: hug.types.text):
+        handle = middleware.bind_user(request, user, ip="192.0.2.7")
+        request.context["session"]["user"] = user
+        return handle
+
     @hug.get("/whoami", api=api)
     def whoami(request):
         return request.context["session"].get("user")
@@ -120,6 +126,14 @@ def test_devices_are_listed_with_handles_and_the_current_one_marked(api, middlew
     assert not any(sid in entry["handle"] for entry in listed for sid in (laptop, phone))
 
 
+def test_bind_without_regenerate_on_a_new_visitor_issues_the_id_it_indexes(api, middleware):
+    response = get(api, "/bind_only", user="ann")
+    sid = issued_id(response)
+    (entry,) = middleware.user_sessions("ann")
+    assert entry.handle == response.data and entry.ip == "192.0.2.7" and entry.user_agent == "test-agent"
+    assert middleware.destroy_user_sessions("ann") == 1 and not middleware.store.exists(sid)
+
+
 def test_signing_out_the_other_devices_ends_their_sessions(api, middleware, client):
     laptop = login(api, "ann")
     phone = login(api, "ann")
@@ -182,12 +196,15 @@ def test_a_session_bound_again_to_another_user_leaves_the_first_users_list(api, 
 
 
 def overlapping(base, path, sid):
-    """Start a request that holds in its handler; returns its thread and a box for its response."""
+    """Start a request that holds in its handler; its thread, and a box for (status, JSON body)."""
     box = []
-    headers = {"Cookie": f"sid={sid}", "Connection": "close"}  # nothing left open at teardown
-    thread = threading.Thread(
-        target=lambda: box.append(requests.get(base + path, headers=headers, timeout=20))
-    )
+
+    def send():
+        with requests.Session() as browser:  # nothing left open at teardown
+            response = browser.get(base + path, headers={"Cookie": f"sid={sid}"}, timeout=20)
+            box.append((response.status_code, response.json()))
+
+    thread = threading.Thread(target=send)
     thread.start()
     return thread, box
 
@@ -201,7 +218,7 @@ def test_a_request_running_during_sign_out_everywhere_cannot_use_the_session_aft
     assert get(api, "/sign_out_others", laptop).data == 1
     gate.release.set()
     thread.join(20)
-    assert box[0].json() == "ann"  # it had read the session before the sign-out
+    assert box == [(200, "ann")]  # it had read the session before the sign-out
     assert get(api, "/whoami", phone).data is None
 
 
@@ -221,6 +238,6 @@ def test_a_request_writing_during_sign_out_everywhere_does_not_bring_the_session
     assert get(api, "/sign_out_others", laptop).data == 1
     gate.release.set()
     thread.join(20)
-    assert box[0].status_code == 200
+    assert box == [(200, "ok")]
     assert not middleware.store.exists(phone)
     assert get(api, "/whoami", phone).data is None

@@ -137,3 +137,20 @@ def test_bad_user_ids_are_refused_before_redis(index):
     for bad in ("", None, 3):
         with pytest.raises(ValueError, match="user_id"):
             index.index_key(bad)
+
+
+def test_a_rotation_that_never_finished_is_still_ended(store, index):
+    """regenerate repoints the entry before the new key exists; a crash leaves the old key listed."""
+    handle = login(store, index, "alice", "sid-old")
+    assert index.rotate("alice", handle, "sid-new", "sid-old") == handle  # then the process died
+    assert [entry.handle for entry in index.sessions("alice")] == [handle]
+    assert index.end_all("alice") == 0  # "sid-new" was never written ...
+    assert not store.exists("sid-old")  # ... and the old key, still live, is ended too
+
+
+def test_a_rotation_of_an_ended_entry_indexes_the_new_key_again(store, client, index):
+    handle = login(store, index, "alice", "sid-old")
+    index.end_all("alice")  # "sign out everywhere" between the request's read and its regenerate
+    index.rotate("alice", handle, "sid-new", "sid-old")
+    assert store.create("sid-new", b"{}")  # login's rotation creates the new key whatever happened
+    assert index.end_all("alice") == 1 and not store.exists("sid-new")
