@@ -79,6 +79,8 @@ class SignedInDevices:
     # Hooks the middleware calls.
 
     def _note_seen(self, session_id: str, binding: Any) -> None:
+        if not self.user_index.seen_due(session_id):  # the common case: one dict lookup, no lock
+            return
         if _binding({BOUND_KEY: binding}) is None:
             return
         try:

@@ -277,6 +277,11 @@ class UserSessionIndex:
         if self.store.expiration is not None:
             pipeline.expire(key, 2 * self.store.expiration)
 
+    def seen_due(self, session_id: str) -> bool:
+        """Whether ``note_seen`` would write; lock-free (one dict lookup), so a request can ask cheaply."""
+        last = self._seen.get(session_id)
+        return last is None or time.monotonic() - last >= self.seen_every
+
     def _due(self, session_id: str) -> bool:
         now = time.monotonic()
         with self._seen_lock:
