@@ -32,6 +32,8 @@ from typing import Any
 
 import ujson
 
+from .client_errors import RESPONSE_ERRORS
+from .scripting import refuses_scripts
 from .store import RedisStore
 
 INDEX_PREFIX = b"hug_store_redis-users|"
@@ -41,6 +43,18 @@ INDEX_PREFIX = b"hug_store_redis-users|"
 USER_AGENT_CHARS = 200
 PENDING_GRACE = 300.0
 """Seconds an entry may wait for its session key (bind happens before the request's write)."""
+
+_DROP_UNCHANGED = """
+local removed = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], 'e:' .. ARGV[i]) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[1], 'e:' .. ARGV[i], 's:' .. ARGV[i])
+    removed = removed + 1
+  end
+end
+return removed
+"""
+"""``KEYS[1]``: the index; ``ARGV``: handle, entry-as-read pairs. One key, so Cluster-safe."""
 
 MAX_SESSIONS = 32
 SEEN_EVERY = 60.0
@@ -75,6 +89,7 @@ class UserSession:
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
+    raw: bytes | str  # the e: field as read: dropped only while it still holds exactly this
     handle: str
     session_id: str
     old_session_id: str | None
@@ -100,6 +115,7 @@ class UserSessionIndex:
         self._prefix = INDEX_PREFIX + _escaped(store.namespace) + b"|"
         self._seen: OrderedDict[str, float] = OrderedDict()  # session id -> monotonic time
         self._seen_lock = threading.Lock()
+        self._scripts = True
 
     def index_key(self, user_id: str) -> bytes:
         """``hug_store_redis-users|<namespace>|<user id>``, with ``%``, ``:`` and ``|`` escaped."""
@@ -226,6 +242,7 @@ class UserSessionIndex:
                 seen = float(fields.get("s:" + handle, data["bound"]))
                 entries.append(
                     _Entry(
+                        value,
                         handle,
                         str(data["sid"]),
                         data.get("old") if isinstance(data.get("old"), str) else None,
@@ -269,9 +286,20 @@ class UserSessionIndex:
         return deleted
 
     def _drop(self, key: bytes, entries: list[_Entry]) -> None:
-        if entries:
-            fields = [prefix + entry.handle.encode() for entry in entries for prefix in (b"e:", b"s:")]
-            self._client.hdel(key, *fields)
+        """HDEL each entry only if it is unchanged: a ``rotate`` in between names a new key to keep."""
+        if not entries:
+            return
+        arguments = [part for entry in entries for part in (entry.handle, entry.raw)]
+        if self._scripts:
+            try:
+                self._client.eval(_DROP_UNCHANGED, 1, key, *arguments)
+                return
+            except RESPONSE_ERRORS as error:
+                if not refuses_scripts(error):
+                    raise
+                self._scripts = False  # no scripts on this server: plain HDEL, a tiny race left
+        fields = [prefix + entry.handle.encode() for entry in entries for prefix in (b"e:", b"s:")]
+        self._client.hdel(key, *fields)
 
     def _expire(self, pipeline: Any, key: bytes) -> None:
         if self.store.expiration is not None:

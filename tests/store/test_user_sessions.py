@@ -3,6 +3,7 @@
 import time
 
 import pytest
+from support.scripts_refused import refusing_server
 
 from hug_store_redis import RedisStore
 from hug_store_redis import user_sessions as module
@@ -154,3 +155,37 @@ def test_a_rotation_of_an_ended_entry_indexes_the_new_key_again(store, client, i
     index.rotate("alice", handle, "sid-new", "sid-old")
     assert store.create("sid-new", b"{}")  # login's rotation creates the new key whatever happened
     assert index.end_all("alice") == 1 and not store.exists("sid-new")
+
+
+def test_an_entry_repointed_while_it_was_being_pruned_or_ended_is_kept(store, index, monkeypatch):
+    """A listing or a sign-out works from the entries it read; a regenerate in between wins."""
+    handle = login(store, index, "alice", "sid-old")
+    stale = index._entries(index.index_key("alice"))
+    store.delete("sid-old")
+    index.rotate("alice", handle, "sid-new", "sid-old")  # the request's regenerate
+    assert store.create("sid-new", b"{}")
+    monkeypatch.setattr(module, "PENDING_GRACE", 0.0)
+    monkeypatch.setattr(index, "_entries", lambda key: stale)  # as read before the rotation
+    assert index.sessions("alice") == []  # the stale view is dead, and pruning it ...
+    assert index.end_all("alice") == 0
+    monkeypatch.undo()
+    assert [entry.handle for entry in index.sessions("alice")] == [handle]  # ... left the new entry
+    assert index.end_all("alice") == 1 and not store.exists("sid-new")
+
+
+@pytest.mark.one_twin
+@pytest.mark.parametrize("how", ["renamed", "acl"])
+def test_servers_refusing_scripts_still_prune_and_end(tmp_path, store_path, how, monkeypatch):
+    server, client = refusing_server(tmp_path, how)
+    try:
+        store = RedisStore(client, expiration=EXPIRATION)
+        index = UserSessionIndex(store)
+        login(store, index, "alice", "sid-1")
+        login(store, index, "alice", "sid-2")
+        store.delete("sid-1")
+        monkeypatch.setattr(module, "PENDING_GRACE", 0.0)
+        assert len(index.sessions("alice")) == 1  # pruned with a plain HDEL
+        assert index.end_all("alice") == 1 and client.hlen(index.index_key("alice")) == 0
+        client.close()
+    finally:
+        server.stop()
