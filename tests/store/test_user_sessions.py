@@ -3,6 +3,7 @@
 import time
 
 import pytest
+import redis
 from support.scripts_refused import refusing_server
 
 from hug_store_redis import RedisStore
@@ -12,8 +13,14 @@ from hug_store_redis.user_sessions import UserSessionIndex
 EXPIRATION = 100
 
 
-@pytest.fixture(params=["server", "cluster"])
+@pytest.fixture(params=["server", "decoded", "cluster"])
 def client(request):
+    if request.param == "decoded":  # replies as str (decode_responses=True)
+        server = request.getfixturevalue("redis_server")
+        request.getfixturevalue("redis_client")  # flushed before and after
+        decoded = redis.Redis(host=server.host, port=server.port, decode_responses=True)
+        request.addfinalizer(decoded.close)
+        return decoded
     return request.getfixturevalue("redis_client" if request.param == "server" else "cluster_client")
 
 
