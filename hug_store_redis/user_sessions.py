@@ -276,13 +276,21 @@ class UserSessionIndex:
         return live
 
     def _end(self, key: bytes, entries: list[_Entry]) -> int:
-        """Session keys first, then the index entries: a crash between leaves only dead entries."""
-        deleted = 0
+        """Session keys first, then the index entries: a crash between leaves only dead entries.
+
+        An entry with no key yet, bound within ``PENDING_GRACE``, is a login still running:
+        its key may appear after this call, so its entry stays and a later call reaches it.
+        """
+        deleted, done = 0, []
+        now = time.time()
         for entry in entries:
-            deleted += self.store.delete(entry.session_id)
+            found = self.store.delete(entry.session_id)
             if entry.old_session_id is not None:
                 self.store.delete(entry.old_session_id)  # a rotation that never finished
-        self._drop(key, entries)
+            deleted += found
+            if found or now - entry.bound >= PENDING_GRACE:
+                done.append(entry)
+        self._drop(key, done)
         return deleted
 
     def _drop(self, key: bytes, entries: list[_Entry]) -> None:
