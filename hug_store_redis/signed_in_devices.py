@@ -89,7 +89,11 @@ class SignedInDevices:
             logger.warning("last seen not recorded: %s", error)
 
     def _rebind_after_regenerate(self, request: Any, new_id: str) -> None:
-        """A bound session under a new id: its entry names the new id before the new key exists."""
+        """A bound session under a new id: its entry names the new id before the new key exists.
+
+        Raises even with ``on_error="degrade"``: a rotation the index cannot follow would
+        leave a live session out of reach of "sign out everywhere".
+        """
         binding = _binding(request.context.get(self.context_name))
         if binding is not None:
             old_id = self._state(request).old_id
