@@ -22,7 +22,9 @@ from .errors import CorruptSessionError
 from .session_delta import MergeHook
 from .session_write import SESSION_ID_BYTES, Saved, create, new_session_id, save_existing
 from .session_write import short as _short
+from .signed_in_devices import BOUND_KEY, SignedInDevices
 from .store import RedisStore
+from .user_sessions import UserSessionIndex
 
 __all__ = ["SESSION_ID_BYTES", "RedisSessionMiddleware", "is_session_id", "new_session_id"]
 
@@ -84,7 +86,7 @@ class _State:
         self.degraded = degraded  # Redis was unreachable and on_error="degrade"
 
 
-class RedisSessionMiddleware:
+class RedisSessionMiddleware(SignedInDevices):
     """Sessions in a ``RedisStore``; a drop-in for ``hug.middleware.SessionMiddleware``.
 
     Takes every keyword of hug's middleware, with the same meaning, plus
@@ -118,6 +120,7 @@ class RedisSessionMiddleware:
         "on_error",
         "store",
         "touch_after",
+        "user_index",
     )
 
     def __init__(
@@ -171,6 +174,7 @@ class RedisSessionMiddleware:
         self.cookie_same_site = cookie_same_site
         self.on_error = on_error
         self.max_session_bytes = max_session_bytes
+        self.user_index = UserSessionIndex(store)  # signed-in devices (user_sessions.py)
         flags = self._flags()
         lifetime = []
         if cookie_expires is not None:
@@ -235,6 +239,8 @@ class RedisSessionMiddleware:
             return {}, self._discard(session_id, error.reason)
         if not isinstance(data, dict):  # valid JSON, but no session this middleware wrote
             return {}, self._discard(session_id, f"JSON {type(data).__name__}, not an object")
+        if BOUND_KEY in data:  # signed-in devices: last seen, at most once a minute per session
+            self._note_seen(session_id, data[BOUND_KEY])
         return data, (session_id, _compact_json(data), payload)
 
     def _discard(self, session_id: str, reason: str) -> _State:
@@ -371,6 +377,7 @@ class RedisSessionMiddleware:
         state.session_id = new_session_id()
         state.new_id = True  # forces the write under the new id
         state.clear_cookie = False
+        self._rebind_after_regenerate(request, state.session_id)  # signed-in devices
         return state.session_id
 
     def destroy(self, request: Any) -> None:
@@ -382,6 +389,7 @@ class RedisSessionMiddleware:
         for session_id in (state.session_id, state.old_id):
             if session_id is not None:
                 self._guard(self.store.delete, session_id)
+        self._unbind_after_destroy(request, (state.session_id, state.old_id))  # signed-in devices
         state.session_id = state.snapshot = state.payload = state.old_id = None
         state.new_id = False
         state.clear_cookie = True

@@ -5,10 +5,11 @@ serve it with ``make_server``.
 """
 
 import contextlib
-import html
 import logging
 import signal
 import sys
+import threading
+import time
 import uuid
 import wsgiref.simple_server
 from socketserver import ThreadingMixIn
@@ -18,57 +19,27 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 import hug
 import redis
+from hug.exceptions import StoreKeyNotFound
 
 from ..connect import mask_url
 from ..middleware import RedisSessionMiddleware
 from ..store import RedisStore
+from .demo_page import HEAD, PARALLEL_REQUESTS, PRODUCTS, SMALL_STYLE, render
 from .support import UserError, client_or_embedded, given_url
 
-PRODUCTS = ("apple", "pear", "plum")
 NAMESPACE = "demo"
+LWW_NAMESPACE = "demo-lww"
+"""The side-by-side cart, written the way other stores write: one SET of the whole value."""
 FROM_FORM = "from_form"
 """Session flag set by every form action, so the page its redirect lands on is not a visit."""
+HANDLER_WORK = 0.05
+"""Seconds each concurrent add-to-cart handler spends between its read and its write."""
+CAS_ATTEMPTS = PARALLEL_REQUESTS + 5
 
 logger = logging.getLogger(__name__)
 
-_STYLE = """<style>
-body { font-family: sans-serif; max-width: 40em; margin: 2em auto; padding: 0 1em; color: #222 }
-h1 { font-size: 1.5em } h2 { font-size: 1.1em; margin-top: 1.5em }
-code { background: #f2f2f2; padding: 0 .3em } .note { color: #666; font-size: .9em }
-</style>"""
-
-_HEAD = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<link rel="icon" href="/favicon.ico" type="image/svg+xml">{style}</head>
-<body>
-"""
-
-_PAGE = (
-    _HEAD
-    + """<h1>hug_store_redis demo</h1>
-<p>You have visited this page <strong id="visits">{visits}</strong> time(s) in this session
-(reloads count; the page a button sends you back to does not).</p>
-<p>Session id: <code id="session-id">{short_id}</code>&hellip;
-<span class="note">(the first 8 characters; it changes when you log in or out)</span></p>
-<h2>Account</h2>
-{account}
-<h2>Cart</h2>
-<ul id="cart">{cart}</ul>
-<form method="post" action="/cart">{buttons}</form>
-<form method="post" action="/cart/clear"><button>Empty the cart</button></form>
-<p><a href="/session">The session as JSON</a> (a read-only request: one Redis command).</p>
-</body></html>
-"""
-)
-
-_LOGGED_OUT = """<form method="post" action="/login">
-<input name="name" placeholder="your name" maxlength="40" required> <button>Log in</button></form>"""
-
-_LOGGED_IN = """<p>Logged in as <strong id="user">{user}</strong>.</p>
-<form method="post" action="/logout"><button>Log out</button></form>"""
-
 _NOT_FOUND = (
-    _HEAD
+    HEAD
     + """<h1>Not found</h1>
 <p>There is no page at this address. <a href="/">Back to the demo</a>.</p>
 </body></html>
@@ -76,7 +47,7 @@ _NOT_FOUND = (
 )
 
 _UNAVAILABLE = (
-    _HEAD
+    HEAD
     + """<h1>Session store unavailable</h1>
 <p>The demo keeps your session in Redis, and Redis is not answering right now, so this page
 cannot be shown (HTTP 503). Nothing was changed. Start Redis again and reload.</p>
@@ -108,7 +79,10 @@ def build_api(store: RedisStore, *, cookie_secure: bool = False) -> hug.API:
     """
     api = hug.API(f"hug_store_redis_demo_{uuid.uuid4().hex}")
     sessions = RedisSessionMiddleware(store, cookie_secure=cookie_secure)
+    costs = RequestCosts(store.connection, sessions)
+    api.http.add_middleware(costs)  # first in, so its response hook runs after the session's write
     api.http.add_middleware(sessions)
+    lww_store = RedisStore(store.connection, namespace=LWW_NAMESPACE, expiration=store.expiration)
 
     # hug reads annotations as input types and output transforms but skips strings, so the
     # handlers' own types are written as strings.
@@ -123,7 +97,9 @@ def build_api(store: RedisStore, *, cookie_secure: bool = False) -> hug.API:
         session_id = _current_id(sessions, request)
         counted = 0 if session.pop(FROM_FORM, False) else 1
         session["visits"] = session.get("visits", 0) + counted
-        return render(session, session_id)
+        user = session.get("user")
+        devices = sessions.user_sessions(user, current=request) if user else None
+        return render(session, session_id, devices=devices, cost=costs.last(session_id), stats=store.stats())
 
     def show_session(request: "Any") -> "dict[str, Any]":
         session: dict[str, Any] = request.context["session"]
@@ -131,6 +107,7 @@ def build_api(store: RedisStore, *, cookie_secure: bool = False) -> hug.API:
 
     def login(request: "Any", name: hug.types.length(1, 41)) -> "None":  # type: ignore[valid-type]
         sessions.regenerate(request)  # a new id at every privilege change
+        sessions.bind_user(request, name)  # listed under "Your devices" from now on
         request.context["session"]["user"] = name
         _back_home(request)
 
@@ -145,14 +122,49 @@ def build_api(store: RedisStore, *, cookie_secure: bool = False) -> hug.API:
 
     def clear_cart(request: "Any") -> "None":
         request.context["session"].pop("cart", None)
+        if request.context["session"]:
+            lww_store.delete(_current_id(sessions, request))
         _back_home(request)
+
+    def sign_out_device(request: "Any", handle: hug.types.text) -> "None":
+        user = request.context["session"].get("user")
+        if user:
+            sessions.destroy_user_session(user, handle)
+        _back_home(request)
+
+    def sign_out_others(request: "Any") -> "None":
+        user = request.context["session"].get("user")
+        if user:
+            sessions.destroy_user_sessions(user, keep=request)
+        _back_home(request)
+
+    def add_at_once(
+        request: "Any",
+        item: hug.types.one_of(PRODUCTS),  # type: ignore[valid-type]
+        mode: hug.types.one_of(("cas", "lww")),  # type: ignore[valid-type]
+    ) -> "bool":
+        """One of the page's parallel requests; False when this browser has no session."""
+        if not request.context["session"]:
+            return False
+        session_id = _current_id(sessions, request)
+        if mode == "lww":
+            return _add_last_writer_wins(lww_store, session_id, item)
+        return _add_compare_and_set(store, session_id, item)
+
+    def carts(request: "Any") -> "dict[str, Any]":
+        session = request.context["session"]
+        lww: dict[str, Any] = {}
+        if session:
+            with contextlib.suppress(StoreKeyNotFound):
+                lww = lww_store.get(_current_id(sessions, request)).get("cart", {})
+        return {"cart": session.get("cart", {}), "lww": lww}
 
     def favicon(response: "Any") -> "str":
         response.set_header("Cache-Control", "max-age=86400")
         return FAVICON
 
     def not_found() -> "str":
-        return _NOT_FOUND.format(title="Not found", style=_STYLE)
+        return _NOT_FOUND.format(title="Not found", style=SMALL_STYLE)
 
     hug.get("/", output=hug.output_format.html, api=api)(home)
     hug.get("/session", api=api)(show_session)
@@ -161,8 +173,103 @@ def build_api(store: RedisStore, *, cookie_secure: bool = False) -> hug.API:
     hug.post("/logout", api=api)(logout)
     hug.post("/cart", api=api)(add_to_cart)
     hug.post("/cart/clear", api=api)(clear_cart)
+    hug.post("/devices/sign-out", api=api)(sign_out_device)
+    hug.post("/devices/sign-out-others", api=api)(sign_out_others)
+    hug.post("/api/cart", api=api)(add_at_once)
+    hug.get("/api/carts", api=api)(carts)
     hug.not_found(output=hug.output_format.html, api=api)(not_found)
     return api
+
+
+def _add_compare_and_set(store: RedisStore, session_id: str, item: str) -> bool:
+    """Read, work, then write only onto the bytes read; on a conflict re-apply onto what is there.
+
+    Straight on the store's compare-and-set, so the demo shows it whatever the middleware's
+    own write path is.
+    """
+    payload = store.read_payload(session_id)
+    time.sleep(HANDLER_WORK)
+    for _ in range(CAS_ATTEMPTS):
+        if payload is None:
+            return False
+        session = store.decode(payload, session_id)
+        cart = session.setdefault("cart", {})
+        cart[item] = cart.get(item, 0) + 1
+        outcome = store.compare_and_set(session_id, payload, store.encode(session))
+        if not outcome.conflict:
+            return outcome.written
+        payload = outcome.current
+    return False
+
+
+def _add_last_writer_wins(store: RedisStore, session_id: str, item: str) -> bool:
+    """What a store without conditional writes does: read the whole value, write the whole value."""
+    try:
+        session = store.get(session_id)
+    except StoreKeyNotFound:
+        session = {}
+    time.sleep(HANDLER_WORK)
+    cart = session.setdefault("cart", {})
+    cart[item] = cart.get(item, 0) + 1
+    store.set(session_id, session)
+    return True
+
+
+class RequestCosts:
+    """Which Redis commands each browser's previous request cost, from INFO commandstats.
+
+    Counted by the server around the request (its own INFO calls left out), so requests
+    running at the same moment add up; the demo says so. Not on a Cluster (many servers).
+    """
+
+    _REMEMBERED = 1000
+
+    def __init__(self, client: Any, sessions: RedisSessionMiddleware) -> None:
+        self._client = client
+        self._sessions = sessions
+        self._enabled = not hasattr(client, "get_primaries")
+        self._last: dict[str, tuple[str, dict[str, int]]] = {}
+        self._lock = threading.Lock()
+
+    def last(self, session_id: str) -> tuple[str, dict[str, int]] | None:
+        with self._lock:
+            return self._last.get(session_id)
+
+    def _calls(self) -> dict[str, int] | None:
+        """None when Redis does not answer: the request itself then says so (a 503 page)."""
+        try:
+            stats = self._client.info("commandstats")
+        except redis.RedisError:
+            return None
+        return {name.removeprefix("cmdstat_"): value["calls"] for name, value in stats.items()}
+
+    def process_request(self, request: Any, response: Any) -> None:
+        if self._enabled and request.path != "/favicon.ico":
+            request.context["demo.commands_before"] = self._calls()
+
+    def process_response(self, request: Any, response: Any, resource: Any, req_succeeded: bool) -> None:
+        before = request.context.get("demo.commands_before")
+        if before is None:
+            return
+        try:
+            session_id = self._sessions._current_id(request)
+        except RuntimeError:  # the session middleware never loaded this request (Redis down)
+            return
+        if session_id is None:
+            return
+        after = self._calls()
+        if after is None:
+            return
+        spent = {
+            name: calls - before.get(name, 0)
+            for name, calls in sorted(after.items())
+            if name != "info" and calls > before.get(name, 0)
+        }
+        with self._lock:
+            self._last.pop(session_id, None)
+            self._last[session_id] = (f"{request.method} {request.path}", spent)
+            if len(self._last) > self._REMEMBERED:
+                del self._last[next(iter(self._last))]
 
 
 def _back_home(request: Any) -> None:
@@ -181,30 +288,13 @@ def _current_id(sessions: RedisSessionMiddleware, request: Any) -> str:
     return sessions.regenerate(request)
 
 
-def render(session: dict[str, Any], session_id: str) -> str:
-    user = session.get("user")
-    account = _LOGGED_IN.format(user=html.escape(user)) if user else _LOGGED_OUT
-    cart = session.get("cart", {})
-    items = "".join(f"<li>{html.escape(item)}: {count}</li>" for item, count in sorted(cart.items()))
-    buttons = " ".join(f'<button name="item" value="{item}">Add {item}</button>' for item in PRODUCTS)
-    return _PAGE.format(
-        title="hug_store_redis demo",
-        style=_STYLE,
-        visits=session["visits"],
-        short_id=html.escape(session_id[:8]),
-        account=account,
-        cart=items or "<li>empty</li>",
-        buttons=buttons,
-    )
-
-
 def _store_unavailable(request: Any, response: Any, error: Exception, params: Any) -> None:
     """One log line and a page that says what is wrong, instead of a 500 and a traceback."""
     logger.warning("%s %s: 503, session store unavailable: %s", request.method, request.path, error)
     response.status = "503 Service Unavailable"
     response.content_type = "text/html; charset=utf-8"
     response.set_header("Retry-After", "5")
-    response.body = _UNAVAILABLE.format(title="Session store unavailable", style=_STYLE)
+    response.body = _UNAVAILABLE.format(title="Session store unavailable", style=SMALL_STYLE)
 
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):

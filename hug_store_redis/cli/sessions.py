@@ -1,4 +1,4 @@
-"""``hug-store-redis sessions count|ls|show ID|rm ID|clear``: operate one namespace by hand.
+"""``hug-store-redis sessions count|ls|show ID|rm ID|clear|user USER_ID``: operate one namespace by hand.
 
 Exit status: 0 done, 1 no such session (``show``, ``rm``) or ``clear`` declined, 2 a bad
 URL, an unreachable server or an error reply such as WRONGTYPE (one line on stderr from
@@ -6,6 +6,7 @@ URL, an unreachable server or an error reply such as WRONGTYPE (one line on stde
 """
 
 import argparse
+import datetime
 import json
 import sys
 from typing import Any
@@ -14,6 +15,7 @@ from hug.exceptions import StoreKeyNotFound
 
 from ..errors import CorruptSessionError
 from ..store import RedisStore
+from ..user_sessions import UserSessionIndex
 from .support import URL_VARIABLE, UserError, given_url, verified_client
 
 #: Namespaces at least this big get a progress line per deleted batch during ``clear``.
@@ -85,6 +87,24 @@ def _clear(store: RedisStore, args: argparse.Namespace) -> int:
     return 0
 
 
+def _user(store: RedisStore, args: argparse.Namespace) -> int:
+    """A user's sessions, one per line: handle, created, last seen, User-Agent; ``--rm`` ends them."""
+    index = UserSessionIndex(store)
+    if args.rm:
+        ended = index.end_all(args.user_id)
+        print(f"ended {ended} sessions of user {args.user_id!r}")
+        return 0
+    for entry in index.sessions(args.user_id):
+        print(
+            "\t".join((entry.handle, _when(entry.created), _when(entry.last_seen), entry.user_agent or "-"))
+        )
+    return 0
+
+
+def _when(seconds: float) -> str:
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def register_sessions(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -99,10 +119,14 @@ def register_sessions(commands: "argparse._SubParsersAction[argparse.ArgumentPar
         ("show", _show, "one session's data as indented JSON"),
         ("rm", _rm, "delete one session"),
         ("clear", _clear, "delete every session in the namespace"),
+        ("user", _user, "a user's signed-in sessions (handle, created, last seen, User-Agent)"),
     ):
         sub = actions.add_parser(name, parents=[common], help=help_text)
         if name in ("show", "rm"):
             sub.add_argument("id", help="the session id (the key given to the store)")
+        if name == "user":
+            sub.add_argument("user_id", help="the id given to bind_user")
+            sub.add_argument("--rm", action="store_true", help="end every session of the user")
         if name == "clear":
             sub.add_argument("--yes", action="store_true", help="do not ask for confirmation")
         sub.set_defaults(handler=_run, action=action)

@@ -9,6 +9,7 @@ import pytest
 
 from hug_store_redis import RedisStore
 from hug_store_redis.cli.main import main
+from hug_store_redis.user_sessions import UserSessionIndex
 
 pytestmark = pytest.mark.one_twin
 
@@ -176,3 +177,23 @@ def test_sessions_on_a_cluster(capsys, redis_cluster, cluster_client):
         "deleted 30 sessions\n",
     )
     assert store.count() == 0
+
+
+def test_user_lists_a_users_sessions_and_rm_ends_them(capsys, url, redis_client):
+    store = RedisStore(redis_client, namespace="web")
+    index = UserSessionIndex(store)
+    for number, agent in enumerate(("Firefox\ton a laptop", "Safari")):
+        index.add("ann:1", f"sid-{number}", user_agent=agent)
+        store.set(f"sid-{number}", {"user": "ann:1"})
+    index.add("bob", "sid-bob")
+    store.set("sid-bob", {"user": "bob"})
+    status, out, _ = run(capsys, "sessions", "user", "ann:1", "--url", url, "--namespace", "web")
+    lines = [line.split("\t") for line in out.splitlines()]
+    assert status == 0 and len(lines) == 2 and all(len(line) == 4 for line in lines)
+    assert sorted(line[3] for line in lines) == ["Firefox?on a laptop", "Safari"]  # no tab, no escape
+    assert not any("sid-" in line for line in out.splitlines())
+    assert store.count() == 3  # the index is not a session
+    status, out, _ = run(capsys, "sessions", "user", "ann:1", "--rm", "--url", url, "--namespace", "web")
+    assert (status, out) == (0, "ended 2 sessions of user 'ann:1'\n")
+    assert sorted(store.ids()) == ["sid-bob"]
+    assert run(capsys, "sessions", "user", "ann:1", "--url", url, "--namespace", "web") == (0, "", "")

@@ -79,7 +79,10 @@ def test_demo_on_embedded_redis_counts_logs_in_fills_a_cart_and_stops_redis_on_c
     browser.post("/cart", item="pear")
     page = browser.post("/cart", item="pear")
     assert "<li>pear: 2</li>" in page and visits(page) == 2
-    assert browser.session() == {"visits": 2, "user": "Ann <b>", "cart": {"pear": 2}}
+    session = browser.session()
+    binding = session.pop("hug_store_redis.user")  # bind_user at login: listed under "Your devices"
+    assert session == {"visits": 2, "user": "Ann <b>", "cart": {"pear": 2}}
+    assert binding["user"] == "Ann <b>" and logged_in not in binding["handle"]
     assert visits(browser.get("/")) == 3  # a reload is
 
     with pytest.raises(urllib.error.HTTPError) as error:
@@ -283,3 +286,28 @@ def test_redis_down_is_a_503_page_and_one_log_line_per_request(start_demo):
     assert last == "hug-store-redis demo: stopping on SIGINT"
     for line, (method, path, _) in zip(logged, requests, strict=True):  # one line each, no traceback
         assert line.startswith(f"hug-store-redis demo: {method} /{path}: 503, session store unavailable: ")
+
+
+def test_devices_parallel_carts_and_the_cost_of_the_previous_request(start_demo, redis_server, redis_client):
+    url = f"redis://{redis_server.host}:{redis_server.port}/0"
+    demo = start_demo("--port", "0", "--url", url)
+    base, _ = demo.started()
+    laptop, phone = Browser(base), Browser(base)
+    laptop.post("/login", name="Ann")
+    page = phone.post("/login", name="Ann")
+    assert page.count("<tr><td title=") == 2 and page.count('<span class="badge">this browser</span>') == 1
+    (handle,) = re.findall(r'name="handle" value="([^"]+)"', page)
+    assert "POST /login" in page and "<code>SET</code>" in page  # what the login cost Redis
+    page = phone.post("/devices/sign-out", handle=handle)
+    assert page.count("<tr><td title=") == 1
+    assert "Log in" in laptop.get("/")  # the laptop's session is gone: a fresh one
+
+    for _ in range(20):
+        phone.post("/api/cart", item="plum", mode="cas")
+    assert json.loads(phone.get("/api/carts")) == {"cart": {"plum": 20}, "lww": {}}
+    phone.post("/api/cart", item="pear", mode="lww")
+    assert json.loads(phone.get("/api/carts"))["lww"] == {"pear": 1}
+    assert redis_client.keys("demo-lww:*") == [f"demo-lww:{phone.session_id()}".encode()]
+    assert "Log in" not in phone.post("/cart/clear")
+    assert json.loads(phone.get("/api/carts")) == {"cart": {}, "lww": {}}
+    assert demo.stop() == 0

@@ -4,6 +4,7 @@ Debian's chromium and chromium-driver at fixed paths, so Selenium Manager never 
 (or downloads) a driver. ``UPDATE_SCREENSHOT=1`` rewrites docs/demo.png from the run.
 """
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -40,8 +41,9 @@ SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "demo.png"
 WAIT = 15
 
 
-@pytest.fixture(scope="module")
-def chromium():
+@contextlib.contextmanager
+def launched_chromium():
+    """Headless Chromium with a profile of its own: its own cookies, as a second device has."""
     missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
     if missing:
         pytest.fail(
@@ -59,6 +61,12 @@ def chromium():
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with launched_chromium() as driver:
+        yield driver
 
 
 @pytest.fixture
@@ -125,9 +133,6 @@ def test_a_visitor_reloads_logs_in_fills_a_cart_and_logs_out(browser, start_demo
     assert text(browser, "cart").splitlines() == ["apple: 1", "pear: 2"]
     reload(browser)
     assert text(browser, "visits") == "4"
-    screenshot = SCREENSHOT if os.environ.get("UPDATE_SCREENSHOT") == "1" else tmp_path / "demo.png"
-    assert browser.save_screenshot(str(screenshot))
-    assert screenshot.read_bytes().startswith(b"\x89PNG")
 
     click(browser, "Log out")
     assert browser.find_elements(By.ID, "user") == [] and browser.find_element(By.NAME, "name")
@@ -181,3 +186,51 @@ def test_chromium_keeps_secure_cookies_on_loopback_over_plain_http(browser, redi
         httpd.shutdown()
         httpd.server_close()
         thread.join()
+
+
+def log_in(driver, base, name):
+    driver.get(base)
+    driver.find_element(By.NAME, "name").send_keys(name)
+    click(driver, "Log in")
+    assert text(driver, "user") == name
+
+
+def device_rows(driver):
+    return driver.find_elements(By.CSS_SELECTOR, "#devices tr td:first-child")
+
+
+def test_two_devices_one_signed_out_and_twenty_parallel_requests_all_land(browser, start_demo, tmp_path):
+    """Two browser profiles are two devices of one user; the page fires 20 fetch() requests at once."""
+    demo = start_demo("--port", "0")
+    base, _ = demo.started()
+    with launched_chromium() as phone:
+        log_in(phone, base, "Ann")
+        log_in(browser, base, "Ann")
+        assert len(device_rows(browser)) == 2
+        assert browser.find_element(By.CSS_SELECTOR, "#devices .badge").text == "this browser"
+        phone_id = text(phone, "session-id")
+
+        browser.find_element(By.ID, "parallel").click()
+        WebDriverWait(browser, WAIT).until(lambda driver: text(driver, "parallel-result") != "not run yet")
+        WebDriverWait(browser, WAIT).until(lambda driver: text(driver, "lww-result") != "not run yet")
+        assert text(browser, "parallel-result") == "20 of 20 landed"
+        landed = [int(line.split(": ")[1]) for line in text(browser, "cart").splitlines()]
+        assert sum(landed) == 20  # the cart shows every one of them
+        lww_landed = int(text(browser, "lww-result").split()[0])
+        assert 1 <= lww_landed <= 20
+        browser.set_window_size(1100, 1160)
+        browser.execute_script("window.scrollTo(0, 0)")
+        screenshot = SCREENSHOT if os.environ.get("UPDATE_SCREENSHOT") == "1" else tmp_path / "demo.png"
+        assert browser.save_screenshot(str(screenshot))
+        assert screenshot.read_bytes().startswith(b"\x89PNG")
+        browser.set_window_size(900, 720)
+        reload(browser)
+        assert sum(int(line.split(": ")[1]) for line in text(browser, "cart").splitlines()) == 20  # stored
+
+        click(browser, "Sign out")  # the one other device's button
+        assert len(device_rows(browser)) == 1 and text(browser, "user") == "Ann"
+        reload(phone)
+        assert phone.find_elements(By.ID, "user") == [] and phone.find_element(By.NAME, "name")
+        assert text(phone, "session-id") != phone_id  # its next request had no session: a new one
+    assert demo.stop() == 0
+    assert demo.errors == ["hug-store-redis demo: stopping on SIGINT"]
