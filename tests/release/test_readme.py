@@ -51,3 +51,15 @@ def test_every_example_that_imports_runs_on_its_own(redis_server, redis_client):
     for block in standalone:
         code = block.replace("6379", str(redis_server.port))
         exec(compile(code, "README.md", "exec"), {"__name__": "readme_example"})
+
+
+def github_anchor(heading: str) -> str:
+    """The id GitHub gives a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_link_inside_the_readme_reaches_a_heading():
+    text = README.read_text()
+    anchors = {github_anchor(heading) for heading in re.findall(r"^#+ (.+)$", text, flags=re.M)}
+    links = set(re.findall(r"\]\(#([^)]+)\)", text))
+    assert links and links <= anchors, sorted(links - anchors)
