@@ -24,7 +24,22 @@ TARGETS = [  # (group, numerator, denominator, limit, what)
 NOTES = Path(__file__).with_name("NOTES.md")
 
 
+# Groups shown relative to one of their own variants: (group prefix, baseline, what it shows).
+RELATIVE_GROUPS = [
+    (
+        "conditional-",
+        "get",
+        "Lazy expiry and conditional writes, relative to a plain GET on the same path and size",
+    ),
+    ("cas-valkey-", "script", "Compare-and-set on Valkey 8.1: native `SET ... IFEQ` relative to the script"),
+    ("devices-", "unbound", "A read-only request on a session bound to a user, relative to an unbound one"),
+    ("cache-", "redis-get", "Local cache, relative to `r.get` over loopback"),
+]
+
+
 def variant_of(benchmark: dict[str, Any]) -> str:
+    if benchmark["group"].startswith("conditional-"):  # one path per group: the operations differ
+        return str(benchmark["extra_info"]["operation"])
     return str(
         benchmark["extra_info"].get("variant")
         or (benchmark.get("params") or {}).get("variant")
@@ -43,7 +58,8 @@ def statistic(run: dict[str, Any], name: str) -> dict[str, dict[str, float]]:
 def ratio(group: dict[str, float], numerator: str, denominator: str) -> str:
     if numerator not in group or denominator not in group:
         return "n/a"
-    return f"{group[numerator] / group[denominator]:.2f}"
+    value = group[numerator] / group[denominator]
+    return f"{value:.2f}" if value >= 0.1 else f"{value:.3f}"
 
 
 def machine() -> list[str]:
@@ -149,8 +165,25 @@ def render(run: dict[str, Any], command: str) -> str:
             cells = [ratio(table[group], variant, "no-sessions") for variant in variants]
             lines.append(f"| {group} | " + " | ".join(cells) + " |")
     lines += own_cost(table)
+    lines += relative_groups(table)
     lines += ["", NOTES.read_text().strip()]
     return "\n".join(lines) + "\n"
+
+
+def relative_groups(table: dict[str, dict[str, float]]) -> list[str]:
+    lines: list[str] = []
+    for prefix, baseline, what in RELATIVE_GROUPS:
+        groups = sorted(group for group in table if group.startswith(prefix))
+        if not groups:
+            continue
+        variants = sorted({variant for group in groups for variant in table[group]} - {baseline})
+        lines += ["", f"## {what}", "", "| group | " + " | ".join(variants) + " |"]
+        lines.append("| --- |" + " --- |" * len(variants))
+        for group in groups:
+            lines.append(
+                f"| {group} | " + " | ".join(ratio(table[group], v, baseline) for v in variants) + " |"
+            )
+    return lines
 
 
 def own_cost(table: dict[str, dict[str, float]]) -> list[str]:
