@@ -135,11 +135,20 @@ class _OnRefresh:
 
 
 def slot_map(client: Any) -> tuple[Address, ...]:
-    """The primary of every slot the client knows, in slot order (what MOVED changes)."""
+    """The primary of every slot the client knows, in slot order (what MOVED changes).
+
+    After a failover's MOVED, redis-py re-maps that one slot and marks the old primary a
+    replica; the other slots of the shard still list it first until the next full refresh,
+    so the first node marked primary is taken.
+    """
     manager = client.nodes_manager
     with manager._lock:
-        owners = [nodes[0] for _, nodes in sorted(manager.slots_cache.items()) if nodes]
+        owners = [_primary_of(nodes) for _, nodes in sorted(manager.slots_cache.items()) if nodes]
     return tuple((str(node.host), int(node.port)) for node in owners)
+
+
+def _primary_of(nodes: list[Any]) -> Any:
+    return next((node for node in nodes if node.server_type == "primary"), nodes[0])
 
 
 _SENTINEL_LISTENERS: dict[tuple[str, tuple[Address, ...]], InvalidationListener] = {}
