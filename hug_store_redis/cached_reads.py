@@ -25,6 +25,7 @@ from .stats import StoreStats
 from .transport import SlidingReply, Transport
 
 logger = logging.getLogger("hug_store_redis.local_cache")
+INFINITY = float("inf")
 TOUCH_QUEUE_LIMIT = 256
 """Touches waiting for the sender; past that a due entry is dropped and the next read touches."""
 
@@ -49,38 +50,39 @@ class CachedReads:
         self._toucher = Toucher(self._touch)
         self._disabled: str | None = None
 
-    def read(self, key: str) -> bytes | str | None:
-        """The value (None when absent), never touching the expiry."""
-        full_key = self._namespaced_key(key)
+    def hit(self, key: str) -> bytes | None:
+        """The cached value, or None (not cached, or the cache is not serving): then call ``miss``."""
         if self._check is not None:
             self._check()
-        entry = self.cache.lookup(full_key)
-        if entry is not None:
-            return entry[0]
-        return self._read_through(key, full_key, 0)[0]
+        return self.cache.get(self._namespaced_key(key))
 
-    def read_sliding(self, key: str, touch_below_ms: int) -> SlidingReply:
-        """What ``Transport.read_sliding`` returns; a hit whose touch is due queues the touch."""
-        full_key = self._namespaced_key(key)
+    def hit_sliding(self, key: str, touch_below_ms: int) -> tuple[bytes, int] | None:
+        """``(value, remaining ms)`` from the cache, or None; a hit whose touch is due queues it."""
         if self._check is not None:
             self._check()
+        full_key = self._namespaced_key(key)
         entry = self.cache.lookup(full_key)
         if entry is None:
-            return self._read_through(key, full_key, touch_below_ms)
+            return None
         payload, expires_at = entry
-        if expires_at == float("inf"):
-            return payload, -1, False
+        if expires_at == INFINITY:
+            return payload, -1
         remaining_ms = max(int((expires_at - monotonic()) * 1000), 1)
         if remaining_ms < touch_below_ms and not self._toucher.submit(key, touch_below_ms):
             self.cache.invalidate(full_key)  # the sender is saturated: the next read touches itself
-        return payload, remaining_ms, False
+        return payload, remaining_ms
 
     def forget(self, key: str) -> None:
         """This process wrote or deleted ``key``: read it from Redis next time (read-your-writes)."""
         self.cache.invalidate(self._namespaced_key(key))
 
-    def _read_through(self, key: str, full_key: bytes, touch_below_ms: int) -> SlidingReply:
+    def miss(self, key: str, touch_below_ms: int = 0) -> SlidingReply:
+        """What ``Transport.read_sliding`` returns, read through the cache with a placeholder.
+
+        ``touch_below_ms`` 0 never touches (a plain read that also learns the remaining TTL).
+        """
         cache = self.cache
+        full_key = self._namespaced_key(key)
         if not cache.serving:
             self._wake_sources()
         token = cache.begin_read(full_key)

@@ -149,6 +149,7 @@ class RedisStore:
         """Counts since creation, as README's Metrics section lists them."""
         counts = self._stats.snapshot()
         cache = self._cached.cache.stats() if self._cached is not None else {}
+        counts["hits"] += cache.get("hits", 0)  # bytes_in counts only what came from Redis
         counts["cache_hits"] = cache.get("hits", 0)
         counts["cache_misses"] = cache.get("misses", 0)
         counts["invalidations"] = cache.get("invalidations", 0)
@@ -161,9 +162,12 @@ class RedisStore:
 
     def get(self, key: str) -> Any:
         """The data stored under ``key``; ``StoreKeyNotFound`` when there is none."""
-        payload = self.read_payload(key)
+        cached = self._cached
+        payload: bytes | str | None = cached.hit(key) if cached is not None else None
         if payload is None:
-            raise StoreKeyNotFound(key)
+            payload = self._read(key)
+            if payload is None:
+                raise StoreKeyNotFound(key)
         return non_finite.mark(self.decode(payload, key), payload)
 
     def set(self, key: str, data: Any) -> None:
@@ -206,26 +210,33 @@ class RedisStore:
             self._stats.count("errors")
             raise
 
-    @_counting_errors
     def read_payload(self, key: str, *, touch: bool = False) -> bytes | str | None:
         """The raw value, or None; with ``touch``, the expiry restarts in the same round trip.
 
         GETEX (Redis >= 6.2) reads and slides the expiry in one command; older servers
         get GET and EXPIRE pipelined without MULTI, still one round trip.
         """
-        if touch:  # a touch on every read is a write: the cache cannot save it a round trip
-            payload = self._transport.read_and_touch(key)
-            self._forget(key)
-        elif self._cached is not None:
-            payload = self._cached.read(key)
-        else:
-            payload = self._transport.read(key)
-        self._stats.read(
-            None if payload is None else len(payload), touched=touch and self.expiration is not None
-        )
+        if touch:
+            return self._read_and_touch(key)
+        cached = self._cached
+        payload = cached.hit(key) if cached is not None else None
+        return self._read(key) if payload is None else payload
+
+    @_counting_errors
+    def _read(self, key: str) -> bytes | str | None:
+        """From Redis (through the cache's placeholder when there is one); counted."""
+        payload = self._transport.read(key) if self._cached is None else self._cached.miss(key)[0]
+        self._stats.read(None if payload is None else len(payload))
         return payload
 
     @_counting_errors
+    def _read_and_touch(self, key: str) -> bytes | str | None:
+        """A touch on every read is a write: the cache cannot save it a round trip."""
+        payload = self._transport.read_and_touch(key)
+        self._forget(key)
+        self._stats.read(None if payload is None else len(payload), touched=self.expiration is not None)
+        return payload
+
     def read_payload_sliding(self, key: str, touch_after: float) -> SlidingRead:
         """The raw value (None when absent) and its remaining ms, sliding the expiry lazily.
 
@@ -236,23 +247,29 @@ class RedisStore:
         """
         expiration = self.expiration
         if expiration is None:
-            payload = self._transport.read(key) if self._cached is None else self._cached.read(key)
-            self._stats.read(None if payload is None else len(payload))
+            payload = self.read_payload(key)
             return SlidingRead(payload, -2 if payload is None else -1)
         if not 0 <= touch_after < expiration:
             raise ValueError(
                 f"touch_after must be from 0 to below the expiration ({expiration} s), got {touch_after!r}"
             )
         if touch_after == 0:
-            payload = self._transport.read_and_touch(key)
-            self._forget(key)
-            self._stats.read(None if payload is None else len(payload), touched=True)
+            payload = self._read_and_touch(key)
             return SlidingRead(payload, -2 if payload is None else expiration * 1000)
         touch_below_ms = int((expiration - touch_after) * 1000)
+        cached = self._cached
+        if cached is not None:
+            hit = cached.hit_sliding(key, touch_below_ms)
+            if hit is not None:
+                return SlidingRead(*hit)
+        return self._read_sliding(key, touch_below_ms)
+
+    @_counting_errors
+    def _read_sliding(self, key: str, touch_below_ms: int) -> SlidingRead:
         if self._cached is None:
             payload, ttl_ms, touched = self._transport.read_sliding(key, touch_below_ms)
         else:
-            payload, ttl_ms, touched = self._cached.read_sliding(key, touch_below_ms)
+            payload, ttl_ms, touched = self._cached.miss(key, touch_below_ms)
         self._stats.read(None if payload is None else len(payload), touched)
         return SlidingRead(payload, ttl_ms)
 
