@@ -1,7 +1,7 @@
 """The local cache's consistency claim, checked over traces of two processes under faults.
 
 Run it as ``PYTHONPATH=tests .venv/bin/python scripts/cache_consistency.py [--seconds 8]
-[--fault none|kill|sigstop|restart|all]``.
+[--fault none|kill|sigstop|restart|all] [--no-cache]``.
 
 A writer process writes increasing versions of one key (a store without a cache, about one
 per millisecond); a reader process reads it through a store with ``local_cache=True``
@@ -74,13 +74,13 @@ FAULTS: dict[str, Callable[[RedisServer], Callable[[float], None]] | None] = {
 }
 
 
-def scenario(name: str, seconds: float) -> Verdict:
+def scenario(name: str, seconds: float, use_cache: bool) -> Verdict:
     with tempfile.TemporaryDirectory() as directory:
         server = RedisServer(directory, "--appendonly", "yes", "--appendfsync", "always").start()
         try:
             make_fault = FAULTS[name]
             fault = make_fault(server) if make_fault is not None else None
-            return run(server.port, seconds, bound_ms=LEASE_MS, fault=fault)
+            return run(server.port, seconds, bound_ms=LEASE_MS, fault=fault, use_cache=use_cache)
         finally:
             server.stop()
 
@@ -89,11 +89,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--fault", choices=[*FAULTS, "all"], default="all")
+    parser.add_argument("--no-cache", action="store_true", help="the baseline: every read goes to Redis")
     options = parser.parse_args()
     assert InvalidationListener(("127.0.0.1", 1)).lease * 1000 == LEASE_MS
     names = list(FAULTS) if options.fault == "all" else [options.fault]
     for name in names:
-        verdict = scenario(name, options.seconds)
+        verdict = scenario(name, options.seconds, not options.no_cache)
         print(f"{name:8} {verdict.summary()}", flush=True)
         print(f"{'':8} reader's store: {verdict.stats}", flush=True)
 

@@ -55,12 +55,16 @@ def write_versions(port: int, seconds: float, interval: float, out: Connection) 
     out.send((versions.tobytes(), acknowledged.tobytes()))
 
 
-def read_versions(port: int, seconds: float, pause: float, ready: Any, out: Connection) -> None:
-    """Reads through a cached store for ``seconds`` once it serves; sends ``(began_ns, versions, stats)``."""
-    store = RedisStore(_client(port), NAMESPACE, None, local_cache=True)
+def read_versions(
+    port: int, seconds: float, pause: float, use_cache: bool, ready: Any, out: Connection
+) -> None:
+    """Reads through a cached store for ``seconds`` once it serves; sends ``(began_ns, versions, stats)``.
+
+    Without ``use_cache``, the baseline: the same reads straight from Redis.
+    """
+    store = RedisStore(_client(port), NAMESPACE, None, local_cache=use_cache)
     cache = store.local_cache
-    assert cache is not None
-    while not cache.serving:
+    while cache is not None and not cache.serving:
         store.read_payload(KEY)
         time.sleep(0.01)
     ready.set()
@@ -139,6 +143,7 @@ def run(
     fault: Callable[[float], None] | None = None,
     write_interval: float = 0.001,
     read_pause: float = 0.0001,
+    use_cache: bool = True,
 ) -> Verdict:
     """Writer and reader on ``port`` for ``seconds``; ``fault(end)`` runs here meanwhile (``end`` is
     the ``time.monotonic()`` when they stop)."""
@@ -146,7 +151,9 @@ def run(
     ready = context.Event()
     writer_in, writer_out = context.Pipe(duplex=False)
     reader_in, reader_out = context.Pipe(duplex=False)
-    reader = context.Process(target=read_versions, args=(port, seconds, read_pause, ready, reader_out))
+    reader = context.Process(
+        target=read_versions, args=(port, seconds, read_pause, use_cache, ready, reader_out)
+    )
     reader.start()
     if not ready.wait(30):
         reader.kill()
