@@ -26,6 +26,7 @@ STAT_FIELDS = ("hits", "misses", "invalidations", "flushes", "evictions")
 
 
 _UNSEEN = object()
+_NEVER = float("inf")  # one object for every entry whose key never expires
 
 
 class ReadToken:
@@ -132,7 +133,7 @@ class LocalCache:
             if not token.valid or token.epoch != self._epoch or payload is None:
                 return False
             if ttl_ms == NO_EXPIRY:
-                lifetime, expires = self.max_age, float("inf")
+                lifetime, expires = self.max_age, _NEVER
             elif ttl_ms > 0:
                 lifetime, expires = min(self.max_age, ttl_ms / 1000), token.started + ttl_ms / 1000
             else:
