@@ -25,6 +25,15 @@ def wait_value(store: RedisStore, key: str, expected: Any) -> None:
     wait_for(f"{key!r} to read {expected!r}", lambda: store.read_payload(key) == expected, timeout=GENEROUS)
 
 
+LISTENER_COMMANDS = {"ping", "info", "hello", "client"}
+"""What the invalidation listeners send on their own connections (heartbeats, reconnections)."""
+
+
+def sent_by_the_store(commands: Any) -> dict[str, int]:
+    """A ``support.commands.Commands`` delta without the listeners' own traffic to the server."""
+    return {name: calls for name, calls in commands.delta().items() if name not in LISTENER_COMMANDS}
+
+
 def listeners_of(store: RedisStore) -> list[Any]:
     assert store._cached is not None
     return store._cached.sources.listeners
