@@ -325,3 +325,18 @@ def test_the_touch_sender_is_bounded_and_queues_a_key_once():
     wait_for("the queue to drain", lambda: toucher.waiting == 0, GENEROUS)
     assert sorted(done) == ["a", "b", "c"]
     assert toucher.submit("d", 1)
+
+
+def test_a_decoding_client_reads_correctly_and_caches_nothing(redis_server, namespace):
+    client = redis.Redis(port=redis_server.port, decode_responses=True, socket_timeout=5)
+    store = RedisStore(client, namespace, local_cache=True)
+    try:
+        store.set("alice", {"v": 1})
+        wait_for("serving", lambda: store.local_cache.serving, GENEROUS)
+        for _ in range(5):
+            assert store.get("alice") == {"v": 1}
+            assert store.read_payload_sliding("alice", 60).payload == '{"v": 1}'
+        assert store.stats()["cache_hits"] == 0 and len(store.local_cache) == 0
+    finally:
+        store._cached.close()
+        client.close()
