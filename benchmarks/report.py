@@ -20,6 +20,20 @@ TARGETS = [  # (group, numerator, denominator, limit, what)
     ("middleware-read-only", "ours", "stock+ours", 0.25, "RedisSessionMiddleware / stock + this store"),
     ("middleware-own-cost", "cython", "no-sessions", 1.25, "middleware own cost (no Redis), cython twin"),
     ("middleware-own-cost", "python", "no-sessions", 1.25, "middleware own cost (no Redis), python twin"),
+    (
+        "cache-store-get-hit",
+        "cached-store",
+        "redis-get+loads",
+        0.1,
+        "store.get on a local-cache hit / (r.get + ujson.loads)",
+    ),
+    (
+        "cache-request-hit",
+        "cached-session",
+        "no-sessions",
+        1.3,
+        "read-only request, session a cache hit / no sessions",
+    ),
 ]
 NOTES = Path(__file__).with_name("NOTES.md")
 

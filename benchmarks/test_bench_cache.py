@@ -8,11 +8,18 @@ Group ``cache-miss-bookkeeping``: ``get`` (miss) + ``begin_read`` + ``finish_rea
 the work the cache adds to every read that goes to Redis.
 """
 
+import uuid
 from time import monotonic
 
+import falcon.testing
+import hug
 import pytest
+import ujson
+from support.store_cache import wait_cached
+from support.twins import store_on
 
 from hug_store_redis.local_cache import LocalCache
+from hug_store_redis.middleware import RedisSessionMiddleware, new_session_id
 
 KEY = b"bench:3f9c0a1b7e2d4c5f0a1b3f9c0a1b7e2d4c5f0a1b7e2"
 PAYLOAD = b'{"user":"foo","cart":[1,2,3],"csrf":"0123456789abcdef"}'
@@ -57,3 +64,77 @@ def test_cache_miss_bookkeeping(benchmark):
         cache.invalidate(b"bench:absent")
 
     benchmark(miss_then_install)
+
+
+# -- through the store and a hug request ------------------------------------------------------
+# Group ``cache-store-get-hit``: ``store.get`` on a hit (``cached-store``, compiled twin)
+# against what it saves, ``r.get`` + ``ujson.loads`` (``redis-get+loads``); target <= 0.1.
+# Group ``cache-request-hit``: a read-only hug request whose session read is a hit
+# (``cached-session``: the session middleware's read, ``read_payload_sliding``) against the
+# same prebuilt WSGI app without sessions (``no-sessions``); target <= 1.3x.
+
+STORE_DATA = {"user": "foo", "cart": [1, 2, 3], "csrf": "0123456789abcdef"}
+
+
+SID = new_session_id()
+
+
+def cached_store(bench_client, namespace):
+    store = store_on("cython", bench_client, namespace=namespace, local_cache=True)
+    store.set(SID, STORE_DATA)
+    wait_cached(store, SID)
+    return store
+
+
+@pytest.mark.parametrize("variant", ["cached-store", "redis-get+loads"])
+def test_store_get_hit(benchmark, bench_client, variant):
+    benchmark.group = "cache-store-get-hit"
+    benchmark.extra_info.update(operation="get", size="small", variant=variant)
+    if variant == "cached-store":
+        store = cached_store(bench_client, "bench-cache-get")
+        misses = store.stats()["cache_misses"]
+        assert benchmark(store.get, SID) == STORE_DATA
+        assert store.stats()["cache_misses"] == misses  # every measured get was a hit
+        store._cached.close()
+    else:
+        bench_client.set(b"bench-cache-get:raw", ujson.dumps(STORE_DATA))
+        assert benchmark(lambda: ujson.loads(bench_client.get(b"bench-cache-get:raw"))) == STORE_DATA
+
+
+def read_only_app(middleware):
+    api = hug.API(f"bench_cache_{uuid.uuid4().hex}")
+    if middleware is not None:
+        api.http.add_middleware(middleware)
+
+    @hug.get("/read", api=api)
+    def read(request):
+        return {"counter": request.context.get("session", {}).get("counter", 0)}
+
+    return api.http.server()
+
+
+@pytest.mark.parametrize("variant", ["cached-session", "no-sessions"])
+def test_request_hit(benchmark, bench_client, variant):
+    benchmark.group = "cache-request-hit"
+    benchmark.extra_info.update(operation="request", size="small", variant=variant)
+    store = None
+    headers = {}
+    if variant == "cached-session":
+        store = cached_store(bench_client, "bench-cache-request")
+        headers = {"Cookie": f"sid={SID}"}
+    app = read_only_app(None if store is None else RedisSessionMiddleware(store, cookie_secure=False))
+    environ = falcon.testing.create_environ(path="/read", headers=headers)
+
+    def request():
+        return b"".join(app(dict(environ), start_response))
+
+    assert b"counter" in request()
+    misses = store.stats()["cache_misses"] if store is not None else 0
+    benchmark(request)
+    if store is not None:
+        assert store.stats()["cache_misses"] == misses  # every measured request was a hit
+        store._cached.close()
+
+
+def start_response(status, headers, exc_info=None):
+    assert status == "200 OK", status

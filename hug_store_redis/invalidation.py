@@ -113,6 +113,21 @@ class InvalidationListener:
             self._unregistered.append((key_prefix, cache))
         self._wake()
 
+    def detach(self, cache: LocalCache, *, stop_if_idle: bool = False) -> None:
+        """Stop invalidating ``cache`` (it empties and stops serving).
+
+        ``stop_if_idle``: with no cache left, also end the thread (``start()`` brings it back
+        once it has ended); for a server that refuses tracking, where it only retries in vain.
+        """
+        with self._lock:
+            self._subscriptions = [(p, c) for p, c in self._subscriptions if c is not cache]
+            self._unregistered = [(p, c) for p, c in self._unregistered if c is not cache]
+            idle = not self._subscriptions
+        cache.detach(self)
+        if idle and stop_if_idle:
+            self._stopping = True
+            self._wake()
+
     def start(self) -> "InvalidationListener":
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
@@ -163,7 +178,9 @@ class InvalidationListener:
                 self._session(generation)
             except (OSError, ProtocolError, ReplyError, ListenerError) as error:
                 if self.sessions > sessions_before or str(error) != str(self.last_error):
-                    logger.warning("local cache off, invalidations lost (%s): %s", self._where(), error)
+                    # A server without tracking is for good: the store that owns the cache says so, once.
+                    level = logging.DEBUG if refuses_tracking(error) else logging.WARNING
+                    logger.log(level, "local cache off, invalidations lost (%s): %s", self._where(), error)
                 self.last_error = error
             except Exception as error:  # a bug must not end the thread: the caches would never serve again
                 logger.exception("local cache not serving: the invalidation listener failed")
@@ -292,6 +309,11 @@ class InvalidationListener:
         self._thread = None
         self._lock = threading.Lock()
         self._wake_reader, self._wake_writer = socket.socketpair()
+
+
+def refuses_tracking(error: BaseException | None) -> bool:
+    """The server has no CLIENT TRACKING (older than 6.0, or the command renamed away)."""
+    return isinstance(error, ReplyError) and "unknown" in str(error).lower()
 
 
 _SHARED: dict[tuple[str, int, str | None], InvalidationListener] = {}

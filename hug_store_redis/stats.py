@@ -50,6 +50,11 @@ class StoreStats:
                 if touched:
                     self._counts["touches"] += 1
 
+    def touched(self) -> None:
+        """An expiry restarted without a read the caller waited for (the local cache's background touch)."""
+        with self._lock:
+            self._counts["touches"] += 1
+
     def write(self, size: int) -> None:
         with self._lock:
             self._counts["writes"] += 1

@@ -8,11 +8,14 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from hug.exceptions import StoreKeyNotFound
 
 from . import _codec, admin, connect, non_finite, sentinel_follow
+from .cache_sources import sources_for
+from .cached_reads import CachedReads, cache_of, logger
 from .client_errors import CLIENT_ERRORS
 from .client_transport import ClientTransport
 from .errors import CorruptSessionError
 from .fast_path import fast_path_for
 from .fast_transport import FastTransport
+from .local_cache import LocalCache
 from .replica_wait import replica_wait
 from .results import GONE, WRITTEN, SlidingRead, WriteOutcome, WriteStatus
 from .stats import StoreStats
@@ -86,6 +89,10 @@ class RedisStore:
     On a Sentinel-managed client the store follows failovers (``sentinel_follow.py``).
     ``wait_replicas=N`` makes every write wait, in the same round trip, until N replicas
     hold it (``WAIT N wait_timeout_ms``), and raise ``NotReplicatedError`` otherwise.
+
+    ``local_cache=True`` (or a ``LocalCache`` with its own limits) serves reads from this
+    process's memory while Redis's invalidations are known to flow (``cached_reads.py``);
+    every write through the store drops its key from the cache once acknowledged.
     """
 
     def __init__(
@@ -97,7 +104,9 @@ class RedisStore:
         fast_path: bool = True,
         wait_replicas: int = 0,
         wait_timeout_ms: int = 1000,
+        local_cache: "bool | LocalCache" = False,
     ) -> None:
+        cache = cache_of(local_cache)
         self.expiration = expiration_seconds(expiration)
         wait = replica_wait(wait_replicas, wait_timeout_ms, connection)
         self._codec = _codec.Codec(namespace, self.expiration)
@@ -113,6 +122,21 @@ class RedisStore:
         else:
             self._transport = FastTransport(fast, connection, self._codec, self.expiration, wait=wait)
         self._stats = StoreStats()
+        self._cached: CachedReads | None = None
+        if cache is not None:
+            self._cached = self._cached_reads(cache)
+
+    def _cached_reads(self, cache: LocalCache) -> CachedReads | None:
+        sources = sources_for(self.connection, cache, self._codec.namespaced_key(""))
+        if isinstance(sources, str):
+            logger.warning("local cache off: %s; reads go to Redis", sources)
+            return None
+        return CachedReads(cache, sources, self._transport, self._codec.namespaced_key, self._stats)
+
+    @property
+    def local_cache(self) -> LocalCache | None:
+        """The cache reads go through, or None (not asked for, or this client cannot have one)."""
+        return None if self._cached is None or self._cached._disabled else self._cached.cache
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(namespace={self.namespace!r}, expiration={self.expiration!r})"
@@ -123,7 +147,14 @@ class RedisStore:
 
     def stats(self) -> dict[str, int]:
         """Counts since creation, as README's Metrics section lists them."""
-        return self._stats.snapshot()
+        counts = self._stats.snapshot()
+        cache = self._cached.cache.stats() if self._cached is not None else {}
+        counts["hits"] += cache.get("hits", 0)  # bytes_in counts only what came from Redis
+        counts["cache_hits"] = cache.get("hits", 0)
+        counts["cache_misses"] = cache.get("misses", 0)
+        counts["invalidations"] = cache.get("invalidations", 0)
+        counts["cache_flushes"] = cache.get("flushes", 0)
+        return counts
 
     def note_skipped_write(self) -> None:
         """Called by a caller that found nothing changed and wrote nothing (the middleware)."""
@@ -131,9 +162,12 @@ class RedisStore:
 
     def get(self, key: str) -> Any:
         """The data stored under ``key``; ``StoreKeyNotFound`` when there is none."""
-        payload = self.read_payload(key)
+        cached = self._cached
+        payload: bytes | str | None = cached.hit(key) if cached is not None else None
         if payload is None:
-            raise StoreKeyNotFound(key)
+            payload = self._read(key)
+            if payload is None:
+                raise StoreKeyNotFound(key)
         return non_finite.mark(self.decode(payload, key), payload)
 
     def set(self, key: str, data: Any) -> None:
@@ -149,7 +183,10 @@ class RedisStore:
     @_counting_errors
     def delete(self, key: str) -> bool:
         """True when a key was deleted, False when there was none."""
-        deleted = self._transport.delete(key)
+        try:
+            deleted = self._transport.delete(key)
+        finally:
+            self._forget(key)
         if deleted:
             self._stats.count("deletes")
         return deleted
@@ -173,20 +210,33 @@ class RedisStore:
             self._stats.count("errors")
             raise
 
-    @_counting_errors
     def read_payload(self, key: str, *, touch: bool = False) -> bytes | str | None:
         """The raw value, or None; with ``touch``, the expiry restarts in the same round trip.
 
         GETEX (Redis >= 6.2) reads and slides the expiry in one command; older servers
         get GET and EXPIRE pipelined without MULTI, still one round trip.
         """
-        payload = self._transport.read_and_touch(key) if touch else self._transport.read(key)
-        self._stats.read(
-            None if payload is None else len(payload), touched=touch and self.expiration is not None
-        )
+        if touch:
+            return self._read_and_touch(key)
+        cached = self._cached
+        payload = cached.hit(key) if cached is not None else None
+        return self._read(key) if payload is None else payload
+
+    @_counting_errors
+    def _read(self, key: str) -> bytes | str | None:
+        """From Redis (through the cache's placeholder when there is one); counted."""
+        payload = self._transport.read(key) if self._cached is None else self._cached.miss(key)[0]
+        self._stats.read(None if payload is None else len(payload))
         return payload
 
     @_counting_errors
+    def _read_and_touch(self, key: str) -> bytes | str | None:
+        """A touch on every read is a write: the cache cannot save it a round trip."""
+        payload = self._transport.read_and_touch(key)
+        self._forget(key)
+        self._stats.read(None if payload is None else len(payload), touched=self.expiration is not None)
+        return payload
+
     def read_payload_sliding(self, key: str, touch_after: float) -> SlidingRead:
         """The raw value (None when absent) and its remaining ms, sliding the expiry lazily.
 
@@ -197,18 +247,29 @@ class RedisStore:
         """
         expiration = self.expiration
         if expiration is None:
-            payload = self._transport.read(key)
-            self._stats.read(None if payload is None else len(payload))
+            payload = self.read_payload(key)
             return SlidingRead(payload, -2 if payload is None else -1)
         if not 0 <= touch_after < expiration:
             raise ValueError(
                 f"touch_after must be from 0 to below the expiration ({expiration} s), got {touch_after!r}"
             )
         if touch_after == 0:
-            payload = self._transport.read_and_touch(key)
-            self._stats.read(None if payload is None else len(payload), touched=True)
+            payload = self._read_and_touch(key)
             return SlidingRead(payload, -2 if payload is None else expiration * 1000)
-        payload, ttl_ms, touched = self._transport.read_sliding(key, int((expiration - touch_after) * 1000))
+        touch_below_ms = int((expiration - touch_after) * 1000)
+        cached = self._cached
+        if cached is not None:
+            hit = cached.hit_sliding(key, touch_below_ms)
+            if hit is not None:
+                return SlidingRead(*hit)
+        return self._read_sliding(key, touch_below_ms)
+
+    @_counting_errors
+    def _read_sliding(self, key: str, touch_below_ms: int) -> SlidingRead:
+        if self._cached is None:
+            payload, ttl_ms, touched = self._transport.read_sliding(key, touch_below_ms)
+        else:
+            payload, ttl_ms, touched = self._cached.miss(key, touch_below_ms)
         self._stats.read(None if payload is None else len(payload), touched)
         return SlidingRead(payload, ttl_ms)
 
@@ -216,7 +277,10 @@ class RedisStore:
     def write_payload(self, key: str, payload: bytes) -> None:
         """Write bytes from ``encode`` and restart the expiry."""
         _require_bytes(payload)
-        self._transport.write(key, payload)
+        try:
+            self._transport.write(key, payload)
+        finally:
+            self._forget(key)
         self._stats.write(len(payload))
 
     @_counting_errors
@@ -228,7 +292,10 @@ class RedisStore:
         expires on its own.
         """
         _require_bytes(payload)
-        self._transport.replace(key, payload, old_key)
+        try:
+            self._transport.replace(key, payload, old_key)
+        finally:
+            self._forget(key, old_key)
         self._stats.write(len(payload))
         self._stats.count("deletes")
 
@@ -248,7 +315,10 @@ class RedisStore:
         if isinstance(expected_payload, str):
             expected_payload = expected_payload.encode()
         _require_bytes(expected_payload)
-        reply = self._transport.compare_and_set(key, expected_payload, payload)
+        try:  # a conflict or a gone key means any cached copy is stale too
+            reply = self._transport.compare_and_set(key, expected_payload, payload)
+        finally:
+            self._forget(key)
         if isinstance(reply, int):
             if reply == 0:
                 return GONE
@@ -264,7 +334,10 @@ class RedisStore:
     def create(self, key: str, payload: bytes) -> bool:
         """Write a new session (SET NX with the expiry); False, writing nothing, when ``key`` exists."""
         _require_bytes(payload)
-        created = self._transport.create(key, payload)
+        try:
+            created = self._transport.create(key, payload)
+        finally:
+            self._forget(key)
         self._count_create(created, payload)
         return created
 
@@ -278,11 +351,20 @@ class RedisStore:
         the caller, which still holds ``payload``, creates it under another id.
         """
         _require_bytes(payload)
-        created, deleted = self._transport.create_replacing(key, payload, old_key)
+        try:
+            created, deleted = self._transport.create_replacing(key, payload, old_key)
+        finally:
+            self._forget(key, old_key)
         self._count_create(created, payload)
         if deleted:
             self._stats.count("deletes")
         return created
+
+    def _forget(self, *keys: str) -> None:
+        """After a write, acknowledged or not: this process reads the keys from Redis next time."""
+        if self._cached is not None:
+            for key in keys:
+                self._cached.forget(key)
 
     def _count_create(self, created: bool, payload: bytes) -> None:
         if created:
@@ -303,6 +385,7 @@ class RedisStore:
         cluster: bool | None = None,
         wait_replicas: int = 0,
         wait_timeout_ms: int = 1000,
+        local_cache: "bool | LocalCache" = False,
         **client_kwargs: Any,
     ) -> "RedisStore":
         """A store on a new client for ``url`` (``redis://``, ``rediss://``, ``unix://``,
@@ -313,12 +396,14 @@ class RedisStore:
         _codec.Codec(namespace)
         expiration_seconds(expiration)
         replica_wait(wait_replicas, wait_timeout_ms)
+        cache_of(local_cache)
         return cls(
             connect.client_from_url(url, cluster=cluster, **client_kwargs),
             namespace,
             expiration,
             wait_replicas=wait_replicas,
             wait_timeout_ms=wait_timeout_ms,
+            local_cache=local_cache,
         )
 
     def touch(self, key: str) -> bool:
@@ -326,6 +411,7 @@ class RedisStore:
         full_key = self._codec.namespaced_key(key)
         if self.expiration is None:
             return bool(self.connection.exists(full_key))
+        self._forget(key)
         return bool(self.connection.expire(full_key, self.expiration))
 
     def ttl(self, key: str) -> int | None:
@@ -345,7 +431,11 @@ class RedisStore:
 
     def clear(self, *, on_batch: Callable[[int], None] | None = None) -> int:
         """Delete every session in the namespace, in batches; how many were deleted."""
-        return admin.clear(self.connection, self._namespace_prefix(), on_batch=on_batch)
+        try:
+            return admin.clear(self.connection, self._namespace_prefix(), on_batch=on_batch)
+        finally:
+            if self._cached is not None:
+                self._cached.cache.flush()
 
     def _namespace_prefix(self) -> bytes:
         return self._codec.namespaced_key("")

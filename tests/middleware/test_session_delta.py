@@ -6,6 +6,7 @@ import math
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from support.hypothesis_profiles import FUZZ
 
 from hug_store_redis.session_delta import Delta, rebase
 
@@ -33,6 +34,7 @@ def changed(base, changes):
     return session
 
 
+@FUZZ
 @given(SESSIONS, CHANGES, CHANGES)
 def test_rebase_keeps_every_key_this_request_did_not_change(base, my_changes, their_changes):
     mine = changed(base, my_changes)

@@ -134,6 +134,7 @@ EXPECTED = [
         "errors": 1,
         "bytes_in": 35,
         "bytes_out": 19,
+        **dict.fromkeys(("cache_hits", "cache_misses", "invalidations", "cache_flushes"), 0),
     },
 ]
 

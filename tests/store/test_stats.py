@@ -17,6 +17,7 @@ def test_counts_follow_the_operations(redis_client):
         [
             *("hits", "misses", "touches", "writes", "skipped_writes", "conflicts"),
             *("deletes", "errors", "bytes_in", "bytes_out"),
+            *("cache_hits", "cache_misses", "invalidations", "cache_flushes"),
         ],
         0,
     )
@@ -40,6 +41,7 @@ def test_counts_follow_the_operations(redis_client):
         "errors": 0,
         "bytes_in": 8 + 6,
         "bytes_out": 8 + 6,
+        **dict.fromkeys(("cache_hits", "cache_misses", "invalidations", "cache_flushes"), 0),
     }
 
 

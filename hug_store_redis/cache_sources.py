@@ -1,0 +1,192 @@
+"""Where a store's local cache hears invalidations: one listener per server the client writes to.
+
+- A plain client: the process's shared listener for its host and port.
+- A Sentinel-managed client: one listener whose address is the current primary, asked of the
+  sentinels on every reconnection; a switch the follower saw (``sentinel_follow``) resets it,
+  which empties the cache and re-points the listener before it serves again.
+- A Cluster client: the shared listener of every primary in the client's slot map; when the
+  map changes (a MOVED, a failover, a resharding) the cache empties, stops serving and attaches
+  to the new primaries.
+
+A client the cache cannot follow (a Unix socket, TLS, an unknown kind) gets ``None`` and a
+reason, which the store logs once and runs without the cache.
+"""
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from . import sentinel_follow
+from .invalidation import InvalidationListener, refuses_tracking, shared_listener
+from .local_cache import LocalCache
+from .sentinel_listener import address_of
+
+Address = tuple[str, int]
+
+
+class Sources:
+    """The listeners one cache is attached to; ``check`` runs on every hit and must stay cheap."""
+
+    check: Callable[[], None] | None = None
+
+    def __init__(self, cache: LocalCache, prefix: bytes) -> None:
+        self.cache = cache
+        self.prefix = prefix
+        self.listeners: list[InvalidationListener] = []
+
+    def attach(self, listener: InvalidationListener) -> None:
+        listener.attach(self.cache, self.prefix)
+        listener.start()
+        self.listeners.append(listener)
+
+    def start(self) -> None:
+        """Restart the listeners' threads if they are gone (after a fork); cheap when running."""
+        for listener in self.listeners:
+            listener.start()
+
+    def unsupported(self) -> str | None:
+        """Why the server can never serve this cache (no CLIENT TRACKING), once a listener found out."""
+        for listener in self.listeners:
+            error = listener.last_error
+            if refuses_tracking(error):
+                return f"the server refused invalidation tracking ({error})"
+        return None
+
+    def close(self, *, stop_if_idle: bool = False) -> None:
+        for listener in self.listeners:
+            listener.detach(self.cache, stop_if_idle=stop_if_idle)
+        self.listeners.clear()
+
+
+class SentinelSources(Sources):
+    """One listener on the current primary, reset when the follower saw a switch."""
+
+    def __init__(self, cache: LocalCache, prefix: bytes, pool: Any, follower: Any) -> None:
+        super().__init__(cache, prefix)
+        self._follower = follower
+        self._generation = follower.generation
+        kwargs = pool.connection_kwargs
+        listener = _sentinel_listener(pool, kwargs.get("username"), kwargs.get("password"))
+        self.attach(listener)
+        self.check = self._check_switch
+
+    def _check_switch(self) -> None:
+        generation = self._follower.generation
+        if generation != self._generation:
+            self._generation = generation
+            for listener in self.listeners:
+                listener.reset()
+
+
+class ClusterSources(Sources):
+    """The shared listener of every primary; a changed slot map empties the cache and re-attaches."""
+
+    def __init__(self, cache: LocalCache, prefix: bytes, client: Any) -> None:
+        super().__init__(cache, prefix)
+        self._client = client
+        self._lock = threading.Lock()
+        kwargs = getattr(client.nodes_manager, "connection_kwargs", {})
+        self._credentials = kwargs.get("username"), kwargs.get("password")
+        self._map = slot_map(client)
+        for address in sorted(set(self._map)):
+            self._attach_primary(address)
+        dispatcher = getattr(client.nodes_manager, "_event_dispatcher", None)
+        if dispatcher is not None:
+            from redis.event import AfterSlotsCacheRefreshEvent
+
+            dispatcher.register_listeners({AfterSlotsCacheRefreshEvent: [_OnRefresh(self)]})
+        self.check = self._check_map if dispatcher is None else None
+
+    def _check_map(self) -> None:  # a client without refresh events: compared on every hit
+        if slot_map(self._client) != self._map:
+            self.refreshed()
+
+    def refreshed(self) -> None:
+        """The client re-read the slot map: if anything moved, flush and follow the new primaries."""
+        with self._lock:
+            new_map = slot_map(self._client)
+            if new_map == self._map:
+                return
+            self._map = new_map
+            for listener in self.listeners:
+                self.cache.revoke(listener)  # empty, and not serving until every primary vouches
+            wanted = set(new_map)
+            for listener in list(self.listeners):
+                if listener._address not in wanted:
+                    listener.detach(self.cache)
+                    self.listeners.remove(listener)
+            have = {listener._address for listener in self.listeners}
+            for address in sorted(wanted - have):
+                self._attach_primary(address)
+
+    def _attach_primary(self, address: Address) -> None:
+        username, password = self._credentials
+        self.attach(shared_listener(*address, username=username, password=password))
+
+
+class _OnRefresh:
+    """redis-py's event listener interface (``listen``), called after every slot-map refresh."""
+
+    def __init__(self, sources: ClusterSources) -> None:
+        self._sources = sources
+
+    def listen(self, event: object) -> None:
+        self._sources.refreshed()
+
+
+def slot_map(client: Any) -> tuple[Address, ...]:
+    """The primary of every slot the client knows, in slot order (what MOVED changes).
+
+    After a failover's MOVED, redis-py re-maps that one slot and marks the old primary a
+    replica; the other slots of the shard still list it first until the next full refresh,
+    so the first node marked primary is taken.
+    """
+    manager = client.nodes_manager
+    with manager._lock:
+        owners = [_primary_of(nodes) for _, nodes in sorted(manager.slots_cache.items()) if nodes]
+    return tuple((str(node.host), int(node.port)) for node in owners)
+
+
+def _primary_of(nodes: list[Any]) -> Any:
+    return next((node for node in nodes if node.server_type == "primary"), nodes[0])
+
+
+_SENTINEL_LISTENERS: dict[tuple[str, tuple[Address, ...]], InvalidationListener] = {}
+_SENTINEL_LOCK = threading.Lock()
+
+
+def _sentinel_listener(pool: Any, username: str | None, password: str | None) -> InvalidationListener:
+    """The process's one listener for a Sentinel-managed master (per service and sentinels)."""
+    sentinels = tuple(sorted(address_of(s) for s in pool.sentinel_manager.sentinels))
+    key = (str(pool.service_name), sentinels)
+    with _SENTINEL_LOCK:
+        listener = _SENTINEL_LISTENERS.get(key)
+        if listener is None:
+            listener = InvalidationListener(pool.get_master_address, username=username, password=password)
+            _SENTINEL_LISTENERS[key] = listener
+    return listener
+
+
+def sources_for(client: Any, cache: LocalCache, prefix: bytes) -> "Sources | str":
+    """The listeners for ``client``'s servers with ``cache`` attached, or why there can be none."""
+    if hasattr(client, "nodes_manager") and hasattr(client, "get_primaries"):
+        return ClusterSources(cache, prefix, client)
+    if sentinel_follow.is_sentinel_managed(client):
+        following = sentinel_follow.follow(client)
+        if following is None:
+            return "a Sentinel replica client (or no sentinels) has no primary to follow"
+        return SentinelSources(cache, prefix, client.connection_pool, following.follower)
+    pool = getattr(client, "connection_pool", None)
+    kwargs: dict[str, Any] = getattr(pool, "connection_kwargs", None) or {}
+    connection_class = getattr(pool, "connection_class", None)
+    if "path" in kwargs:
+        return "the invalidation listener does not support Unix sockets yet"
+    if "ssl" in getattr(connection_class, "__name__", "").lower() or kwargs.get("ssl"):
+        return "the invalidation listener does not support TLS yet"
+    if "host" not in kwargs or "port" not in kwargs:
+        return f"cannot tell which server a {type(client).__name__} talks to"
+    sources = Sources(cache, prefix)
+    host, port = str(kwargs["host"]), int(kwargs["port"])
+    listener = shared_listener(host, port, username=kwargs.get("username"), password=kwargs.get("password"))
+    sources.attach(listener)
+    return sources
