@@ -9,15 +9,20 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from support.commands import Commands
 from support.servers import free_port, refuses_connections
 from support.session_app import READ
 
+from hug_store_redis import RedisStore
+from hug_store_redis.cli import demo as demo_app
+from hug_store_redis.cli.demo import build_api, make_server, merge_carts
 from hug_store_redis.cli.embedded import EmbeddedRedis
 from hug_store_redis.scripts import READ_AND_TOUCH
 
@@ -311,3 +316,62 @@ def test_devices_parallel_carts_and_the_cost_of_the_previous_request(start_demo,
     assert "Log in" not in phone.post("/cart/clear")
     assert json.loads(phone.get("/api/carts")) == {"cart": {}, "lww": {}}
     assert demo.stop() == 0
+
+
+@pytest.mark.parametrize(
+    ("base", "mine", "theirs", "merged"),
+    [
+        pytest.param(
+            {"cart": {"apple": 1}, "visits": 2},
+            {"cart": {"apple": 2, "pear": 1}, "visits": 2},
+            {"cart": {"apple": 3, "plum": 1}, "visits": 3, "user": "Ann"},
+            {"cart": {"apple": 4, "plum": 1, "pear": 1}, "visits": 3, "user": "Ann"},
+            id="both-added",
+        ),
+        pytest.param(
+            {"cart": {"apple": 1}},
+            {"cart": {"apple": 2}},
+            {"user": "Ann"},
+            {"cart": {"apple": 1}, "user": "Ann"},
+            id="they-emptied-the-cart",
+        ),
+        pytest.param({"cart": {"apple": 1}}, {}, {"cart": {"apple": 2}}, {}, id="this-request-emptied-it"),
+        pytest.param(
+            {"cart": {"apple": 1}},
+            {"cart": {"apple": 1}, "visits": 1},
+            {"cart": {"apple": 5}},
+            {"cart": {"apple": 5}, "visits": 1},
+            id="cart-untouched",
+        ),
+    ],
+)
+def test_merge_carts_adds_this_requests_items_to_theirs_and_rebases_the_rest(base, mine, theirs, merged):
+    assert merge_carts(base, mine, theirs) == merged
+
+
+def test_overlapping_adds_to_cart_all_land_through_the_session(redis_client, monkeypatch):
+    """Every handler has read the session before any of them writes: all but the first write conflict.
+
+    Six at once, as many connections as Chromium opens to one host.
+    """
+    overlapping = 6
+    everyone_has_read = threading.Barrier(overlapping, timeout=10)
+    monkeypatch.setattr(demo_app, "_work", everyone_has_read.wait)
+    store = RedisStore(redis_client, namespace="demo")
+    httpd = make_server(build_api(store), "127.0.0.1", 0)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        browser = Browser(f"http://127.0.0.1:{httpd.server_port}/")
+        browser.get("/")  # a session to add to
+        with ThreadPoolExecutor(overlapping) as pool:
+            added = list(
+                pool.map(lambda _: browser.post("/api/cart", item="plum", mode="cas"), range(overlapping))
+            )
+        assert added == ["true"] * overlapping
+        assert browser.session()["cart"] == {"plum": overlapping}
+        assert store.stats()["conflicts"] >= overlapping - 1
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
