@@ -68,7 +68,9 @@ def save_existing(
             return Saved.GONE
         current = outcome.current
         assert current is not None
-        if _as_bytes(current) == payload:  # what this request wanted is there (a lost reply, retried)
+        # What this request wanted is there (a lost reply, retried): the rebase would write the
+        # same. A merge hook decides even then: another request may have made the same change.
+        if merge is None and _as_bytes(current) == payload:
             return Saved.WRITTEN
         if rebase_onto is None:
             rebase_onto = _rebasing(store.decode(read, session_id), mine, merge)

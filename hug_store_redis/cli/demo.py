@@ -6,12 +6,14 @@ serve it with ``make_server``.
 
 import contextlib
 import logging
+import shlex
 import signal
 import sys
 import threading
 import time
 import uuid
 import wsgiref.simple_server
+from pathlib import Path
 from socketserver import ThreadingMixIn
 from types import FrameType
 from typing import Any
@@ -23,8 +25,9 @@ from hug.exceptions import StoreKeyNotFound
 
 from ..connect import mask_url
 from ..middleware import RedisSessionMiddleware
+from ..session_delta import Session, rebase
 from ..store import RedisStore
-from .demo_page import HEAD, PARALLEL_REQUESTS, PRODUCTS, SMALL_STYLE, render
+from .demo_page import HEAD, PRODUCTS, SMALL_STYLE, render
 from .support import UserError, client_or_embedded, given_url
 
 NAMESPACE = "demo"
@@ -34,7 +37,6 @@ FROM_FORM = "from_form"
 """Session flag set by every form action, so the page its redirect lands on is not a visit."""
 HANDLER_WORK = 0.05
 """Seconds each concurrent add-to-cart handler spends between its read and its write."""
-CAS_ATTEMPTS = PARALLEL_REQUESTS + 5
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +80,7 @@ def build_api(store: RedisStore, *, cookie_secure: bool = False) -> hug.API:
     turn it on.
     """
     api = hug.API(f"hug_store_redis_demo_{uuid.uuid4().hex}")
-    sessions = RedisSessionMiddleware(store, cookie_secure=cookie_secure)
+    sessions = RedisSessionMiddleware(store, cookie_secure=cookie_secure, merge=merge_carts)
     costs = RequestCosts(store.connection, sessions)
     api.http.add_middleware(costs)  # first in, so its response hook runs after the session's write
     api.http.add_middleware(sessions)
@@ -143,13 +145,20 @@ def build_api(store: RedisStore, *, cookie_secure: bool = False) -> hug.API:
         item: hug.types.one_of(PRODUCTS),  # type: ignore[valid-type]
         mode: hug.types.one_of(("cas", "lww")),  # type: ignore[valid-type]
     ) -> "bool":
-        """One of the page's parallel requests; False when this browser has no session."""
-        if not request.context["session"]:
+        """One of the page's parallel requests; False when this browser has no session.
+
+        "cas" is an ordinary handler on the session: the middleware's compare-and-set write
+        and ``merge_carts`` keep every overlapping add. "lww" writes the way other stores do.
+        """
+        session = request.context["session"]
+        if not session:
             return False
-        session_id = _current_id(sessions, request)
         if mode == "lww":
-            return _add_last_writer_wins(lww_store, session_id, item)
-        return _add_compare_and_set(store, session_id, item)
+            return _add_last_writer_wins(lww_store, _current_id(sessions, request), item)
+        cart = session.setdefault("cart", {})
+        cart[item] = cart.get(item, 0) + 1
+        _work()
+        return True
 
     def carts(request: "Any") -> "dict[str, Any]":
         session = request.context["session"]
@@ -181,25 +190,26 @@ def build_api(store: RedisStore, *, cookie_secure: bool = False) -> hug.API:
     return api
 
 
-def _add_compare_and_set(store: RedisStore, session_id: str, item: str) -> bool:
-    """Read, work, then write only onto the bytes read; on a conflict re-apply onto what is there.
+def merge_carts(base: Session, mine: Session, theirs: Session) -> Session:
+    """Carts add up: this request's additions land on the cart another request wrote meanwhile.
 
-    Straight on the store's compare-and-set, so the demo shows it whatever the middleware's
-    own write path is.
+    Each count is theirs + (mine - base); every other key is rebased as the middleware does
+    without a hook (this request wins the keys it changed), and so is an emptied cart.
     """
-    payload = store.read_payload(session_id)
+    merged = rebase(base, mine, theirs)
+    if "cart" in mine and mine["cart"] != base.get("cart"):
+        base_cart, my_cart, their_cart = base.get("cart", {}), mine["cart"], theirs.get("cart", {})
+        counts = {
+            item: their_cart.get(item, 0) + my_cart.get(item, 0) - base_cart.get(item, 0)
+            for item in dict.fromkeys([*their_cart, *my_cart, *base_cart])
+        }
+        merged["cart"] = {item: count for item, count in counts.items() if count > 0}
+    return merged
+
+
+def _work() -> None:
+    """The handler's work between reading the session and writing it: what makes requests overlap."""
     time.sleep(HANDLER_WORK)
-    for _ in range(CAS_ATTEMPTS):
-        if payload is None:
-            return False
-        session = store.decode(payload, session_id)
-        cart = session.setdefault("cart", {})
-        cart[item] = cart.get(item, 0) + 1
-        outcome = store.compare_and_set(session_id, payload, store.encode(session))
-        if not outcome.conflict:
-            return outcome.written
-        payload = outcome.current
-    return False
 
 
 def _add_last_writer_wins(store: RedisStore, session_id: str, item: str) -> bool:
@@ -208,7 +218,7 @@ def _add_last_writer_wins(store: RedisStore, session_id: str, item: str) -> bool
         session = store.get(session_id)
     except StoreKeyNotFound:
         session = {}
-    time.sleep(HANDLER_WORK)
+    _work()
     cart = session.setdefault("cart", {})
     cart[item] = cart.get(item, 0) + 1
     store.set(session_id, session)
@@ -375,8 +385,16 @@ def run(url: str | None, host: str, port: int) -> int:
         stack.callback(httpd.server_close)
         print(f"hug_store_redis demo: open http://{host}:{httpd.server_port}/", flush=True)
         print(f"sessions in Redis: {where}; Ctrl-C to stop", flush=True)
-        command = f"hug-store-redis sessions ls --url {mask_url(url)} --namespace {NAMESPACE}"
+        command = f"{_console_script()} sessions ls --url {mask_url(url)} --namespace {NAMESPACE}"
         print(f"namespace {NAMESPACE} on {mask_url(url)}; see them: {command}", flush=True)
         stopped_by = serve_until_signal(httpd)
         print(f"hug-store-redis demo: stopping on {stopped_by}", file=sys.stderr, flush=True)
     return 0
+
+
+def _console_script() -> str:
+    """The CLI as a command that runs from any shell: a venv's script is not on PATH by itself."""
+    script = Path(sys.executable).with_name("hug-store-redis")
+    return (
+        shlex.quote(str(script)) if script.exists() else f"{shlex.quote(sys.executable)} -m hug_store_redis"
+    )

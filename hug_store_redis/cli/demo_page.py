@@ -89,11 +89,11 @@ or out. <a href="/session">The session as JSON</a> is a read-only request: one R
 <h2>Concurrent requests</h2>
 <div class="row"><button class="primary" id="parallel">Add {parallel} items at once</button>
 <label><input type="checkbox" id="side-by-side" checked> side by side with last-writer-wins</label></div>
-<p class="note">{parallel} <code>fetch()</code> requests leave this page together; each handler reads the
-session, works for 50&nbsp;ms, then writes. Compare-and-set writes only onto the bytes it read and
-re-applies its change otherwise; a last-writer-wins store (one <code>SET</code> of the whole session, as
-other stores do) keeps whichever request wrote last.</p>
-<div class="carts"><div><strong>compare-and-set</strong> (the cart above)<br>
+<p class="note">{parallel} <code>fetch()</code> requests leave together, each adding one item to the
+session's cart with a 50&nbsp;ms pause. <code>RedisSessionMiddleware</code> writes each with compare-and-set
+and, on a conflict, a <code>merge=</code> hook adds up the carts; one <code>SET</code> of the whole session,
+as other stores do, keeps whichever request wrote last.</p>
+<div class="carts"><div><strong>this session</strong>: compare-and-set, <code>merge=</code><br>
 <span class="landed" id="parallel-result">not run yet</span></div>
 <div><strong>last-writer-wins</strong><br><span class="landed" id="lww-result">not run yet</span></div></div>
 </section>

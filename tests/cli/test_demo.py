@@ -9,15 +9,21 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from support.commands import Commands
 from support.servers import free_port, refuses_connections
 from support.session_app import READ
 
+from hug_store_redis import RedisStore
+from hug_store_redis.cli import demo as demo_app
+from hug_store_redis.cli.demo import build_api, make_server, merge_carts
 from hug_store_redis.cli.embedded import EmbeddedRedis
 from hug_store_redis.scripts import READ_AND_TOUCH
 
@@ -225,12 +231,8 @@ def test_unknown_url_is_a_small_404_page_and_the_favicon_an_svg(start_demo, redi
 
 
 def run_cli(command):
-    """A `hug-store-redis ...` command line as printed, run with this interpreter."""
-    program, *arguments = shlex.split(command)
-    assert program == "hug-store-redis"
-    return subprocess.run(
-        [sys.executable, "-m", "hug_store_redis", *arguments], capture_output=True, text=True, timeout=60
-    )
+    """A command line as the banner prints it, run verbatim, from a shell-less PATH-less start."""
+    return subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=60, env={})
 
 
 def test_banner_names_the_url_and_namespace_the_sessions_cli_needs(start_demo):
@@ -239,7 +241,8 @@ def test_banner_names_the_url_and_namespace_the_sessions_cli_needs(start_demo):
     inspect = demo.line()
     port = re.search(r"embedded redis-server on 127\.0\.0\.1:(\d+)", where).group(1)
     url = f"redis://127.0.0.1:{port}/0"
-    command = f"hug-store-redis sessions ls --url {url} --namespace demo"
+    script = Path(sys.executable).with_name("hug-store-redis")
+    command = f"{script} sessions ls --url {url} --namespace demo"
     assert inspect == f"namespace demo on {url}; see them: {command}"
     browser = Browser(base)
     browser.get("/")
@@ -259,7 +262,8 @@ def test_banner_masks_the_password(start_demo, redis_server, redis_client):
         assert inspect.endswith(f"sessions ls --url {masked} --namespace demo")
         assert "s3cret" not in where + inspect
         Browser(base).get("/")
-        counted = run_cli(f"hug-store-redis sessions count --url {url} --namespace demo")
+        script = Path(sys.executable).with_name("hug-store-redis")
+        counted = run_cli(f"{script} sessions count --url {url} --namespace demo")
         assert counted.stdout == "1\n"
     finally:
         redis_client.acl_deluser("demo-user")
@@ -311,3 +315,62 @@ def test_devices_parallel_carts_and_the_cost_of_the_previous_request(start_demo,
     assert "Log in" not in phone.post("/cart/clear")
     assert json.loads(phone.get("/api/carts")) == {"cart": {}, "lww": {}}
     assert demo.stop() == 0
+
+
+@pytest.mark.parametrize(
+    ("base", "mine", "theirs", "merged"),
+    [
+        pytest.param(
+            {"cart": {"apple": 1}, "visits": 2},
+            {"cart": {"apple": 2, "pear": 1}, "visits": 2},
+            {"cart": {"apple": 3, "plum": 1}, "visits": 3, "user": "Ann"},
+            {"cart": {"apple": 4, "plum": 1, "pear": 1}, "visits": 3, "user": "Ann"},
+            id="both-added",
+        ),
+        pytest.param(
+            {"cart": {"apple": 1}},
+            {"cart": {"apple": 2}},
+            {"user": "Ann"},
+            {"cart": {"apple": 1}, "user": "Ann"},
+            id="they-emptied-the-cart",
+        ),
+        pytest.param({"cart": {"apple": 1}}, {}, {"cart": {"apple": 2}}, {}, id="this-request-emptied-it"),
+        pytest.param(
+            {"cart": {"apple": 1}},
+            {"cart": {"apple": 1}, "visits": 1},
+            {"cart": {"apple": 5}},
+            {"cart": {"apple": 5}, "visits": 1},
+            id="cart-untouched",
+        ),
+    ],
+)
+def test_merge_carts_adds_this_requests_items_to_theirs_and_rebases_the_rest(base, mine, theirs, merged):
+    assert merge_carts(base, mine, theirs) == merged
+
+
+def test_overlapping_adds_to_cart_all_land_through_the_session(redis_client, monkeypatch):
+    """Every handler has read the session before any of them writes: all but the first write conflict.
+
+    Six at once, as many connections as Chromium opens to one host.
+    """
+    overlapping = 6
+    everyone_has_read = threading.Barrier(overlapping, timeout=10)
+    monkeypatch.setattr(demo_app, "_work", everyone_has_read.wait)
+    store = RedisStore(redis_client, namespace="demo")
+    httpd = make_server(build_api(store), "127.0.0.1", 0)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        browser = Browser(f"http://127.0.0.1:{httpd.server_port}/")
+        browser.get("/")  # a session to add to
+        with ThreadPoolExecutor(overlapping) as pool:
+            added = list(
+                pool.map(lambda _: browser.post("/api/cart", item="plum", mode="cas"), range(overlapping))
+            )
+        assert added == ["true"] * overlapping
+        assert browser.session()["cart"] == {"plum": overlapping}
+        assert store.stats()["conflicts"] >= overlapping - 1
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()

@@ -85,6 +85,20 @@ def test_the_merge_hook_decides_a_key_both_requests_changed(store, redis_client,
     assert calls == [({"n": 0}, {"n": 0, "cart": ["pear"]}, {"n": 0, "cart": ["apple"]})]
 
 
+def test_the_merge_hook_decides_also_when_another_request_made_the_same_change(store, redis_client, sid):
+    """Two requests adding one to the same counter leave identical bytes: the hook must still count both."""
+
+    def add_up(base, mine, theirs):
+        return {**theirs, "n": theirs["n"] + mine["n"] - base["n"]}
+
+    first, second = both_read(RedisSessionMiddleware(store, merge=add_up), sid)
+    first.session["n"] += 1
+    first.write()
+    second.session["n"] += 1
+    second.write()
+    assert stored(redis_client, sid) == {"n": 2}
+
+
 def test_a_merge_hook_returning_no_dict_is_an_error_and_writes_nothing(store, redis_client, sid):
     first, second = both_read(RedisSessionMiddleware(store, merge=lambda base, mine, theirs: None), sid)
     first.session["a"] = 1
