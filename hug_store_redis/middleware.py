@@ -225,7 +225,7 @@ class RedisSessionMiddleware(SignedInDevices):
 
     def _load(self, session_id: str) -> tuple[Any, Loaded | _State]:
         try:
-            payload = self.store.read_payload_sliding(session_id, self._touch_after)[0]
+            payload, _, touched = self.store.read_payload_sliding(session_id, self._touch_after)
         except _UNREACHABLE as error:
             if self.on_error == "raise":
                 raise
@@ -239,7 +239,7 @@ class RedisSessionMiddleware(SignedInDevices):
             return {}, self._discard(session_id, error.reason)
         if not isinstance(data, dict):  # valid JSON, but no session this middleware wrote
             return {}, self._discard(session_id, f"JSON {type(data).__name__}, not an object")
-        if BOUND_KEY in data:  # signed-in devices: last seen, at most once a minute per session
+        if touched and BOUND_KEY in data:  # signed-in devices: last seen rides on the lazy touch
             self._note_seen(session_id, data[BOUND_KEY])
         return data, (session_id, _compact_json(data), payload)
 

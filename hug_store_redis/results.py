@@ -6,10 +6,12 @@ from typing import NamedTuple
 
 
 class SlidingRead(NamedTuple):
-    """What ``RedisStore.read_payload_sliding`` found: the raw value (None: no key) and its remaining ms."""
+    """What ``RedisStore.read_payload_sliding`` found: the raw value (None: no key), its remaining
+    ms, and whether this read restarted the expiry (or, on a cache hit, sent the due touch)."""
 
     payload: bytes | str | None
     ttl_ms: int
+    touched: bool = False
 
 
 class WriteStatus(enum.Enum):

@@ -255,13 +255,14 @@ class RedisStore:
             )
         if touch_after == 0:
             payload = self._read_and_touch(key)
-            return SlidingRead(payload, -2 if payload is None else expiration * 1000)
+            return SlidingRead(payload, -2 if payload is None else expiration * 1000, payload is not None)
         touch_below_ms = int((expiration - touch_after) * 1000)
         cached = self._cached
         if cached is not None:
             hit = cached.hit_sliding(key, touch_below_ms)
             if hit is not None:
-                return SlidingRead(*hit)
+                payload, ttl_ms = hit
+                return SlidingRead(payload, ttl_ms, 0 <= ttl_ms < touch_below_ms)
         return self._read_sliding(key, touch_below_ms)
 
     @_counting_errors
@@ -271,7 +272,7 @@ class RedisStore:
         else:
             payload, ttl_ms, touched = self._cached.miss(key, touch_below_ms)
         self._stats.read(None if payload is None else len(payload), touched)
-        return SlidingRead(payload, ttl_ms)
+        return SlidingRead(payload, ttl_ms, touched)
 
     @_counting_errors
     def write_payload(self, key: str, payload: bytes) -> None:
