@@ -167,6 +167,7 @@ def test_a_request_on_a_bound_session_costs_no_extra_round_trip(api, middleware,
     assert get(api, "/whoami", laptop).data == "ann"
     assert commands.delta() == READ  # the one read every request makes
     middleware.user_index.seen_every = 0.0
+    commands = Commands(client, only=counted)
     get(api, "/whoami", laptop)
     assert commands.delta() == READ  # no touch due: last seen waits for one
     client.pexpire(middleware.store.namespaced_key(laptop), 10_000)  # the lazy touch is due

@@ -30,12 +30,12 @@ def test_reads_inside_touch_after_write_nothing_and_a_due_read_touches_once(redi
     store.set("k", {"a": 1})
     before = changes(redis_client)
     for _ in range(20):
-        payload, ttl_ms = store.read_payload_sliding("k", TOUCH_AFTER)
-        assert payload == b'{"a": 1}' and 90_000 < ttl_ms <= 100_000
+        payload, ttl_ms, touched = store.read_payload_sliding("k", TOUCH_AFTER)
+        assert payload == b'{"a": 1}' and 90_000 < ttl_ms <= 100_000 and not touched
     assert changes(redis_client) == before
     redis_client.pexpire("store:k", 30_000)  # 70 s have passed, as far as the key knows
     before = changes(redis_client)
-    assert store.read_payload_sliding("k", TOUCH_AFTER) == (b'{"a": 1}', 100_000)
+    assert store.read_payload_sliding("k", TOUCH_AFTER) == (b'{"a": 1}', 100_000, True)
     assert changes(redis_client) == before + 1 and redis_client.pttl("store:k") > 90_000
     assert store.read_payload_sliding("k", TOUCH_AFTER).ttl_ms <= 100_000
     assert changes(redis_client) == before + 1
@@ -45,12 +45,12 @@ def test_reads_inside_touch_after_write_nothing_and_a_due_read_touches_once(redi
 
 def test_a_read_never_creates_a_key(redis_client):
     store = RedisStore(redis_client, expiration=EXPIRATION)
-    assert store.read_payload_sliding("missing", TOUCH_AFTER) == (None, -2)
+    assert store.read_payload_sliding("missing", TOUCH_AFTER)[:2] == (None, -2)
     store.set("k", [1])
     redis_client.delete("store:k")  # logged out between two requests
     before = changes(redis_client)
-    assert store.read_payload_sliding("k", TOUCH_AFTER) == (None, -2)
-    assert store.read_payload_sliding("k", 0) == (None, -2)  # GETEX, also never creates
+    assert store.read_payload_sliding("k", TOUCH_AFTER)[:2] == (None, -2)
+    assert store.read_payload_sliding("k", 0)[:2] == (None, -2)  # GETEX, also never creates
     assert not redis_client.exists("store:missing", "store:k") and changes(redis_client) == before
     assert store.stats()["misses"] == 3 and store.stats()["touches"] == 0
 
@@ -61,7 +61,7 @@ def test_touch_after_zero_slides_on_every_read(redis_client):
     before = changes(redis_client)
     for _ in range(3):
         redis_client.pexpire("store:k", 30_000)
-        assert store.read_payload_sliding("k", 0) == (b"[1]", 100_000)
+        assert store.read_payload_sliding("k", 0)[:2] == (b"[1]", 100_000)
         assert redis_client.pttl("store:k") > 90_000
     assert changes(redis_client) == before + 6 and store.stats()["touches"] == 3
 
@@ -70,8 +70,8 @@ def test_a_store_without_expiry_reads_with_get(redis_client):
     store = RedisStore(redis_client, expiration=None)
     store.set("k", [1])
     calls = Commands(redis_client)
-    assert store.read_payload_sliding("k", TOUCH_AFTER) == (b"[1]", -1)
-    assert store.read_payload_sliding("missing", TOUCH_AFTER) == (None, -2)
+    assert store.read_payload_sliding("k", TOUCH_AFTER)[:2] == (b"[1]", -1)
+    assert store.read_payload_sliding("missing", TOUCH_AFTER)[:2] == (None, -2)
     assert calls.delta() == {"get": 2}
 
 
@@ -169,9 +169,9 @@ def test_servers_refusing_scripts_get_the_same_reads(tmp_path, store_path, how, 
                 assert store.read_payload_sliding("k", TOUCH_AFTER).payload == b"[1]"
             assert changes(client) == before
             client.pexpire("store:k", 30_000)
-            assert store.read_payload_sliding("k", TOUCH_AFTER) == (b"[1]", 100_000)
+            assert store.read_payload_sliding("k", TOUCH_AFTER)[:2] == (b"[1]", 100_000)
             assert client.pttl("store:k") > 90_000 and changes(client) == before + 2
-            assert store.read_payload_sliding("gone", TOUCH_AFTER) == (None, -2)
+            assert store.read_payload_sliding("gone", TOUCH_AFTER)[:2] == (None, -2)
             assert not client.exists("store:gone")
         warnings = [record for record in caplog.records if "refuses Lua scripts" in record.getMessage()]
         assert len(warnings) == 1 and "store:k" not in warnings[0].getMessage()
@@ -197,7 +197,7 @@ def test_without_scripts_a_key_deleted_between_the_read_and_its_touch_is_not_rec
             return real_pexpire(name, time)
 
         client.pexpire = logout_then_pexpire  # type: ignore[method-assign]
-        payload, ttl_ms = store.read_payload_sliding("k", TOUCH_AFTER)
+        payload, ttl_ms, _ = store.read_payload_sliding("k", TOUCH_AFTER)
         assert payload == b"[1]" and 0 < ttl_ms <= 30_000  # what it read; the touch found no key
         assert not other.exists("store:k") and store.stats()["touches"] == 0
         client.close()

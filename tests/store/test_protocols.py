@@ -206,10 +206,10 @@ def test_scripted_operations_give_the_same_results_everywhere(
     seen += [store.compare_and_set("k", b"[1]", b"[3]"), store.compare_and_set("gone", b"[1]", b"[3]")]
     seen += [store.create_replacing("k2", b"[4]", "k"), store.compare_and_set("k2", text(b"[4]"), b"")]
     assert seen == [
-        (None, -2),
+        (None, -2, False),
         True,
         False,
-        (text(b"[1]"), 100_000),
+        (text(b"[1]"), 100_000, True),
         WRITTEN,
         WriteOutcome(WriteStatus.CONFLICT, text(b"[2]")),
         GONE,
