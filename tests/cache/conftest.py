@@ -4,11 +4,17 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from support.cache import Invalidations, start_listener, wait_serving
+from support.cache import Invalidations, close_every_listener, start_listener, wait_serving
 from support.servers import RedisServer
 
 from hug_store_redis.invalidation import InvalidationListener
 from hug_store_redis.local_cache import LocalCache
+
+
+@pytest.fixture(autouse=True)
+def no_listener_outlives_its_test() -> Iterator[None]:
+    yield
+    close_every_listener()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from time import monotonic
 
 import redis
 
+from hug_store_redis import cache_sources, invalidation
 from hug_store_redis.invalidation import InvalidationListener
 from hug_store_redis.local_cache import LocalCache
 from hug_store_redis.scripts import READ_AND_TOUCH
@@ -91,3 +92,14 @@ def cache_entry(cache: LocalCache, client: redis.Redis, invalidations: Invalidat
     assert read(cache, client, redis_key) == b"v1"
     assert cache.get(redis_key) == b"v1"
     return redis_key
+
+
+def close_every_listener() -> None:
+    """Stop every invalidation listener this process started, so no heartbeat PING of a finished
+    test lands in another test's command counts or allocation figures."""
+    for listener in list(invalidation._LIVE_LISTENERS):
+        listener.close()
+    with invalidation._SHARED_LOCK:
+        invalidation._SHARED.clear()
+    with cache_sources._SENTINEL_LOCK:
+        cache_sources._SENTINEL_LISTENERS.clear()

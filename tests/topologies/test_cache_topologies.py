@@ -6,6 +6,7 @@ Cluster and Sentinel clients always take the generic path, so these run once (``
 import uuid
 
 import pytest
+from support.cache import close_every_listener
 from support.commands import Commands
 from support.servers import HOST, wait_for
 from support.store_cache import GENEROUS, listeners_of, sent_by_the_store, wait_cached, wait_value
@@ -13,6 +14,12 @@ from support.store_cache import GENEROUS, listeners_of, sent_by_the_store, wait_
 from hug_store_redis import RedisStore
 
 pytestmark = pytest.mark.one_twin
+
+
+@pytest.fixture(autouse=True)
+def no_listener_outlives_its_test():
+    yield
+    close_every_listener()
 
 
 def tracking_clients(client) -> int:
