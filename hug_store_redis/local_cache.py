@@ -77,18 +77,8 @@ class LocalCache:
 
     def get(self, key: bytes) -> bytes | None:
         """The cached payload, or None: a miss, an expired entry, or a cache not serving."""
-        now = monotonic()
-        with self._lock:
-            if now < self._serving_until:
-                entry = self._entries.get(key)
-                if entry is not None:
-                    if now < entry[1]:
-                        self._entries.move_to_end(key)
-                        self._hits += 1
-                        return entry[0]
-                    self._remove(key)
-            self._misses += 1
-            return None
+        found = self.lookup(key)
+        return None if found is None else found[0]
 
     def lookup(self, key: bytes) -> tuple[bytes, float] | None:
         """Like ``get``, with the ``monotonic()`` time the key expires in Redis (inf: never).
