@@ -47,7 +47,7 @@ RELATIVE_GROUPS = [
     ),
     ("cas-valkey-", "script", "Compare-and-set on Valkey 8.1: native `SET ... IFEQ` relative to the script"),
     ("devices-", "unbound", "A read-only request on a session bound to a user, relative to an unbound one"),
-    ("cache-", "redis-get", "Local cache, relative to `r.get` over loopback"),
+    ("cache-hit", "redis-get", "Local cache, relative to `r.get` over loopback"),
 ]
 
 
