@@ -86,7 +86,7 @@ OTHER_LEG_ARGS := -m "not slow and not packaging" --ignore=tests/topologies --ig
   --ignore=tests/store/test_stale_connections.py --ignore=tests/cli/test_cli_errors.py
 
 test-pure: redis-server browser $(PURE_VENV)/.installed ## the suite on a build made with HUG_STORE_REDIS_NO_EXTENSIONS=1
-	$(PURE_VENV)/bin/pytest --no-extensions $(OTHER_LEG_ARGS) $(PYTEST_ARGS)
+	$(PURE_VENV)/bin/pytest --no-extensions $(OTHER_LEG_ARGS) --ignore=tests/cli $(PYTEST_ARGS)
 
 # Another interpreter from pyenv or PATH (hug comes from the hug-upgraded fork on 3.12+).
 test-py3%: redis-server browser ## the suite on Python 3.N: test-py313 (part of make test), test-py310, test-py312

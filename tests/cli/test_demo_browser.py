@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
@@ -80,18 +81,33 @@ def text(driver, element_id):
     return driver.find_element(By.ID, element_id).text
 
 
+def replaced(page):
+    """True once ``page`` (an element of the old document) is gone. Chromium reports a node of a
+    document being replaced either as stale or as "does not belong to the document", which
+    selenium's ``staleness_of`` does not catch."""
+
+    def check(driver):
+        try:
+            page.is_enabled()
+        except WebDriverException:
+            return True
+        return False
+
+    return check
+
+
 def click(driver, label):
     """Press a form's button and wait for the page its redirect lands on."""
     page = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.XPATH, f"//button[normalize-space()='{label}']").click()
-    WebDriverWait(driver, WAIT).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, WAIT).until(replaced(page))
     WebDriverWait(driver, WAIT).until(expected_conditions.presence_of_element_located((By.TAG_NAME, "h1")))
 
 
 def reload(driver):
     page = driver.find_element(By.TAG_NAME, "html")
     driver.refresh()
-    WebDriverWait(driver, WAIT).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, WAIT).until(replaced(page))
 
 
 def session_cookie(driver):
