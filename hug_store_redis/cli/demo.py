@@ -28,7 +28,7 @@ from ..middleware import RedisSessionMiddleware
 from ..session_delta import Session, rebase
 from ..store import RedisStore
 from .demo_page import HEAD, PRODUCTS, SMALL_STYLE, render
-from .support import UserError, client_or_embedded, given_url
+from .support import UserError, client_or_embedded
 
 NAMESPACE = "demo"
 LWW_NAMESPACE = "demo-lww"
@@ -361,23 +361,11 @@ def serve_until_signal(httpd: WSGIServer) -> str:
 
 def run(url: str | None, host: str, port: int) -> int:
     """The ``demo`` subcommand: serve until Ctrl-C or SIGTERM, then stop cleanly (status 0)."""
-    from .embedded import EmbeddedRedis, RedisServerNotFound
-
     if not 0 <= port <= 65535:
         raise UserError(f"--port must be between 0 and 65535, got {port}")
     logging.basicConfig(format="hug-store-redis demo: %(message)s", level=logging.WARNING)
     with contextlib.ExitStack() as stack:
-        url = given_url(url)
-        if url is None:
-            try:
-                embedded = stack.enter_context(EmbeddedRedis())
-            except RedisServerNotFound as error:
-                raise UserError(str(error)) from None
-            url = embedded.url
-            where = f"embedded redis-server on {embedded.host}:{embedded.port}, stopped on exit"
-        else:
-            where = mask_url(url)
-        client, _ = client_or_embedded(stack, url)
+        client, url, where = client_or_embedded(stack, url)
         try:
             httpd = make_server(build_api(RedisStore(client, namespace=NAMESPACE)), host, port)
         except OSError as error:

@@ -86,7 +86,7 @@ def run_bench(args: argparse.Namespace) -> int:
     from . import bench
 
     with contextlib.ExitStack() as stack:
-        client, where = client_or_embedded(stack, args.url)
+        client, _, where = client_or_embedded(stack, args.url)
         print(f"benchmarking {args.size} sessions for about {args.seconds:g} s on {where}", file=sys.stderr)
         print(f"codec: {IMPLEMENTATION}", file=sys.stderr)
         rows = bench.run(client, args.size, args.seconds, report=lambda line: print(line, file=sys.stderr))

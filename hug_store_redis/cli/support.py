@@ -34,8 +34,9 @@ def verified_client(url: str) -> Any:
     return client
 
 
-def client_or_embedded(stack: contextlib.ExitStack, url: str | None) -> tuple[Any, str]:
-    """A client for the given URL, else for an embedded redis-server the stack stops; and where."""
+def client_or_embedded(stack: contextlib.ExitStack, url: str | None) -> tuple[Any, str, str]:
+    """A client for the given URL, else for an embedded redis-server the stack stops; its URL; and
+    where, for a banner (the password masked)."""
     from .embedded import EmbeddedRedis, RedisServerNotFound
 
     url = given_url(url)
@@ -50,4 +51,4 @@ def client_or_embedded(stack: contextlib.ExitStack, url: str | None) -> tuple[An
         where = f"embedded redis-server on {server.host}:{server.port}, stopped on exit"
     client = verified_client(url)
     stack.callback(client.close)
-    return client, where
+    return client, url, where
