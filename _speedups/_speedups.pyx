@@ -17,7 +17,8 @@ cdef extern from "Python.h":
     bint PyUnicode_IS_COMPACT_ASCII(object text)
     void* PyUnicode_DATA(object text)
     Py_ssize_t PyUnicode_GET_LENGTH(object text)
-from libc.string cimport memcpy
+from libc.stdint cimport uint64_t
+from libc.string cimport memcmp, memcpy
 from libc.math cimport isfinite
 
 import ujson
@@ -95,6 +96,71 @@ cpdef bytes encode_json(object data):
     return _spaced(<const unsigned char*>PyUnicode_DATA(compact), PyUnicode_GET_LENGTH(compact))
 
 
+cpdef bint encodes_as(object data, object payload):
+    """The pure twin's answer, from one ujson call with no options (keywords cost ujson more
+    than encoding a small session): its default output differs from ``encode``'s only in
+    ``\\/`` for ``/``, a raw DEL for ``\\u007f`` and the layout, all matched here."""
+    cdef const unsigned char* expected
+    cdef Py_ssize_t expected_size
+    if isinstance(payload, bytes):
+        expected = <const unsigned char*>PyBytes_AS_STRING(payload)
+        expected_size = PyBytes_GET_SIZE(payload)
+    elif isinstance(payload, str) and PyUnicode_IS_COMPACT_ASCII(payload):
+        expected = <const unsigned char*>PyUnicode_DATA(payload)
+        expected_size = PyUnicode_GET_LENGTH(payload)
+    else:
+        return False
+    cdef str compact
+    try:
+        compact = _dumps(data)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    if not PyUnicode_IS_COMPACT_ASCII(compact):
+        return False
+    return _same_layout(<const unsigned char*>PyUnicode_DATA(compact), PyUnicode_GET_LENGTH(compact),
+                        expected, expected_size)
+
+
+cdef bint _same_layout(const unsigned char* compact, Py_ssize_t size,
+                       const unsigned char* expected, Py_ssize_t expected_size):
+    """Whether ``_spaced`` of ujson's default output, with ``\\/`` read as ``/``, is ``expected``."""
+    cdef Py_ssize_t index = 0, at = 0
+    cdef unsigned char byte
+    cdef bint in_string = False
+    while index < size:
+        byte = compact[index]
+        index += 1
+        if in_string and byte == 92:  # an escape: ``\\/`` is the store's ``/``, others are the same two bytes
+            if index == size:
+                return False
+            byte = compact[index]
+            index += 1
+            if byte == 47:
+                if at >= expected_size or expected[at] != 47:
+                    return False
+                at += 1
+            else:
+                if at + 1 >= expected_size or expected[at] != 92 or expected[at + 1] != byte:
+                    return False
+                at += 2
+            continue
+        if in_string and byte == 127:
+            if at + 6 > expected_size or memcmp(expected + at, b"\\u007f", 6) != 0:
+                return False
+            at += 6
+            continue
+        if at >= expected_size or expected[at] != byte:
+            return False
+        at += 1
+        if byte == 34:
+            in_string = not in_string
+        elif not in_string and (byte == 44 or byte == 58):  # , and : are followed by a space
+            if at >= expected_size or expected[at] != 32:
+                return False
+            at += 1
+    return at == expected_size
+
+
 # Bytes that end a plain run, outside and inside JSON strings.
 cdef unsigned char _ENDS_OUTSIDE[256]
 cdef unsigned char _ENDS_INSIDE[256]
@@ -170,9 +236,32 @@ cdef unsigned char* _reserve(unsigned char* buffer, Py_ssize_t* capacity, Py_ssi
     return grown
 
 
+cdef inline bint _is_ascii(bytes payload):
+    """No byte above 0x7F, eight at a time: such bytes are their own UTF-8 decoding."""
+    cdef const unsigned char* data = <const unsigned char*>PyBytes_AS_STRING(payload)
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(payload)
+    cdef Py_ssize_t at = 0
+    cdef uint64_t word
+    while at + 8 <= size:
+        memcpy(&word, data + at, 8)
+        if word & 0x8080808080808080ULL:
+            return False
+        at += 8
+    while at < size:
+        if data[at] & 0x80:
+            return False
+        at += 1
+    return True
+
+
 cpdef object decode_json(object payload, object key):
     cdef str text
     if isinstance(payload, bytes):
+        if _is_ascii(payload):  # ujson reads the bytes as they are: no str built in between
+            try:
+                return _loads(payload)
+            except ValueError as exc:
+                raise CorruptSessionError(key, str(exc) or "empty value") from None
         try:
             text = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload), NULL)
         except UnicodeDecodeError as exc:

@@ -11,6 +11,7 @@ NO_EXTENSIONS = os.environ.get("HUG_STORE_REDIS_NO_EXTENSIONS", "") not in ("", 
 _COMPILED = f"{__package__}._speedups"
 
 Codec = _codec_py.Codec
+encodes_as = _codec_py.encodes_as
 IMPLEMENTATION = "python"
 if not NO_EXTENSIONS and sys.implementation.name == "cpython":
     try:
@@ -23,4 +24,5 @@ if not NO_EXTENSIONS and sys.implementation.name == "cpython":
             raise
     else:
         Codec = cast("type[_codec_py.Codec]", _speedups.Codec)
+        encodes_as = _speedups.encodes_as
         IMPLEMENTATION = "cython"

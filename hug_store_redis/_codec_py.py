@@ -105,6 +105,23 @@ def encode_json(data: Any) -> bytes:
     return _add_json_dumps_spacing(compact).replace("\x7f", "\\u007f").encode("ascii")
 
 
+def encodes_as(data: Any, payload: Any) -> bool:
+    """Whether ``encode_json(data)`` would write exactly ``payload`` (bytes or str).
+
+    For the middleware: a session is written again only when this is False. Data the strict
+    encoding refuses is compared as ujson renders it (NaN as 1.0.0 wrote it, a float key as
+    its text), so a session that still holds what was read never counts as changed.
+    """
+    if not isinstance(payload, (bytes, str)):
+        return False
+    try:
+        compact: str = _dumps(data, ensure_ascii=True, escape_forward_slashes=False)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    text = _add_json_dumps_spacing(compact).replace("\x7f", "\\u007f")
+    return text == payload if isinstance(payload, str) else text.encode("ascii") == payload
+
+
 def _add_json_dumps_spacing(compact: str) -> str:
     """``, `` and ``: `` between items, as ``json.dumps`` writes them, strings left alone."""
     parts = compact.split('"')

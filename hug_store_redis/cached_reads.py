@@ -56,8 +56,8 @@ class CachedReads:
             self._check()
         return self.cache.get(self._namespaced_key(key))
 
-    def hit_sliding(self, key: str, touch_below_ms: int) -> tuple[bytes, int] | None:
-        """``(value, remaining ms)`` from the cache, or None; a hit whose touch is due queues it."""
+    def hit_sliding(self, key: str, touch_below_ms: int) -> SlidingReply | None:
+        """What ``miss`` would return, from the cache, or None; a hit whose touch is due queues it."""
         if self._check is not None:
             self._check()
         full_key = self._namespaced_key(key)
@@ -66,11 +66,13 @@ class CachedReads:
             return None
         payload, expires_at = entry
         if expires_at == INFINITY:
-            return payload, -1
+            return payload, -1, False
         remaining_ms = max(int((expires_at - monotonic()) * 1000), 1)
-        if remaining_ms < touch_below_ms and not self._toucher.submit(key, touch_below_ms):
+        if remaining_ms >= touch_below_ms:
+            return payload, remaining_ms, False
+        if not self._toucher.submit(key, touch_below_ms):
             self.cache.invalidate(full_key)  # the sender is saturated: the next read touches itself
-        return payload, remaining_ms
+        return payload, remaining_ms, True
 
     def forget(self, key: str) -> None:
         """This process wrote or deleted ``key``: read it from Redis next time (read-your-writes)."""

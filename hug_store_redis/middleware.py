@@ -2,9 +2,9 @@
 
 hug's stock ``SessionMiddleware`` asks the store EXISTS, GET, EXISTS, SET on every request
 and saves ``{}`` for every cookieless visitor. This middleware reads once (sliding the expiry
-only when ``touch_after`` says it is due), keeps a compact JSON snapshot of what it read, and
-writes only when the session's JSON differs from it after the handler, so bots without
-cookies cost Redis nothing. Writes never lose an overlapping request's update
+only when ``touch_after`` says it is due), keeps the bytes it read, and writes only when the
+session would encode to other bytes after the handler, so bots without cookies cost Redis
+nothing. Writes never lose an overlapping request's update
 (``session_write.py``).
 """
 
@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import ujson
 
 from . import non_finite
+from ._codec import encodes_as
 from .client_errors import UNREACHABLE_ERRORS
 from .errors import CorruptSessionError
 from .session_delta import MergeHook
@@ -45,8 +46,8 @@ ON_ERROR_VALUES = ("raise", "degrade")
 _T = TypeVar("_T")
 
 _compact_json = ujson.encode
-"""ujson's C encoder, for snapshots. Importing hug swaps ``ujson.dumps`` for a Python proxy
-that costs several times more; ``ujson.encode`` is the same C function, left alone."""
+"""ujson's C encoder, for comparing values. Importing hug swaps ``ujson.dumps`` for a Python
+proxy that costs several times more; ``ujson.encode`` is the same C function, left alone."""
 
 
 def is_session_id(value: str) -> bool:
@@ -54,31 +55,28 @@ def is_session_id(value: str) -> bool:
     return _SESSION_ID.fullmatch(value) is not None
 
 
-Loaded = tuple[str, str, bytes | str]
+Loaded = tuple[str, bytes | str]
 """The common request's whole state, kept in the WSGI environ: the id of a session read
-from Redis, its snapshot, compact JSON of the session as read, and the exact bytes read,
-which a write compares against. The snapshot's text
-differs from the session's after the handler exactly when the store's strict encoding
-would (same encoder, same values), nested changes included, at a fraction of the cost."""
+from Redis and the exact bytes read. After the handler, the session is unchanged when it
+encodes to those bytes (``encodes_as``: nested changes included, one C encode, no copy
+taken at load), and a write compares against them."""
 
 
 class _State:
     """Everything else a request can do to its session, kept in the WSGI environ."""
 
-    __slots__ = ("clear_cookie", "degraded", "new_id", "old_id", "payload", "session_id", "snapshot")
+    __slots__ = ("clear_cookie", "degraded", "new_id", "old_id", "payload", "session_id")
 
     def __init__(
         self,
         *,
         session_id: str | None = None,
-        snapshot: str | None = None,
         payload: bytes | str | None = None,
         old_id: str | None = None,
         clear_cookie: bool = False,
         degraded: bool = False,
     ) -> None:
         self.session_id = session_id  # None: no session in Redis yet (nothing issued)
-        self.snapshot = snapshot  # as in Loaded, while the session read is still this one
         self.payload = payload  # as in Loaded: the bytes a write of session_id compares against
         self.old_id = old_id  # a key Redis holds, to delete when the session is written
         self.clear_cookie = clear_cookie  # the client sent a cookie we will not honour
@@ -105,6 +103,7 @@ class RedisSessionMiddleware(SignedInDevices):
         "_cookie_attributes",
         "_cookie_first",
         "_expired_cookie_attributes",
+        "_read",
         "_touch_after",
         "context_name",
         "cookie_domain",
@@ -162,6 +161,7 @@ class RedisSessionMiddleware(SignedInDevices):
         self._touch_after = (
             touch_after if store.expiration is None else min(touch_after, store.expiration / 2)
         )
+        self._read = store.sliding_reader(self._touch_after)
         self.merge = merge
         self.context_name = context_name
         self.cookie_name = cookie_name
@@ -225,7 +225,7 @@ class RedisSessionMiddleware(SignedInDevices):
 
     def _load(self, session_id: str) -> tuple[Any, Loaded | _State]:
         try:
-            payload, _, touched = self.store.read_payload_sliding(session_id, self._touch_after)
+            payload, _, touched = self._read(session_id)
         except _UNREACHABLE as error:
             if self.on_error == "raise":
                 raise
@@ -241,7 +241,7 @@ class RedisSessionMiddleware(SignedInDevices):
             return {}, self._discard(session_id, f"JSON {type(data).__name__}, not an object")
         if touched and BOUND_KEY in data:  # signed-in devices: last seen rides on the lazy touch
             self._note_seen(session_id, data[BOUND_KEY])
-        return data, (session_id, _compact_json(data), payload)
+        return data, (session_id, payload)
 
     def _discard(self, session_id: str, reason: str) -> _State:
         logger.warning("session %s: %s; starting a new session", _short(session_id), reason)
@@ -252,17 +252,13 @@ class RedisSessionMiddleware(SignedInDevices):
         state: Loaded | _State | None = request.env.get(_STATE_KEY)
         session = request.context.get(self.context_name)
         if type(state) is tuple:
-            session_id, snapshot, payload = state
-            try:
-                unchanged = _compact_json(session) == snapshot
-            except (TypeError, ValueError, OverflowError):  # not JSON: the strict encode says why
-                unchanged = False
-            if unchanged:
+            session_id, payload = state
+            if encodes_as(session, payload) or self._same_value(session, payload, session_id):
                 self.store.note_skipped_write()
                 if self.cookie_max_age is not None:  # slide the browser's expiry with Redis's
                     self._set_cookie(response, session_id)
                 return
-            self._save_existing(session, session_id, snapshot, payload, response)
+            self._save_existing(session, session_id, payload, response)
         elif isinstance(state, _State) and not state.degraded:
             if state.session_id is None and not session:
                 self._drop_stale(state, response)
@@ -270,16 +266,22 @@ class RedisSessionMiddleware(SignedInDevices):
                 self._save_new(session, state, response)
             else:
                 assert state.payload is not None
-                self._save_existing(session, state.session_id, state.snapshot, state.payload, response)
+                self._save_existing(session, state.session_id, state.payload, response)
 
-    def _save_existing(
-        self, session: Any, session_id: str, snapshot: str | None, read: bytes | str, response: Any
-    ) -> None:
+    def _same_value(self, session: Any, read: bytes | str, session_id: str) -> bool:
+        """The session still holds what was read, though it would be written in another layout
+        (another client's bytes, 1.0.0's float forms): then nothing is written."""
+        try:
+            return bool(_compact_json(session) == _compact_json(self.store.decode(read, session_id)))
+        except (TypeError, ValueError, OverflowError):  # not JSON: the strict encode says why
+            return False
+
+    def _save_existing(self, session: Any, session_id: str, read: bytes | str, response: Any) -> None:
         """Compare-and-set over the bytes read; a session left empty is deleted the same way."""
         if type(session) is dict and not session:
             payload = b""
         else:
-            payload = self._encode(session, snapshot, session_id)
+            payload = self._encode(session, read, session_id)
             if self.max_session_bytes is not None and self._too_big(payload, session_id):
                 return
         try:
@@ -305,7 +307,7 @@ class RedisSessionMiddleware(SignedInDevices):
 
     def _save_new(self, session: Any, state: _State, response: Any) -> None:
         """SET NX under a fresh id (deleting a rotated or refused old key in the same round trip)."""
-        payload = self._encode(session, state.snapshot, state.session_id)
+        payload = self._encode(session, state.payload, state.session_id)
         if self._too_big(payload, "(new)"):
             return
         session_id = self._guard(
@@ -326,12 +328,12 @@ class RedisSessionMiddleware(SignedInDevices):
         )
         return True
 
-    def _encode(self, session: Any, snapshot: str | None, session_id: str | None) -> bytes:
+    def _encode(self, session: Any, read: bytes | str | None, session_id: str | None) -> bytes:
         """Strict JSON. NaN and Infinity a session read from 1.0.0 held are written as null."""
         try:
             return self.store.encode(session)
         except ValueError:
-            if snapshot is None or not non_finite.holds(ujson.loads(snapshot)):
+            if read is None or not non_finite.holds(self.store.decode(read, session_id or "")):
                 raise  # the handler put them there: a bug to report, not data to repair
         return self.store.encode(non_finite.cleaned(session, session_id or ""))
 
@@ -390,7 +392,7 @@ class RedisSessionMiddleware(SignedInDevices):
             if session_id is not None:
                 self._guard(self.store.delete, session_id)
         self._unbind_after_destroy(request, (state.session_id, state.old_id))  # signed-in devices
-        state.session_id = state.snapshot = state.payload = state.old_id = None
+        state.session_id = state.payload = state.old_id = None
         state.new_id = False
         state.clear_cookie = True
         request.context[self.context_name] = {}
@@ -401,8 +403,8 @@ class RedisSessionMiddleware(SignedInDevices):
             return state
         if state is None:
             raise RuntimeError("RedisSessionMiddleware did not see this request: is it added to the API?")
-        session_id, snapshot, payload = state
-        state = request.env[_STATE_KEY] = _State(session_id=session_id, snapshot=snapshot, payload=payload)
+        session_id, payload = state
+        state = request.env[_STATE_KEY] = _State(session_id=session_id, payload=payload)
         return state
 
 

@@ -19,7 +19,7 @@ from .local_cache import LocalCache
 from .replica_wait import replica_wait
 from .results import GONE, WRITTEN, SlidingRead, WriteOutcome, WriteStatus
 from .stats import StoreStats
-from .transport import RedisClient, Transport
+from .transport import RedisClient, SlidingReply, Transport
 
 __all__ = ["RedisClient", "RedisStore", "SlidingRead", "WriteOutcome", "expiration_seconds"]
 
@@ -122,6 +122,8 @@ class RedisStore:
         else:
             self._transport = FastTransport(fast, connection, self._codec, self.expiration, wait=wait)
         self._stats = StoreStats()
+        self.note_skipped_write = self._stats.counter("skipped_writes")
+        """Called by a caller that found nothing changed and wrote nothing (the middleware)."""
         self._cached: CachedReads | None = None
         if cache is not None:
             self._cached = self._cached_reads(cache)
@@ -155,10 +157,6 @@ class RedisStore:
         counts["invalidations"] = cache.get("invalidations", 0)
         counts["cache_flushes"] = cache.get("flushes", 0)
         return counts
-
-    def note_skipped_write(self) -> None:
-        """Called by a caller that found nothing changed and wrote nothing (the middleware)."""
-        self._stats.count("skipped_writes")
 
     def get(self, key: str) -> Any:
         """The data stored under ``key``; ``StoreKeyNotFound`` when there is none."""
@@ -245,34 +243,51 @@ class RedisStore:
         never created. ``touch_after=0`` slides on every read (GETEX). ``ttl_ms`` is -1
         for keys that never expire and -2 when there is no key.
         """
+        return SlidingRead(*self.sliding_reader(touch_after)(key))
+
+    def sliding_reader(self, touch_after: float) -> Callable[[str], SlidingReply]:
+        """``read_payload_sliding`` for one ``touch_after``, checked once, answering plain tuples.
+
+        For a caller that reads on every request (the middleware): building the named
+        tuple costs several times a local-cache hit.
+        """
         expiration = self.expiration
         if expiration is None:
-            payload = self.read_payload(key)
-            return SlidingRead(payload, -2 if payload is None else -1)
+            return self._read_never_expiring
         if not 0 <= touch_after < expiration:
             raise ValueError(
                 f"touch_after must be from 0 to below the expiration ({expiration} s), got {touch_after!r}"
             )
         if touch_after == 0:
-            payload = self._read_and_touch(key)
-            return SlidingRead(payload, -2 if payload is None else expiration * 1000, payload is not None)
-        touch_below_ms = int((expiration - touch_after) * 1000)
+            return self._read_touching_always
+        return functools.partial(self._read_sliding_below, int((expiration - touch_after) * 1000))
+
+    def _read_never_expiring(self, key: str) -> SlidingReply:
+        payload = self.read_payload(key)
+        return payload, -2 if payload is None else -1, False
+
+    def _read_touching_always(self, key: str) -> SlidingReply:
+        payload = self._read_and_touch(key)
+        assert self.expiration is not None
+        return payload, -2 if payload is None else self.expiration * 1000, payload is not None
+
+    def _read_sliding_below(self, touch_below_ms: int, key: str) -> SlidingReply:
         cached = self._cached
         if cached is not None:
             hit = cached.hit_sliding(key, touch_below_ms)
             if hit is not None:
-                payload, ttl_ms = hit
-                return SlidingRead(payload, ttl_ms, 0 <= ttl_ms < touch_below_ms)
+                return hit
         return self._read_sliding(key, touch_below_ms)
 
     @_counting_errors
-    def _read_sliding(self, key: str, touch_below_ms: int) -> SlidingRead:
+    def _read_sliding(self, key: str, touch_below_ms: int) -> SlidingReply:
         if self._cached is None:
-            payload, ttl_ms, touched = self._transport.read_sliding(key, touch_below_ms)
+            reply = self._transport.read_sliding(key, touch_below_ms)
         else:
-            payload, ttl_ms, touched = self._cached.miss(key, touch_below_ms)
-        self._stats.read(None if payload is None else len(payload), touched)
-        return SlidingRead(payload, ttl_ms, touched)
+            reply = self._cached.miss(key, touch_below_ms)
+        payload = reply[0]
+        self._stats.read(None if payload is None else len(payload), reply[2])
+        return reply
 
     @_counting_errors
     def write_payload(self, key: str, payload: bytes) -> None:

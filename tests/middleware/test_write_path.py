@@ -7,6 +7,7 @@ real Redis; what Redis ran is counted (support.session_app's command shapes).
 import json
 import logging
 
+import hug
 import pytest
 from support.commands import Commands
 from support.driven import DrivenRequest
@@ -261,6 +262,35 @@ def test_read_only_requests_inside_touch_after_change_nothing_on_the_server(stor
     for _ in range(20):
         assert call(api, "/read", sid).data == {"counter": 1}
     assert redis_client.info("persistence")["rdb_changes_since_last_save"] - before == 0
+
+
+LAYOUTS = {
+    "the store's": lambda data: json.dumps(data).encode(),
+    "compact, from another client": lambda data: json.dumps(data, separators=(",", ":")).encode(),
+    "unescaped UTF-8": lambda data: json.dumps(data, ensure_ascii=False).encode(),
+    "1.0.0's float exponent": lambda data: json.dumps(data).encode().replace(b"1e-07", b"1e-7"),
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_a_session_in_any_layout_is_written_only_when_its_value_changes(store, redis_client, layout):
+    """Unchanged means same value, not same bytes: a read-only request on bytes laid out by
+    another writer writes nothing, and a change deep inside the session is still written."""
+    sid = "L" * 43
+    data = {"counter": 1, "cart": [{"sku": "a/b", "name": "caf\u00e9"}], "tiny": 1e-07}
+    redis_client.set(f"store:{sid}", LAYOUTS[layout](data), ex=store.expiration)
+    api = make_api(RedisSessionMiddleware(store))
+
+    @hug.get("/nested", api=api)
+    def add_to_cart(request):
+        request.context["session"]["cart"][0]["qty"] = 2
+
+    commands = Commands(redis_client)
+    for _ in range(3):
+        assert call(api, "/read", sid).data == data
+    assert commands.delta() == commands_of(READ, READ, READ) and store.stats()["skipped_writes"] == 3
+    call(api, "/nested", sid)
+    assert json.loads(redis_client.get(f"store:{sid}"))["cart"][0] == {**data["cart"][0], "qty": 2}
 
 
 @pytest.mark.parametrize("how", WAYS)
