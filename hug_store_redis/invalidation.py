@@ -29,11 +29,12 @@ from collections.abc import Callable
 from time import monotonic
 from typing import Any
 
+from .listener_endpoints import Address, TLSSettings, UnixSocket
 from .local_cache import LocalCache, positive_seconds
 from .resp3 import ProtocolError, Push, ReplyError
-from .tracking import Address, ListenerError, TrackingConnection, run_id_of
+from .tracking import ListenerError, TrackingConnection, run_id_of
 
-__all__ = ["InvalidationListener", "ListenerError", "shared_listener"]
+__all__ = ["InvalidationListener", "ListenerError", "TLSSettings", "UnixSocket", "shared_listener"]
 logger = logging.getLogger(__name__)
 
 
@@ -51,15 +52,18 @@ class _Expected:
 class InvalidationListener:
     """Tracks key prefixes on one server for any number of caches, on a daemon thread.
 
-    ``address`` is ``(host, port)`` or a callable returning it, asked again on every
-    reconnection (a Sentinel manager passes ``lambda: sentinel.discover_master(name)``).
-    A Cluster manager holds one listener per primary and attaches each cache to all.
+    ``address`` is ``(host, port)``, a ``UnixSocket``, or a callable returning ``(host, port)``,
+    asked again on every reconnection (a Sentinel manager passes
+    ``lambda: sentinel.discover_master(name)``). ``tls`` (TCP only) wraps the socket as the
+    client's own connections are wrapped. A Cluster manager holds one listener per primary
+    and attaches each cache to all.
     """
 
     def __init__(
         self,
-        address: Address | Callable[[], Address],
+        address: Address | UnixSocket | Callable[[], Address],
         *,
+        tls: TLSSettings | None = None,
         username: str | None = None,
         password: str | None = None,
         heartbeat_interval: float = 0.25,
@@ -70,7 +74,10 @@ class InvalidationListener:
         on_invalidation: Callable[[list[bytes] | None], None] | None = None,
         client_name: str = "hug_store_redis:invalidations",
     ) -> None:
+        if tls is not None and isinstance(address, UnixSocket):
+            raise ValueError("TLS over a Unix socket is not supported")
         self._address = address
+        self._tls = tls
         self._username = username
         self._password = password
         self.heartbeat_interval = positive_seconds("heartbeat_interval", heartbeat_interval)
@@ -92,6 +99,8 @@ class InvalidationListener:
         self._wake_reader, self._wake_writer = socket.socketpair()
         self.run_id: str | None = None
         self.client_id: int | None = None
+        self.connects = 0
+        """Connections tried (each reconnection counts)."""
         self.sessions = 0
         """Tracking connections that reached the serving state."""
         self.restarts_seen = 0
@@ -196,9 +205,10 @@ class InvalidationListener:
                 delay = min(delay * 2, self._max_retry_delay)
 
     def _session(self, generation: int) -> None:
+        self.connects += 1
         address = self._address() if callable(self._address) else self._address
         connection: TrackingConnection[_Expected] = TrackingConnection(
-            address, self._wake_reader, self.heartbeat_timeout
+            address, self._wake_reader, self.heartbeat_timeout, self._tls
         )
         self._connection = connection
         with self._lock:
@@ -297,7 +307,12 @@ class InvalidationListener:
             self._wake_writer.send(b"\0")
 
     def _where(self) -> str:
-        return f"{self._address!r}" if not callable(self._address) else "the current master"
+        if callable(self._address):
+            return "the current master"
+        if isinstance(self._address, UnixSocket):
+            return str(self._address)
+        host, port = self._address
+        return f"{'rediss' if self._tls is not None else 'redis'}://{host}:{port}"
 
     def _after_fork_in_child(self) -> None:
         """The thread did not survive the fork; the inherited descriptors serve the parent."""
@@ -316,23 +331,44 @@ def refuses_tracking(error: BaseException | None) -> bool:
     return isinstance(error, ReplyError) and "unknown" in str(error).lower()
 
 
-_SHARED: dict[tuple[str, int, str | None], InvalidationListener] = {}
+_SHARED: dict[tuple[Any, ...], InvalidationListener] = {}
 _SHARED_LOCK = threading.Lock()
 
 
 def shared_listener(
-    host: str, port: int, *, username: str | None = None, password: str | None = None
+    host: str,
+    port: int,
+    *,
+    tls: TLSSettings | None = None,
+    username: str | None = None,
+    password: str | None = None,
 ) -> InvalidationListener:
     """The process's one listener for a server, started: every store on that server attaches to it.
 
+    Keyed by everything that makes the connection (address, TLS settings, credentials), so a
+    store never hears invalidations through a connection verified differently from its own.
     After a fork, call it (or ``start()``) again in the child: the child's caches serve once
     its own connection is tracking.
     """
+    return _shared((host, port), tls, username, password)
+
+
+def shared_unix_listener(
+    path: str, *, username: str | None = None, password: str | None = None
+) -> InvalidationListener:
+    """``shared_listener`` for a server reached through the Unix socket at ``path``."""
+    return _shared(UnixSocket(path), None, username, password)
+
+
+def _shared(
+    address: Address | UnixSocket, tls: TLSSettings | None, username: str | None, password: str | None
+) -> InvalidationListener:
+    key = (address, tls, username, password)
     with _SHARED_LOCK:
-        listener = _SHARED.get((host, port, username))
+        listener = _SHARED.get(key)
         if listener is None:
-            listener = InvalidationListener((host, port), username=username, password=password)
-            _SHARED[host, port, username] = listener
+            listener = InvalidationListener(address, tls=tls, username=username, password=password)
+            _SHARED[key] = listener
     return listener.start()
 
 

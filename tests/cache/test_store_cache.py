@@ -253,17 +253,6 @@ def test_a_server_without_tracking_runs_without_the_cache(tmp_path, namespace, c
         server.stop()
 
 
-def test_a_unix_socket_client_runs_without_the_cache(redis_server, caplog, namespace):
-    client = redis.Redis(unix_socket_path=redis_server.unixsocket)
-    with caplog.at_level(logging.WARNING, logger="hug_store_redis"):
-        store = RedisStore(client, namespace, local_cache=True)
-    assert store.local_cache is None
-    store.set("alice", {"v": 1})
-    assert store.get("alice") == {"v": 1}
-    assert any("Unix sockets" in r.getMessage() for r in caplog.records)
-    client.close()
-
-
 def test_the_expiry_still_slides_on_hits(redis_client, namespace):
     """A hit whose touch is due hands it to the background sender; the expiry slides, never lapses."""
     store = RedisStore(redis_client, namespace, expiration=100, local_cache=True)

@@ -1,0 +1,242 @@
+"""The local cache over a Unix socket and over TLS: the listener reaches the server as the client does.
+
+The listener is the connection under test, not the data path: one twin and one store path.
+"""
+
+import logging
+import ssl
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+from support.cache import PREFIX, Invalidations, key, wait_serving
+from support.commands import Commands
+from support.servers import HOST, wait_for
+from support.store_cache import GENEROUS, listeners_of, sent_by_the_store, wait_cached, wait_value
+
+from hug_store_redis import LocalCache, RedisStore, tracking
+from hug_store_redis.invalidation import InvalidationListener, TLSSettings, UnixSocket
+
+pytestmark = pytest.mark.one_twin
+
+
+@pytest.fixture
+def namespace() -> str:
+    return f"transport-{uuid.uuid4().hex[:8]}"
+
+
+def tls_client(redis_tls, **options) -> redis.Redis:
+    options.setdefault("ssl_ca_certs", str(redis_tls.ca_cert))
+    return redis.Redis(host=HOST, port=redis_tls.tls_port, ssl=True, socket_timeout=5, **options)
+
+
+def hits_send_nothing(store: RedisStore, counted: redis.Redis) -> None:
+    store.set("alice", {"user": "alice"})
+    wait_cached(store, "alice")
+    commands = Commands(counted)
+    for _ in range(500):
+        assert store.get("alice") == {"user": "alice"}
+        assert store.read_payload_sliding("alice", 60).payload == store.encode({"user": "alice"})
+    assert sent_by_the_store(commands) == {}
+    assert store.stats()["cache_hits"] >= 1000
+
+
+def others_writes_are_seen(store: RedisStore, writer: redis.Redis) -> None:
+    store.set("alice", {"v": 1})
+    wait_cached(store, "alice")
+    writer.set(store.namespaced_key("alice"), b'{"v":2}')
+    wait_value(store, "alice", b'{"v":2}')
+    wait_cached(store, "alice")
+    writer.delete(store.namespaced_key("alice"))
+    wait_value(store, "alice", None)
+
+
+def a_killed_listener_fails_closed_and_recovers(store: RedisStore, admin: redis.Redis) -> None:
+    store.set("alice", {"v": 1})
+    wait_cached(store, "alice")
+    flushes = store.stats()["cache_flushes"]
+    (listener,) = listeners_of(store)
+    sessions = listener.sessions
+    admin.client_kill_filter(_id=listener.client_id)
+    wait_for("the cache to be emptied", lambda: store.stats()["cache_flushes"] > flushes, GENEROUS)
+    admin.set(store.namespaced_key("alice"), b'{"v":2}')
+    wait_value(store, "alice", b'{"v":2}')
+    wait_for("a new tracking connection", lambda: listener.sessions > sessions, GENEROUS)
+    wait_cached(store, "alice")
+
+
+# -- Unix sockets --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def unix_store(redis_server, namespace):
+    client = redis.Redis(unix_socket_path=redis_server.unixsocket, socket_timeout=5)
+    store = RedisStore(client, namespace, local_cache=True)
+    yield store
+    store._cached.close()
+    client.close()
+
+
+def test_a_unix_socket_client_listens_on_the_same_socket(unix_store, redis_client, redis_server):
+    assert unix_store.local_cache is not None
+    (listener,) = listeners_of(unix_store)
+    assert listener._address == UnixSocket(redis_server.unixsocket)
+    hits_send_nothing(unix_store, redis_client)
+    (entry,) = [c for c in redis_client.client_list() if int(c["id"]) == listener.client_id]
+    assert "U" in entry["flags"]  # the server sees it on its Unix socket
+
+
+def test_a_unix_socket_cache_sees_others_writes(unix_store, redis_client):
+    others_writes_are_seen(unix_store, redis_client)
+
+
+def test_a_unix_socket_listener_killed_fails_closed_and_recovers(unix_store, redis_client):
+    a_killed_listener_fails_closed_and_recovers(unix_store, redis_client)
+
+
+def test_a_unix_url_store_shares_the_socket_listener(unix_store, redis_server, namespace):
+    by_url = RedisStore.from_url(f"unix://{redis_server.unixsocket}?db=0", namespace, local_cache=True)
+    try:
+        assert listeners_of(by_url) == listeners_of(unix_store)
+        by_url.set("bob", {"v": 1})
+        wait_cached(by_url, "bob")
+    finally:
+        by_url._cached.close()
+
+
+# -- TLS -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_store(redis_tls, namespace):
+    client = tls_client(redis_tls)
+    store = RedisStore(client, namespace, local_cache=True)
+    yield store
+    store._cached.close()
+    client.close()
+
+
+def test_a_tls_client_gets_a_tls_listener(tls_store, redis_tls):
+    assert tls_store.local_cache is not None
+    (listener,) = listeners_of(tls_store)
+    assert listener._tls is not None and listener._tls.ca_certs == str(redis_tls.ca_cert)
+    assert listener._tls.cert_reqs is ssl.CERT_REQUIRED and listener._tls.check_hostname
+    hits_send_nothing(tls_store, redis_tls.node.client)
+
+
+def test_a_tls_cache_sees_others_writes(tls_store, redis_tls):
+    others_writes_are_seen(tls_store, redis_tls.node.client)
+
+
+def test_a_tls_listener_killed_fails_closed_and_recovers(tls_store, redis_tls):
+    a_killed_listener_fails_closed_and_recovers(tls_store, redis_tls.node.client)
+
+
+def test_a_burst_of_invalidations_over_tls_is_read_whole(redis_tls, monkeypatch):
+    """Bytes TLS decrypted but nobody read are invisible to select: they are drained, not stranded.
+
+    Small reads leave most of each TLS record decrypted in the SSL buffer. Undrained, the tail
+    of the burst would wait for the kernel to bring something else (the next heartbeat reply,
+    here 30 s away) while the cache kept its lease.
+    """
+    monkeypatch.setattr(tracking, "READ_SIZE", 256)
+    cache, invalidations = LocalCache(), Invalidations()
+    listener = InvalidationListener(
+        (HOST, redis_tls.tls_port),
+        tls=TLSSettings(ca_certs=str(redis_tls.ca_cert)),
+        heartbeat_interval=30,
+        heartbeat_timeout=30,
+        on_invalidation=invalidations,
+    )
+    listener.attach(cache, PREFIX)
+    with listener:
+        wait_serving(cache)
+        writer = redis_tls.node.client
+        burst = [key(f"burst-{index:05d}-{'x' * 80}") for index in range(2000)]
+        writer.mset(dict.fromkeys(burst, b"1"))  # one command: one invalidation message, many records
+        invalidations.wait_for_key(burst[-1])
+        assert listener.sessions == 1  # one connection read it all
+        assert cache.stats()["invalidations"] >= len(burst)
+
+
+def test_tls_listeners_are_shared_only_under_the_same_settings(redis_tls, namespace):
+    clients = [tls_client(redis_tls), tls_client(redis_tls), tls_client(redis_tls, ssl_cert_reqs="none")]
+    url_client = redis.Redis.from_url(redis_tls.url, ssl_ca_certs=str(redis_tls.ca_cert))
+    stores = [RedisStore(client, namespace, local_cache=True) for client in [*clients, url_client]]
+    try:
+        same, same_again, unverified, by_url = (listeners_of(store)[0] for store in stores)
+        assert same is same_again and same is by_url
+        assert unverified is not same and unverified._tls.cert_reqs is ssl.CERT_NONE
+        assert not unverified._tls.check_hostname  # as redis-py: no hostname check without verification
+        for store in stores:
+            store.set("k", {"v": 1})
+            wait_cached(store, "k")
+    finally:
+        for store in stores:
+            store._cached.close()
+        for client in [*clients, url_client]:
+            client.close()
+
+
+def other_certificate(directory: Path) -> Path:
+    """A self-signed certificate the TLS server's certificate does not chain to."""
+    cert = directory / "other-ca.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(directory / "other-key.pem"), "-out", str(cert), "-subj", "/CN=other"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert
+
+
+def test_a_wrong_ca_never_serves_and_says_why_once(redis_tls, namespace, tmp_path, caplog):
+    client = tls_client(redis_tls, ssl_ca_certs=str(other_certificate(tmp_path)))
+    with caplog.at_level(logging.WARNING, logger="hug_store_redis"):
+        store = RedisStore(client, namespace, local_cache=True)
+        try:
+            (listener,) = listeners_of(store)
+            wait_for("three refused handshakes", lambda: listener.connects >= 3, GENEROUS)
+            assert isinstance(listener.last_error, ssl.SSLCertVerificationError)
+            assert listener.sessions == 0 and not store._cached.cache.serving
+            with pytest.raises(redis.ConnectionError, match="certificate verify failed"):
+                store.get("alice")  # the data connection refuses the server just the same
+        finally:
+            store._cached.close()
+            client.close()
+    reasons = [r.getMessage() for r in caplog.records if "certificate verify failed" in r.getMessage()]
+    assert len(reasons) == 1, reasons
+    assert "local cache off" in reasons[0] and f"rediss://{HOST}:{redis_tls.tls_port}" in reasons[0]
+
+
+class _OwnTLSConnection(redis.SSLConnection):
+    def _wrap_socket_with_ssl(self, sock):  # type: ignore[no-untyped-def]
+        return super()._wrap_socket_with_ssl(sock)
+
+
+@pytest.mark.parametrize(
+    ("options", "reason"),
+    [
+        ({"ssl": True, "ssl_validate_ocsp": True}, "cannot check OCSP"),
+        ({"ssl": True, "ssl_validate_ocsp_stapled": True}, "cannot check OCSP"),
+        ({"connection_class": _OwnTLSConnection}, "_OwnTLSConnection is its own"),
+        ({"ssl": True, "ssl_cert_reqs": "sometimes"}, "invalid ssl_cert_reqs"),
+    ],
+)
+def test_tls_the_listener_cannot_reproduce_is_refused(options, reason, namespace, caplog):
+    """Nothing connects: the cache stays off rather than listening with other checks than the data."""
+    connection_class = options.pop("connection_class", None)
+    if connection_class is None:
+        client = redis.Redis(host=HOST, port=1, **options)
+    else:
+        pool = redis.ConnectionPool(connection_class=connection_class, host=HOST, port=1)
+        client = redis.Redis(connection_pool=pool)
+    with caplog.at_level(logging.WARNING, logger="hug_store_redis"):
+        store = RedisStore(client, namespace, local_cache=True)
+    assert store.local_cache is None
+    (message,) = [r.getMessage() for r in caplog.records if "local cache off" in r.getMessage()]
+    assert reason in message
