@@ -90,6 +90,7 @@ class ClusterSources(Sources):
         super().__init__(cache, prefix)
         self._client = client
         self._lock = threading.Lock()
+        self._closed = False
         kwargs = getattr(client.nodes_manager, "connection_kwargs", {})
         self._credentials = kwargs.get("username"), kwargs.get("password")
         self._map = slot_map(client)
@@ -110,7 +111,7 @@ class ClusterSources(Sources):
         """The client re-read the slot map: if anything moved, flush and follow the new primaries."""
         with self._lock:
             new_map = slot_map(self._client)
-            if new_map == self._map:
+            if new_map == self._map or self._closed:
                 return
             self._map = new_map
             for listener in self.listeners:
@@ -123,6 +124,11 @@ class ClusterSources(Sources):
             have = {listener._address for listener in self.listeners}
             for address in sorted(wanted - have):
                 self._attach_primary(address)
+
+    def close(self, *, stop_if_idle: bool = False) -> None:
+        with self._lock:
+            self._closed = True  # a later slot refresh must not attach the cache again
+            super().close(stop_if_idle=stop_if_idle)
 
     def _attach_primary(self, address: Address) -> None:
         username, password = self._credentials

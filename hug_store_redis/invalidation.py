@@ -94,6 +94,7 @@ class InvalidationListener:
         self._lock = threading.Lock()
         self._generation = 0
         self._stopping = False
+        self._stop_when_idle = False
         self._thread: threading.Thread | None = None
         self._connection: TrackingConnection[_Expected] | None = None
         self._wake_reader, self._wake_writer = socket.socketpair()
@@ -120,22 +121,23 @@ class InvalidationListener:
             cache.attach(self)
             self._subscriptions.append((key_prefix, cache))
             self._unregistered.append((key_prefix, cache))
+            self._stop_when_idle = False
         self._wake()
 
     def detach(self, cache: LocalCache, *, stop_if_idle: bool = False) -> None:
         """Stop invalidating ``cache`` (it empties and stops serving).
 
-        ``stop_if_idle``: with no cache left, also end the thread (``start()`` brings it back
-        once it has ended); for a server that refuses tracking, where it only retries in vain.
+        ``stop_if_idle``: with no cache left, also end the thread and its connection (a later
+        ``attach`` cancels that, ``start()`` brings an ended thread back): for a store that
+        closes, or a server that refuses tracking, where the thread only retries in vain.
         """
         with self._lock:
             self._subscriptions = [(p, c) for p, c in self._subscriptions if c is not cache]
             self._unregistered = [(p, c) for p, c in self._unregistered if c is not cache]
-            idle = not self._subscriptions
+            if stop_if_idle and not self._subscriptions:
+                self._stop_when_idle = True
         cache.detach(self)
-        if idle and stop_if_idle:
-            self._stopping = True
-            self._wake()
+        self._wake()
 
     def start(self) -> "InvalidationListener":
         with self._lock:
@@ -159,9 +161,9 @@ class InvalidationListener:
 
     def close(self) -> None:
         """Stop the thread, close the connection and leave the caches empty and not serving."""
+        thread = self._thread
         self._stopping = True
         self.reset()
-        thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)
         with self._lock:
@@ -179,7 +181,7 @@ class InvalidationListener:
 
     def _run(self) -> None:
         delay = self._retry_delay
-        while not self._stopping:
+        while not self._exiting():
             with self._lock:
                 generation = self._generation
             sessions_before = self.sessions
@@ -196,8 +198,8 @@ class InvalidationListener:
                 self.last_error = error
             finally:
                 self._end_session()
-            if self._stopping:
-                break
+            if self._stopping or self._idle():
+                continue  # the loop's test decides, under the lock, against a concurrent attach
             if self.sessions > sessions_before or generation != self._generation:
                 delay = self._retry_delay  # was serving, or asked to reconnect: try again at once
             else:
@@ -219,7 +221,7 @@ class InvalidationListener:
         beats = 0
         next_beat = now
         confirmed = False
-        while not self._stopping and generation == self._generation:
+        while not self._stopping and not self._idle() and generation == self._generation:
             with self._lock:
                 new, self._unregistered = self._unregistered, []
             connection.track(_Expected("tracking", monotonic()), [prefix for prefix, _ in new])
@@ -246,6 +248,19 @@ class InvalidationListener:
                     confirmed = True
                     self.sessions += 1
                     logger.info("local cache serving: invalidations flow from %s", self._where())
+
+    def _idle(self) -> bool:
+        return self._stop_when_idle and not self._subscriptions
+
+    def _exiting(self) -> bool:
+        """Whether the thread ends now; decided under the lock so ``start()`` never sees a thread
+        that is about to end as the one that will serve a cache attached meanwhile."""
+        with self._lock:
+            if not (self._stopping or self._idle()):
+                return False
+            if self._thread is threading.current_thread():
+                self._thread = None
+            return True
 
     def _on_reply(self, what: _Expected, reply: Any, generation: int) -> bool:
         """Act on a reply; True when it answered a heartbeat in time (the flow is confirmed)."""

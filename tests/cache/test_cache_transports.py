@@ -75,7 +75,7 @@ def unix_store(redis_server, namespace):
     client = redis.Redis(unix_socket_path=redis_server.unixsocket, socket_timeout=5)
     store = RedisStore(client, namespace, local_cache=True)
     yield store
-    store._cached.close()
+    store.close()
     client.close()
 
 
@@ -103,7 +103,7 @@ def test_a_unix_url_store_shares_the_socket_listener(unix_store, redis_server, n
         by_url.set("bob", {"v": 1})
         wait_cached(by_url, "bob")
     finally:
-        by_url._cached.close()
+        by_url.close()
 
 
 # -- TLS -----------------------------------------------------------------------------------
@@ -114,7 +114,7 @@ def tls_store(redis_tls, namespace):
     client = tls_client(redis_tls)
     store = RedisStore(client, namespace, local_cache=True)
     yield store
-    store._cached.close()
+    store.close()
     client.close()
 
 
@@ -175,7 +175,7 @@ def test_tls_listeners_are_shared_only_under_the_same_settings(redis_tls, namesp
             wait_cached(store, "k")
     finally:
         for store in stores:
-            store._cached.close()
+            store.close()
         for client in [*clients, url_client]:
             client.close()
 
@@ -206,7 +206,7 @@ def test_a_wrong_ca_never_serves_and_says_why_once(redis_tls, namespace, tmp_pat
             with pytest.raises(redis.ConnectionError, match="certificate verify failed"):
                 store.get("alice")  # the data connection refuses the server just the same
         finally:
-            store._cached.close()
+            store.close()
             client.close()
     reasons = [r.getMessage() for r in caplog.records if "certificate verify failed" in r.getMessage()]
     assert len(reasons) == 1, reasons
