@@ -3,6 +3,7 @@
 The listener is the connection under test, not the data path: one twin and one store path.
 """
 
+import contextlib
 import logging
 import ssl
 import subprocess
@@ -13,11 +14,12 @@ import pytest
 import redis
 from support.cache import PREFIX, Invalidations, key, wait_serving
 from support.commands import Commands
-from support.servers import HOST, wait_for
+from support.servers import HOST, Node, free_port, wait_for
 from support.store_cache import GENEROUS, listeners_of, sent_by_the_store, wait_cached, wait_value
 
-from hug_store_redis import LocalCache, RedisStore, tracking
+from hug_store_redis import LocalCache, RedisStore, listener_endpoints, tracking
 from hug_store_redis.invalidation import InvalidationListener, TLSSettings, UnixSocket
+from hug_store_redis.listener_endpoints import tls_settings
 
 pytestmark = pytest.mark.one_twin
 
@@ -240,3 +242,124 @@ def test_tls_the_listener_cannot_reproduce_is_refused(options, reason, namespace
     assert store.local_cache is None
     (message,) = [r.getMessage() for r in caplog.records if "local cache off" in r.getMessage()]
     assert reason in message
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"ssl_cert_reqs": "none"},
+        {"ssl_cert_reqs": None, "ssl_check_hostname": True},
+        {"ssl_cert_reqs": "optional", "ssl_check_hostname": False},
+        {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": "/ca.pem", "ssl_ca_path": "/cas"},
+        {"ssl_ca_data": "PEM", "ssl_certfile": "/c.pem", "ssl_keyfile": "/k.pem", "ssl_password": "pw"},
+        {"ssl_min_version": ssl.TLSVersion.TLSv1_3, "ssl_ciphers": "HIGH"},
+        {"ssl_include_verify_flags": [ssl.VerifyFlags.VERIFY_X509_STRICT]},
+        {"ssl_exclude_verify_flags": [ssl.VerifyFlags.VERIFY_X509_PARTIAL_CHAIN]},
+    ],
+)
+def test_tls_settings_read_the_keywords_as_redis_py_does(options):
+    """Differential: what redis-py's SSLConnection makes of the keywords is what the listener uses."""
+    connection = redis.SSLConnection(host=HOST, port=1, **options)
+    settings = tls_settings(dict(options, host=HOST, port=1), redis.SSLConnection)
+    assert isinstance(settings, TLSSettings)
+    assert (settings.cert_reqs, settings.check_hostname) == (connection.cert_reqs, connection.check_hostname)
+    assert (settings.ca_certs, settings.ca_path, settings.ca_data) == (
+        connection.ca_certs,
+        connection.ca_path,
+        connection.ca_data,
+    )
+    assert (settings.certfile, settings.keyfile, settings.password) == (
+        connection.certfile,
+        connection.keyfile,
+        connection.certificate_password,
+    )
+    assert (settings.min_version, settings.ciphers) == (connection.ssl_min_version, connection.ssl_ciphers)
+    assert list(settings.include_verify_flags) == list(connection.ssl_include_verify_flags or [])
+    assert list(settings.exclude_verify_flags) == list(connection.ssl_exclude_verify_flags or [])
+    assert "pw" not in repr(settings)
+
+
+def test_every_tls_keyword_of_redis_py_is_mirrored_or_refused():
+    """A redis-py that grows a TLS option the listener does not know makes this fail, not connect."""
+    import inspect
+
+    keywords = {
+        name for name in inspect.signature(redis.SSLConnection.__init__).parameters if name.startswith("ssl_")
+    }
+    assert keywords <= listener_endpoints._KNOWN
+
+
+def test_tls_through_sentinel_is_refused_not_sent_in_clear(redis_sentinel, namespace, caplog):
+    """Its listener would speak plain TCP to a TLS primary, AUTH included: the cache stays off."""
+    client = redis_sentinel.master_for(ssl=True, password="secret", socket_timeout=5)
+    with caplog.at_level(logging.WARNING, logger="hug_store_redis"):
+        store = RedisStore(client, namespace, local_cache=True)
+    assert store.local_cache is None
+    assert any("TLS through Sentinel" in r.getMessage() for r in caplog.records)
+    client.close()
+
+
+@pytest.fixture
+def mutual_tls(redis_tls, tmp_path):
+    """A server that asks for a client certificate (its own, self-signed), and the key under a password."""
+    cert, key, locked_key = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "locked-key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", f"/CN={HOST}"),
+            *("-addext", f"subjectAltName=IP:{HOST}"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            "openssl",
+            "pkey",
+            "-in",
+            str(key),
+            "-aes256",
+            "-passout",
+            "pass:opensesame",
+            "-out",
+            str(locked_key),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    tls_port = free_port()
+    node = Node(
+        tmp_path,
+        "mutual-tls",
+        *("--tls-port", str(tls_port), "--tls-cert-file", str(cert), "--tls-key-file", str(key)),
+        *("--tls-ca-cert-file", str(cert), "--tls-auth-clients", "yes"),
+    )
+    yield node, tls_port, cert, locked_key
+    node.stop()
+
+
+def test_a_client_certificate_with_a_locked_key_is_presented_by_the_listener_too(mutual_tls, namespace):
+    node, tls_port, cert, locked_key = mutual_tls
+    bare = redis.Redis(host=HOST, port=tls_port, ssl=True, ssl_ca_certs=str(cert), socket_timeout=5)
+    with contextlib.closing(bare), pytest.raises(redis.ConnectionError):
+        bare.ping()  # the server does insist on a client certificate
+    client = redis.Redis(
+        host=HOST,
+        port=tls_port,
+        ssl=True,
+        ssl_ca_certs=str(cert),
+        ssl_certfile=str(cert),
+        ssl_keyfile=str(locked_key),
+        ssl_password="opensesame",
+        socket_timeout=5,
+    )
+    store = RedisStore(client, namespace, local_cache=True)
+    try:
+        (listener,) = listeners_of(store)
+        assert listener._tls.keyfile == str(locked_key)
+        hits_send_nothing(store, node.client)
+        others_writes_are_seen(store, node.client)
+    finally:
+        store.close()
+        client.close()
