@@ -119,7 +119,7 @@ class ClusterSources(Sources):
             wanted = set(new_map)
             for listener in list(self.listeners):
                 if listener._address not in wanted:
-                    listener.detach(self.cache)
+                    listener.detach(self.cache, stop_if_idle=True)  # no thread left pinging a demoted node
                     self.listeners.remove(listener)
             have = {listener._address for listener in self.listeners}
             for address in sorted(wanted - have):

@@ -34,7 +34,14 @@ from .local_cache import LocalCache, positive_seconds
 from .resp3 import ProtocolError, Push, ReplyError
 from .tracking import ListenerError, TrackingConnection, run_id_of
 
-__all__ = ["InvalidationListener", "ListenerError", "TLSSettings", "UnixSocket", "shared_listener"]
+__all__ = [
+    "InvalidationListener",
+    "ListenerError",
+    "TLSSettings",
+    "UnixSocket",
+    "shared_listener",
+    "shared_unix_listener",
+]
 logger = logging.getLogger(__name__)
 
 

@@ -5,6 +5,7 @@ The listener is the connection under test, not the data path: one twin and one s
 
 import contextlib
 import logging
+import os
 import ssl
 import subprocess
 import uuid
@@ -363,3 +364,26 @@ def test_a_client_certificate_with_a_locked_key_is_presented_by_the_listener_too
     finally:
         store.close()
         client.close()
+
+
+def test_a_forked_child_leaves_the_parents_tls_stream_alone(redis_tls):
+    """The child closes its copy of the TLS socket without a TLS goodbye: the parent's session goes on."""
+    cache, invalidations = LocalCache(), Invalidations()
+    listener = InvalidationListener(
+        (HOST, redis_tls.tls_port),
+        tls=TLSSettings(ca_certs=str(redis_tls.ca_cert)),
+        heartbeat_interval=30,
+        heartbeat_timeout=30,
+        on_invalidation=invalidations,
+    )
+    listener.attach(cache, PREFIX)
+    with listener:
+        wait_serving(cache)
+        pid = os.fork()
+        if pid == 0:  # the at-fork hooks closed the child's copies; nothing else to do
+            os._exit(0)
+        os.waitpid(pid, 0)
+        writer = redis_tls.node.client
+        writer.set(key("after-fork"), b"1")
+        invalidations.wait_for_key(key("after-fork"))
+        assert listener.sessions == 1 and cache.serving  # the same TLS connection, still serving
