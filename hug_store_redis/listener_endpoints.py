@@ -3,11 +3,14 @@
 The listener's socket must reach the same server with the same guarantees as the store's data
 connections: TLS settings are read from the client's connection keywords and turned into an
 ``ssl.SSLContext`` the way redis-py's ``SSLConnection._wrap_socket_with_ssl`` builds its own
-(same defaults, same order). What cannot be reproduced here (OCSP validation, an option this
-code does not know, a connection class that wraps its socket its own way) is refused with a
-reason, so the cache stays off rather than listening with weaker verification than the data.
+(same order; defaults from the client's own connection class, so a valkey-py client, which
+checks no hostname unless asked, gets the checks its data connections make). What cannot be
+reproduced here (OCSP validation, an option this code does not know, a connection class that
+wraps its socket its own way) is refused with a reason, so the cache stays off rather than
+listening with weaker verification than the data.
 """
 
+import inspect
 import socket
 import ssl
 from dataclasses import dataclass, field
@@ -95,14 +98,14 @@ def tls_settings(kwargs: dict[str, Any], connection_class: Any) -> "TLSSettings 
     unknown = sorted(name for name in kwargs if name.startswith("ssl_") and name not in _KNOWN)
     if unknown:
         return f"the invalidation listener does not know the TLS option(s) {', '.join(unknown)}"
-    cert_reqs = kwargs.get("ssl_cert_reqs", "required")
+    cert_reqs = kwargs.get("ssl_cert_reqs", _default(connection_class, "ssl_cert_reqs", "required"))
     if cert_reqs is None:
         cert_reqs = ssl.CERT_NONE
     elif isinstance(cert_reqs, str):
         if cert_reqs not in _CERT_REQS:
             return f"invalid ssl_cert_reqs {cert_reqs!r}"
         cert_reqs = _CERT_REQS[cert_reqs]
-    check_hostname = kwargs.get("ssl_check_hostname", True)
+    check_hostname = kwargs.get("ssl_check_hostname", _default(connection_class, "ssl_check_hostname", True))
     return TLSSettings(
         cert_reqs=ssl.VerifyMode(cert_reqs),
         check_hostname=bool(check_hostname) and cert_reqs != ssl.CERT_NONE,
@@ -117,6 +120,19 @@ def tls_settings(kwargs: dict[str, Any], connection_class: Any) -> "TLSSettings 
         min_version=kwargs.get("ssl_min_version"),
         ciphers=kwargs.get("ssl_ciphers"),
     )
+
+
+def _default(connection_class: Any, name: str, fallback: Any) -> Any:
+    """The class's own default for a keyword it was not given (valkey-py checks no hostname
+    by default, redis-py does), from the first class in its MRO whose ``__init__`` names it."""
+    for klass in getattr(connection_class, "__mro__", ()):
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        parameter = inspect.signature(init).parameters.get(name)
+        if parameter is not None and parameter.default is not inspect.Parameter.empty:
+            return parameter.default
+    return fallback
 
 
 def _speaks_tls(kwargs: dict[str, Any], connection_class: Any) -> bool:

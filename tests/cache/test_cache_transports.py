@@ -4,6 +4,7 @@ The listener is the connection under test, not the data path: one twin and one s
 """
 
 import contextlib
+import inspect
 import logging
 import os
 import ssl
@@ -281,12 +282,46 @@ def test_tls_settings_read_the_keywords_as_redis_py_does(options):
     assert "pw" not in repr(settings)
 
 
-def test_every_tls_keyword_of_redis_py_is_mirrored_or_refused():
-    """A redis-py that grows a TLS option the listener does not know makes this fail, not connect."""
-    import inspect
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"ssl_cert_reqs": "none"},
+        {"ssl_cert_reqs": "optional", "ssl_check_hostname": False, "ssl_ca_certs": "/ca.pem"},
+        {"ssl_ca_data": "PEM", "ssl_certfile": "/c.pem", "ssl_keyfile": "/k.pem", "ssl_password": "pw"},
+        {"ssl_min_version": ssl.TLSVersion.TLSv1_3, "ssl_ciphers": "HIGH"},
+    ],
+)
+def test_tls_settings_read_the_keywords_as_valkey_py_does(options):
+    """valkey-py's SSLConnection reads them the same way and floors the version at TLS 1.2, as
+    ``ssl.create_default_context`` already does on every Python this package supports."""
+    valkey_connection = pytest.importorskip("valkey.connection")
+    connection = valkey_connection.SSLConnection(host=HOST, port=1, **options)
+    settings = tls_settings(dict(options, host=HOST, port=1), valkey_connection.SSLConnection)
+    assert isinstance(settings, TLSSettings)
+    assert (settings.cert_reqs, settings.check_hostname, settings.ca_certs, settings.ca_data) == (
+        connection.cert_reqs,
+        connection.check_hostname,
+        connection.ca_certs,
+        connection.ca_data,
+    )
+    assert (settings.certfile, settings.keyfile, settings.password, settings.ciphers) == (
+        connection.certfile,
+        connection.keyfile,
+        connection.certificate_password,
+        connection.ssl_ciphers,
+    )
+    wanted_floor = connection.ssl_min_version or ssl.TLSVersion.TLSv1_2
+    context = TLSSettings(min_version=settings.min_version, ciphers=settings.ciphers).context()
+    assert context.minimum_version == wanted_floor
 
+
+@pytest.mark.parametrize("module", ["redis.connection", "valkey.connection"])
+def test_every_tls_keyword_of_the_client_is_mirrored_or_refused(module):
+    """A client library that grows a TLS option the listener does not know makes this fail, not connect."""
+    ssl_connection = pytest.importorskip(module).SSLConnection
     keywords = {
-        name for name in inspect.signature(redis.SSLConnection.__init__).parameters if name.startswith("ssl_")
+        name for name in inspect.signature(ssl_connection.__init__).parameters if name.startswith("ssl_")
     }
     assert keywords <= listener_endpoints._KNOWN
 
