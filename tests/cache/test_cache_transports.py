@@ -422,3 +422,19 @@ def test_a_forked_child_leaves_the_parents_tls_stream_alone(redis_tls):
         writer.set(key("after-fork"), b"1")
         invalidations.wait_for_key(key("after-fork"))
         assert listener.sessions == 1 and cache.serving  # the same TLS connection, still serving
+
+
+def test_a_valkey_py_tls_client_gets_a_tls_listener_too(redis_tls, namespace):
+    valkey = pytest.importorskip("valkey")
+    client = valkey.Valkey(
+        host=HOST, port=redis_tls.tls_port, ssl=True, ssl_ca_certs=str(redis_tls.ca_cert), socket_timeout=5
+    )
+    store = RedisStore(client, namespace, local_cache=True)
+    try:
+        (listener,) = listeners_of(store)
+        assert listener._tls is not None and not listener._tls.check_hostname  # valkey-py's default
+        hits_send_nothing(store, redis_tls.node.client)
+        others_writes_are_seen(store, redis_tls.node.client)
+    finally:
+        store.close()
+        client.close()
