@@ -95,7 +95,7 @@ def test_store_get_hit(benchmark, bench_client, variant):
         misses = store.stats()["cache_misses"]
         assert benchmark(store.get, SID) == STORE_DATA
         assert store.stats()["cache_misses"] == misses  # every measured get was a hit
-        store._cached.close()
+        store.close()
     else:
         bench_client.set(b"bench-cache-get:raw", ujson.dumps(STORE_DATA))
         assert benchmark(lambda: ujson.loads(bench_client.get(b"bench-cache-get:raw"))) == STORE_DATA
@@ -133,7 +133,7 @@ def test_request_hit(benchmark, bench_client, variant):
     benchmark(request)
     if store is not None:
         assert store.stats()["cache_misses"] == misses  # every measured request was a hit
-        store._cached.close()
+        store.close()
 
 
 def start_response(status, headers, exc_info=None):

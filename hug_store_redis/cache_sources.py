@@ -1,6 +1,9 @@
 """Where a store's local cache hears invalidations: one listener per server the client writes to.
 
-- A plain client: the process's shared listener for its host and port.
+- A plain client: the process's shared listener for its host and port, or its Unix socket
+  path; over TLS (``ssl=True``, ``rediss://``, ``SSLConnection``) a TLS listener with the
+  client's own TLS settings (``listener_endpoints.tls_settings``), shared only by clients
+  with the same address, TLS settings and credentials.
 - A Sentinel-managed client: one listener whose address is the current primary, asked of the
   sentinels on every reconnection; a switch the follower saw (``sentinel_follow``) resets it,
   which empties the cache and re-points the listener before it serves again.
@@ -8,8 +11,11 @@
   map changes (a MOVED, a failover, a resharding) the cache empties, stops serving and attaches
   to the new primaries.
 
-A client the cache cannot follow (a Unix socket, TLS, an unknown kind) gets ``None`` and a
-reason, which the store logs once and runs without the cache.
+A client the cache cannot follow gets a reason instead, which the store logs once before
+running without the cache: TLS options the listener cannot reproduce (OCSP checks, a
+connection class with its own TLS, an unknown ``ssl_*`` option), TLS on a Cluster or through
+Sentinel (not supported yet: their listeners would speak plain TCP), a Sentinel replica
+client, or a client whose server cannot be told.
 """
 
 import threading
@@ -17,11 +23,10 @@ from collections.abc import Callable
 from typing import Any
 
 from . import sentinel_follow
-from .invalidation import InvalidationListener, refuses_tracking, shared_listener
+from .invalidation import InvalidationListener, refuses_tracking, shared_listener, shared_unix_listener
+from .listener_endpoints import Address, tls_settings
 from .local_cache import LocalCache
 from .sentinel_listener import address_of
-
-Address = tuple[str, int]
 
 
 class Sources:
@@ -85,6 +90,7 @@ class ClusterSources(Sources):
         super().__init__(cache, prefix)
         self._client = client
         self._lock = threading.Lock()
+        self._closed = False
         kwargs = getattr(client.nodes_manager, "connection_kwargs", {})
         self._credentials = kwargs.get("username"), kwargs.get("password")
         self._map = slot_map(client)
@@ -105,7 +111,7 @@ class ClusterSources(Sources):
         """The client re-read the slot map: if anything moved, flush and follow the new primaries."""
         with self._lock:
             new_map = slot_map(self._client)
-            if new_map == self._map:
+            if new_map == self._map or self._closed:
                 return
             self._map = new_map
             for listener in self.listeners:
@@ -113,11 +119,16 @@ class ClusterSources(Sources):
             wanted = set(new_map)
             for listener in list(self.listeners):
                 if listener._address not in wanted:
-                    listener.detach(self.cache)
+                    listener.detach(self.cache, stop_if_idle=True)  # no thread left pinging a demoted node
                     self.listeners.remove(listener)
             have = {listener._address for listener in self.listeners}
             for address in sorted(wanted - have):
                 self._attach_primary(address)
+
+    def close(self, *, stop_if_idle: bool = False) -> None:
+        with self._lock:
+            self._closed = True  # a later slot refresh must not attach the cache again
+            super().close(stop_if_idle=stop_if_idle)
 
     def _attach_primary(self, address: Address) -> None:
         username, password = self._credentials
@@ -170,23 +181,29 @@ def _sentinel_listener(pool: Any, username: str | None, password: str | None) ->
 def sources_for(client: Any, cache: LocalCache, prefix: bytes) -> "Sources | str":
     """The listeners for ``client``'s servers with ``cache`` attached, or why there can be none."""
     if hasattr(client, "nodes_manager") and hasattr(client, "get_primaries"):
+        cluster_kwargs = getattr(client.nodes_manager, "connection_kwargs", {})
+        if tls_settings(cluster_kwargs, cluster_kwargs.get("connection_class")) is not None:
+            return "the invalidation listener does not support TLS on a Cluster yet"
         return ClusterSources(cache, prefix, client)
+    pool = getattr(client, "connection_pool", None)
+    kwargs: dict[str, Any] = getattr(pool, "connection_kwargs", None) or {}
+    tls = tls_settings(kwargs, getattr(pool, "connection_class", None))
+    if isinstance(tls, str):
+        return tls
     if sentinel_follow.is_sentinel_managed(client):
+        if tls is not None:
+            return "the invalidation listener does not support TLS through Sentinel yet"
         following = sentinel_follow.follow(client)
         if following is None:
             return "a Sentinel replica client (or no sentinels) has no primary to follow"
         return SentinelSources(cache, prefix, client.connection_pool, following.follower)
-    pool = getattr(client, "connection_pool", None)
-    kwargs: dict[str, Any] = getattr(pool, "connection_kwargs", None) or {}
-    connection_class = getattr(pool, "connection_class", None)
-    if "path" in kwargs:
-        return "the invalidation listener does not support Unix sockets yet"
-    if "ssl" in getattr(connection_class, "__name__", "").lower() or kwargs.get("ssl"):
-        return "the invalidation listener does not support TLS yet"
-    if "host" not in kwargs or "port" not in kwargs:
+    credentials = {"username": kwargs.get("username"), "password": kwargs.get("password")}
+    if kwargs.get("path"):
+        listener = shared_unix_listener(str(kwargs["path"]), **credentials)
+    elif "host" in kwargs and "port" in kwargs:
+        listener = shared_listener(str(kwargs["host"]), int(kwargs["port"]), tls=tls, **credentials)
+    else:
         return f"cannot tell which server a {type(client).__name__} talks to"
     sources = Sources(cache, prefix)
-    host, port = str(kwargs["host"]), int(kwargs["port"])
-    listener = shared_listener(host, port, username=kwargs.get("username"), password=kwargs.get("password"))
     sources.attach(listener)
     return sources

@@ -120,7 +120,9 @@ class CachedReads:
             self.sources.close(stop_if_idle=True)
 
     def close(self) -> None:
-        self.sources.close()
+        """Detach from the listeners (ending a listener no other cache uses) and stop the toucher."""
+        self.sources.close(stop_if_idle=True)
+        self._toucher.stop()
 
 
 class Toucher:
@@ -134,16 +136,17 @@ class Toucher:
 
     def _reset(self) -> None:
         self._lock = threading.Lock()
-        self._queue: queue.Queue[tuple[str, int]] = queue.Queue()
+        self._queue: queue.Queue[tuple[str, int] | None] = queue.Queue()
         self._queued: set[str] = set()
         self._thread: threading.Thread | None = None
+        self._stopped = False
 
     def submit(self, key: str, touch_below_ms: int) -> bool:
         """Queue a touch of ``key``; False (nothing queued) when ``limit`` touches already wait."""
         with self._lock:
             if key in self._queued:
                 return True
-            if len(self._queued) >= self._limit:
+            if self._stopped or len(self._queued) >= self._limit:
                 return False
             self._queued.add(key)
             if self._thread is None:
@@ -156,9 +159,22 @@ class Toucher:
     def waiting(self) -> int:
         return len(self._queued)
 
+    def stop(self) -> None:
+        """End the thread after the touch it runs, dropping those still queued (the closed store's
+        reads go to Redis and touch there). For good: ``submit`` refuses from now on."""
+        with self._lock:
+            self._stopped = True
+            thread = self._thread
+        self._queue.put(None)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+
     def _run(self) -> None:
         while True:
-            key, touch_below_ms = self._queue.get()
+            item = self._queue.get()
+            if item is None or self._stopped:
+                return
+            key, touch_below_ms = item
             try:
                 self._touch(key, touch_below_ms)
             except Exception:  # never let the thread die: due entries would pile up

@@ -29,11 +29,19 @@ from collections.abc import Callable
 from time import monotonic
 from typing import Any
 
+from .listener_endpoints import Address, TLSSettings, UnixSocket
 from .local_cache import LocalCache, positive_seconds
 from .resp3 import ProtocolError, Push, ReplyError
-from .tracking import Address, ListenerError, TrackingConnection, run_id_of
+from .tracking import ListenerError, TrackingConnection, run_id_of
 
-__all__ = ["InvalidationListener", "ListenerError", "shared_listener"]
+__all__ = [
+    "InvalidationListener",
+    "ListenerError",
+    "TLSSettings",
+    "UnixSocket",
+    "shared_listener",
+    "shared_unix_listener",
+]
 logger = logging.getLogger(__name__)
 
 
@@ -51,15 +59,18 @@ class _Expected:
 class InvalidationListener:
     """Tracks key prefixes on one server for any number of caches, on a daemon thread.
 
-    ``address`` is ``(host, port)`` or a callable returning it, asked again on every
-    reconnection (a Sentinel manager passes ``lambda: sentinel.discover_master(name)``).
-    A Cluster manager holds one listener per primary and attaches each cache to all.
+    ``address`` is ``(host, port)``, a ``UnixSocket``, or a callable returning ``(host, port)``,
+    asked again on every reconnection (a Sentinel manager passes
+    ``lambda: sentinel.discover_master(name)``). ``tls`` (TCP only) wraps the socket as the
+    client's own connections are wrapped. A Cluster manager holds one listener per primary
+    and attaches each cache to all.
     """
 
     def __init__(
         self,
-        address: Address | Callable[[], Address],
+        address: Address | UnixSocket | Callable[[], Address],
         *,
+        tls: TLSSettings | None = None,
         username: str | None = None,
         password: str | None = None,
         heartbeat_interval: float = 0.25,
@@ -70,7 +81,10 @@ class InvalidationListener:
         on_invalidation: Callable[[list[bytes] | None], None] | None = None,
         client_name: str = "hug_store_redis:invalidations",
     ) -> None:
+        if tls is not None and isinstance(address, UnixSocket):
+            raise ValueError("TLS over a Unix socket is not supported")
         self._address = address
+        self._tls = tls
         self._username = username
         self._password = password
         self.heartbeat_interval = positive_seconds("heartbeat_interval", heartbeat_interval)
@@ -87,11 +101,14 @@ class InvalidationListener:
         self._lock = threading.Lock()
         self._generation = 0
         self._stopping = False
+        self._stop_when_idle = False
         self._thread: threading.Thread | None = None
         self._connection: TrackingConnection[_Expected] | None = None
         self._wake_reader, self._wake_writer = socket.socketpair()
         self.run_id: str | None = None
         self.client_id: int | None = None
+        self.connects = 0
+        """Connections tried (each reconnection counts)."""
         self.sessions = 0
         """Tracking connections that reached the serving state."""
         self.restarts_seen = 0
@@ -111,22 +128,23 @@ class InvalidationListener:
             cache.attach(self)
             self._subscriptions.append((key_prefix, cache))
             self._unregistered.append((key_prefix, cache))
+            self._stop_when_idle = False
         self._wake()
 
     def detach(self, cache: LocalCache, *, stop_if_idle: bool = False) -> None:
         """Stop invalidating ``cache`` (it empties and stops serving).
 
-        ``stop_if_idle``: with no cache left, also end the thread (``start()`` brings it back
-        once it has ended); for a server that refuses tracking, where it only retries in vain.
+        ``stop_if_idle``: with no cache left, also end the thread and its connection (a later
+        ``attach`` cancels that, ``start()`` brings an ended thread back): for a store that
+        closes, or a server that refuses tracking, where the thread only retries in vain.
         """
         with self._lock:
             self._subscriptions = [(p, c) for p, c in self._subscriptions if c is not cache]
             self._unregistered = [(p, c) for p, c in self._unregistered if c is not cache]
-            idle = not self._subscriptions
+            if stop_if_idle and not self._subscriptions:
+                self._stop_when_idle = True
         cache.detach(self)
-        if idle and stop_if_idle:
-            self._stopping = True
-            self._wake()
+        self._wake()
 
     def start(self) -> "InvalidationListener":
         with self._lock:
@@ -150,9 +168,9 @@ class InvalidationListener:
 
     def close(self) -> None:
         """Stop the thread, close the connection and leave the caches empty and not serving."""
+        thread = self._thread
         self._stopping = True
         self.reset()
-        thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)
         with self._lock:
@@ -170,7 +188,7 @@ class InvalidationListener:
 
     def _run(self) -> None:
         delay = self._retry_delay
-        while not self._stopping:
+        while not self._exiting():
             with self._lock:
                 generation = self._generation
             sessions_before = self.sessions
@@ -187,8 +205,8 @@ class InvalidationListener:
                 self.last_error = error
             finally:
                 self._end_session()
-            if self._stopping:
-                break
+            if self._stopping or self._idle():
+                continue  # the loop's test decides, under the lock, against a concurrent attach
             if self.sessions > sessions_before or generation != self._generation:
                 delay = self._retry_delay  # was serving, or asked to reconnect: try again at once
             else:
@@ -196,9 +214,10 @@ class InvalidationListener:
                 delay = min(delay * 2, self._max_retry_delay)
 
     def _session(self, generation: int) -> None:
+        self.connects += 1
         address = self._address() if callable(self._address) else self._address
         connection: TrackingConnection[_Expected] = TrackingConnection(
-            address, self._wake_reader, self.heartbeat_timeout
+            address, self._wake_reader, self.heartbeat_timeout, self._tls
         )
         self._connection = connection
         with self._lock:
@@ -209,7 +228,7 @@ class InvalidationListener:
         beats = 0
         next_beat = now
         confirmed = False
-        while not self._stopping and generation == self._generation:
+        while not self._stopping and not self._idle() and generation == self._generation:
             with self._lock:
                 new, self._unregistered = self._unregistered, []
             connection.track(_Expected("tracking", monotonic()), [prefix for prefix, _ in new])
@@ -236,6 +255,19 @@ class InvalidationListener:
                     confirmed = True
                     self.sessions += 1
                     logger.info("local cache serving: invalidations flow from %s", self._where())
+
+    def _idle(self) -> bool:
+        return self._stop_when_idle and not self._subscriptions
+
+    def _exiting(self) -> bool:
+        """Whether the thread ends now; decided under the lock so ``start()`` never sees a thread
+        that is about to end as the one that will serve a cache attached meanwhile."""
+        with self._lock:
+            if not (self._stopping or self._idle()):
+                return False
+            if self._thread is threading.current_thread():
+                self._thread = None
+            return True
 
     def _on_reply(self, what: _Expected, reply: Any, generation: int) -> bool:
         """Act on a reply; True when it answered a heartbeat in time (the flow is confirmed)."""
@@ -297,7 +329,12 @@ class InvalidationListener:
             self._wake_writer.send(b"\0")
 
     def _where(self) -> str:
-        return f"{self._address!r}" if not callable(self._address) else "the current master"
+        if callable(self._address):
+            return "the current master"
+        if isinstance(self._address, UnixSocket):
+            return str(self._address)
+        host, port = self._address
+        return f"{'rediss' if self._tls is not None else 'redis'}://{host}:{port}"
 
     def _after_fork_in_child(self) -> None:
         """The thread did not survive the fork; the inherited descriptors serve the parent."""
@@ -316,23 +353,44 @@ def refuses_tracking(error: BaseException | None) -> bool:
     return isinstance(error, ReplyError) and "unknown" in str(error).lower()
 
 
-_SHARED: dict[tuple[str, int, str | None], InvalidationListener] = {}
+_SHARED: dict[tuple[Any, ...], InvalidationListener] = {}
 _SHARED_LOCK = threading.Lock()
 
 
 def shared_listener(
-    host: str, port: int, *, username: str | None = None, password: str | None = None
+    host: str,
+    port: int,
+    *,
+    tls: TLSSettings | None = None,
+    username: str | None = None,
+    password: str | None = None,
 ) -> InvalidationListener:
     """The process's one listener for a server, started: every store on that server attaches to it.
 
+    Keyed by everything that makes the connection (address, TLS settings, credentials), so a
+    store never hears invalidations through a connection verified differently from its own.
     After a fork, call it (or ``start()``) again in the child: the child's caches serve once
     its own connection is tracking.
     """
+    return _shared((host, port), tls, username, password)
+
+
+def shared_unix_listener(
+    path: str, *, username: str | None = None, password: str | None = None
+) -> InvalidationListener:
+    """``shared_listener`` for a server reached through the Unix socket at ``path``."""
+    return _shared(UnixSocket(path), None, username, password)
+
+
+def _shared(
+    address: Address | UnixSocket, tls: TLSSettings | None, username: str | None, password: str | None
+) -> InvalidationListener:
+    key = (address, tls, username, password)
     with _SHARED_LOCK:
-        listener = _SHARED.get((host, port, username))
+        listener = _SHARED.get(key)
         if listener is None:
-            listener = InvalidationListener((host, port), username=username, password=password)
-            _SHARED[host, port, username] = listener
+            listener = InvalidationListener(address, tls=tls, username=username, password=password)
+            _SHARED[key] = listener
     return listener.start()
 
 

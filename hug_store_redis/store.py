@@ -127,6 +127,7 @@ class RedisStore:
         self._cached: CachedReads | None = None
         if cache is not None:
             self._cached = self._cached_reads(cache)
+        self._cache_counted = None if self._cached is None else self._cached.cache
 
     def _cached_reads(self, cache: LocalCache) -> CachedReads | None:
         sources = sources_for(self.connection, cache, self._codec.namespaced_key(""))
@@ -137,8 +138,29 @@ class RedisStore:
 
     @property
     def local_cache(self) -> LocalCache | None:
-        """The cache reads go through, or None (not asked for, or this client cannot have one)."""
-        return None if self._cached is None or self._cached._disabled else self._cached.cache
+        """The cache reads go through, or None (not asked for, this client cannot have one, closed)."""
+        cached = self._cached
+        return None if cached is None or cached._disabled else cached.cache
+
+    def close(self) -> None:
+        """Stop what the store started: detach its local cache from the invalidation listeners
+        (a listener no other store uses ends its thread and connection) and end the
+        background touch thread. Idempotent.
+
+        The store keeps working afterwards, without the cache: every read and write goes to
+        Redis, so a request still in flight during shutdown is answered, and never from a copy
+        that nothing invalidates any more. The client is not closed: it is the caller's
+        (``store.connection.close()``, also for a store made by ``from_url``).
+        """
+        cached, self._cached = self._cached, None
+        if cached is not None:
+            cached.close()
+
+    def __enter__(self) -> "RedisStore":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(namespace={self.namespace!r}, expiration={self.expiration!r})"
@@ -150,7 +172,7 @@ class RedisStore:
     def stats(self) -> dict[str, int]:
         """Counts since creation, as README's Metrics section lists them."""
         counts = self._stats.snapshot()
-        cache = self._cached.cache.stats() if self._cached is not None else {}
+        cache = self._cache_counted.stats() if self._cache_counted is not None else {}
         counts["hits"] += cache.get("hits", 0)  # bytes_in counts only what came from Redis
         counts["cache_hits"] = cache.get("hits", 0)
         counts["cache_misses"] = cache.get("misses", 0)
@@ -223,7 +245,8 @@ class RedisStore:
     @_counting_errors
     def _read(self, key: str) -> bytes | str | None:
         """From Redis (through the cache's placeholder when there is one); counted."""
-        payload = self._transport.read(key) if self._cached is None else self._cached.miss(key)[0]
+        cached = self._cached  # read once: close() may run in another thread
+        payload = self._transport.read(key) if cached is None else cached.miss(key)[0]
         self._stats.read(None if payload is None else len(payload))
         return payload
 
@@ -281,10 +304,11 @@ class RedisStore:
 
     @_counting_errors
     def _read_sliding(self, key: str, touch_below_ms: int) -> SlidingReply:
-        if self._cached is None:
+        cached = self._cached
+        if cached is None:
             reply = self._transport.read_sliding(key, touch_below_ms)
         else:
-            reply = self._cached.miss(key, touch_below_ms)
+            reply = cached.miss(key, touch_below_ms)
         payload = reply[0]
         self._stats.read(None if payload is None else len(payload), reply[2])
         return reply
@@ -378,9 +402,10 @@ class RedisStore:
 
     def _forget(self, *keys: str) -> None:
         """After a write, acknowledged or not: this process reads the keys from Redis next time."""
-        if self._cached is not None:
+        cached = self._cached
+        if cached is not None:
             for key in keys:
-                self._cached.forget(key)
+                cached.forget(key)
 
     def _count_create(self, created: bool, payload: bytes) -> None:
         if created:
@@ -450,8 +475,9 @@ class RedisStore:
         try:
             return admin.clear(self.connection, self._namespace_prefix(), on_batch=on_batch)
         finally:
-            if self._cached is not None:
-                self._cached.cache.flush()
+            cached = self._cached
+            if cached is not None:
+                cached.cache.flush()
 
     def _namespace_prefix(self) -> bytes:
         return self._codec.namespaced_key("")

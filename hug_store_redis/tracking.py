@@ -7,14 +7,17 @@ with its reply, so the listener knows what a reply answers and when it was asked
 
 import selectors
 import socket
+import ssl
 from collections import deque
 from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
 
+from .listener_endpoints import Address, TLSSettings, UnixSocket, open_socket
 from .resp3 import ProtocolError, Push, ReplyError, Resp3Reader, encode_command
 
-Address = tuple[str, int]
 Tag = TypeVar("Tag")
+READ_SIZE = 65536
+"""Bytes asked of the socket per read (TLS: also what is left decrypted in the SSL buffer)."""
 
 
 class ListenerError(Exception):
@@ -24,9 +27,14 @@ class ListenerError(Exception):
 class TrackingConnection(Generic[Tag]):
     """Connected on creation; ``receive`` also returns when ``wake`` becomes readable."""
 
-    def __init__(self, address: Address, wake: socket.socket, timeout: float) -> None:
-        self._sock = socket.create_connection(address, timeout=timeout)
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    def __init__(
+        self,
+        address: Address | UnixSocket,
+        wake: socket.socket,
+        timeout: float,
+        tls: TLSSettings | None = None,
+    ) -> None:
+        self._sock = open_socket(address, tls, timeout)
         self._wake = wake
         # not select(): a server process easily has descriptors above 1023
         self._selector = selectors.DefaultSelector()
@@ -72,10 +80,11 @@ class TrackingConnection(Generic[Tag]):
             self._wake.recv(4096)
         if self._sock not in ready:
             return []
-        data = self._sock.recv(65536)
+        data = self._sock.recv(READ_SIZE)
         if not data:
             raise ListenerError("connection closed by the server")
         self._reader.feed(data)
+        self._drain_decrypted()
         messages: list[tuple[Tag | None, Any]] = []
         for message in self._reader.messages():
             if isinstance(message, Push):
@@ -87,6 +96,15 @@ class TrackingConnection(Generic[Tag]):
             else:
                 messages.append((self.pending.popleft(), message))
         return messages
+
+    def _drain_decrypted(self) -> None:
+        """Read what TLS already decrypted: those bytes left the kernel, so ``select`` never reports them."""
+        sock = self._sock
+        while isinstance(sock, ssl.SSLSocket) and sock.pending():
+            data = sock.recv(sock.pending())
+            if not data:
+                raise ListenerError("connection closed by the server")
+            self._reader.feed(data)
 
     def close(self) -> None:
         self._selector.close()

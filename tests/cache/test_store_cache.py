@@ -35,7 +35,7 @@ def namespace() -> str:
 def cached_store(redis_client, namespace):
     store = RedisStore(redis_client, namespace, local_cache=True)
     yield store
-    store._cached.close()
+    store.close()
 
 
 def other_client(server_port: int) -> redis.Redis:
@@ -62,7 +62,7 @@ def test_options_are_checked(redis_client):
         RedisStore(redis_client, local_cache="yes")
     store = RedisStore(redis_client, local_cache=LocalCache(max_entries=7))
     assert store.local_cache is not None and store.local_cache.max_entries == 7
-    store._cached.close()
+    store.close()
     assert RedisStore(redis_client).local_cache is None
     assert RedisStore(redis_client).stats()["cache_hits"] == 0
 
@@ -90,8 +90,8 @@ def test_logout_through_one_store_is_seen_by_another(redis_client, redis_server,
             store_a.get("alice")  # its own delete: at once
         wait_for("store B to see the logout", lambda: store_b.read_payload("alice") is None, GENEROUS)
     finally:
-        store_a._cached.close()
-        store_b._cached.close()
+        store_a.close()
+        store_b.close()
         client_b.close()
 
 
@@ -186,7 +186,7 @@ def test_a_restarted_server_empties_the_cache(own_server: RedisServer, namespace
         wait_cached(store, "alice")
         assert store.get("alice") == {"v": 2}
     finally:
-        store._cached.close()
+        store.close()
         client.close()
 
 
@@ -229,7 +229,7 @@ def test_bounds_hold_through_the_store(redis_client, namespace):
         assert len(store.local_cache) <= 3
         assert store.local_cache.stats()["evictions"] > 0
     finally:
-        store._cached.close()
+        store.close()
 
 
 def test_a_server_without_tracking_runs_without_the_cache(tmp_path, namespace, caplog):
@@ -253,17 +253,6 @@ def test_a_server_without_tracking_runs_without_the_cache(tmp_path, namespace, c
         server.stop()
 
 
-def test_a_unix_socket_client_runs_without_the_cache(redis_server, caplog, namespace):
-    client = redis.Redis(unix_socket_path=redis_server.unixsocket)
-    with caplog.at_level(logging.WARNING, logger="hug_store_redis"):
-        store = RedisStore(client, namespace, local_cache=True)
-    assert store.local_cache is None
-    store.set("alice", {"v": 1})
-    assert store.get("alice") == {"v": 1}
-    assert any("Unix sockets" in r.getMessage() for r in caplog.records)
-    client.close()
-
-
 def test_the_expiry_still_slides_on_hits(redis_client, namespace):
     """A hit whose touch is due hands it to the background sender; the expiry slides, never lapses."""
     store = RedisStore(redis_client, namespace, expiration=100, local_cache=True)
@@ -283,7 +272,7 @@ def test_the_expiry_still_slides_on_hits(redis_client, namespace):
         assert redis_client.pttl(full_key) > 99_000 - 1_000 * GENEROUS
         wait_cached(store, "alice")  # the touched key is cached again
     finally:
-        store._cached.close()
+        store.close()
 
 
 def test_a_saturated_touch_sender_drops_the_entry_instead(redis_client, namespace):
@@ -301,7 +290,7 @@ def test_a_saturated_touch_sender_drops_the_entry_instead(redis_client, namespac
         assert ran == []
         assert redis_client.pttl(store.namespaced_key("alice")) > 99_000 - 1_000 * GENEROUS
     finally:
-        store._cached.close()
+        store.close()
 
 
 def test_the_touch_sender_is_bounded_and_queues_a_key_once():
@@ -338,5 +327,5 @@ def test_a_decoding_client_reads_correctly_and_caches_nothing(redis_server, name
             assert store.read_payload_sliding("alice", 60).payload == '{"v": 1}'
         assert store.stats()["cache_hits"] == 0 and len(store.local_cache) == 0
     finally:
-        store._cached.close()
+        store.close()
         client.close()

@@ -40,4 +40,4 @@ def test_a_thousand_read_only_requests_send_no_command(redis_client):
         assert set(statuses) == {"200 OK"}
         assert store.stats()["cache_hits"] >= 1000
     finally:
-        store._cached.close()
+        store.close()

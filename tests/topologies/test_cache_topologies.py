@@ -47,7 +47,7 @@ def test_cluster_hits_send_nothing_and_writes_anywhere_are_seen(redis_cluster, c
             wait_value(store, name, b'"changed"')
         writer.close()
     finally:
-        store._cached.close()
+        store.close()
 
 
 def test_cluster_failover_flushes_and_follows_the_new_primary(redis_cluster, cluster_client):
@@ -81,7 +81,7 @@ def test_cluster_failover_flushes_and_follows_the_new_primary(redis_cluster, clu
         wait_value(store, "alice", b'{"v":3}')
         writer.close()
     finally:
-        store._cached.close()
+        store.close()
         redis_cluster.wait_healthy()
 
 
@@ -115,4 +115,4 @@ def test_sentinel_cache_follows_a_switch(redis_sentinel, sentinel_master):
         wait_value(store, "alice", b'{"v":2}')
         writer.close()
     finally:
-        store._cached.close()
+        store.close()
