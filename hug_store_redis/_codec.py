@@ -12,6 +12,7 @@ _COMPILED = f"{__package__}._speedups"
 
 Codec = _codec_py.Codec
 encodes_as = _codec_py.encodes_as
+first_cookie_id = _codec_py.first_cookie_id
 IMPLEMENTATION = "python"
 if not NO_EXTENSIONS and sys.implementation.name == "cpython":
     try:
@@ -25,4 +26,5 @@ if not NO_EXTENSIONS and sys.implementation.name == "cpython":
     else:
         Codec = cast("type[_codec_py.Codec]", _speedups.Codec)
         encodes_as = _speedups.encodes_as
+        first_cookie_id = _speedups.first_cookie_id
         IMPLEMENTATION = "cython"

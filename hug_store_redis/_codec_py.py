@@ -5,6 +5,7 @@ return the same values and raise the same exception types for every input.
 """
 
 import math
+import re
 import types
 from collections.abc import Callable
 from typing import Any
@@ -120,6 +121,27 @@ def encodes_as(data: Any, payload: Any) -> bool:
         return False
     text = _add_json_dumps_spacing(compact).replace("\x7f", "\\u007f")
     return text == payload if isinstance(payload, str) else text.encode("ascii") == payload
+
+
+SESSION_ID_LENGTH = 43
+"""Characters of a session id: 32 random bytes in URL-safe base64 without padding."""
+_SESSION_ID = re.compile(f"[A-Za-z0-9_-]{{{SESSION_ID_LENGTH}}}")
+
+
+def first_cookie_id(header: str, prefix: str) -> str | None:
+    """The session id when a Cookie header starts with ``prefix`` (``name=``) and a
+    well-formed id ending at ``;`` or the header's end: the header browsers send most often,
+    read without a cookie parser. None otherwise (the caller then parses the header)."""
+    end = len(prefix) + SESSION_ID_LENGTH
+    if len(header) < end or (len(header) > end and header[end] != ";") or not header.startswith(prefix):
+        return None
+    candidate = header[len(prefix) : end]
+    return candidate if is_session_id(candidate) else None
+
+
+def is_session_id(value: str) -> bool:
+    """Only ids the middleware could have issued; junk never reaches Redis."""
+    return _SESSION_ID.fullmatch(value) is not None
 
 
 def _add_json_dumps_spacing(compact: str) -> str:

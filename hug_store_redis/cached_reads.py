@@ -17,7 +17,6 @@ import queue
 import threading
 import weakref
 from collections.abc import Callable
-from time import monotonic
 
 from .cache_sources import Sources
 from .local_cache import LocalCache
@@ -25,7 +24,6 @@ from .stats import StoreStats
 from .transport import SlidingReply, Transport
 
 logger = logging.getLogger("hug_store_redis.local_cache")
-INFINITY = float("inf")
 TOUCH_QUEUE_LIMIT = 256
 """Touches waiting for the sender; past that a due entry is dropped and the next read touches."""
 
@@ -60,18 +58,14 @@ class CachedReads:
         """What ``miss`` would return, from the cache, or None; a hit whose touch is due queues it."""
         if self._check is not None:
             self._check()
-        full_key = self._namespaced_key(key)
-        entry = self.cache.lookup(full_key)
-        if entry is None:
+        found = self.cache.lookup(self._namespaced_key(key))
+        if found is None:
             return None
-        payload, expires_at = entry
-        if expires_at == INFINITY:
-            return payload, -1, False
-        remaining_ms = max(int((expires_at - monotonic()) * 1000), 1)
-        if remaining_ms >= touch_below_ms:
+        payload, remaining_ms = found
+        if remaining_ms >= touch_below_ms or remaining_ms == -1:
             return payload, remaining_ms, False
         if not self._toucher.submit(key, touch_below_ms):
-            self.cache.invalidate(full_key)  # the sender is saturated: the next read touches itself
+            self.cache.invalidate(self._namespaced_key(key))  # the sender is saturated: the next read touches
         return payload, remaining_ms, True
 
     def forget(self, key: str) -> None:

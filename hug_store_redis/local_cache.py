@@ -80,8 +80,8 @@ class LocalCache:
         found = self.lookup(key)
         return None if found is None else found[0]
 
-    def lookup(self, key: bytes) -> tuple[bytes, float] | None:
-        """Like ``get``, with the ``monotonic()`` time the key expires in Redis (inf: never).
+    def lookup(self, key: bytes) -> tuple[bytes, int] | None:
+        """Like ``get``, with the key's remaining ms in Redis (at least 1; -1: it never expires).
 
         For a store that slides expiry: it tells when a touch is due without asking Redis.
         """
@@ -93,7 +93,10 @@ class LocalCache:
                     if now < entry[1]:
                         self._entries.move_to_end(key)
                         self._hits += 1
-                        return entry[0], entry[2]
+                        expires_at = entry[2]
+                        if expires_at is _NEVER:
+                            return entry[0], -1
+                        return entry[0], max(int((expires_at - now) * 1000), 1)
                     self._remove(key)
             self._misses += 1
             return None

@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 import ujson
 
 from . import non_finite
-from ._codec import encodes_as
+from ._codec import encodes_as, first_cookie_id
+from ._codec_py import is_session_id
 from .client_errors import UNREACHABLE_ERRORS
 from .errors import CorruptSessionError
 from .session_delta import MergeHook
@@ -34,8 +35,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_TOUCH_AFTER = 60
 """Seconds: the expiry slides at most once a minute per session, as connect-mongo's touchAfter."""
 
-_SESSION_ID_PATTERN = r"[A-Za-z0-9_-]{43}"
-_SESSION_ID = re.compile(_SESSION_ID_PATTERN)
 _COOKIE_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _STATE_KEY = "hug_store_redis.session"
 _UNREACHABLE = UNREACHABLE_ERRORS
@@ -48,11 +47,6 @@ _T = TypeVar("_T")
 _compact_json = ujson.encode
 """ujson's C encoder, for comparing values. Importing hug swaps ``ujson.dumps`` for a Python
 proxy that costs several times more; ``ujson.encode`` is the same C function, left alone."""
-
-
-def is_session_id(value: str) -> bool:
-    """Only ids this middleware could have issued; junk never reaches Redis."""
-    return _SESSION_ID.fullmatch(value) is not None
 
 
 Loaded = tuple[str, bytes | str]
@@ -101,7 +95,7 @@ class RedisSessionMiddleware(SignedInDevices):
 
     __slots__ = (
         "_cookie_attributes",
-        "_cookie_first",
+        "_cookie_prefix",
         "_expired_cookie_attributes",
         "_read",
         "_touch_after",
@@ -183,10 +177,7 @@ class RedisSessionMiddleware(SignedInDevices):
             lifetime.append(f"Max-Age={cookie_max_age}")
         self._cookie_attributes = "".join("; " + part for part in lifetime + flags)
         self._expired_cookie_attributes = "".join("; " + part for part in [_EXPIRED, *flags])
-        # The header a browser sends most often, ours first: read without falcon's parser.
-        self._cookie_first = re.compile(
-            re.escape(cookie_name) + "=(" + _SESSION_ID_PATTERN + r")(?:;|\Z)"
-        ).match
+        self._cookie_prefix = cookie_name + "="  # ours first: read without falcon's parser
 
     def _flags(self) -> list[str]:
         flags = []
@@ -212,9 +203,9 @@ class RedisSessionMiddleware(SignedInDevices):
         """
         env = request.env
         header = env.get("HTTP_COOKIE")
-        first = self._cookie_first(header) if header else None
+        first = first_cookie_id(header, self._cookie_prefix) if header else None
         if first is not None:
-            data, env[_STATE_KEY] = self._load(first[1])
+            data, env[_STATE_KEY] = self._load(first)
         else:
             values = request.get_cookie_values(self.cookie_name) if header else None
             if values and is_session_id(values[0]):
