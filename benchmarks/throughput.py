@@ -1,16 +1,18 @@
 """Requests per second through a real WSGI server under a load generator: what sessions cost.
 
     make bench-throughput          # or, with the options below:
-    .venv/bin/python benchmarks/throughput.py [--threads 4 8] [--duration 10] [--warmup 3]
+    .venv/bin/python benchmarks/throughput.py [--rounds 3] [--threads 4 8] [--duration 10] [--warmup 3]
         [--connections 16] [--sessions 64] [--json build/throughput.json]
 
 An embedded redis-server, then for each waitress thread count and each variant: the app of
 benchmarks/throughput_app.py in a process of its own (waitress), driven by ``wrk`` (one
 thread, ``--connections`` connections) in another, over fresh sessions written just before,
 each request carrying one of their cookies in turn (benchmarks/throughput.lua). A warm-up
-run, then one measured run of ``--duration`` seconds. Variants: no sessions, sessions with
-the cache off, sessions with the cache on (a hit, inside ``touch_after``), and a request
-that modifies its session (a write on every request) with the cache off and on.
+run, then one measured run of ``--duration`` seconds; ``--rounds`` times, each round in
+another order, and the table shows medians (the machine's load moves within minutes).
+Variants: no sessions, sessions with the cache off, sessions with the cache on (a hit,
+inside ``touch_after``), and a request that modifies its session (a write on every
+request) with the cache off and on.
 
 The figures are checked, not just printed: wrk saw no socket error and no status >= 400 (the
 handler answers 500 when a session variant did not read the session); the store read a
@@ -29,6 +31,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import psutil
@@ -57,17 +60,24 @@ def main() -> int:
     results = []
     with EmbeddedRedis() as server:
         client = redis.Redis(host=server.host, port=server.port)
-        for threads in arguments.threads:
-            for variant, path in RUNS:
-                result = measure(client, server.port, variant, path, threads, arguments)
-                results.append(result)
-                print(row(result, results), flush=True)
+        for round_ in range(arguments.rounds):
+            for threads in arguments.threads:
+                shift = round_ % len(RUNS)  # each round starts elsewhere: drift is not one variant's
+                for variant, path in RUNS[shift:] + RUNS[:shift]:
+                    result = measure(client, server.port, variant, path, threads, arguments)
+                    result["round"] = round_
+                    results.append(result)
+                    print(progress(result), flush=True)
         client.close()
     print("\n" + table(results))
     if arguments.json:
         Path(arguments.json).parent.mkdir(parents=True, exist_ok=True)
         Path(arguments.json).write_text(json.dumps(results, indent=2))
-    failed = [f"{r['variant']} {r['path']} x{r['threads']}: {c}" for r in results for c in r["failed"]]
+    failed = [
+        f"round {r['round']}, {r['variant']} {r['path']} x{r['threads']}: {c}"
+        for r in results
+        for c in r["failed"]
+    ]
     print("\nchecks: " + ("all passed" if not failed else "FAILED\n  " + "\n  ".join(failed)))
     return 1 if failed else 0
 
@@ -77,6 +87,7 @@ def parse_arguments() -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--threads", type=int, nargs="+", default=[4, 8], help="waitress threads")
+    parser.add_argument("--rounds", type=int, default=3, help="times every variant is measured")
     parser.add_argument("--duration", type=int, default=10, help="seconds measured per variant")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of load before measuring")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
@@ -205,36 +216,47 @@ def sent_commands(client: redis.Redis) -> dict[str, int]:
     return calls
 
 
-def ratio_to_baseline(result: dict[str, Any], results: list[dict[str, Any]]) -> str:
-    for other in results:
-        if other["variant"] == "no-sessions" and other["threads"] == result["threads"]:
-            return f"{result['requests_per_second'] / other['requests_per_second']:.2f}"
-    return "n/a"
-
-
 HEADER = (
-    "| variant | request | waitress threads | req/s | p50 ms | p99 ms | req/s / no sessions "
-    "| app CPU µs/req | Redis cmds/req | checks |\n| --- |" + " --- |" * 9
+    "| variant | request | waitress threads | req/s | p50 ms | p99 ms | req/s / no sessions (rounds) "
+    "| app CPU µs/req | Redis cmds/req |\n| --- |" + " --- |" * 8
 )
 FOOTNOTE = (
-    "req/s and latency from wrk; app CPU: the waitress process's user + system time per request; "
-    "Redis cmds: INFO commandstats per request, a script counted with the commands it runs "
-    "(the uncached read is EVALSHA + GET + PTTL, one round trip)."
+    "Medians over the rounds; the ratio is of the median req/s, with the lowest and highest of the "
+    "rounds' own ratios (each against no sessions in the same round). req/s and latency from wrk; "
+    "app CPU: the waitress process's user + system time per request; Redis cmds: INFO commandstats "
+    "per request, a script counted with the commands it runs (the uncached read is EVALSHA + GET + "
+    "PTTL, one round trip)."
 )
 
 
-def row(result: dict[str, Any], results: list[dict[str, Any]]) -> str:
+def progress(result: dict[str, Any]) -> str:
     load = result["wrk"]
     return (
-        f"| {result['variant']} | {result['path']} | {result['threads']} "
-        f"| {result['requests_per_second']:.0f} | {load['p50_us'] / 1000:.2f} | {load['p99_us'] / 1000:.2f} "
-        f"| {ratio_to_baseline(result, results)} | {result['app_cpu_us_per_request']:.0f} "
-        f"| {result['commands_per_request']:.2f} | {'ok' if not result['failed'] else 'FAILED'} |"
+        f"round {result['round']}: {result['variant']:11} {result['path']:7} x{result['threads']}: "
+        f"{result['requests_per_second']:6.0f} req/s, p50 {load['p50_us'] / 1000:.2f} ms, "
+        f"p99 {load['p99_us'] / 1000:.2f} ms, {'ok' if not result['failed'] else 'FAILED'}"
     )
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    return "\n".join([HEADER, *(row(result, results) for result in results), "", FOOTNOTE])
+    rows = [HEADER]
+    for threads in sorted({result["threads"] for result in results}):
+        baseline = [r for r in results if r["threads"] == threads and r["variant"] == "no-sessions"]
+        baseline_rps = {r["round"]: r["requests_per_second"] for r in baseline}
+        for variant, path in RUNS:
+            same = [r for r in results if (r["variant"], r["path"], r["threads"]) == (variant, path, threads)]
+            rps = median(r["requests_per_second"] for r in same)
+            ratios = [r["requests_per_second"] / baseline_rps[r["round"]] for r in same]
+            ratio = rps / median(baseline_rps.values())
+            rows.append(
+                f"| {variant} | {path} | {threads} | {rps:.0f} "
+                f"| {median(r['wrk']['p50_us'] for r in same) / 1000:.2f} "
+                f"| {median(r['wrk']['p99_us'] for r in same) / 1000:.2f} "
+                f"| {ratio:.2f} ({min(ratios):.2f}-{max(ratios):.2f}) "
+                f"| {median(r['app_cpu_us_per_request'] for r in same):.0f} "
+                f"| {median(r['commands_per_request'] for r in same):.2f} |"
+            )
+    return "\n".join([*rows, "", FOOTNOTE])
 
 
 if __name__ == "__main__":
