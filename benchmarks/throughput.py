@@ -19,7 +19,8 @@ handler answers 500 when a session variant did not read the session); the store 
 session for every request and found no id missing; the cached read variant had no cache
 miss and Redis ran no read command during the measured run (INFO commandstats, the
 listener's PING/INFO left out); the modifying variants lost no update (the counters in
-Redis add up to the handler's calls). A failed check fails the run (exit status 1).
+Redis add up to the handler's calls; the app's merge hook adds up overlapping increments).
+A failed check fails the run (exit status 1).
 Ratios to no-sessions are from the same run and thread count.
 """
 
@@ -135,6 +136,7 @@ def measure(
         "stats_delta": {name: after[name] - before[name] for name in after if type(after[name]) is int},
         "cache_serving": after.get("cache_serving"),
         "counters_in_redis": counters,
+        "conflicts": after.get("conflicts", 0),  # warm-up included
         "modify_calls": after["modify_calls"],  # warm-up included, as the counters
         "server_errors": errors.strip().splitlines()[-5:],
     }
@@ -234,7 +236,8 @@ def progress(result: dict[str, Any]) -> str:
     return (
         f"round {result['round']}: {result['variant']:11} {result['path']:7} x{result['threads']}: "
         f"{result['requests_per_second']:6.0f} req/s, p50 {load['p50_us'] / 1000:.2f} ms, "
-        f"p99 {load['p99_us'] / 1000:.2f} ms, {'ok' if not result['failed'] else 'FAILED'}"
+        f"p99 {load['p99_us'] / 1000:.2f} ms, {result['conflicts']} conflicts merged, "
+        f"{'ok' if not result['failed'] else 'FAILED'}"
     )
 
 

@@ -10,7 +10,8 @@ differs, so the difference in requests per second is what sessions cost:
 
 ``GET /read`` answers 500 when a session variant did not find the session the driver wrote,
 so every 200 that wrk counts is a request that really read it. ``GET /modify`` adds one to
-the session's counter (a compare-and-set write on every request). ``GET /_stats`` reports
+the session's counter (a compare-and-set write on every request; overlapping requests on
+one session conflict, and the merge hook adds their increments up). ``GET /_stats`` reports
 the store's counters and how many times ``/modify`` ran, for the driver's checks.
 """
 
@@ -33,13 +34,20 @@ USER = "ada"
 """Every session the driver writes holds this user; a session variant that reads another answers 500."""
 
 
+def add_counters(base: dict[str, Any], mine: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
+    """The merge hook: overlapping increments add up (the default, this request wins, keeps one)."""
+    merged = {**theirs, **mine}
+    merged["counter"] = theirs.get("counter", 0) + mine.get("counter", 0) - base.get("counter", 0)
+    return merged
+
+
 def build_app(variant: str, redis_port: int) -> Any:
     api = hug.API(f"throughput_{uuid.uuid4().hex}")
     store = None
     if variant != "no-sessions":
         client = redis.Redis(host="127.0.0.1", port=redis_port)
         store = RedisStore(client, NAMESPACE, local_cache=variant == "cache-on")
-        api.http.add_middleware(RedisSessionMiddleware(store, cookie_secure=False))
+        api.http.add_middleware(RedisSessionMiddleware(store, cookie_secure=False, merge=add_counters))
     expect_session = store is not None
     modified = [0]  # /modify calls, under modified_lock
     modified_lock = threading.Lock()
