@@ -29,6 +29,8 @@ from collections.abc import Callable
 from time import monotonic
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from .local_cache import LocalCache, positive_seconds
 from .resp3 import ProtocolError, Push, ReplyError
 from .tracking import Address, ListenerError, TrackingConnection, run_id_of
@@ -196,7 +198,7 @@ class InvalidationListener:
                 delay = min(delay * 2, self._max_retry_delay)
 
     def _session(self, generation: int) -> None:
-        address = self._address() if callable(self._address) else self._address
+        address = self._resolve()
         connection: TrackingConnection[_Expected] = TrackingConnection(
             address, self._wake_reader, self.heartbeat_timeout
         )
@@ -236,6 +238,14 @@ class InvalidationListener:
                     confirmed = True
                     self.sessions += 1
                     logger.info("local cache serving: invalidations flow from %s", self._where())
+
+    def _resolve(self) -> Address:
+        if not callable(self._address):
+            return self._address
+        try:
+            return self._address()
+        except RedisError as error:  # sentinels naming no master mid-failover: retried like a lost connection
+            raise ListenerError(f"no server to listen to yet: {error}") from error
 
     def _on_reply(self, what: _Expected, reply: Any, generation: int) -> bool:
         """Act on a reply; True when it answered a heartbeat in time (the flow is confirmed)."""
