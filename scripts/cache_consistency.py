@@ -1,7 +1,7 @@
 """The local cache's consistency claim, checked over traces of two processes under faults.
 
 Run it as ``PYTHONPATH=tests .venv/bin/python scripts/cache_consistency.py [--seconds N]
-[--fault NAME|all|failovers] [--no-cache | --with-baseline]``.
+[--fault NAME|all|failovers] [--no-cache | --with-baseline] [--wait-replicas N]``.
 
 A writer process writes increasing versions of one key (a store without a cache, about one
 per millisecond); a reader process reads it through a store with ``local_cache=True``
@@ -21,10 +21,11 @@ Failovers (tests/support/topology*.py; ``failovers`` runs the four), repeated wh
 has room for one more and 3 s of traffic after it: ``sentinel-failover`` (SENTINEL FAILOVER;
 1 primary, 1 replica, 3 sentinels; both processes use ``Sentinel.master_for``) and
 ``sentinel-kill`` (SIGKILL of the primary, restarted empty once the replica was promoted),
-20 s runs; the writer's store has ``wait_replicas=1``, so a write counts as acknowledged
-only once the replica holds it. ``cluster-failover`` (CLUSTER FAILOVER on the replica of the
-key's primary; 3 primaries, 3 replicas; both use ``RedisCluster``) and ``cluster-kill``
-(SIGKILL of that primary, restarted once its replica took over), 12 s runs.
+20 s runs; the writer's store has ``wait_replicas=1`` (``--wait-replicas``), so a write
+counts as acknowledged only once the replica holds it. ``cluster-failover`` (CLUSTER
+FAILOVER on the replica of the key's primary; 3 primaries, 3 replicas; both use
+``RedisCluster``) and ``cluster-kill`` (SIGKILL of that primary, restarted once its replica
+took over), 12 s runs.
 ``wait_replicas`` is refused on a cluster client, so there an acknowledged write is the
 primary's: a manual CLUSTER FAILOVER loses none (the primary pauses writers until its
 replica caught up), a kill may lose the last few, which the baseline shows.
@@ -32,6 +33,7 @@ replica caught up), a kill may lose the last few, which the baseline shows.
 
 import argparse
 import contextlib
+import dataclasses
 import signal
 import tempfile
 import time
@@ -161,8 +163,7 @@ def sentinel(
 ) -> Iterator[tuple[Target, Fault]]:
     deployment = SentinelDeployment(directory)
     try:
-        target = Target(sentinels=tuple(deployment.sentinel_addresses), wait_replicas=1)
-        yield target, make_fault(deployment)
+        yield Target(sentinels=tuple(deployment.sentinel_addresses)), make_fault(deployment)
     finally:
         deployment.stop()
 
@@ -195,8 +196,10 @@ SECONDS = {"sentinel-failover": 20.0, "sentinel-kill": 20.0, "cluster-failover":
 and until then ``wait_replicas=1`` acknowledges nothing)."""
 
 
-def scenario(name: str, seconds: float, use_cache: bool) -> Verdict:
+def scenario(name: str, seconds: float, use_cache: bool, wait_replicas: int = 1) -> Verdict:
     with tempfile.TemporaryDirectory() as directory, SCENARIOS[name](Path(directory)) as (target, fault):
+        if target.sentinels:
+            target = dataclasses.replace(target, wait_replicas=wait_replicas)
         return run(target, seconds, bound_ms=LEASE_MS, fault=fault, use_cache=use_cache)
 
 
@@ -207,6 +210,9 @@ def main() -> None:
     modes = parser.add_mutually_exclusive_group()
     modes.add_argument("--no-cache", action="store_true", help="the baseline: every read goes to Redis")
     modes.add_argument("--with-baseline", action="store_true", help="each fault with the cache, then without")
+    parser.add_argument(
+        "--wait-replicas", type=int, default=1, help="the Sentinel writer's (default 1; 0: async replication)"
+    )
     options = parser.parse_args()
     assert InvalidationListener(("127.0.0.1", 1)).lease * 1000 == LEASE_MS
     names = {"all": list(ALL), "failovers": list(FAILOVERS)}.get(options.fault, [options.fault])
@@ -214,7 +220,7 @@ def main() -> None:
     for name in names:
         for use_cache in caching:
             seconds = options.seconds or SECONDS.get(name, 8.0)
-            verdict = scenario(name, seconds, use_cache)
+            verdict = scenario(name, seconds, use_cache, options.wait_replicas)
             label = name if use_cache else f"{name}, no cache"
             print(f"{label}: {verdict.summary()}", flush=True)
             print(f"  reader's store: {verdict.stats}", flush=True)
