@@ -141,7 +141,7 @@ def cluster_kill(cluster: Cluster) -> Fault:
         old.send(signal.SIGKILL)
         wait_for("the replica to take over", lambda: new.client.info("replication")["role"] == "master")
         old.start()  # rejoins from its nodes.conf as the new primary's replica
-        cluster.await_takeover(SLOT, new)
+        cluster.wait_healthy()
 
     return repeatedly(step, CLUSTER_GAP)
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import redis
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 from hug_store_redis import RedisStore
@@ -32,8 +33,9 @@ from support.topology_sentinel import SERVICE, sentinel_for
 NAMESPACE = "consistency"
 KEY = "probe"
 # Any refusal counts as "not acknowledged" (a write) or "no answer" (a read): a failover
-# brings MOVED, CLUSTERDOWN, READONLY and NotReplicatedError (a ConnectionError) too.
-RETRY_ERRORS = (redis.RedisError, OSError)
+# brings MOVED, CLUSTERDOWN, READONLY, NotReplicatedError (a ConnectionError) and, while a
+# cluster client finds no node to map the slots from, RedisClusterException (no RedisError).
+RETRY_ERRORS = (redis.RedisError, RedisClusterException, OSError)
 
 
 @dataclass(frozen=True)
