@@ -17,11 +17,11 @@ second; ``sigstop`` freezes redis-server for 2 s (SIGSTOP, then SIGCONT), twice;
 stops and restarts redis-server on the same port (AOF with fsync always, so acknowledged
 writes survive), twice. ``all`` (the default) runs ``none`` and these three.
 
-Failovers (tests/support/topology*.py; ``failovers`` runs the four), repeated while the run
-has room for one more and 3 s of traffic after it: ``sentinel-failover`` (SENTINEL FAILOVER;
+Failovers (tests/support/topology*.py; ``failovers`` runs the four), 1.5 s into the run and
+again while it has room for one more and 3 s of traffic after it: ``sentinel-failover`` (SENTINEL FAILOVER;
 1 primary, 1 replica, 3 sentinels; both processes use ``Sentinel.master_for``) and
 ``sentinel-kill`` (SIGKILL of the primary, restarted empty once the replica was promoted),
-20 s runs; the writer's store has ``wait_replicas=1`` (``--wait-replicas``), so a write
+30 s runs; the writer's store has ``wait_replicas=1`` (``--wait-replicas``), so a write
 counts as acknowledged only once the replica holds it. ``cluster-failover`` (CLUSTER
 FAILOVER on the replica of the key's primary; 3 primaries, 3 replicas; both use
 ``RedisCluster``) and ``cluster-kill`` (SIGKILL of that primary, restarted once its replica
@@ -90,13 +90,14 @@ def restart(server: RedisServer) -> Fault:
 
 
 def repeatedly(step: Callable[[], None], gap: float = 1.5) -> Fault:
-    """``step`` (a failover, waited out) ``gap`` s after the previous one settled, while the run
-    has room for another one as long as the last and 3 s of traffic after it."""
+    """``step`` (a failover, waited out) 1.5 s into the run, then ``gap`` s after the previous one
+    settled, while the run has room for another one as long as the last and 3 s of traffic."""
 
     def fault(end: float) -> None:
-        took = 1.0
-        while time.monotonic() + gap + took + 3 < end:
-            time.sleep(gap)
+        took, pause = 1.0, 1.5
+        while time.monotonic() + pause + took + 3 < end:
+            time.sleep(pause)
+            pause = gap
             started = time.monotonic()
             step()
             took = time.monotonic() - started
@@ -190,10 +191,10 @@ SCENARIOS: dict[str, Setting] = {
 }
 ALL = ("none", "kill", "sigstop", "restart")
 FAILOVERS = ("sentinel-failover", "sentinel-kill", "cluster-failover", "cluster-kill")
-SECONDS = {"sentinel-failover": 20.0, "sentinel-kill": 20.0, "cluster-failover": 12.0, "cluster-kill": 12.0}
-"""Defaults long enough for traffic after a failover: a Sentinel one settles in about 11 s
-(the sentinels turn the old primary into a replica 8 s after it reports itself a primary,
-and until then ``wait_replicas=1`` acknowledges nothing)."""
+SECONDS = {"sentinel-failover": 30.0, "sentinel-kill": 30.0, "cluster-failover": 12.0, "cluster-kill": 12.0}
+"""Long enough for two failovers (one each way) and traffic after them: a Sentinel one settles
+in about 11 s (the sentinels turn the old primary into a replica 8 s after it reports itself
+a primary, and until then ``wait_replicas=1`` acknowledges nothing)."""
 
 
 def scenario(name: str, seconds: float, use_cache: bool, wait_replicas: int = 1) -> Verdict:
@@ -205,7 +206,7 @@ def scenario(name: str, seconds: float, use_cache: bool, wait_replicas: int = 1)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, help="8 on one server; 20 (Sentinel) and 12 (Cluster)")
+    parser.add_argument("--seconds", type=float, help="8 on one server; 30 (Sentinel) and 12 (Cluster)")
     parser.add_argument("--fault", choices=[*SCENARIOS, "all", "failovers"], default="all")
     modes = parser.add_mutually_exclusive_group()
     modes.add_argument("--no-cache", action="store_true", help="the baseline: every read goes to Redis")
