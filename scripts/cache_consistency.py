@@ -224,6 +224,7 @@ def main() -> None:
             verdict = scenario(name, seconds, use_cache, options.wait_replicas)
             label = name if use_cache else f"{name}, no cache"
             print(f"{label}: {verdict.summary()}", flush=True)
+            print(f"  stalest read: {verdict.stalest}", flush=True)
             print(f"  reader's store: {verdict.stats}", flush=True)
 
 

@@ -118,6 +118,7 @@ class Verdict:
     stats: dict[str, int]
     failed_writes: int = 0  # refused or unanswered: not acknowledged, so never owed to a read
     newest: int = 0  # the last version acknowledged
+    stalest: str = "none"  # where the stalest read was (``stalest()``)
 
     @property
     def holds(self) -> bool:
@@ -208,6 +209,27 @@ def run(
         stats,
         failed_writes,
         versions[-1] if versions else 0,
+        stalest(versions, acknowledged, began, read),
+    )
+
+
+def stalest(versions: list[int], acknowledged: list[int], began: list[int], read: list[int]) -> str:
+    """Where the stalest read was, for a report: when it began (s into the reader's run), what
+    it returned, the newest version acknowledged by then and the time since the first newer one."""
+    worst: tuple[int, int, int] | None = None
+    for start, version in zip(began, read, strict=True):
+        first_newer = bisect.bisect_right(versions, version)
+        if first_newer < len(versions) and acknowledged[first_newer] < start:
+            late = start - acknowledged[first_newer]
+            if worst is None or late > worst[0]:
+                worst = (late, start, version)
+    if worst is None:
+        return "none"
+    late, start, version = worst
+    newest = versions[bisect.bisect_left(acknowledged, start) - 1]
+    return (
+        f"at {(start - began[0]) / 1e9:.3f} s returned v{version}, v{newest} acknowledged by then,"
+        f" v{version + 1} {late / 1e6:.1f} ms before"
     )
 
 
