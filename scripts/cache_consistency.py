@@ -20,7 +20,8 @@ writes survive), twice. ``all`` (the default) runs ``none`` and these three.
 Failovers (tests/support/topology*.py; ``failovers`` runs the four), 1.5 s into the run and
 again while it has room for one more and 3 s of traffic after it: ``sentinel-failover`` (SENTINEL FAILOVER;
 1 primary, 1 replica, 3 sentinels; both processes use ``Sentinel.master_for``) and
-``sentinel-kill`` (SIGKILL of the primary, restarted empty once the replica was promoted),
+``sentinel-kill`` (SIGKILL of the primary, restarted empty once every sentinel named the
+promoted replica),
 30 s runs; the writer's store has ``wait_replicas=1`` (``--wait-replicas``), so a write
 counts as acknowledged only once the replica holds it. ``cluster-failover`` (CLUSTER
 FAILOVER on the replica of the key's primary; 3 primaries, 3 replicas; both use
@@ -45,7 +46,7 @@ from redis.crc import key_slot
 from support.cache_consistency import KEY, NAMESPACE, Target, Verdict, run
 from support.servers import RedisServer, wait_for
 from support.topology_cluster import Cluster
-from support.topology_sentinel import SentinelDeployment
+from support.topology_sentinel import SERVICE, SentinelDeployment
 
 from hug_store_redis.invalidation import InvalidationListener
 
@@ -115,11 +116,26 @@ def sentinel_failover(deployment: SentinelDeployment) -> Fault:
 
 
 def sentinel_kill(deployment: SentinelDeployment) -> Fault:
+    """SIGKILL of the primary; it is restarted (empty) once every sentinel names the new one.
+
+    Restarted sooner, a sentinel that learns of the failover late can see the new primary
+    down (its down-after clock starts when it learns) and fail over again, to the restarted
+    empty node: the servers then serve an empty key (RELIABILITY.md, "Local cache").
+    """
+
+    def named_by_all(port: int) -> bool:
+        return all(
+            int(sentinel.client.execute_command("SENTINEL GET-MASTER-ADDR-BY-NAME", SERVICE)[1]) == port
+            for sentinel in deployment.sentinels
+        )
+
     def step() -> None:
         old = deployment.current_primary_port()
         node = next(node for node in deployment.data_nodes if node.port == old)
+        new = next(node for node in deployment.data_nodes if node.port != old)
         node.send(signal.SIGKILL)
-        wait_for("the sentinels to promote the replica", lambda: deployment.current_primary_port() != old)
+        wait_for("every sentinel to name the promoted replica", lambda: named_by_all(new.port))
+        time.sleep(deployment.down_after_ms / 1000 + 1)  # past any late sentinel's down-after
         node.start()  # empty; the sentinels turn it into the new primary's replica
         deployment.wait_healthy()
 
