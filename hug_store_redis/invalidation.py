@@ -29,6 +29,7 @@ from collections.abc import Callable
 from time import monotonic
 from typing import Any
 
+from .client_errors import CLIENT_ERRORS
 from .listener_endpoints import Address, TLSSettings, UnixSocket
 from .local_cache import LocalCache, positive_seconds
 from .resp3 import ProtocolError, Push, ReplyError
@@ -215,7 +216,7 @@ class InvalidationListener:
 
     def _session(self, generation: int) -> None:
         self.connects += 1
-        address = self._address() if callable(self._address) else self._address
+        address = self._resolve()
         connection: TrackingConnection[_Expected] = TrackingConnection(
             address, self._wake_reader, self.heartbeat_timeout, self._tls
         )
@@ -268,6 +269,14 @@ class InvalidationListener:
             if self._thread is threading.current_thread():
                 self._thread = None
             return True
+
+    def _resolve(self) -> Address | UnixSocket:
+        if not callable(self._address):
+            return self._address
+        try:
+            return self._address()
+        except CLIENT_ERRORS as error:  # sentinels naming no master mid-failover: retried
+            raise ListenerError(f"no server to listen to yet: {error}") from error
 
     def _on_reply(self, what: _Expected, reply: Any, generation: int) -> bool:
         """Act on a reply; True when it answered a heartbeat in time (the flow is confirmed)."""

@@ -5,11 +5,14 @@ each test checks the cache stops serving with nothing left in it, then serves ag
 tracking is back and a heartbeat came through. Deadlines are generous; nothing is timed.
 """
 
+import logging
 import os
 import signal
+import threading
 
 import pytest
 import redis
+from redis.sentinel import MasterNotFoundError
 from support.cache import (
     GENEROUS,
     PREFIX,
@@ -212,3 +215,30 @@ def test_one_cache_kept_by_two_servers_as_on_a_cluster(own_server, own_client, t
         for listener in listeners:
             listener.close()
         second.stop()
+
+
+def test_sentinels_without_a_master_yet_are_a_lost_connection_not_a_bug(own_server, caplog):
+    """Mid-failover the sentinels may name no master (MasterNotFoundError): the listener retries,
+    warns once like any lost connection, and serves once a master is named, with no traceback."""
+    refusals = [MasterNotFoundError("No master found for 'mymaster'")] * 3
+    asked_after_refusals = threading.Event()
+
+    def address() -> tuple[str, int]:
+        if refusals:
+            raise refusals.pop()
+        asked_after_refusals.set()
+        return ("127.0.0.1", own_server.port)
+
+    cache = LocalCache()
+    listener = InvalidationListener(address, retry_delay=0.01)
+    listener.attach(cache, PREFIX)
+    with caplog.at_level(logging.DEBUG, logger="hug_store_redis.invalidation"):
+        listener.start()
+        try:
+            wait_serving(cache)
+        finally:
+            listener.close()
+    assert asked_after_refusals.is_set()
+    assert [record for record in caplog.records if record.exc_info] == []
+    warned = [record for record in caplog.records if "No master found" in record.getMessage()]
+    assert [record.levelno for record in warned] == [logging.WARNING]

@@ -13,6 +13,16 @@ from support.servers import HOST, Node, free_port, wait_for
 SLOT_RANGES = ((0, 5460), (5461, 10922), (10923, 16383))
 
 
+def cluster_client(port: int, **kwargs: Any) -> RedisCluster:
+    """A RedisCluster through the node on ``port`` that rides out a failover (any process may build one)."""
+    options: dict[str, Any] = {
+        "socket_timeout": 5,
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=10),
+    }
+    options.update(kwargs)
+    return RedisCluster(host=HOST, port=port, **options)
+
+
 class Cluster:
     """3 primaries + 3 replicas with ``--cluster-enabled yes``, joined from Python."""
 
@@ -79,12 +89,7 @@ class Cluster:
 
     def client(self, **kwargs: Any) -> RedisCluster:
         """A RedisCluster that rides out a failover: it retries and re-reads the slot map."""
-        options: dict[str, Any] = {
-            "socket_timeout": 5,
-            "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=10),
-        }
-        options.update(kwargs)
-        return RedisCluster(host=HOST, port=self.nodes[0].port, **options)
+        return cluster_client(self.nodes[0].port, **kwargs)
 
     def node_at(self, port: int) -> Node:
         return next(node for node in self.nodes if node.port == port)

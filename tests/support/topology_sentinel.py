@@ -15,6 +15,16 @@ from support.servers import HOST, Node, free_port, wait_for
 SERVICE = "mymaster"
 
 
+def sentinel_for(addresses: list[tuple[str, int]], **kwargs: Any) -> Sentinel:
+    """A ``Sentinel`` on ``addresses`` whose clients retry through a failover (any process may build one)."""
+    options: dict[str, Any] = {
+        "socket_timeout": 2,
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=20),
+    }
+    options.update(kwargs)
+    return Sentinel(addresses, sentinel_kwargs={"socket_timeout": 2}, **options)
+
+
 class SentinelDeployment:
     """1 primary, 1 replica and 3 sentinels watching them as ``mymaster`` (quorum 2)."""
 
@@ -50,12 +60,7 @@ class SentinelDeployment:
         return [(HOST, node.port) for node in self.sentinels]
 
     def sentinel(self, **kwargs: Any) -> Sentinel:
-        options: dict[str, Any] = {
-            "socket_timeout": 2,
-            "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=20),
-        }
-        options.update(kwargs)
-        return Sentinel(self.sentinel_addresses, sentinel_kwargs={"socket_timeout": 2}, **options)
+        return sentinel_for(self.sentinel_addresses, **kwargs)
 
     def master_for(self, **kwargs: Any) -> redis.Redis:
         return self.sentinel(**kwargs).master_for(SERVICE)
