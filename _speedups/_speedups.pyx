@@ -384,6 +384,12 @@ cdef class Codec:
     cpdef object decode(self, payload, key):
         return decode_json(payload, key)
 
+    def encodes_as(self, data, payload):
+        return encodes_as(data, payload)
+
+    def first_cookie_id(self, str header, str prefix):
+        return first_cookie_id(header, prefix)
+
     cdef bytes _frame(self, bytes head, bytes key, bytes payload, bytes tail):
         """head, the namespaced key as a bulk string, optionally the payload, then tail."""
         cdef Py_ssize_t key_size = PyBytes_GET_SIZE(self._prefix) + PyBytes_GET_SIZE(key)

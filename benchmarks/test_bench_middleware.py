@@ -36,7 +36,6 @@ import hug_store_redis._codec
 from hug_store_redis import RedisStore
 from hug_store_redis.cli.embedded import EmbeddedRedis
 from hug_store_redis.middleware import RedisSessionMiddleware, new_session_id
-from hug_store_redis.results import SlidingRead
 
 VARIANTS = ("no-sessions", "stock+1.0.0", "stock+ours", "ours", "ours-python")
 OWN_COST_VARIANTS = ("no-sessions", "do-nothing", "cython", "python")
@@ -95,9 +94,12 @@ class StubbedReadStore(RedisStore):
     def read_payload(self, key, *, touch=False):
         return self.payloads.get(key)
 
-    def read_payload_sliding(self, key, touch_after):
-        payload = self.payloads.get(key)
-        return SlidingRead(payload, -2 if payload is None else self.expiration * 1000)
+    def sliding_reader(self, touch_after):
+        def read(key):
+            payload = self.payloads.get(key)
+            return payload, -2 if payload is None else self.expiration * 1000, False
+
+        return read
 
 
 class DoNothingMiddleware:

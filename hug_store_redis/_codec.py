@@ -11,8 +11,6 @@ NO_EXTENSIONS = os.environ.get("HUG_STORE_REDIS_NO_EXTENSIONS", "") not in ("", 
 _COMPILED = f"{__package__}._speedups"
 
 Codec = _codec_py.Codec
-encodes_as = _codec_py.encodes_as
-first_cookie_id = _codec_py.first_cookie_id
 IMPLEMENTATION = "python"
 if not NO_EXTENSIONS and sys.implementation.name == "cpython":
     try:
@@ -25,6 +23,4 @@ if not NO_EXTENSIONS and sys.implementation.name == "cpython":
             raise
     else:
         Codec = cast("type[_codec_py.Codec]", _speedups.Codec)
-        encodes_as = _speedups.encodes_as
-        first_cookie_id = _speedups.first_cookie_id
         IMPLEMENTATION = "cython"

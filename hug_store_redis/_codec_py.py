@@ -233,6 +233,14 @@ class Codec:
     def decode(self, payload: Any, key: str) -> Any:
         return decode_json(payload, key)
 
+    # For the session middleware, so that it uses the same twin as its store.
+
+    def encodes_as(self, data: Any, payload: Any) -> bool:
+        return encodes_as(data, payload)
+
+    def first_cookie_id(self, header: str, prefix: str) -> str | None:
+        return first_cookie_id(header, prefix)
+
     # Complete RESP commands, for connections that take pre-framed bytes.
 
     def frame_get(self, key: str) -> bytes:

@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 import ujson
 
 from . import non_finite
-from ._codec import encodes_as, first_cookie_id
 from ._codec_py import is_session_id
 from .client_errors import UNREACHABLE_ERRORS
 from .errors import CorruptSessionError
@@ -96,7 +95,9 @@ class RedisSessionMiddleware(SignedInDevices):
     __slots__ = (
         "_cookie_attributes",
         "_cookie_prefix",
+        "_encodes_as",
         "_expired_cookie_attributes",
+        "_first_cookie_id",
         "_read",
         "_touch_after",
         "context_name",
@@ -156,6 +157,8 @@ class RedisSessionMiddleware(SignedInDevices):
             touch_after if store.expiration is None else min(touch_after, store.expiration / 2)
         )
         self._read = store.sliding_reader(self._touch_after)
+        self._encodes_as = store._codec.encodes_as  # the store's twin, compiled or pure
+        self._first_cookie_id = store._codec.first_cookie_id
         self.merge = merge
         self.context_name = context_name
         self.cookie_name = cookie_name
@@ -203,7 +206,7 @@ class RedisSessionMiddleware(SignedInDevices):
         """
         env = request.env
         header = env.get("HTTP_COOKIE")
-        first = first_cookie_id(header, self._cookie_prefix) if header else None
+        first = self._first_cookie_id(header, self._cookie_prefix) if header else None
         if first is not None:
             data, env[_STATE_KEY] = self._load(first)
         else:
@@ -244,7 +247,7 @@ class RedisSessionMiddleware(SignedInDevices):
         session = request.context.get(self.context_name)
         if type(state) is tuple:
             session_id, payload = state
-            if encodes_as(session, payload) or self._same_value(session, payload, session_id):
+            if self._encodes_as(session, payload) or self._same_value(session, payload, session_id):
                 self.store.note_skipped_write()
                 if self.cookie_max_age is not None:  # slide the browser's expiry with Redis's
                     self._set_cookie(response, session_id)
