@@ -233,10 +233,25 @@ class Codec:
     def decode(self, payload: Any, key: str) -> Any:
         return decode_json(payload, key)
 
-    # For the session middleware, so that it uses the same twin as its store.
+    # For the session middleware, so that it uses the same twin as its store. A session is
+    # unchanged when it holds the same JSON value as when it was read: ``reference`` is taken
+    # at load, ``unchanged`` asked after the handler. Here the reference is compact JSON of
+    # what was read (two C encodes in all); the compiled twin keeps the bytes read instead and
+    # compares the session's encoding with them in one pass.
 
-    def encodes_as(self, data: Any, payload: Any) -> bool:
-        return encodes_as(data, payload)
+    def reference(self, data: Any, payload: Any) -> Any:
+        try:
+            return _dumps(data)
+        except (TypeError, ValueError, OverflowError):  # not JSON: never unchanged
+            return None
+
+    def unchanged(self, session: Any, reference: Any) -> bool:
+        if reference is None:
+            return False
+        try:
+            return bool(_dumps(session) == reference)
+        except (TypeError, ValueError, OverflowError):
+            return False
 
     def first_cookie_id(self, header: str, prefix: str) -> str | None:
         return first_cookie_id(header, prefix)

@@ -14,8 +14,6 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import ujson
-
 from . import non_finite
 from ._codec_py import is_session_id
 from .client_errors import UNREACHABLE_ERRORS
@@ -43,16 +41,12 @@ ON_ERROR_VALUES = ("raise", "degrade")
 
 _T = TypeVar("_T")
 
-_compact_json = ujson.encode
-"""ujson's C encoder, for comparing values. Importing hug swaps ``ujson.dumps`` for a Python
-proxy that costs several times more; ``ujson.encode`` is the same C function, left alone."""
 
-
-Loaded = tuple[str, bytes | str]
+Loaded = tuple[str, bytes | str, Any]
 """The common request's whole state, kept in the WSGI environ: the id of a session read
-from Redis and the exact bytes read. After the handler, the session is unchanged when it
-encodes to those bytes (``encodes_as``: nested changes included, one C encode, no copy
-taken at load), and a write compares against them."""
+from Redis, the exact bytes read, which a write compares against, and the codec's
+reference for telling whether the session changed, nested changes included (the compiled
+twin compares the session's encoding with the bytes read in one pass)."""
 
 
 class _State:
@@ -95,11 +89,12 @@ class RedisSessionMiddleware(SignedInDevices):
     __slots__ = (
         "_cookie_attributes",
         "_cookie_prefix",
-        "_encodes_as",
         "_expired_cookie_attributes",
         "_first_cookie_id",
         "_read",
+        "_reference",
         "_touch_after",
+        "_unchanged",
         "context_name",
         "cookie_domain",
         "cookie_expires",
@@ -157,7 +152,8 @@ class RedisSessionMiddleware(SignedInDevices):
             touch_after if store.expiration is None else min(touch_after, store.expiration / 2)
         )
         self._read = store.sliding_reader(self._touch_after)
-        self._encodes_as = store._codec.encodes_as  # the store's twin, compiled or pure
+        self._reference = store._codec.reference  # the store's twin, compiled or pure
+        self._unchanged = store._codec.unchanged
         self._first_cookie_id = store._codec.first_cookie_id
         self.merge = merge
         self.context_name = context_name
@@ -235,7 +231,7 @@ class RedisSessionMiddleware(SignedInDevices):
             return {}, self._discard(session_id, f"JSON {type(data).__name__}, not an object")
         if touched and BOUND_KEY in data:  # signed-in devices: last seen rides on the lazy touch
             self._note_seen(session_id, data[BOUND_KEY])
-        return data, (session_id, payload)
+        return data, (session_id, payload, self._reference(data, payload))
 
     def _discard(self, session_id: str, reason: str) -> _State:
         logger.warning("session %s: %s; starting a new session", _short(session_id), reason)
@@ -246,8 +242,8 @@ class RedisSessionMiddleware(SignedInDevices):
         state: Loaded | _State | None = request.env.get(_STATE_KEY)
         session = request.context.get(self.context_name)
         if type(state) is tuple:
-            session_id, payload = state
-            if self._encodes_as(session, payload) or self._same_value(session, payload, session_id):
+            session_id, payload, reference = state
+            if self._unchanged(session, reference):
                 self.store.note_skipped_write()
                 if self.cookie_max_age is not None:  # slide the browser's expiry with Redis's
                     self._set_cookie(response, session_id)
@@ -261,14 +257,6 @@ class RedisSessionMiddleware(SignedInDevices):
             else:
                 assert state.payload is not None
                 self._save_existing(session, state.session_id, state.payload, response)
-
-    def _same_value(self, session: Any, read: bytes | str, session_id: str) -> bool:
-        """The session still holds what was read, though it would be written in another layout
-        (another client's bytes, 1.0.0's float forms): then nothing is written."""
-        try:
-            return bool(_compact_json(session) == _compact_json(self.store.decode(read, session_id)))
-        except (TypeError, ValueError, OverflowError):  # not JSON: the strict encode says why
-            return False
 
     def _save_existing(self, session: Any, session_id: str, read: bytes | str, response: Any) -> None:
         """Compare-and-set over the bytes read; a session left empty is deleted the same way."""
@@ -397,7 +385,7 @@ class RedisSessionMiddleware(SignedInDevices):
             return state
         if state is None:
             raise RuntimeError("RedisSessionMiddleware did not see this request: is it added to the API?")
-        session_id, payload = state
+        session_id, payload, _ = state
         state = request.env[_STATE_KEY] = _State(session_id=session_id, payload=payload)
         return state
 

@@ -15,6 +15,7 @@ import string
 from collections import OrderedDict
 
 import pytest
+import ujson
 from hypothesis import event, given
 from hypothesis import strategies as st
 from support.hypothesis_profiles import FUZZ, scaled
@@ -261,6 +262,32 @@ def test_encodes_as_is_exactly_the_strict_encoding_in_both_twins(twins, data, ot
         if status == "ok":  # refused data (NaN, float keys...) is compared as ujson renders it
             expected = payload == (written if isinstance(payload, bytes) else written.decode("ascii"))
             assert answers["python"] is expected, (data, payload)
+
+
+@FUZZ
+@given(values, values)
+def test_twins_tell_a_changed_session_alike(twins, data, other):
+    """The middleware's test: unchanged exactly when the session holds the JSON value that was
+    read (compact JSON equal), whichever layout Redis held it in, in both twins."""
+    for payload in layouts(data):
+        status, read = outcome(_codec_py.decode_json, payload, "key")
+        if status == "raised":  # not UTF-8 (a lone surrogate): the middleware starts a new session
+            continue
+        for session in (
+            read,
+            json.loads(payload),
+            other,
+            [read],
+            {**read, "x": 1} if isinstance(read, dict) else 0,
+        ):
+            answers = {}
+            for name, twin in twins.items():
+                codec = twin.Codec("ns")
+                answers[name] = codec.unchanged(
+                    session, codec.reference(codec.decode(payload, "key"), payload)
+                )
+            assert answers["python"] == answers["cython"], (payload, session)
+            assert answers["python"] is (outcome(ujson.encode, session) == outcome(ujson.encode, read))
 
 
 @pytest.mark.parametrize("name", ["python", "cython"])
