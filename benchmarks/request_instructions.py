@@ -1,0 +1,125 @@
+"""Instructions per hug request, counted by callgrind: the steady figure beside the timed ratios.
+
+Timed ratios on this shared machine move by 10-20% between runs; callgrind counts the
+instructions the interpreter executes, which do not depend on what else runs. Each variant
+runs the same prebuilt WSGI app (benchmarks/test_bench_cache.py's ``read_only_app``) for
+``--few`` and ``--many`` requests under ``valgrind --tool=callgrind``; the difference divided
+by the extra requests is the cost of one request, start-up excluded.
+
+- ``no-sessions``: the app without middleware;
+- ``cached-session``: ``RedisSessionMiddleware`` on a ``local_cache=True`` store, every read
+  a cache hit (the run asserts it);
+- ``own-cost-cython``, ``own-cost-python``: the middleware with Redis stubbed out
+  (benchmarks/test_bench_middleware.py's ``StubbedReadStore``), per codec twin.
+
+Command: ``.venv/bin/python benchmarks/request_instructions.py`` (needs valgrind:
+``apt-get install valgrind``). The embedded redis-server is not traced.
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+VARIANTS = ("no-sessions", "cached-session", "own-cost-cython", "own-cost-python")
+HERE = Path(__file__).resolve().parent
+
+
+def run_requests(variant: str, requests: int) -> None:
+    """The traced part: build the app for ``variant`` and call it ``requests`` times."""
+    sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
+    import falcon.testing
+    import redis
+    from support.twins import twin_module
+    from test_bench_cache import read_only_app
+    from test_bench_middleware import StubbedReadStore
+
+    from hug_store_redis import RedisStore, _codec
+    from hug_store_redis.cli.embedded import EmbeddedRedis
+    from hug_store_redis.middleware import RedisSessionMiddleware, new_session_id
+
+    def start_response(status: str, headers: object, exc_info: object = None) -> None:
+        assert status == "200 OK", status
+
+    data = {"user": "foo", "cart": [1, 2, 3], "csrf": "0123456789abcdef"}
+    session_id = new_session_id()
+    with EmbeddedRedis() as server:
+        client = redis.Redis(port=server.port)
+        store = None
+        if variant == "cached-session":
+            store = RedisStore(client, namespace="instructions", local_cache=True)
+            store.set(session_id, data)
+            while store.stats()["cache_hits"] == 0:  # until the listener serves
+                store.get(session_id)
+                time.sleep(0.01)
+        elif variant.startswith("own-cost-"):
+            _codec.Codec = twin_module(variant.removeprefix("own-cost-")).Codec
+            store = StubbedReadStore(client, namespace="instructions")
+            store.payloads[session_id] = store.encode(data)
+        middleware = None if store is None else RedisSessionMiddleware(store, cookie_secure=False)
+        app = read_only_app(middleware)
+        headers = {} if store is None else {"Cookie": f"sid={session_id}"}
+        environ = falcon.testing.create_environ(path="/read", headers=headers)
+        misses = 0 if store is None else store.stats()["cache_misses"]
+        for _ in range(requests):
+            b"".join(app(dict(environ), start_response))
+        if variant == "cached-session":
+            # Valgrind slows the listener's heartbeat past its lease now and then: the cache
+            # then stops serving for a moment (fail closed) and a few reads go to Redis.
+            print(f"cache misses: {store.stats()['cache_misses'] - misses}", file=sys.stderr)
+            store.close()
+
+
+def instructions(variant: str, requests: int) -> tuple[int, int]:
+    """(instructions, cache misses) of one traced run."""
+    with tempfile.TemporaryDirectory() as directory:
+        completed = subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={directory}/callgrind.out",
+                sys.executable,
+                __file__,
+                "--trace",
+                variant,
+                str(requests),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+        )
+    found = re.search(r"Collected : (\d+)", completed.stderr)
+    if found is None:
+        raise RuntimeError(f"no instruction count from callgrind:\n{completed.stderr[-2000:]}")
+    missed = re.search(r"cache misses: (\d+)", completed.stderr)
+    return int(found.group(1)), int(missed.group(1)) if missed else 0
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--trace"]:
+        run_requests(sys.argv[2], int(sys.argv[3]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--few", type=int, default=2000)
+    parser.add_argument("--many", type=int, default=12000)
+    options = parser.parse_args()
+    per_request, misses = {}, {}
+    for variant in VARIANTS:
+        few, few_misses = instructions(variant, options.few)
+        many, many_misses = instructions(variant, options.many)
+        per_request[variant] = (many - few) / (options.many - options.few)
+        misses[variant] = few_misses + many_misses
+    baseline = per_request["no-sessions"]
+    for variant, count in per_request.items():
+        missed = f"  ({misses[variant]} cache misses)" if variant == "cached-session" else ""
+        ratio = count / baseline
+        print(f"{variant:16} {count:9,.0f} instructions per request  {ratio:.3f}x no-sessions{missed}")
+
+
+if __name__ == "__main__":
+    main()
