@@ -2,8 +2,8 @@
 
 hug's stock ``SessionMiddleware`` asks the store EXISTS, GET, EXISTS, SET on every request
 and saves ``{}`` for every cookieless visitor. This middleware reads once (sliding the expiry
-only when ``touch_after`` says it is due), keeps the bytes it read, and writes only when the
-session would encode to other bytes after the handler, so bots without cookies cost Redis
+only when ``touch_after`` says it is due), keeps what it read, and writes only when the
+session holds another JSON value after the handler, so bots without cookies cost Redis
 nothing. Writes never lose an overlapping request's update
 (``session_write.py``).
 """
