@@ -138,14 +138,8 @@ def test_a_tls_listener_killed_fails_closed_and_recovers(tls_store, redis_tls):
     a_killed_listener_fails_closed_and_recovers(tls_store, redis_tls.node.client)
 
 
-def test_a_burst_of_invalidations_over_tls_is_read_whole(redis_tls, monkeypatch):
-    """Bytes TLS decrypted but nobody read are invisible to select: they are drained, not stranded.
-
-    Small reads leave most of each TLS record decrypted in the SSL buffer. Undrained, the tail
-    of the burst would wait for the kernel to bring something else (the next heartbeat reply,
-    here 30 s away) while the cache kept its lease.
-    """
-    monkeypatch.setattr(tracking, "READ_SIZE", 256)
+def quiet_tls_listener(redis_tls):
+    """A cache on a TLS listener whose heartbeats are 30 s apart: nothing but what the test sends."""
     cache, invalidations = LocalCache(), Invalidations()
     listener = InvalidationListener(
         (HOST, redis_tls.tls_port),
@@ -155,6 +149,18 @@ def test_a_burst_of_invalidations_over_tls_is_read_whole(redis_tls, monkeypatch)
         on_invalidation=invalidations,
     )
     listener.attach(cache, PREFIX)
+    return cache, invalidations, listener
+
+
+def test_a_burst_of_invalidations_over_tls_is_read_whole(redis_tls, monkeypatch):
+    """Bytes TLS decrypted but nobody read are invisible to select: they are drained, not stranded.
+
+    Small reads leave most of each TLS record decrypted in the SSL buffer. Undrained, the tail
+    of the burst would wait for the kernel to bring something else (the next heartbeat reply,
+    here 30 s away) while the cache kept its lease.
+    """
+    monkeypatch.setattr(tracking, "READ_SIZE", 256)
+    cache, invalidations, listener = quiet_tls_listener(redis_tls)
     with listener:
         wait_serving(cache)
         writer = redis_tls.node.client
@@ -403,15 +409,7 @@ def test_a_client_certificate_with_a_locked_key_is_presented_by_the_listener_too
 
 def test_a_forked_child_leaves_the_parents_tls_stream_alone(redis_tls):
     """The child closes its copy of the TLS socket without a TLS goodbye: the parent's session goes on."""
-    cache, invalidations = LocalCache(), Invalidations()
-    listener = InvalidationListener(
-        (HOST, redis_tls.tls_port),
-        tls=TLSSettings(ca_certs=str(redis_tls.ca_cert)),
-        heartbeat_interval=30,
-        heartbeat_timeout=30,
-        on_invalidation=invalidations,
-    )
-    listener.attach(cache, PREFIX)
+    cache, invalidations, listener = quiet_tls_listener(redis_tls)
     with listener:
         wait_serving(cache)
         pid = os.fork()
