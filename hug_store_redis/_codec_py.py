@@ -139,6 +139,9 @@ def first_cookie_id(header: str, prefix: str) -> str | None:
     return candidate if is_session_id(candidate) else None
 
 
+_COOKIE_MATCHERS: dict[str, Callable[[str], "re.Match[str] | None"]] = {}
+
+
 def is_session_id(value: str) -> bool:
     """Only ids the middleware could have issued; junk never reaches Redis."""
     return _SESSION_ID.fullmatch(value) is not None
@@ -254,7 +257,14 @@ class Codec:
             return False
 
     def first_cookie_id(self, header: str, prefix: str) -> str | None:
-        return first_cookie_id(header, prefix)
+        """``first_cookie_id`` in one regex match (the pure path's cheapest), compiled per prefix."""
+        match = _COOKIE_MATCHERS.get(prefix)
+        if match is None:
+            match = _COOKIE_MATCHERS[prefix] = re.compile(
+                re.escape(prefix) + f"([A-Za-z0-9_-]{{{SESSION_ID_LENGTH}}})(?:;|\\Z)"
+            ).match
+        found = match(header)
+        return None if found is None else found[1]
 
     # Complete RESP commands, for connections that take pre-framed bytes.
 
