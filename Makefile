@@ -104,7 +104,7 @@ test-py3%: redis-server browser ## the suite on Python 3.N: test-py313 (part of 
 demo: redis-server $(DEMO_VENV)/.installed ## the demo app on an embedded redis-server, or DEMO_ARGS="--url redis://..."
 	@$(DEMO_VENV)/bin/hug-store-redis demo $(DEMO_ARGS)
 
-test-slow: redis-server $(VENV)/.installed ## long runs: memory growth over a million codec operations
+test-slow: redis-server $(VENV)/.installed ## long runs: memory over a million codec operations, faults and load at length, cache bounds
 	$(VENV)/bin/pytest -m slow $(PYTEST_ARGS)
 
 test-deep: redis-server $(VENV)/.installed ## the differential fuzzing with 10,000 examples per test
