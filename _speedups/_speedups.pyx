@@ -280,13 +280,10 @@ cdef inline bint _is_ascii(bytes payload):
 
 
 cpdef object decode_json(object payload, object key):
-    cdef str text
-    if isinstance(payload, bytes):
-        if _is_ascii(payload):  # ujson reads the bytes as they are: no str built in between
-            try:
-                return _loads(payload)
-            except ValueError as exc:
-                raise CorruptSessionError(key, str(exc) or "empty value") from None
+    cdef object text
+    if isinstance(payload, bytes) and _is_ascii(payload):
+        text = payload  # ujson reads ASCII bytes as they are: no str built in between
+    elif isinstance(payload, bytes):
         try:
             text = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload), NULL)
         except UnicodeDecodeError as exc:

@@ -125,21 +125,24 @@ def encodes_as(data: Any, payload: Any) -> bool:
 
 SESSION_ID_LENGTH = 43
 """Characters of a session id: 32 random bytes in URL-safe base64 without padding."""
-_SESSION_ID = re.compile(f"[A-Za-z0-9_-]{{{SESSION_ID_LENGTH}}}")
+_SESSION_ID_PATTERN = f"[A-Za-z0-9_-]{{{SESSION_ID_LENGTH}}}"
+_SESSION_ID = re.compile(_SESSION_ID_PATTERN)
+_COOKIE_MATCHERS: dict[str, Callable[[str], "re.Match[str] | None"]] = {}
 
 
 def first_cookie_id(header: str, prefix: str) -> str | None:
     """The session id when a Cookie header starts with ``prefix`` (``name=``) and a
     well-formed id ending at ``;`` or the header's end: the header browsers send most often,
-    read without a cookie parser. None otherwise (the caller then parses the header)."""
-    end = len(prefix) + SESSION_ID_LENGTH
-    if len(header) < end or (len(header) > end and header[end] != ";") or not header.startswith(prefix):
-        return None
-    candidate = header[len(prefix) : end]
-    return candidate if is_session_id(candidate) else None
+    read without a cookie parser. None otherwise (the caller then parses the header).
 
-
-_COOKIE_MATCHERS: dict[str, Callable[[str], "re.Match[str] | None"]] = {}
+    One regex match, compiled once per prefix: the pure path's cheapest."""
+    match = _COOKIE_MATCHERS.get(prefix)
+    if match is None:
+        match = _COOKIE_MATCHERS[prefix] = re.compile(
+            re.escape(prefix) + f"({_SESSION_ID_PATTERN})(?:;|\\Z)"
+        ).match
+    found = match(header)
+    return None if found is None else found[1]
 
 
 def is_session_id(value: str) -> bool:
@@ -256,15 +259,7 @@ class Codec:
         except (TypeError, ValueError, OverflowError):
             return False
 
-    def first_cookie_id(self, header: str, prefix: str) -> str | None:
-        """``first_cookie_id`` in one regex match (the pure path's cheapest), compiled per prefix."""
-        match = _COOKIE_MATCHERS.get(prefix)
-        if match is None:
-            match = _COOKIE_MATCHERS[prefix] = re.compile(
-                re.escape(prefix) + f"([A-Za-z0-9_-]{{{SESSION_ID_LENGTH}}})(?:;|\\Z)"
-            ).match
-        found = match(header)
-        return None if found is None else found[1]
+    first_cookie_id = staticmethod(first_cookie_id)
 
     # Complete RESP commands, for connections that take pre-framed bytes.
 

@@ -58,14 +58,15 @@ class CachedReads:
         """What ``miss`` would return, from the cache, or None; a hit whose touch is due queues it."""
         if self._check is not None:
             self._check()
-        found = self.cache.lookup(self._namespaced_key(key))
+        full_key = self._namespaced_key(key)
+        found = self.cache.lookup(full_key)
         if found is None:
             return None
         payload, remaining_ms = found
         if remaining_ms >= touch_below_ms or remaining_ms == -1:
             return payload, remaining_ms, False
         if not self._toucher.submit(key, touch_below_ms):
-            self.cache.invalidate(self._namespaced_key(key))  # the sender is saturated: the next read touches
+            self.cache.invalidate(full_key)  # the sender is saturated: the next read touches itself
         return payload, remaining_ms, True
 
     def forget(self, key: str) -> None:

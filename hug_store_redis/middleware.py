@@ -93,7 +93,6 @@ class RedisSessionMiddleware(SignedInDevices):
         "_first_cookie_id",
         "_read",
         "_reference",
-        "_touch_after",
         "_unchanged",
         "context_name",
         "cookie_domain",
@@ -148,10 +147,9 @@ class RedisSessionMiddleware(SignedInDevices):
             cookie_max_age = int(cookie_max_age)
         self.store = store
         self.touch_after = touch_after
-        self._touch_after = (
+        self._read = store.sliding_reader(
             touch_after if store.expiration is None else min(touch_after, store.expiration / 2)
         )
-        self._read = store.sliding_reader(self._touch_after)
         self._reference = store._codec.reference  # the store's twin, compiled or pure
         self._unchanged = store._codec.unchanged
         self._first_cookie_id = store._codec.first_cookie_id
