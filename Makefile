@@ -84,7 +84,7 @@ lint: $(VENV)/.installed ## ruff and mypy --strict
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test-main: redis-server browser $(VENV)/.installed ## the whole suite on both codec twins and both store paths
+test-main: redis-server browser $(VENV)/.installed ## the suite on both twins and store paths; one file: PYTEST_ARGS=tests/PATH
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test-valkey: $(VENV)/.installed ## store, middleware, 1.0.0-compatibility and topology suites on valkey-server 8.1

@@ -342,12 +342,13 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
 
 
 def serve_until_signal(httpd: WSGIServer) -> str:
-    """Serve until SIGINT or SIGTERM; the name of the signal that stopped it.
+    """Serve until SIGINT, SIGTERM or SIGHUP; the name of the signal that stopped it.
 
     The demo sets its own handlers: a shell starts background jobs with SIGINT ignored,
-    and SIGTERM's default would skip the clean-up that stops the embedded Redis.
+    and the defaults of SIGTERM and SIGHUP (a closed terminal) would skip the clean-up
+    that stops the embedded Redis.
     """
-    stop_signals = (signal.SIGINT, signal.SIGTERM)
+    stop_signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     previous = {signum: signal.signal(signum, _raise_stop) for signum in stop_signals}
     try:
         httpd.serve_forever()

@@ -37,9 +37,10 @@ def verified_client(url: str) -> Any:
 def client_or_embedded(stack: contextlib.ExitStack, url: str | None) -> tuple[Any, str, str]:
     """A client for the given URL, else for an embedded redis-server the stack stops; its URL; and
     where, for a banner (the password masked)."""
-    from .embedded import EmbeddedRedis, RedisServerNotFound
+    from .embedded import EmbeddedRedis, RedisServerNotFound, server_description
 
     url = given_url(url)
+    server = None
     if url:
         where = mask_url(url)
     else:
@@ -48,7 +49,11 @@ def client_or_embedded(stack: contextlib.ExitStack, url: str | None) -> tuple[An
         except RedisServerNotFound as error:
             raise UserError(str(error)) from None
         url = server.url
-        where = f"embedded redis-server on {server.host}:{server.port}, stopped on exit"
     client = verified_client(url)
     stack.callback(client.close)
+    if server is not None:
+        where = (
+            f"embedded {server_description(client)} ({server.path}) on {server.host}:{server.port}, "
+            "stopped on exit"
+        )
     return client, url, where

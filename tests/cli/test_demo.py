@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import redis
 from support.commands import Commands
 from support.servers import free_port, refuses_connections
 from support.session_app import READ
@@ -66,7 +67,8 @@ def shown_id(page):
 def test_demo_on_embedded_redis_counts_logs_in_fills_a_cart_and_stops_redis_on_ctrl_c(start_demo):
     demo = start_demo("--port", "0")
     base, where = demo.started()
-    redis_port = int(re.search(r"embedded redis-server on 127\.0\.0\.1:(\d+)", where).group(1))
+    banner = re.search(r"embedded redis-server [\d.]+ \(/\S+\) on 127\.0\.0\.1:(\d+)", where)
+    redis_port = int(banner.group(1))
     browser = Browser(base)
 
     first = browser.get("/")
@@ -107,11 +109,12 @@ def test_demo_on_embedded_redis_counts_logs_in_fills_a_cart_and_stops_redis_on_c
 
 @pytest.mark.parametrize(
     ("signum", "ignore_sigint"),
-    [(signal.SIGTERM, False), (signal.SIGINT, True)],
-    ids=["SIGTERM", "SIGINT from a script's background job"],
+    [(signal.SIGTERM, False), (signal.SIGHUP, False), (signal.SIGINT, True)],
+    ids=["SIGTERM", "SIGHUP", "SIGINT from a script's background job"],
 )
 def test_demo_stops_its_redis_and_exits_0_on_a_signal(start_demo, signum, ignore_sigint):
-    """`kill`, or `make demo &` in a script (which starts it with SIGINT ignored) then `kill -INT`."""
+    """`kill`, a closed terminal, or `make demo &` in a script (which starts it with SIGINT
+    ignored) then `kill -INT`."""
     demo = start_demo("--port", "0", ignore_sigint=ignore_sigint)
     base, where = demo.started()
     redis_port = int(re.search(r"127\.0\.0\.1:(\d+)", where).group(1))
@@ -119,6 +122,17 @@ def test_demo_stops_its_redis_and_exits_0_on_a_signal(start_demo, signum, ignore
     assert demo.stop(signum) == 0
     assert refuses_connections(redis_port)
     assert demo.errors == [f"hug-store-redis demo: stopping on {signal.Signals(signum).name}"]
+
+
+def test_demo_killed_takes_its_redis_along_and_leaves_no_directory(start_demo):
+    demo = start_demo("--port", "0")
+    _, where = demo.started()
+    redis_port = int(re.search(r"127\.0\.0\.1:(\d+)", where).group(1))
+    client = redis.Redis(host="127.0.0.1", port=redis_port)
+    assert client.config_get("dir")["dir"] == ""  # removed once the server ran: nothing to leave
+    client.close()
+    assert demo.stop(signal.SIGKILL) == -signal.SIGKILL
+    assert refuses_connections(redis_port)
 
 
 @pytest.mark.parametrize("how", ["--url", "REDIS_URL"])
@@ -239,7 +253,7 @@ def test_banner_names_the_url_and_namespace_the_sessions_cli_needs(start_demo):
     demo = start_demo("--port", "0")
     base, where = demo.started()
     inspect = demo.line()
-    port = re.search(r"embedded redis-server on 127\.0\.0\.1:(\d+)", where).group(1)
+    port = re.search(r"embedded redis-server [\d.]+ \(/\S+\) on 127\.0\.0\.1:(\d+)", where).group(1)
     url = f"redis://127.0.0.1:{port}/0"
     script = Path(sys.executable).with_name("hug-store-redis")
     command = f"{script} sessions ls --url {url} --namespace demo"

@@ -29,7 +29,7 @@ def test_quick_start_app_keeps_a_session_in_redis(redis_server, redis_client, tm
     (tmp_path / "app.py").write_text(app.replace("port=6379", f"port={redis_server.port}"))
     serve = next(line for line in section.splitlines() if " -f app.py" in line).removeprefix("$ ")
     arguments = shlex.split(serve)
-    assert arguments[0] == ".venv/bin/hug"
+    assert arguments[0] == ".venv-app/bin/hug"  # not .venv, the test venv
     port = free_port()
     arguments[0] = str(Path(sys.executable).parent / "hug")
     arguments[arguments.index("--port") + 1] = str(port)
