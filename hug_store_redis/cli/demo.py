@@ -114,8 +114,11 @@ def build_api(store: RedisStore, *, cookie_secure: bool = False) -> hug.API:
         _back_home(request)
 
     def logout(request: "Any") -> "None":
+        """Nothing goes into the session after ``destroy``: that would start a new one, and
+        the response would set its cookie instead of expiring this one. So the page the
+        redirect lands on is the first view of a new session, and counts as one."""
         sessions.destroy(request)
-        _back_home(request)
+        hug.redirect.see_other("/")
 
     def add_to_cart(request: "Any", item: hug.types.one_of(PRODUCTS)) -> "None":  # type: ignore[valid-type]
         cart = request.context["session"].setdefault("cart", {})

@@ -1,5 +1,6 @@
 """`python -m hug_store_redis demo` for real: a subprocess on a free port and a client keeping cookies."""
 
+import http.client
 import http.cookiejar
 import json
 import os
@@ -96,7 +97,7 @@ def test_demo_on_embedded_redis_counts_logs_in_fills_a_cart_and_stops_redis_on_c
     assert error.value.code == 400
 
     page = browser.post("/logout")
-    assert visits(page) == 0 and "Log in" in page  # a fresh session after logout
+    assert visits(page) == 1 and "Log in" in page  # a fresh session after logout: its first view
     assert browser.session_id() not in (anonymous, logged_in)
     assert shown_id(page) == browser.session_id()[:8]
 
@@ -143,6 +144,27 @@ def test_demo_uses_the_given_redis(start_demo, redis_server, redis_client, how):
     browser.post("/logout")  # deletes the session; the redirect to / starts a new one
     assert redis_client.keys("demo:*") == [f"demo:{browser.session_id()}".encode()]
     assert browser.session_id() != logged_in
+
+
+def test_logout_leaves_no_session_and_expires_the_cookie(start_demo, redis_server, redis_client):
+    """The logout response itself: the key deleted, nothing written in its place, the cookie expired."""
+    demo = start_demo("--port", "0", "--url", f"redis://{redis_server.host}:{redis_server.port}/0")
+    base, _ = demo.started()
+    browser = Browser(base)
+    browser.post("/login", name="Cy")
+    logged_in = browser.session_id()
+    connection = http.client.HTTPConnection(urllib.parse.urlsplit(base).netloc, timeout=10)
+    connection.request("POST", "/logout", headers={"Cookie": f"sid={logged_in}"})
+    response = connection.getresponse()  # not followed: the logout response alone
+    response.read()
+    connection.close()
+    assert (response.status, response.headers["Location"]) == (303, "/")
+    (cookie,) = response.headers.get_all("Set-Cookie")
+    assert cookie.startswith("sid=;") and "Max-Age=0" in cookie
+    assert redis_client.keys("demo:*") == []
+    assert raw_get(base + "session")[2] == "{}"  # a browser without a cookie: no session
+    assert redis_client.keys("demo:*") == []
+    assert demo.stop() == 0
 
 
 @pytest.mark.parametrize(
