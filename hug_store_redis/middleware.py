@@ -82,7 +82,8 @@ class RedisSessionMiddleware(SignedInDevices):
     ``touch_after`` (seconds, default 60, capped at half the store's expiration): a read
     slides the expiry only when the remaining TTL has dropped below ``expiration -
     touch_after``, so at most once per ``touch_after`` per session; ``0`` slides on every
-    read. ``merge(base, mine, theirs) -> dict`` decides what to write when another request
+    read; the ``touch_after`` attribute reads the value in force, after the cap.
+    ``merge(base, mine, theirs) -> dict`` decides what to write when another request
     changed the session in between (default: this request's top-level changes win).
     """
 
@@ -146,10 +147,9 @@ class RedisSessionMiddleware(SignedInDevices):
         if cookie_max_age is not None:
             cookie_max_age = int(cookie_max_age)
         self.store = store
-        self.touch_after = touch_after
-        self._read = store.sliding_reader(
-            touch_after if store.expiration is None else min(touch_after, store.expiration / 2)
-        )
+        # The value in force, so reading the attribute tells what the reads do.
+        self.touch_after = touch_after if store.expiration is None else min(touch_after, store.expiration / 2)
+        self._read = store.sliding_reader(self.touch_after)
         self._reference = store._codec.reference  # the store's twin, compiled or pure
         self._unchanged = store._codec.unchanged
         self._first_cookie_id = store._codec.first_cookie_id
