@@ -19,6 +19,7 @@ from hug_store_redis.connect import (
     ServerUnreachableError,
     client_from_url,
     mask_url,
+    redact,
 )
 
 pytestmark = pytest.mark.one_twin
@@ -112,6 +113,29 @@ def test_cluster_flag_and_cluster_scheme(redis_cluster):
 )
 def test_mask_url_hides_only_the_password(url, shown):
     assert mask_url(url) == shown
+
+
+WITHHELD = "(details withheld: they quote the password)"
+WRONGPASS = "invalid username-password pair or user is disabled."
+
+
+@pytest.mark.parametrize(
+    ("text", "url", "shown"),
+    [
+        (WRONGPASS, "redis://:pass@h:1/0", WRONGPASS),  # "pass" inside "password": an ordinary word
+        (WRONGPASS, "redis://:Wr0ng%2Fpass@h:1/0", WRONGPASS),
+        (WRONGPASS, "redis://user:user-pass@h:1/0", WRONGPASS),
+        ("AUTH pass failed", "redis://:pass@h:1/0", WITHHELD),  # the password as a word of its own
+        ("it said pass.", "redis://:pass@h:1/0", WITHHELD),
+        ("bad URL redis://:Wr0ng/pass@h", "redis://:Wr0ng%2Fpass@h:1/0", WITHHELD),  # decoded
+        ("bad URL redis://:Wr0ng%2Fpass@h", "redis://:Wr0ng%2Fpass@h:1/0", WITHHELD),  # as written
+        ("x/pass!", "redis://:%2Fpass!@h:1/0", WITHHELD),  # its ends are no letters: no boundary needed
+        ("no such user", "redis://:p+w@h:1/0?password=p+w", "no such user"),
+        ("quoted p w here", "unix:///s?password=p+w", WITHHELD),  # + read as a space
+    ],
+)
+def test_redact_withholds_a_message_that_holds_the_password_whole(text, url, shown):
+    assert redact(text, url) == shown
 
 
 @pytest.mark.parametrize(
