@@ -191,21 +191,24 @@ def _family(scheme: str, masked: str) -> ClientFamily:
     return VALKEY
 
 
+#: What the README says too. redis-py (urllib) ends the user info at the LAST "@", so an
+#: unencoded "@" in a password happens to read right there, but not in ``?password=``;
+#: "%40" reads right everywhere.
+_ENCODE_HINT = (
+    "percent-encode the user name and password, for example with urllib.parse.quote(password, "
+    "safe=''): any '/', '?', '#', '%', '[' or ']', and '@' as %40"
+)
+
+
 def _check_url(url: str, masked: str, scheme: str, cluster: bool) -> None:
     """Refuse what redis-py would misread, or reject only on the first command. Messages
     quote ``masked`` and names from it, never a parsed piece of ``url``."""
     try:
         parts = urlsplit(url)
     except ValueError:
-        raise InvalidURLError(
-            f"{masked}: not a valid URL (percent-encode any '/', '?', '#', '@', '%', '[' or ']' "
-            "in the user name or password)"
-        ) from None
+        raise InvalidURLError(f"{masked}: not a valid URL ({_ENCODE_HINT})") from None
     if "@" in parts.path + parts.query + parts.fragment:
-        raise InvalidURLError(
-            f"{masked}: '@' after the host (percent-encode any '/', '?', '#' or '@' in the "
-            "user name or password)"
-        )
+        raise InvalidURLError(f"{masked}: '@' after the host ({_ENCODE_HINT})")
     try:
         port = parts.port
     except ValueError:

@@ -233,6 +233,32 @@ def test_from_url_errors_never_hold_the_password(user, password):
         assert not password_leaks.leaked(password, shown), url
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["redis://:Kx7/vQ2m@127.0.0.1:1/0", "redis://127.0.0.1:1/0?password=p@w", "redis://u:p[w@127.0.0.1:1/0"],
+    ids=["slash-in-user-info", "at-in-query", "bracket"],
+)
+def test_a_misread_user_info_says_how_to_write_an_at_sign(url):
+    """What the README says: percent-encode, and "@" as %40, which redis-py decodes anywhere."""
+    with pytest.raises(InvalidURLError) as caught:
+        RedisStore.from_url(url)
+    assert "percent-encode" in str(caught.value) and "'@' as %40" in str(caught.value)
+
+
+def test_an_at_sign_in_a_password_works_as_percent_40_and_as_written(redis_server, redis_client):
+    """redis-py ends the user info at the last "@" (urllib's rule), so both spellings connect."""
+    redis_client.acl_setuser("at-user", enabled=True, passwords=["+p@ss"], keys=["*"], commands=["+@all"])
+    try:
+        for secret in ("p%40ss", "p@ss"):
+            store = RedisStore.from_url(f"redis://at-user:{secret}@127.0.0.1:{redis_server.port}/0")
+            try:
+                assert store.connection.acl_whoami() == "at-user"
+            finally:
+                _close(store)
+    finally:
+        redis_client.acl_deluser("at-user")
+
+
 def test_a_password_of_every_character_class_works_percent_encoded(tmp_path):
     """Against a real server that requires it: the password arrives intact, decoded once."""
     password = password_leaks.ALPHABET
