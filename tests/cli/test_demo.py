@@ -281,12 +281,20 @@ def test_banner_masks_the_password(start_demo, redis_server, redis_client):
         inspect = demo.line()
         masked = f"redis://demo-user:***@{redis_server.host}:{redis_server.port}/0"
         assert where == f"sessions in Redis: {masked}; Ctrl-C to stop"
-        assert inspect.endswith(f"sessions ls --url {masked} --namespace demo")
         assert "s3cret" not in where + inspect
-        Browser(base).get("/")
-        script = Path(sys.executable).with_name("hug-store-redis")
-        counted = run_cli(f"{script} sessions count --url {url} --namespace demo")
-        assert counted.stdout == "1\n"
+        browser = Browser(base)
+        browser.get("/")
+        # The command is runnable as printed: the URL comes from REDIS_URL, not a masked copy.
+        prefix = (
+            f"namespace demo on {masked}; see them (with REDIS_URL holding that URL, password included): "
+        )
+        assert inspect.startswith(prefix)
+        command = inspect.removeprefix(prefix)
+        assert "***" not in command and '--url "$REDIS_URL"' in command
+        listed = subprocess.run(
+            command, shell=True, capture_output=True, text=True, timeout=60, env={"REDIS_URL": url}
+        )
+        assert (listed.returncode, listed.stdout.split()) == (0, [browser.session_id()]), listed.stderr
     finally:
         redis_client.acl_deluser("demo-user")
 
