@@ -1,9 +1,13 @@
 """The README's Python examples run as written (against the test server instead of :6379)."""
 
+import json
 import re
+import uuid
 from pathlib import Path
 
+import hug
 import pytest
+from support.session_app import issued_id
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 ELSEWHERE = ("10.0.0.", "example.com", "/run/redis", "/etc/ssl")
@@ -16,7 +20,7 @@ def python_blocks():
 
 
 def test_examples_run_in_order_against_a_real_server(redis_server, redis_client):
-    namespace = {"__name__": "readme_example"}
+    namespace = {"__name__": f"readme_example_{uuid.uuid4().hex}"}  # a hug API of its own
     ran = 0
     for block in python_blocks():
         if any(marker in block for marker in ELSEWHERE):
@@ -28,6 +32,27 @@ def test_examples_run_in_order_against_a_real_server(redis_server, redis_client)
     assert store.stats()["hits"] == 1 and not store.exists("key")  # set, get, exists, delete ran
     assert "hug_store_redis_writes_total 1\n" in namespace["metrics_text"](store)
     assert callable(namespace["login"]) and callable(namespace["logout"])
+
+    # The signed-in devices sample on an API of its own (the blocks above stack several
+    # session middlewares on theirs), as a browser uses it: signed out it gets a 401 saying
+    # so (never a 500), signed in its own device.
+    (block,) = [block for block in python_blocks() if '@hug.get("/devices")' in block]
+    name = f"readme_devices_{uuid.uuid4().hex}"
+    api = hug.API(name)
+    api.http.add_middleware(namespace["sessions"])
+    exec(
+        compile(block, "README.md", "exec"), {"__name__": name, "hug": hug, "sessions": namespace["sessions"]}
+    )
+    for response in (
+        hug.test.get(api, "/devices"),
+        hug.test.post(api, "/devices/sign-out", {"device": "x"}),
+        hug.test.post(api, "/devices/sign-out-others"),
+    ):
+        assert response.status == "401 Unauthorized"
+        assert "sign in" in json.dumps(response.data).lower()
+    sid = issued_id(hug.test.post(api, "/sign-in", {"name": "ann"}))
+    (device,) = hug.test.get(api, "/devices", headers={"cookie": f"sid={sid}"}).data
+    assert device["here"] is True
 
 
 def test_every_make_target_the_readme_names_exists():
