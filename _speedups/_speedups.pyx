@@ -23,7 +23,7 @@ from libc.math cimport isfinite
 
 import ujson
 
-from hug_store_redis._codec_py import SESSION_ID_LENGTH, ujson_builtin
+from hug_store_redis._codec_py import SESSION_ID_LENGTH, json_error, ujson_builtin
 from hug_store_redis.errors import CorruptSessionError
 
 MAX_DEPTH = 512
@@ -294,8 +294,8 @@ cpdef object decode_json(object payload, object key):
         raise CorruptSessionError(key, f"Redis replied with {type(payload).__name__}, not a string")
     try:
         return _loads(text)
-    except ValueError as exc:
-        raise CorruptSessionError(key, str(exc) or "empty value") from None
+    except ValueError:
+        raise CorruptSessionError(key, json_error(text)) from None
 
 
 cdef bytes _GET = b"*2\r\n$3\r\nGET\r\n"

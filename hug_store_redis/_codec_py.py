@@ -4,6 +4,7 @@ This module is the specification. ``_speedups.pyx`` is its compiled twin and mus
 return the same values and raise the same exception types for every input.
 """
 
+import json
 import math
 import re
 import types
@@ -181,8 +182,35 @@ def decode_json(payload: Any, key: str) -> Any:
         raise CorruptSessionError(key, f"Redis replied with {type(payload).__name__}, not a string")
     try:
         return _loads(text)
-    except ValueError as exc:
-        raise CorruptSessionError(key, str(exc) or "empty value") from None
+    except ValueError:
+        raise CorruptSessionError(key, json_error(text)) from None
+
+
+_JSON_WHITESPACE = " \t\n\r"
+
+
+def json_error(text: str | bytes) -> str:
+    """Why ``text``, which ujson refused, is not JSON: in this package's words, the same
+    from both twins (the compiled one calls this too).
+
+    ujson's messages name its parser's states ("Unexpected character found when decoding
+    'null'") and give no position; the standard library's parser, run only on this error
+    path, finds where the text goes wrong. The position is in bytes of UTF-8, as Redis
+    holds the value.
+    """
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")  # valid UTF-8: decode_json checked it
+    if not text.strip(_JSON_WHITESPACE):
+        return "empty value"
+    try:
+        json.loads(text)
+    except RecursionError:
+        return "nested too deeply to read"
+    except json.JSONDecodeError as exc:
+        return f"not valid JSON at byte {len(text[: exc.pos].encode('utf-8', 'surrogatepass'))}"
+    except ValueError:  # an integer of more than sys.get_int_max_str_digits() digits
+        return "a number too long to read"
+    return "not JSON this codec reads"  # json reads it, ujson does not (its depth limit)
 
 
 def _bulk(part: bytes) -> bytes:

@@ -141,14 +141,38 @@ def mask_url(url: str) -> str:
 
 
 def redact(text: str, url: str) -> str:
-    """``text`` (an error message about ``url``), or a placeholder when it quotes any four
-    characters in a row of a password in ``url``, as written or percent-decoded."""
+    """``text`` (an error message about ``url``), or a placeholder when it quotes a password
+    in ``url``.
+
+    The rule: ``text`` quotes the password when it holds it whole (as written in the URL,
+    percent-decoded, or with ``+`` read as a space) and not as part of a longer word: where
+    the password begins or ends with a letter or digit, the character beside it in ``text``
+    must not be one. The whole password is what a message can quote (an echoed URL or
+    command); a fragment of it cannot reach redis-py, because ``_check_url`` refuses every
+    URL that redis-py would split inside a password. Matching fragments, as this once did
+    (any four characters in a row), hid server messages the user needs: the password
+    ``Wr0ng/pass`` withheld "invalid username-password pair".
+    """
     for start, end in _secret_spans(url):
         written = url[start:end]
         for secret in {written, unquote(written), unquote_plus(written)}:
-            if any(secret[i : i + 4] in text for i in range(max(len(secret) - 3, 0))):
+            if secret and _holds_as_word(text, secret):
                 return "(details withheld: they quote the password)"
     return text
+
+
+def _holds_as_word(text: str, secret: str) -> bool:
+    """Whether ``secret`` occurs in ``text`` not run into letters or digits on a side where
+    it has one itself."""
+    at = text.find(secret)
+    while at >= 0:
+        after = at + len(secret)
+        joined_before = at > 0 and secret[0].isalnum() and text[at - 1].isalnum()
+        joined_after = after < len(text) and secret[-1].isalnum() and text[after].isalnum()
+        if not (joined_before or joined_after):
+            return True
+        at = text.find(secret, at + 1)
+    return False
 
 
 def _about(url: str, error: Exception, kind: type[Exception]) -> tuple[Exception, Exception | None]:
@@ -167,21 +191,24 @@ def _family(scheme: str, masked: str) -> ClientFamily:
     return VALKEY
 
 
+#: What the README says too. redis-py (urllib) ends the user info at the LAST "@", so an
+#: unencoded "@" in a password happens to read right there, but not in ``?password=``;
+#: "%40" reads right everywhere.
+_ENCODE_HINT = (
+    "percent-encode the user name and password, for example with urllib.parse.quote(password, "
+    "safe=''): any '/', '?', '#', '%', '[' or ']', and '@' as %40"
+)
+
+
 def _check_url(url: str, masked: str, scheme: str, cluster: bool) -> None:
     """Refuse what redis-py would misread, or reject only on the first command. Messages
     quote ``masked`` and names from it, never a parsed piece of ``url``."""
     try:
         parts = urlsplit(url)
     except ValueError:
-        raise InvalidURLError(
-            f"{masked}: not a valid URL (percent-encode any '/', '?', '#', '@', '%', '[' or ']' "
-            "in the user name or password)"
-        ) from None
+        raise InvalidURLError(f"{masked}: not a valid URL ({_ENCODE_HINT})") from None
     if "@" in parts.path + parts.query + parts.fragment:
-        raise InvalidURLError(
-            f"{masked}: '@' after the host (percent-encode any '/', '?', '#' or '@' in the "
-            "user name or password)"
-        )
+        raise InvalidURLError(f"{masked}: '@' after the host ({_ENCODE_HINT})")
     try:
         port = parts.port
     except ValueError:

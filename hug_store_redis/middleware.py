@@ -32,6 +32,11 @@ logger = logging.getLogger(__name__)
 DEFAULT_TOUCH_AFTER = 60
 """Seconds: the expiry slides at most once a minute per session, as connect-mongo's touchAfter."""
 
+DEFAULT_MAX_SESSION_BYTES = 1 << 20
+"""1 MiB: far above what a session needs (ids, a user, a cart), far below what makes every
+request of that browser slow (Redis sends the whole value on each read). A session growing
+without bound is a bug to see in the log, not a value to keep storing silently."""
+
 _COOKIE_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _STATE_KEY = "hug_store_redis.session"
 _UNREACHABLE = UNREACHABLE_ERRORS
@@ -75,14 +80,15 @@ class RedisSessionMiddleware(SignedInDevices):
     """Sessions in a ``RedisStore``; a drop-in for ``hug.middleware.SessionMiddleware``.
 
     Takes every keyword of hug's middleware, with the same meaning, plus
-    ``cookie_same_site``, ``on_error``, ``max_session_bytes``, ``touch_after`` and
-    ``merge``. ``cookie_path`` defaults to ``"/"`` (hug leaves it unset, which scopes the
-    cookie to the directory of whichever URL first set it).
+    ``cookie_same_site``, ``on_error``, ``max_session_bytes`` (default 1 MiB; ``None``: no
+    limit), ``touch_after`` and ``merge``. ``cookie_path`` defaults to ``"/"`` (hug leaves
+    it unset, which scopes the cookie to the directory of whichever URL first set it).
 
     ``touch_after`` (seconds, default 60, capped at half the store's expiration): a read
     slides the expiry only when the remaining TTL has dropped below ``expiration -
     touch_after``, so at most once per ``touch_after`` per session; ``0`` slides on every
-    read. ``merge(base, mine, theirs) -> dict`` decides what to write when another request
+    read; the ``touch_after`` attribute reads the value in force, after the cap.
+    ``merge(base, mine, theirs) -> dict`` decides what to write when another request
     changed the session in between (default: this request's top-level changes win).
     """
 
@@ -125,7 +131,7 @@ class RedisSessionMiddleware(SignedInDevices):
         *,
         cookie_same_site: str | None = "Lax",
         on_error: str = "raise",
-        max_session_bytes: int | None = None,
+        max_session_bytes: int | None = DEFAULT_MAX_SESSION_BYTES,
         touch_after: float = DEFAULT_TOUCH_AFTER,
         merge: MergeHook | None = None,
     ) -> None:
@@ -146,10 +152,9 @@ class RedisSessionMiddleware(SignedInDevices):
         if cookie_max_age is not None:
             cookie_max_age = int(cookie_max_age)
         self.store = store
-        self.touch_after = touch_after
-        self._read = store.sliding_reader(
-            touch_after if store.expiration is None else min(touch_after, store.expiration / 2)
-        )
+        # The value in force, so reading the attribute tells what the reads do.
+        self.touch_after = touch_after if store.expiration is None else min(touch_after, store.expiration / 2)
+        self._read = store.sliding_reader(self.touch_after)
         self._reference = store._codec.reference  # the store's twin, compiled or pure
         self._unchanged = store._codec.unchanged
         self._first_cookie_id = store._codec.first_cookie_id

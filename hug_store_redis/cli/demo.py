@@ -28,7 +28,7 @@ from ..middleware import RedisSessionMiddleware
 from ..session_delta import Session, rebase
 from ..store import RedisStore
 from .demo_page import HEAD, PRODUCTS, SMALL_STYLE, render
-from .support import UserError, client_or_embedded
+from .support import URL_VARIABLE, UserError, client_or_embedded
 
 NAMESPACE = "demo"
 LWW_NAMESPACE = "demo-lww"
@@ -114,8 +114,11 @@ def build_api(store: RedisStore, *, cookie_secure: bool = False) -> hug.API:
         _back_home(request)
 
     def logout(request: "Any") -> "None":
+        """Nothing goes into the session after ``destroy``: that would start a new one, and
+        the response would set its cookie instead of expiring this one. So the page the
+        redirect lands on is the first view of a new session, and counts as one."""
         sessions.destroy(request)
-        _back_home(request)
+        hug.redirect.see_other("/")
 
     def add_to_cart(request: "Any", item: hug.types.one_of(PRODUCTS)) -> "None":  # type: ignore[valid-type]
         cart = request.context["session"].setdefault("cart", {})
@@ -374,11 +377,25 @@ def run(url: str | None, host: str, port: int) -> int:
         stack.callback(httpd.server_close)
         print(f"hug_store_redis demo: open http://{host}:{httpd.server_port}/", flush=True)
         print(f"sessions in Redis: {where}; Ctrl-C to stop", flush=True)
-        command = f"{_console_script()} sessions ls --url {mask_url(url)} --namespace {NAMESPACE}"
-        print(f"namespace {NAMESPACE} on {mask_url(url)}; see them: {command}", flush=True)
+        print(f"namespace {NAMESPACE} on {mask_url(url)}; {_see_them(url)}", flush=True)
         stopped_by = serve_until_signal(httpd)
         print(f"hug-store-redis demo: stopping on {stopped_by}", file=sys.stderr, flush=True)
     return 0
+
+
+def _see_them(url: str) -> str:
+    """The command that lists the demo's sessions, runnable as copied.
+
+    A URL with a password is never printed: the command reads it from ``$REDIS_URL``
+    instead of carrying a masked copy, which would not connect.
+    """
+    script = _console_script()
+    if mask_url(url) == url:
+        return f"see them: {script} sessions ls --url {shlex.quote(url)} --namespace {NAMESPACE}"
+    return (
+        "see them (with REDIS_URL holding that URL, password included): "
+        f'{script} sessions ls --url "${URL_VARIABLE}" --namespace {NAMESPACE}'
+    )
 
 
 def _console_script() -> str:

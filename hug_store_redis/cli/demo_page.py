@@ -67,7 +67,8 @@ _PAGE = (
 <section>
 <h2>This session</h2>
 <p><span class="big" id="visits">{visits}</span> visit(s) in this session
-<span class="note">(reloads count; the page a button sends you back to does not)</span></p>
+<span class="note">(reloads count; the page a button sends you back to does not, except after
+logging out: that page is the first of a new session)</span></p>
 <p class="note">The session id's first 8 characters are in the bar above; it changes when you log in
 or out. <a href="/session">The session as JSON</a> is a read-only request: one Redis command.</p>
 <h2>Account</h2>

@@ -21,6 +21,8 @@ from .sessions import register_sessions
 from .support import URL_VARIABLE, UserError, client_or_embedded, given_url
 
 Handler = Callable[[argparse.Namespace], int]
+#: Plain text for --help (the module docstring is reStructuredText).
+DESCRIPTION = "Redis sessions for hug: versions (info), the demo, a benchmark and session admin."
 #: What a shell reports for a process that SIGPIPE ended (128 + 13).
 EXIT_BROKEN_PIPE = 141
 
@@ -111,7 +113,7 @@ def register_bench(commands: "argparse._SubParsersAction[argparse.ArgumentParser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hug-store-redis", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="hug-store-redis", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in (register_info, register_demo, register_bench, register_sessions):

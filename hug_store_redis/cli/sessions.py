@@ -94,7 +94,10 @@ def _user(store: RedisStore, args: argparse.Namespace) -> int:
         ended = index.end_all(args.user_id)
         print(f"ended {ended} sessions of user {args.user_id!r}")
         return 0
-    for entry in index.sessions(args.user_id):
+    entries = index.sessions(args.user_id)
+    if not entries:  # on stderr: stdout stays the listing, empty, for scripts
+        print(f"no sessions for user {args.user_id!r} in namespace {store.namespace!r}", file=sys.stderr)
+    for entry in entries:
         print(
             "\t".join((entry.handle, _when(entry.created), _when(entry.last_seen), entry.user_agent or "-"))
         )

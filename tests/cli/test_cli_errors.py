@@ -153,6 +153,17 @@ def test_console_script_hides_a_password_holding_a_slash(guarded, tmp_path, argv
         assert not password_leaks.leaked("Kx7/vQ2m", result.stdout + result.stderr)
 
 
+def test_a_wrong_password_gets_the_servers_answer_even_when_it_shares_a_word(guarded, tmp_path):
+    """ "pass" of the password is inside "username-password": not a quote of the password."""
+    url = f"redis://:Wr0ng%2Fpass@127.0.0.1:{guarded.port}/0"
+    result = cli("sessions", "count", "--url", url, cwd=tmp_path)
+    assert_one_line_exit_2(result.returncode, result.stdout, result.stderr, "sessions")
+    assert result.stderr == (
+        f"hug-store-redis sessions: cannot reach Redis at redis://:***@127.0.0.1:{guarded.port}/0: "
+        "invalid username-password pair or user is disabled.\n"
+    )
+
+
 def test_the_right_password_percent_encoded_connects(guarded, tmp_path):
     password = password_leaks.ALPHABET
     client = redis.Redis(port=guarded.port, password=SERVER_PASSWORD)

@@ -196,4 +196,25 @@ def test_user_lists_a_users_sessions_and_rm_ends_them(capsys, url, redis_client)
     status, out, _ = run(capsys, "sessions", "user", "ann:1", "--rm", "--url", url, "--namespace", "web")
     assert (status, out) == (0, "ended 2 sessions of user 'ann:1'\n")
     assert sorted(store.ids()) == ["sid-bob"]
-    assert run(capsys, "sessions", "user", "ann:1", "--url", url, "--namespace", "web") == (0, "", "")
+    assert run(capsys, "sessions", "user", "ann:1", "--url", url, "--namespace", "web") == (
+        0,
+        "",
+        "no sessions for user 'ann:1' in namespace 'web'\n",
+    )
+
+
+def test_user_without_sessions_says_so_on_stderr(capsys, url, redis_client):
+    """stdout stays the (empty) listing, for scripts; the person reading gets a line."""
+    status, out, err = run(capsys, "sessions", "user", "nobody", "--url", url)
+    assert (status, out, err) == (0, "", "no sessions for user 'nobody' in namespace 'store'\n")
+
+
+def test_help_is_plain_text(capsys):
+    """The module docstring is reStructuredText; --help shows no markup from it."""
+    for argv in (["--help"], ["sessions", "--help"], ["sessions", "user", "--help"], ["demo", "--help"]):
+        with pytest.raises(SystemExit) as stopped:
+            main(argv)
+        assert stopped.value.code == 0
+        out = capsys.readouterr().out
+        assert "usage: hug-store-redis" in out
+        assert "``" not in out and ":func:" not in out, out

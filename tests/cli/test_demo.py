@@ -1,5 +1,6 @@
 """`python -m hug_store_redis demo` for real: a subprocess on a free port and a client keeping cookies."""
 
+import http.client
 import http.cookiejar
 import json
 import os
@@ -98,7 +99,7 @@ def test_demo_on_embedded_redis_counts_logs_in_fills_a_cart_and_stops_redis_on_c
     assert error.value.code == 400
 
     page = browser.post("/logout")
-    assert visits(page) == 0 and "Log in" in page  # a fresh session after logout
+    assert visits(page) == 1 and "Log in" in page  # a fresh session after logout: its first view
     assert browser.session_id() not in (anonymous, logged_in)
     assert shown_id(page) == browser.session_id()[:8]
 
@@ -157,6 +158,27 @@ def test_demo_uses_the_given_redis(start_demo, redis_server, redis_client, how):
     browser.post("/logout")  # deletes the session; the redirect to / starts a new one
     assert redis_client.keys("demo:*") == [f"demo:{browser.session_id()}".encode()]
     assert browser.session_id() != logged_in
+
+
+def test_logout_leaves_no_session_and_expires_the_cookie(start_demo, redis_server, redis_client):
+    """The logout response itself: the key deleted, nothing written in its place, the cookie expired."""
+    demo = start_demo("--port", "0", "--url", f"redis://{redis_server.host}:{redis_server.port}/0")
+    base, _ = demo.started()
+    browser = Browser(base)
+    browser.post("/login", name="Cy")
+    logged_in = browser.session_id()
+    connection = http.client.HTTPConnection(urllib.parse.urlsplit(base).netloc, timeout=10)
+    connection.request("POST", "/logout", headers={"Cookie": f"sid={logged_in}"})
+    response = connection.getresponse()  # not followed: the logout response alone
+    response.read()
+    connection.close()
+    assert (response.status, response.headers["Location"]) == (303, "/")
+    (cookie,) = response.headers.get_all("Set-Cookie")
+    assert cookie.startswith("sid=;") and "Max-Age=0" in cookie
+    assert redis_client.keys("demo:*") == []
+    assert raw_get(base + "session")[2] == "{}"  # a browser without a cookie: no session
+    assert redis_client.keys("demo:*") == []
+    assert demo.stop() == 0
 
 
 @pytest.mark.parametrize(
@@ -273,12 +295,20 @@ def test_banner_masks_the_password(start_demo, redis_server, redis_client):
         inspect = demo.line()
         masked = f"redis://demo-user:***@{redis_server.host}:{redis_server.port}/0"
         assert where == f"sessions in Redis: {masked}; Ctrl-C to stop"
-        assert inspect.endswith(f"sessions ls --url {masked} --namespace demo")
         assert "s3cret" not in where + inspect
-        Browser(base).get("/")
-        script = Path(sys.executable).with_name("hug-store-redis")
-        counted = run_cli(f"{script} sessions count --url {url} --namespace demo")
-        assert counted.stdout == "1\n"
+        browser = Browser(base)
+        browser.get("/")
+        # The command is runnable as printed: the URL comes from REDIS_URL, not a masked copy.
+        prefix = (
+            f"namespace demo on {masked}; see them (with REDIS_URL holding that URL, password included): "
+        )
+        assert inspect.startswith(prefix)
+        command = inspect.removeprefix(prefix)
+        assert "***" not in command and '--url "$REDIS_URL"' in command
+        listed = subprocess.run(
+            command, shell=True, capture_output=True, text=True, timeout=60, env={"REDIS_URL": url}
+        )
+        assert (listed.returncode, listed.stdout.split()) == (0, [browser.session_id()]), listed.stderr
     finally:
         redis_client.acl_deluser("demo-user")
 

@@ -120,6 +120,30 @@ def test_non_string_replies_are_corrupt(twins, name, payload):
 
 
 @pytest.mark.parametrize("name", ["python", "cython"])
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"", "empty value"),
+        (b" \r\n", "empty value"),
+        (b"nulx", "not valid JSON at byte 0"),
+        (b'{"a": 1', "not valid JSON at byte 7"),
+        (b"[1,]", "not valid JSON at byte 3"),
+        (b'{"a":1} trailing', "not valid JSON at byte 8"),
+        ('{"é": x}'.encode(), "not valid JSON at byte 7"),  # é is two bytes
+        ('{"é": x}', "not valid JSON at byte 7"),  # decode_responses=True: str replies
+        (b"[" * 2000 + b"]" * 2000, "nested too deeply to read"),
+        (b"9" * 5000, "a number too long to read"),
+    ],
+)
+def test_corrupt_json_is_reported_in_the_packages_words(twins, name, payload, reason):
+    """Not ujson's parser states ("Unexpected character found when decoding 'null'")."""
+    with pytest.raises(CorruptSessionError) as caught:
+        twins[name].decode_json(payload, "k")
+    assert caught.value.reason == reason
+    assert str(caught.value) == f"session 'k' holds data that is not UTF-8 JSON: {reason}"
+
+
+@pytest.mark.parametrize("name", ["python", "cython"])
 def test_every_code_point_is_written_as_json_dumps_writes_it(twins, name):
     """All 1,114,112 code points, surrogates included, in a value and in a key."""
     text = "".join(map(chr, range(0x110000)))

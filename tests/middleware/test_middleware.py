@@ -244,6 +244,22 @@ def test_oversize_new_session_is_not_written_and_logged(store, redis_client, cap
     assert redis_client.dbsize() == 0
 
 
+def test_sessions_are_limited_to_one_mib_by_default(store, redis_client, caplog):
+    """A session that grows without bound (a log appended to on every request) is refused
+    and logged, not stored silently; ``max_session_bytes=None`` lifts the limit."""
+    api = make_api(RedisSessionMiddleware(store))
+    with caplog.at_level(logging.ERROR, logger="hug_store_redis.middleware"):
+        response = call(api, "/fill", size=1 << 20)
+    assert response.status == "200 OK"
+    assert f"over max_session_bytes={1 << 20}" in caplog.text
+    assert set_cookies(response) == [] and redis_client.dbsize() == 0
+    sid = issued_id(call(api, "/fill", size=1_000_000))  # under the limit: stored
+    assert len(redis_client.get(f"store:{sid}")) > 1_000_000
+    unlimited = make_api(RedisSessionMiddleware(store, max_session_bytes=None))
+    sid = issued_id(call(unlimited, "/fill", size=2 << 20))
+    assert len(redis_client.get(f"store:{sid}")) > 2 << 20
+
+
 def test_oversize_update_keeps_the_previous_session(store, redis_client, caplog):
     api = make_api(RedisSessionMiddleware(store, max_session_bytes=100))
     sid = issued_id(call(api, "/fill", size=10))

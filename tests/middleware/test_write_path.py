@@ -249,6 +249,16 @@ def test_touch_after_is_capped_at_half_the_expiration(redis_client):
     assert redis_client.ttl(f"store:{'T' * 43}") > 90
 
 
+@pytest.mark.parametrize(
+    ("expiration", "given", "in_force"),
+    [(3600, 7200, 1800), (3600, 60, 60), (None, 7200, 7200)],
+    ids=["capped", "below-the-cap", "no-expiration"],
+)
+def test_touch_after_reads_the_value_in_force(redis_client, expiration, given, in_force):
+    middleware = RedisSessionMiddleware(RedisStore(redis_client, expiration=expiration), touch_after=given)
+    assert middleware.touch_after == in_force
+
+
 @pytest.mark.parametrize("touch_after", [-1, float("nan"), "60", True])
 def test_a_bad_touch_after_is_refused(store, touch_after):
     with pytest.raises(ValueError, match="touch_after"):

@@ -19,6 +19,7 @@ from hug_store_redis.connect import (
     ServerUnreachableError,
     client_from_url,
     mask_url,
+    redact,
 )
 
 pytestmark = pytest.mark.one_twin
@@ -114,6 +115,29 @@ def test_mask_url_hides_only_the_password(url, shown):
     assert mask_url(url) == shown
 
 
+WITHHELD = "(details withheld: they quote the password)"
+WRONGPASS = "invalid username-password pair or user is disabled."
+
+
+@pytest.mark.parametrize(
+    ("text", "url", "shown"),
+    [
+        (WRONGPASS, "redis://:pass@h:1/0", WRONGPASS),  # "pass" inside "password": an ordinary word
+        (WRONGPASS, "redis://:Wr0ng%2Fpass@h:1/0", WRONGPASS),
+        (WRONGPASS, "redis://user:user-pass@h:1/0", WRONGPASS),
+        ("AUTH pass failed", "redis://:pass@h:1/0", WITHHELD),  # the password as a word of its own
+        ("it said pass.", "redis://:pass@h:1/0", WITHHELD),
+        ("bad URL redis://:Wr0ng/pass@h", "redis://:Wr0ng%2Fpass@h:1/0", WITHHELD),  # decoded
+        ("bad URL redis://:Wr0ng%2Fpass@h", "redis://:Wr0ng%2Fpass@h:1/0", WITHHELD),  # as written
+        ("x/pass!", "redis://:%2Fpass!@h:1/0", WITHHELD),  # its ends are no letters: no boundary needed
+        ("no such user", "redis://:p+w@h:1/0?password=p+w", "no such user"),
+        ("quoted p w here", "unix:///s?password=p+w", WITHHELD),  # + read as a space
+    ],
+)
+def test_redact_withholds_a_message_that_holds_the_password_whole(text, url, shown):
+    assert redact(text, url) == shown
+
+
 @pytest.mark.parametrize(
     ("url", "kwargs", "message"),
     [
@@ -207,6 +231,32 @@ def test_from_url_errors_never_hold_the_password(user, password):
     for url in urls + password_leaks.query_urls(password):
         shown = mask_url(url) + "\n" + _outcome(url)
         assert not password_leaks.leaked(password, shown), url
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["redis://:Kx7/vQ2m@127.0.0.1:1/0", "redis://127.0.0.1:1/0?password=p@w", "redis://u:p[w@127.0.0.1:1/0"],
+    ids=["slash-in-user-info", "at-in-query", "bracket"],
+)
+def test_a_misread_user_info_says_how_to_write_an_at_sign(url):
+    """What the README says: percent-encode, and "@" as %40, which redis-py decodes anywhere."""
+    with pytest.raises(InvalidURLError) as caught:
+        RedisStore.from_url(url)
+    assert "percent-encode" in str(caught.value) and "'@' as %40" in str(caught.value)
+
+
+def test_an_at_sign_in_a_password_works_as_percent_40_and_as_written(redis_server, redis_client):
+    """redis-py ends the user info at the last "@" (urllib's rule), so both spellings connect."""
+    redis_client.acl_setuser("at-user", enabled=True, passwords=["+p@ss"], keys=["*"], commands=["+@all"])
+    try:
+        for secret in ("p%40ss", "p@ss"):
+            store = RedisStore.from_url(f"redis://at-user:{secret}@127.0.0.1:{redis_server.port}/0")
+            try:
+                assert store.connection.acl_whoami() == "at-user"
+            finally:
+                _close(store)
+    finally:
+        redis_client.acl_deluser("at-user")
 
 
 def test_a_password_of_every_character_class_works_percent_encoded(tmp_path):

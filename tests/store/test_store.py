@@ -166,6 +166,12 @@ def test_corrupt_error_message_stays_short_for_huge_keys(store, redis_client):
     assert len(str(caught.value)) < 200
 
 
+def test_set_stores_any_size_as_1_0_0_did(store, redis_client):
+    """The middleware's max_session_bytes is not the store's: hug's API has no limit."""
+    store.set("big", {"blob": "x" * (2 << 20)})
+    assert store.get("big") == {"blob": "x" * (2 << 20)}
+
+
 def test_decode_responses_client_works(redis_server):
     client = redis.Redis(host=redis_server.host, port=redis_server.port, decode_responses=True)
     try:
