@@ -17,10 +17,9 @@ from typing import Any, TypeVar
 from . import non_finite
 from ._codec_py import is_session_id
 from .client_errors import UNREACHABLE_ERRORS
-from .errors import CorruptSessionError
+from .errors import CorruptSessionError, short_id
 from .session_delta import MergeHook
 from .session_write import SESSION_ID_BYTES, Saved, create, new_session_id, save_existing
-from .session_write import short as _short
 from .signed_in_devices import BOUND_KEY, SignedInDevices
 from .store import RedisStore
 from .user_sessions import UserSessionIndex
@@ -232,7 +231,7 @@ class RedisSessionMiddleware(SignedInDevices):
         return data, (session_id, payload, self._reference(data, payload))
 
     def _discard(self, session_id: str, reason: str) -> _State:
-        logger.warning("session %s: %s; starting a new session", _short(session_id), reason)
+        logger.warning("session %s: %s; starting a new session", short_id(session_id), reason)
         return _State(old_id=session_id, clear_cookie=True)
 
     def process_response(self, request: Any, response: Any, resource: Any, req_succeeded: bool) -> None:
@@ -282,7 +281,7 @@ class RedisSessionMiddleware(SignedInDevices):
             logger.warning(
                 "session %s was deleted while this request ran (logout, login or expiry): "
                 "its changes are dropped and the session is not recreated",
-                _short(session_id),
+                short_id(session_id),
             )
 
     def _save_new(self, session: Any, state: _State, response: Any) -> None:
@@ -302,7 +301,7 @@ class RedisSessionMiddleware(SignedInDevices):
             return False
         logger.error(
             "session %s not saved: %d bytes is over max_session_bytes=%d",
-            _short(session_id),
+            short_id(session_id),
             len(payload),
             self.max_session_bytes,
         )

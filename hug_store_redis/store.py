@@ -12,7 +12,7 @@ from .cache_sources import sources_for
 from .cached_reads import CachedReads, cache_of, logger
 from .client_errors import CLIENT_ERRORS
 from .client_transport import ClientTransport
-from .errors import CorruptSessionError
+from .errors import CorruptSessionError, short_id
 from .fast_path import fast_path_for
 from .fast_transport import FastTransport
 from .local_cache import LocalCache
@@ -187,7 +187,7 @@ class RedisStore:
         if payload is None:
             payload = self._read(key)
             if payload is None:
-                raise StoreKeyNotFound(key)
+                raise StoreKeyNotFound(short_id(key))
         return non_finite.mark(self.decode(payload, key), payload)
 
     def set(self, key: str, data: Any) -> None:
@@ -459,7 +459,7 @@ class RedisStore:
         """Seconds until ``key`` expires, None when it never does; ``StoreKeyNotFound`` when absent."""
         seconds = int(self.connection.ttl(self._codec.namespaced_key(key)))
         if seconds == -2:
-            raise StoreKeyNotFound(key)
+            raise StoreKeyNotFound(short_id(key))
         return None if seconds == -1 else seconds
 
     def count(self) -> int:
