@@ -81,6 +81,9 @@ class FastTransport:
     def read(self, key: str) -> bytes | str | None:
         return self._fast.execute(self._codec.frame_get(key))  # type: ignore[no-any-return]
 
+    def read_bytes(self, key: str) -> bytes | None:
+        return self._on_client.read_bytes(key)  # rare (a value that is not UTF-8): the client's way
+
     def read_and_touch(self, key: str) -> bytes | str | None:
         if self._expiration is None:
             return self.read(key)

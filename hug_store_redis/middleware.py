@@ -218,6 +218,8 @@ class RedisSessionMiddleware(SignedInDevices):
                 raise
             logger.warning("session store unreachable, serving an empty session: %s", error)
             return {}, _State(degraded=True)
+        except CorruptSessionError as error:  # bytes that are not UTF-8, met by a decoding client
+            return {}, self._discard(session_id, error.reason)
         if payload is None:  # expired or never issued: never adopt an id the client chose
             return {}, _State(clear_cookie=True)
         try:

@@ -357,6 +357,9 @@ class RedisStore:
         _require_bytes(expected_payload)
         try:  # a conflict or a gone key means any cached copy is stale too
             reply = self._transport.compare_and_set(key, expected_payload, payload)
+        except UnicodeDecodeError:  # a decoding client's conflict with a value that is not UTF-8:
+            current = self._transport.read_bytes(key)  # its bytes, as a bytes client gets them
+            reply = 0 if current is None else current
         finally:
             self._forget(key)
         if isinstance(reply, int):
