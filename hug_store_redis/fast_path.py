@@ -144,7 +144,9 @@ class FastPath:
         if self._keeps_connections:
             try:
                 kept = self._idle.pop()
-            except IndexError:
+            except IndexError:  # checked out below, outside this block: its errors chain to nothing
+                kept = None
+            if kept is None:
                 connection = self._live_pool().get_connection(*self._checkout_arguments)  # it checks it
             else:
                 connection = kept.connection

@@ -107,6 +107,30 @@ def test_the_same_store_works_after_a_server_restart(own_server):
     assert not store.exists("before")  # no persistence: the restart emptied the server
 
 
+def chain_of(error: BaseException) -> list[BaseException]:
+    """``error`` and every exception it was raised from or during."""
+    chain: list[BaseException] = []
+    while error is not None and error not in chain:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    return chain
+
+
+@pytest.mark.one_twin
+def test_errors_after_a_lost_connection_carry_only_the_real_error(own_server, store_path):
+    """No ``IndexError: pop from empty list`` (an empty stack of kept connections) in the chain."""
+    client = redis.Redis(port=own_server.port, socket_timeout=2, retry=Retry(NoBackoff(), 0))
+    store = RedisStore(client)
+    store.set("k", 1)
+    own_server.stop()
+    for _ in range(3):
+        with pytest.raises(redis.ConnectionError) as caught:
+            store.get("k")
+        assert not isinstance(caught.value.__context__, IndexError)
+        assert [type(error) for error in chain_of(caught.value) if isinstance(error, IndexError)] == []
+    client.close()
+
+
 def test_requirepass_auth(tmp_path):
     server = RedisServer(tmp_path, "--requirepass", "s3cret").start()
     try:
