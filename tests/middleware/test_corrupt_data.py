@@ -22,8 +22,9 @@ NOT_UTF_8 = b"\xff\xfe not UTF-8"
 
 
 @pytest.fixture(params=[False, True], ids=["bytes", "decoding"])
-def client(request, redis_server, redis_client):
-    """A client of the test's server replying bytes, or str (``decode_responses=True``)."""
+def client(request, redis_server, redis_client, twin, store_path):
+    """A client of the test's server replying bytes, or str (``decode_responses=True``); every
+    store built on it takes the test's twin and path (asked for here, so they apply)."""
     client = redis.Redis(host=redis_server.host, port=redis_server.port, decode_responses=request.param)
     yield client
     client.close()

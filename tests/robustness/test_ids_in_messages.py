@@ -16,6 +16,11 @@ from hug_store_redis.middleware import RedisSessionMiddleware, new_session_id
 SID = new_session_id()
 
 
+@pytest.fixture(autouse=True)
+def on_each_twin_and_path(twin, store_path):
+    """Asked for by name, so every store these tests build takes the twin and path in the test id."""
+
+
 def shows_at_most_8(text: str, session_id: str = SID) -> bool:
     """No 9 consecutive characters of the id anywhere in ``text``."""
     return not any(session_id[start : start + 9] in text for start in range(len(session_id) - 8))

@@ -78,7 +78,9 @@ def test_decoding_clients_pass_str_and_get_str_back(redis_server):
     client.close()
 
 
-def test_a_decoding_client_gets_a_conflict_with_a_value_that_is_not_utf8_as_its_bytes(redis_server):
+def test_a_decoding_client_gets_a_conflict_with_a_value_that_is_not_utf8_as_its_bytes(
+    redis_server, twin, store_path
+):
     """Such a value is a decoding error inside redis-py; the conflict carries its bytes instead,
     as a bytes client's does, so the caller can replace it with a compare-and-set."""
     client = redis.Redis(port=redis_server.port, decode_responses=True)
