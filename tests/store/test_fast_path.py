@@ -3,6 +3,7 @@
 import functools
 import os
 import threading
+import time
 import uuid
 
 import pytest
@@ -228,6 +229,88 @@ def test_max_connections_holds_under_threads(redis_server, redis_client, pool_cl
     assert len([c for c in redis_client.client_list() if c["name"] == name]) <= 3
     assert [store.get(f"{worker}") for worker in range(threads)] == [199] * threads
     pool.disconnect()
+
+
+def client_commands_still_run(client, store):
+    """The client's own commands, the store's admin (SCAN) and TTL: none may find the pool drained."""
+    assert client.ping()
+    assert store.ttl("k") is not None
+    assert store.count() >= 1
+    assert client.set("own", 1) and client.get("own") == b"1"
+
+
+@pytest.mark.one_twin
+@pytest.mark.parametrize("make_client", [redis.Redis, valkey.Valkey], ids=["redis-py", "valkey-py"])
+def test_a_pool_of_one_connection_is_not_kept_from_the_client(redis_server, make_client, store_path):
+    client = make_client(port=redis_server.port, max_connections=1)
+    store = RedisStore(client)
+    store.set("k", 1)
+    client_commands_still_run(client, store)
+    assert store.get("k") == 1  # and the store goes on after the client's commands
+    client_commands_still_run(client, store)
+    client.close()
+
+
+@pytest.mark.one_twin
+@pytest.mark.parametrize("make_client", [redis.Redis, valkey.Valkey], ids=["redis-py", "valkey-py"])
+def test_two_threads_on_a_pool_of_two_leave_it_to_the_client(redis_server, make_client, store_path):
+    client = make_client(port=redis_server.port, max_connections=2)
+    store = RedisStore(client)
+    store.set("k", 1)
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def read_for_a_second() -> None:
+        try:
+            barrier.wait(timeout=10)  # both threads hold a connection at once from here on
+            deadline = time.monotonic() + 1
+            while time.monotonic() < deadline:
+                assert store.get("k") == 1
+        except BaseException as error:
+            errors.append(error)
+
+    readers = [threading.Thread(target=read_for_a_second) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join()
+    assert errors == []
+    client_commands_still_run(client, store)
+    client.close()
+
+
+@pytest.mark.one_twin
+def test_the_clients_own_commands_run_beside_busy_fast_path_threads(redis_server):
+    """Store threads and the client's own commands (as the user index and admin use it) at once.
+
+    The fast path only: on the generic path three callers on a pool of two do run out.
+    """
+    client = redis.Redis(port=redis_server.port, max_connections=2)
+    store = RedisStore(client)
+    assert store.uses_fast_path
+    store.set("k", 1)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def read_until_stopped() -> None:
+        try:
+            while not stop.is_set():
+                assert store.get("k") == 1
+        except BaseException as error:
+            errors.append(error)
+
+    readers = [threading.Thread(target=read_until_stopped) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    try:
+        for _ in range(200):  # one client command at a time: the pool of two always has one
+            client_commands_still_run(client, store)
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join()
+    assert errors == []
+    client.close()
 
 
 def test_error_replies_raise_like_redis_py(redis_client):
