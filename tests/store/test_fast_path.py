@@ -313,6 +313,46 @@ def test_the_clients_own_commands_run_beside_busy_fast_path_threads(redis_server
     client.close()
 
 
+@pytest.mark.one_twin
+def test_beyond_max_connections_of_its_own_a_call_checks_one_out_of_the_pool(redis_server, monkeypatch):
+    """One call held in its round trip fills the path's own quota of 1; the next uses the pool's."""
+    import hug_store_redis.fast_path as fast_path
+
+    client = redis.Redis(port=redis_server.port, max_connections=1)
+    store = RedisStore(client)
+    store.set("k", 1)
+    entered, release = threading.Event(), threading.Event()
+    holder = threading.current_thread()
+    real_round_trip = fast_path._round_trip
+
+    def held_round_trip(connection, frame):
+        if threading.current_thread() is not holder:
+            entered.set()
+            release.wait(timeout=10)
+        return real_round_trip(connection, frame)
+
+    monkeypatch.setattr(fast_path, "_round_trip", held_round_trip)
+    results: list[object] = []
+    held = threading.Thread(target=lambda: results.append(store.get("k")))
+    held.start()
+    try:
+        assert entered.wait(timeout=10)
+        assert store.get("k") == 1  # on the pool's one connection, checked back in
+        assert client.ping()
+        taken = client.connection_pool.get_connection()
+        try:
+            with pytest.raises(redis.ConnectionError, match="Too many connections"):
+                store.get("k")  # the pool's own error, as on the generic path
+        finally:
+            client.connection_pool.release(taken)
+    finally:
+        release.set()
+        held.join()
+    assert results == [1]
+    client_commands_still_run(client, store)
+    client.close()
+
+
 def test_error_replies_raise_like_redis_py(redis_client):
     store = RedisStore(redis_client)
     redis_client.lpush("store:list", "x")
