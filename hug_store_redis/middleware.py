@@ -275,6 +275,8 @@ class RedisSessionMiddleware(SignedInDevices):
         if saved is Saved.WRITTEN:
             if self.cookie_max_age is not None:
                 self._set_cookie(response, session_id)
+            if type(session) is dict and BOUND_KEY in session:  # the write restarted its expiry:
+                self._note_seen(session_id, session[BOUND_KEY])  # the user index follows (throttled)
         elif saved is Saved.DELETED:
             self._clear_cookie(response)
         elif saved is Saved.GONE:
