@@ -14,7 +14,7 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel
 from support.servers import RedisServer
 
-from hug_store_redis import RedisStore
+from hug_store_redis import RedisStore, fast_path
 
 
 def test_plain_redis_gets_the_fast_path(redis_server, store_path):
@@ -316,8 +316,6 @@ def test_the_clients_own_commands_run_beside_busy_fast_path_threads(redis_server
 @pytest.mark.one_twin
 def test_beyond_max_connections_of_its_own_a_call_checks_one_out_of_the_pool(redis_server, monkeypatch):
     """One call held in its round trip fills the path's own quota of 1; the next uses the pool's."""
-    import hug_store_redis.fast_path as fast_path
-
     client = redis.Redis(port=redis_server.port, max_connections=1)
     store = RedisStore(client)
     store.set("k", 1)
