@@ -28,7 +28,7 @@ class _FramedScript:
 
 
 class FastTransport:
-    """Each operation is one pre-framed command (or one pipelined pair) on a borrowed connection.
+    """Each operation is one pre-framed command (or one pipelined pair) on a fast-path connection.
 
     Only chosen for clients ``fast_path_for`` accepts, whose replies to these commands
     need no response callback: the parser's value is already what redis-py returns.

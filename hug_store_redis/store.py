@@ -81,7 +81,7 @@ class RedisStore:
     every live session. Every ``set`` resets the expiry.
 
     The transport is chosen once, here: on a plain ``redis.Redis`` the store sends
-    pre-framed commands on connections it borrows from the client's pool
+    pre-framed commands on connections of its own, made like the client's pool makes them
     (``FastTransport``); every other client, or ``fast_path=False``, goes through the
     client's own methods (``ClientTransport``). Every operation below is one call into
     it, so results and exceptions are the same on both.
