@@ -19,6 +19,7 @@ import weakref
 from collections.abc import Callable
 
 from .cache_sources import Sources
+from .errors import short_id
 from .local_cache import LocalCache
 from .stats import StoreStats
 from .transport import SlidingReply, Transport
@@ -96,7 +97,7 @@ class CachedReads:
         try:
             _, _, touched = self._transport.read_sliding(key, touch_below_ms)
         except Exception as error:  # the entry goes: the next read tries again, in the request
-            logger.debug("background touch of %r failed: %s", key, error)
+            logger.debug("background touch of %s failed: %s", short_id(key), error)
         else:
             if touched:
                 self._stats.touched()

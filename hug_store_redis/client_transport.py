@@ -10,7 +10,7 @@ from .replica_wait import ReplicaWait
 from .scripting import ScriptSupport
 from .scripts import COMPARE_AND_SET, READ_AND_TOUCH, digest
 from .sentinel_follow import Following
-from .transport import RedisClient, SlidingReply, is_unknown_command, sliding_reply
+from .transport import RedisClient, SlidingReply, get_bytes, is_unknown_command, sliding_reply
 
 
 class ClientTransport:
@@ -53,6 +53,9 @@ class ClientTransport:
 
     def read(self, key: str) -> bytes | str | None:
         return self._client.get(self._codec.namespaced_key(key))
+
+    def read_bytes(self, key: str) -> bytes | None:
+        return get_bytes(self._client, self._codec.namespaced_key(key))
 
     def read_and_touch(self, key: str) -> bytes | str | None:
         if self._expiration is None:

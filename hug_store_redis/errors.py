@@ -12,7 +12,7 @@ class CorruptSessionError(ValueError):
     """
 
     def __init__(self, key: str, reason: str) -> None:
-        super().__init__(f"session {_short(key)} holds data that is not UTF-8 JSON: {reason}")
+        super().__init__(f"session {short_id(key)} holds data that is not UTF-8 JSON: {reason}")
         self.key = key
         self.reason = reason
 
@@ -30,7 +30,7 @@ class NotReplicatedError(redis.ConnectionError):
 
     def __init__(self, key: str, acknowledged: int, wanted: int, timeout_ms: int) -> None:
         super().__init__(
-            f"session {_short(key)}: {acknowledged} of {wanted} replicas confirmed the write"
+            f"session {short_id(key)}: {acknowledged} of {wanted} replicas confirmed the write"
             f" within {timeout_ms} ms (WAIT); it may be lost if the primary fails"
         )
         self.key = key
@@ -42,10 +42,20 @@ class NotReplicatedError(redis.ConnectionError):
         return (type(self), (self.key, self.acknowledged, self.wanted, self.timeout_ms))
 
 
-def _short(key: str, limit: int = 80) -> str:
-    """Cookie values can be kilobytes of junk; an error message should not be."""
-    text = repr(key)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+SHOWN_ID_CHARACTERS = 8
+
+
+def short_id(session_id: str) -> str:
+    """At most the first 8 characters of a session id (or of a key holding one), for messages.
+
+    The id is a credential: 8 characters correlate log lines without letting a log reader
+    hijack the session. Characters that are not printable are escaped, so junk from a
+    cookie cannot forge log lines.
+    """
+    head = session_id[:SHOWN_ID_CHARACTERS]
+    if not head.isprintable():
+        head = repr(head)[1:-1]
+    return head + "..." if len(session_id) > SHOWN_ID_CHARACTERS else head
 
 
 class CompareAndSetUnavailableError(RedisError):

@@ -4,7 +4,10 @@ A generic ``client.get`` checks a connection out of the pool (a lock, metrics an
 ``select`` on the socket), packs the command in Python, runs response callbacks and
 checks the connection back in. This path keeps redis-py's ``Connection`` (socket, TLS,
 AUTH/ACL handshake, hiredis parser, timeouts, health checks, the client's retry policy)
-and replaces the rest with a stack of connections borrowed from the client's pool.
+and replaces the rest with a stack of connections of its own, made as the client's pool
+makes them. Borrowed and kept, they would be lost to the pool: with a bounded
+``max_connections`` the client's own commands (the user index, admin SCANs) would find
+it empty; a checkout and check-in per call costs more than the path saves.
 
 valkey-py is a fork of redis-py with the same ``Connection`` and pool machinery in classes
 of its own, so a plain ``valkey.Valkey`` is served too, by the same rules against its own
@@ -104,27 +107,42 @@ def fast_path_for(client: Any) -> "FastPath | None":
 
 
 class FastPath:
-    """Runs framed commands on one pool's connections and returns the raw replies.
+    """Runs framed commands on connections made like one pool's and returns the raw replies.
 
-    On a ``ConnectionPool`` the connections this path borrows stay on a list used as a
-    stack: ``pop`` and ``append`` are atomic, so threads never share a connection and no
-    lock is taken. They count toward ``max_connections`` (the pool creates them) and
-    number at most the peak concurrency. A ``BlockingConnectionPool`` promises waiters a
-    connection, so there each call checks one out and back in instead. A connection
-    taken from the stack gets the readability check the pool makes at checkout, so a
-    socket the server closed while idle is replaced, not written to. After
-    ``os.fork()`` the child drops the parent's sockets (``_forget_parent_connections``),
-    as redis-py's pool does. The pool is held weakly, so a pool nobody uses any more goes
-    away with its FastPath.
+    Beside a ``ConnectionPool`` this path opens connections of its own, with the pool's
+    class and settings (``connection_class(**connection_kwargs)``, as the pool's
+    ``make_connection`` does), and keeps them on a list used as a stack: ``pop`` and
+    ``append`` are atomic, so threads never share a connection and no lock is taken on
+    the way. They number at most the peak concurrency, and never more than the pool's
+    ``max_connections``; a call beyond that checks one out of the pool and back in,
+    which raises the pool's own error when the pool is full too. None is taken from the
+    pool and kept, so the client's own commands always have the pool's.
+    A ``BlockingConnectionPool`` promises waiters a connection, so there each call checks
+    one out and back in. A connection taken from the stack gets the readability check
+    the pool makes at checkout, so a socket the server closed while idle is replaced, not
+    written to. After a failure it is disconnected (a reply may still be in flight) and
+    goes back on the stack: the next send reconnects. After ``os.fork()`` the child
+    drops the parent's sockets (``_forget_parent_connections``), as redis-py's pool does.
+    The pool is held weakly, so a pool nobody uses any more goes away with its FastPath.
     """
 
-    __slots__ = ("__weakref__", "_checkout_arguments", "_idle", "_keeps_connections", "_pool")
+    __slots__ = (
+        "__weakref__",
+        "_checkout_arguments",
+        "_idle",
+        "_keeps_connections",
+        "_lock",
+        "_opened",
+        "_pool",
+    )
 
     def __init__(self, pool: ConnectionPool, checkout_arguments: tuple[str, ...] = ()) -> None:
         self._pool = weakref.ref(pool)
         self._idle: list[_Kept] = []
         self._keeps_connections = type(pool) in _STACKING_POOLS
         self._checkout_arguments = checkout_arguments
+        self._lock = threading.Lock()  # only to open a connection: the count stays within the bound
+        self._opened = 0
 
     def execute(self, frame: bytes) -> Any:
         return self._run(_round_trip, frame)
@@ -140,45 +158,51 @@ class FastPath:
 
     def _run(self, round_trip: Callable[[Any, Any], Any], frames: Any) -> Any:
         kept: _Kept | None = None
-        connection: Any
         if self._keeps_connections:
             try:
                 kept = self._idle.pop()
-            except IndexError:
-                connection = self._live_pool().get_connection(*self._checkout_arguments)  # it checks it
-            else:
-                connection = kept.connection
-                try:
-                    kept.replace_if_stale()
-                except BaseException:
-                    self._drop(connection)
-                    raise
-        else:
-            connection = self._live_pool().get_connection(*self._checkout_arguments)
+            except IndexError:  # opened below, outside this block: its errors chain to nothing
+                kept = None
+            if kept is None:
+                kept = self._open()
+        if kept is None:
+            return self._run_checked_out(round_trip, frames)
+        connection = kept.connection
         try:
+            kept.replace_if_stale()
             reply = connection.retry.call_with_retry(
                 functools.partial(round_trip, connection, frames), connection.disconnect
             )
         except BaseException:
-            self._drop(connection)
-            raise
-        if kept is not None and kept.sock is getattr(connection, "_sock", None):
+            connection.disconnect()  # a reply may still be in flight: the next send reconnects
             self._idle.append(kept)
-        elif self._keeps_connections:
-            self._idle.append(_Kept(connection))
-        else:
-            self._live_pool().release(connection)
+            raise
+        if kept.sock is not getattr(connection, "_sock", None):  # reconnected: poll the new socket
+            kept = _Kept(connection)
+        self._idle.append(kept)
         return reply
 
-    def _drop(self, connection: Any) -> None:
-        """Disconnect after a failure (a reply may still be in flight) and hand it back to the pool.
+    def _open(self) -> "_Kept | None":
+        """A connection of this path's own, or None when it holds ``max_connections`` already."""
+        pool = self._live_pool()
+        with self._lock:
+            if self._opened >= pool.max_connections:
+                return None
+            self._opened += 1
+        return _Kept(pool.connection_class(**pool.connection_kwargs))
 
-        The pool reconnects it at its next checkout, so the stack only ever holds
-        connections that were in step when they were put back.
-        """
-        connection.disconnect()
-        pool = self._pool()
-        if pool is not None:
+    def _run_checked_out(self, round_trip: Callable[[Any, Any], Any], frames: Any) -> Any:
+        """One call on a connection checked out of the pool (it checks it) and back in."""
+        pool = self._live_pool()
+        connection: Any = pool.get_connection(*self._checkout_arguments)
+        try:
+            return connection.retry.call_with_retry(
+                functools.partial(round_trip, connection, frames), connection.disconnect
+            )
+        except BaseException:
+            connection.disconnect()  # a reply may still be in flight: the pool reconnects it
+            raise
+        finally:
             pool.release(connection)
 
     def _live_pool(self) -> ConnectionPool:
@@ -198,6 +222,8 @@ def _forget_parent_connections() -> None:
     _SHARED_LOCK = threading.Lock()  # another thread may have held it at the fork
     for fast in list(_SHARED.values()):
         fast._idle.clear()
+        fast._opened = 0
+        fast._lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):  # POSIX; elsewhere there is no fork

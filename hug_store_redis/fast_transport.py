@@ -28,7 +28,7 @@ class _FramedScript:
 
 
 class FastTransport:
-    """Each operation is one pre-framed command (or one pipelined pair) on a borrowed connection.
+    """Each operation is one pre-framed command (or one pipelined pair) on a fast-path connection.
 
     Only chosen for clients ``fast_path_for`` accepts, whose replies to these commands
     need no response callback: the parser's value is already what redis-py returns.
@@ -80,6 +80,9 @@ class FastTransport:
 
     def read(self, key: str) -> bytes | str | None:
         return self._fast.execute(self._codec.frame_get(key))  # type: ignore[no-any-return]
+
+    def read_bytes(self, key: str) -> bytes | None:
+        return self._on_client.read_bytes(key)  # rare (a value that is not UTF-8): the client's way
 
     def read_and_touch(self, key: str) -> bytes | str | None:
         if self._expiration is None:

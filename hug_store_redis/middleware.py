@@ -17,10 +17,9 @@ from typing import Any, TypeVar
 from . import non_finite
 from ._codec_py import is_session_id
 from .client_errors import UNREACHABLE_ERRORS
-from .errors import CorruptSessionError
+from .errors import CorruptSessionError, short_id
 from .session_delta import MergeHook
 from .session_write import SESSION_ID_BYTES, Saved, create, new_session_id, save_existing
-from .session_write import short as _short
 from .signed_in_devices import BOUND_KEY, SignedInDevices
 from .store import RedisStore
 from .user_sessions import UserSessionIndex
@@ -224,6 +223,8 @@ class RedisSessionMiddleware(SignedInDevices):
                 raise
             logger.warning("session store unreachable, serving an empty session: %s", error)
             return {}, _State(degraded=True)
+        except CorruptSessionError as error:  # bytes that are not UTF-8, met by a decoding client
+            return {}, self._discard(session_id, error.reason)
         if payload is None:  # expired or never issued: never adopt an id the client chose
             return {}, _State(clear_cookie=True)
         try:
@@ -237,7 +238,7 @@ class RedisSessionMiddleware(SignedInDevices):
         return data, (session_id, payload, self._reference(data, payload))
 
     def _discard(self, session_id: str, reason: str) -> _State:
-        logger.warning("session %s: %s; starting a new session", _short(session_id), reason)
+        logger.warning("session %s: %s; starting a new session", short_id(session_id), reason)
         return _State(old_id=session_id, clear_cookie=True)
 
     def process_response(self, request: Any, response: Any, resource: Any, req_succeeded: bool) -> None:
@@ -279,6 +280,8 @@ class RedisSessionMiddleware(SignedInDevices):
         if saved is Saved.WRITTEN:
             if self.cookie_max_age is not None:
                 self._set_cookie(response, session_id)
+            if type(session) is dict and BOUND_KEY in session:  # the write restarted its expiry:
+                self._note_seen(session_id, session[BOUND_KEY])  # the user index follows (throttled)
         elif saved is Saved.DELETED:
             self._clear_cookie(response)
         elif saved is Saved.GONE:
@@ -287,7 +290,7 @@ class RedisSessionMiddleware(SignedInDevices):
             logger.warning(
                 "session %s was deleted while this request ran (logout, login or expiry): "
                 "its changes are dropped and the session is not recreated",
-                _short(session_id),
+                short_id(session_id),
             )
 
     def _save_new(self, session: Any, state: _State, response: Any) -> None:
@@ -307,7 +310,7 @@ class RedisSessionMiddleware(SignedInDevices):
             return False
         logger.error(
             "session %s not saved: %d bytes is over max_session_bytes=%d",
-            _short(session_id),
+            short_id(session_id),
             len(payload),
             self.max_session_bytes,
         )

@@ -11,6 +11,8 @@ import logging
 import math
 from typing import Any
 
+from .errors import short_id
+
 logger = logging.getLogger(__name__)
 
 MAX_DEPTH = 1024
@@ -60,7 +62,7 @@ def cleaned(value: Any, key: str) -> Any:
     """
     logger.warning(
         "session %s held NaN or Infinity (written by hug_store_redis 1.0.0): written as null",
-        key[:8] + "...",
+        short_id(key),
     )
     copies: dict[int, Any] = {}
     root = [value]

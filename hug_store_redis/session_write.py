@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import non_finite
-from .errors import CorruptSessionError
+from .errors import CorruptSessionError, short_id
 from .session_delta import Delta, MergeHook, Session
 from .store import RedisStore
 
@@ -30,11 +30,6 @@ conflict and a few need 4-6 retries; 10 leaves room without letting a write spin
 
 def new_session_id() -> str:
     return secrets.token_urlsafe(SESSION_ID_BYTES)
-
-
-def short(session_id: str) -> str:
-    """Enough of an id to correlate log lines, too little to hijack the session."""
-    return session_id[:8] + "..."
 
 
 class Saved(enum.Enum):
@@ -82,7 +77,7 @@ def save_existing(
             logger.error(
                 "session %s not saved: %d bytes after merging with a concurrent write "
                 "is over max_session_bytes=%d",
-                short(session_id),
+                short_id(session_id),
                 len(payload),
                 max_session_bytes,
             )
@@ -92,7 +87,7 @@ def save_existing(
         expected = current
     logger.error(
         "session %s not saved: still conflicting with concurrent writes after %d attempts",
-        short(session_id),
+        short_id(session_id),
         MAX_ATTEMPTS,
     )
     return Saved.DROPPED
@@ -111,7 +106,7 @@ def create(store: RedisStore, session_id: str, payload: bytes, old_id: str | Non
             created = store.create_replacing(session_id, payload, old_id)
         if created:
             return session_id
-        logger.warning("session id %s already taken; drawing another", short(session_id))
+        logger.warning("session id %s already taken; drawing another", short_id(session_id))
         session_id = new_session_id()
     raise RuntimeError(f"no free session id after {MAX_ATTEMPTS} attempts: is the random source broken?")
 
@@ -137,7 +132,7 @@ def _session_in(store: RedisStore, current: bytes | str, session_id: str) -> dic
         if isinstance(theirs, dict):
             return theirs
         reason = f"JSON {type(theirs).__name__}, not an object"
-    logger.warning("session %s: concurrent value unreadable (%s); replacing it", short(session_id), reason)
+    logger.warning("session %s: concurrent value unreadable (%s); replacing it", short_id(session_id), reason)
     return {}
 
 

@@ -1,12 +1,14 @@
 """The middleware's signed-in-devices API, delegating to ``user_sessions.UserSessionIndex``.
 
 A mixin of ``RedisSessionMiddleware``, so the session middleware keeps its one job and
-only calls the three hooks at the bottom (on load, on regenerate, on destroy).
+only calls the hooks at the bottom (on a touched load or a write, on regenerate, on destroy).
 
 The session carries its own binding under ``BOUND_KEY`` (``{"user", "handle"}``), so a
 request on a bound session knows its index entry without asking Redis: it costs no extra
 round trip, except a last-seen update at most once per ``UserSessionIndex.seen_every``
-(60 s) per session and process.
+(60 s, or half the session expiry if shorter) per session and process, after a read that
+slid the session's expiry or a write that restarted it: the update also refreshes the
+index's expiry, so "sign out everywhere" reaches every live session.
 """
 
 import logging

@@ -12,7 +12,7 @@ from .cache_sources import sources_for
 from .cached_reads import CachedReads, cache_of, logger
 from .client_errors import CLIENT_ERRORS
 from .client_transport import ClientTransport
-from .errors import CorruptSessionError
+from .errors import CorruptSessionError, short_id
 from .fast_path import fast_path_for
 from .fast_transport import FastTransport
 from .local_cache import LocalCache
@@ -81,7 +81,7 @@ class RedisStore:
     every live session. Every ``set`` resets the expiry.
 
     The transport is chosen once, here: on a plain ``redis.Redis`` the store sends
-    pre-framed commands on connections it borrows from the client's pool
+    pre-framed commands on connections of its own, made like the client's pool makes them
     (``FastTransport``); every other client, or ``fast_path=False``, goes through the
     client's own methods (``ClientTransport``). Every operation below is one call into
     it, so results and exceptions are the same on both.
@@ -187,7 +187,7 @@ class RedisStore:
         if payload is None:
             payload = self._read(key)
             if payload is None:
-                raise StoreKeyNotFound(key)
+                raise StoreKeyNotFound(short_id(key))
         return non_finite.mark(self.decode(payload, key), payload)
 
     def set(self, key: str, data: Any) -> None:
@@ -357,6 +357,9 @@ class RedisStore:
         _require_bytes(expected_payload)
         try:  # a conflict or a gone key means any cached copy is stale too
             reply = self._transport.compare_and_set(key, expected_payload, payload)
+        except UnicodeDecodeError:  # a decoding client's conflict with a value that is not UTF-8:
+            current = self._transport.read_bytes(key)  # its bytes, as a bytes client gets them
+            reply = 0 if current is None else current
         finally:
             self._forget(key)
         if isinstance(reply, int):
@@ -459,7 +462,7 @@ class RedisStore:
         """Seconds until ``key`` expires, None when it never does; ``StoreKeyNotFound`` when absent."""
         seconds = int(self.connection.ttl(self._codec.namespaced_key(key)))
         if seconds == -2:
-            raise StoreKeyNotFound(key)
+            raise StoreKeyNotFound(short_id(key))
         return None if seconds == -1 else seconds
 
     def count(self) -> int:

@@ -43,6 +43,7 @@ class RedisClient(Protocol):
     def pexpire(self, name: Any, time: Any) -> Any: ...
     def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any: ...
     def eval(self, script: str, numkeys: int, *keys_and_args: Any) -> Any: ...
+    def execute_command(self, *args: Any, **options: Any) -> Any: ...
 
 
 class Transport(Protocol):
@@ -50,6 +51,9 @@ class Transport(Protocol):
 
     def read(self, key: str) -> bytes | str | None:
         """The value under ``key``, or None."""
+
+    def read_bytes(self, key: str) -> bytes | None:
+        """The value as bytes even on a decoding client, or None: for a value that is not UTF-8."""
 
     def read_and_touch(self, key: str) -> bytes | str | None:
         """The value, and its expiry restarted in the same round trip (a plain read without expiry)."""
@@ -87,6 +91,15 @@ def sliding_reply(reply: Any) -> SlidingReply:
         return None, -2, False
     payload, remaining, slid = reply
     return payload, int(remaining), slid == 1
+
+
+def get_bytes(target: Any, full_key: bytes) -> bytes | None:
+    """GET on a client or a WATCHing pipeline, the reply as bytes even from a decoding client.
+
+    ``NEVER_DECODE`` is redis-py's (and valkey-py's) own switch for a reply the parser must
+    not decode (DUMP's): a value that is not UTF-8 arrives as its bytes, not as an error.
+    """
+    return target.execute_command("GET", full_key, NEVER_DECODE=True)  # type: ignore[no-any-return]
 
 
 def is_unknown_command(error: Exception) -> bool:

@@ -5,7 +5,8 @@ One Redis hash per user, outside every namespace's ``namespace:*`` pattern (see
 
 - ``e:<handle>``: compact JSON ``{"sid", "created", "bound", "ua", "ip"}``, plus ``"old"``,
   the id a ``regenerate`` is replacing (so both are ended if the rotation never finishes);
-- ``s:<handle>``: last seen, Unix seconds, refreshed at most once per ``seen_every``.
+- ``s:<handle>``: last seen, Unix seconds, refreshed at most once per ``seen_every``
+  (clamped to half the session expiry).
 
 The handle is random and shown in pages; the session id never leaves Redis. Every call is
 a single-key command (or a pipeline of them), so the index and the sessions may live in
@@ -21,6 +22,10 @@ Entries are pruned when read or written, verified against the session keys (EXIS
 by a guessed expiry; an entry younger than ``PENDING_GRACE`` may not have its key yet and
 is kept. The hash expires after twice the session expiry, refreshed by every bind and
 last-seen update, so it outlives the sessions it lists and vanishes with an idle user.
+The middleware updates last seen on every touch and every write of a bound session (each
+restarts the session's expiry), throttled per process to ``seen_every`` <= expiry / 2: a
+session written at ``w`` expires at ``w + E``, and this process refreshed the index after
+``w - E/2``, so until at least ``w + 3E/2``.
 """
 
 import secrets
@@ -111,7 +116,9 @@ class UserSessionIndex:
         self.store = store
         self._client: Any = store.connection  # hashes: beyond the store's string commands
         self.max_sessions = max_sessions
-        self.seen_every = seen_every
+        # At most half the expiry: the refreshes that follow a session's writes and touches
+        # then keep the index (2 x expiry) alive past every expiry they restart.
+        self.seen_every = seen_every if store.expiration is None else min(seen_every, store.expiration / 2)
         self._prefix = INDEX_PREFIX + _escaped(store.namespace) + b"|"
         self._seen: OrderedDict[str, float] = OrderedDict()  # session id -> monotonic time
         self._seen_lock = threading.Lock()
@@ -179,9 +186,11 @@ class UserSessionIndex:
         return handle
 
     def note_seen(self, user_id: str, handle: str, session_id: str) -> None:
-        """Refresh last seen, at most once per ``seen_every`` per session in this process.
+        """Refresh last seen and the index's expiry, at most once per ``seen_every`` per session
+        in this process.
 
-        The check is a dict lookup; the update is one round trip (HSET and PEXPIRE pipelined).
+        The check is a dict lookup; the update is one round trip (HSET and EXPIRE pipelined).
+        An update that fails is not counted, so the next request tries again.
         """
         if not self._due(session_id):
             return
@@ -189,7 +198,12 @@ class UserSessionIndex:
         pipeline = self._client.pipeline(transaction=False)
         pipeline.hset(key, b"s:" + handle.encode(), time.time())
         self._expire(pipeline, key)
-        pipeline.execute()
+        try:
+            pipeline.execute()
+        except BaseException:
+            with self._seen_lock:
+                self._seen.pop(session_id, None)
+            raise
 
     def sessions(self, user_id: str, current_session_id: str | None = None) -> list[UserSession]:
         """Every live session of ``user_id``, most recently seen first; dead entries are pruned."""

@@ -14,7 +14,7 @@ from redis.exceptions import RedisClusterException
 from .client_errors import WATCH_ERRORS
 from .errors import CompareAndSetUnavailableError
 from .scripting import server_name
-from .transport import SlidingReply
+from .transport import SlidingReply, get_bytes
 
 
 def read_sliding(client: Any, full_key: bytes, expiry_ms: int, touch_below_ms: int) -> SlidingReply:
@@ -42,6 +42,9 @@ def compare_and_set(
 ) -> int | bytes | str:
     """What COMPARE_AND_SET returns: 1 written, 0 no key (never recreated), else the current value.
 
+    The value is read as bytes whatever the client decodes, so one that is not UTF-8 is
+    compared, handed back and replaced like any other (a decoding client's GET would raise).
+
     EXEC aborts when anything touched the key after WATCH, a PEXPIRE included: that is
     reported as a conflict with the value read again, and the caller merges and retries.
     ``waiting`` (a store with ``wait_replicas``) is refused: WAIT cannot follow the EXEC on
@@ -50,11 +53,11 @@ def compare_and_set(
     if waiting:
         raise CompareAndSetUnavailableError(server_name(client, full_key), waiting=True)
     with _watching(client, full_key) as pipeline:
-        current = pipeline.get(full_key)
+        current = get_bytes(pipeline, full_key)
         if current is None:
             return 0
-        if (current.encode() if isinstance(current, str) else current) != expected:
-            return current  # type: ignore[no-any-return]
+        if current != expected:
+            return current
         pipeline.multi()
         if payload:
             pipeline.set(full_key, payload, ex=expiration)
@@ -66,7 +69,7 @@ def compare_and_set(
             pass
         else:
             return 1
-    current = client.get(full_key)
+    current = get_bytes(client, full_key)
     return 0 if current is None else current
 
 

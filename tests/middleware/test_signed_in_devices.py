@@ -244,3 +244,39 @@ def test_a_request_writing_during_sign_out_everywhere_does_not_bring_the_session
     assert box == [(200, "ok")]
     assert not middleware.store.exists(phone)
     assert get(api, "/whoami", phone).data is None
+
+
+@pytest.mark.one_twin
+def test_the_index_outlives_a_session_that_writes_keep_alive(redis_client, store_path):
+    """Expiration 4 s, ``touch_after=2``, one modifying request a second for 10 s (real time).
+
+    Each compare-and-set write restarts the session's expiry, so no read is ever touched:
+    the index must follow the writes, or "sign out everywhere" misses a live session.
+    """
+    store = RedisStore(redis_client, expiration=4)
+    middleware = RedisSessionMiddleware(store, touch_after=2, cookie_secure=False)
+    api = hug.API(f"devices_written_{id(middleware)}")
+    api.http.add_middleware(middleware)
+
+    @hug.get("/login", api=api)
+    def login_route(request):
+        middleware.regenerate(request)
+        return middleware.bind_user(request, "ann")
+
+    @hug.get("/add", api=api)
+    def add(request):
+        session = request.context["session"]
+        session["n"] = session.get("n", 0) + 1
+        return session["n"]
+
+    response = get(api, "/login")
+    sid, handle = issued_id(response), response.data
+    index_key, session_key = middleware.user_index.index_key("ann"), store.namespaced_key(sid)
+    for round_ in range(1, 11):
+        threading.Event().wait(1)
+        assert get(api, "/add", sid).data == round_
+        assert redis_client.pttl(index_key) >= redis_client.pttl(session_key) > 0
+    assert store.exists(sid)
+    assert [entry.handle for entry in middleware.user_sessions("ann")] == [handle]
+    assert middleware.destroy_user_sessions("ann") == 1
+    assert not store.exists(sid)

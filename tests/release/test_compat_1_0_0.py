@@ -1,5 +1,6 @@
 """Upgrading from the real hug_store_redis 1.0.0 (from PyPI) keeps every live session."""
 
+import importlib
 import math
 
 import pytest
@@ -68,3 +69,25 @@ def test_delete_and_missing_keys_agree(legacy_store_class, redis_client):
         ours.get("sid")
     with pytest.raises(StoreKeyNotFound):
         legacy.get("sid")
+
+
+@pytest.mark.one_twin
+def test_the_1_0_0_import_path_still_works(redis_client):
+    """1.0.0 shipped its store in this module; code importing it from there keeps working."""
+    from hug_store_redis.redis_store import RedisStore as FromOldPath
+
+    assert FromOldPath is RedisStore
+    FromOldPath(redis_client).set("sid", {"a": 1})
+    assert RedisStore(redis_client).get("sid") == {"a": 1}
+
+
+@pytest.mark.one_twin
+def test_every_class_1_0_0_defined_is_importable_from_its_module():
+    legacy = load_legacy_module()
+    ours = importlib.import_module("hug_store_redis.redis_store")
+    defined = [
+        name for name, value in vars(legacy).items() if getattr(value, "__module__", None) == legacy.__name__
+    ]
+    assert defined == ["RedisStore"]
+    for name in defined:
+        assert getattr(ours, name) is getattr(importlib.import_module("hug_store_redis"), name)

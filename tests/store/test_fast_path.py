@@ -3,6 +3,7 @@
 import functools
 import os
 import threading
+import time
 import uuid
 
 import pytest
@@ -13,7 +14,7 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel
 from support.servers import RedisServer
 
-from hug_store_redis import RedisStore
+from hug_store_redis import RedisStore, fast_path
 
 
 def test_plain_redis_gets_the_fast_path(redis_server, store_path):
@@ -105,6 +106,30 @@ def test_the_same_store_works_after_a_server_restart(own_server):
     store.set("after", 2)
     assert store.get("after") == 2
     assert not store.exists("before")  # no persistence: the restart emptied the server
+
+
+def chain_of(error: BaseException) -> list[BaseException]:
+    """``error`` and every exception it was raised from or during."""
+    chain: list[BaseException] = []
+    while error is not None and error not in chain:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    return chain
+
+
+@pytest.mark.one_twin
+def test_errors_after_a_lost_connection_carry_only_the_real_error(own_server, store_path):
+    """No ``IndexError: pop from empty list`` (an empty stack of kept connections) in the chain."""
+    client = redis.Redis(port=own_server.port, socket_timeout=2, retry=Retry(NoBackoff(), 0))
+    store = RedisStore(client)
+    store.set("k", 1)
+    own_server.stop()
+    for _ in range(3):
+        with pytest.raises(redis.ConnectionError) as caught:
+            store.get("k")
+        assert not isinstance(caught.value.__context__, IndexError)
+        assert [type(error) for error in chain_of(caught.value) if isinstance(error, IndexError)] == []
+    client.close()
 
 
 def test_requirepass_auth(tmp_path):
@@ -204,6 +229,126 @@ def test_max_connections_holds_under_threads(redis_server, redis_client, pool_cl
     assert len([c for c in redis_client.client_list() if c["name"] == name]) <= 3
     assert [store.get(f"{worker}") for worker in range(threads)] == [199] * threads
     pool.disconnect()
+
+
+def client_commands_still_run(client, store):
+    """The client's own commands, the store's admin (SCAN) and TTL: none may find the pool drained."""
+    assert client.ping()
+    assert store.ttl("k") is not None
+    assert store.count() >= 1
+    assert client.set("own", 1) and client.get("own") == b"1"
+
+
+@pytest.mark.one_twin
+@pytest.mark.parametrize("make_client", [redis.Redis, valkey.Valkey], ids=["redis-py", "valkey-py"])
+def test_a_pool_of_one_connection_is_not_kept_from_the_client(redis_server, make_client, store_path):
+    client = make_client(port=redis_server.port, max_connections=1)
+    store = RedisStore(client)
+    store.set("k", 1)
+    client_commands_still_run(client, store)
+    assert store.get("k") == 1  # and the store goes on after the client's commands
+    client_commands_still_run(client, store)
+    client.close()
+
+
+@pytest.mark.one_twin
+@pytest.mark.parametrize("make_client", [redis.Redis, valkey.Valkey], ids=["redis-py", "valkey-py"])
+def test_two_threads_on_a_pool_of_two_leave_it_to_the_client(redis_server, make_client, store_path):
+    client = make_client(port=redis_server.port, max_connections=2)
+    store = RedisStore(client)
+    store.set("k", 1)
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def read_for_a_second() -> None:
+        try:
+            barrier.wait(timeout=10)  # both threads hold a connection at once from here on
+            deadline = time.monotonic() + 1
+            while time.monotonic() < deadline:
+                assert store.get("k") == 1
+        except BaseException as error:
+            errors.append(error)
+
+    readers = [threading.Thread(target=read_for_a_second) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join()
+    assert errors == []
+    client_commands_still_run(client, store)
+    client.close()
+
+
+@pytest.mark.one_twin
+def test_the_clients_own_commands_run_beside_busy_fast_path_threads(redis_server):
+    """Store threads and the client's own commands (as the user index and admin use it) at once.
+
+    The fast path only: on the generic path three callers on a pool of two do run out.
+    """
+    client = redis.Redis(port=redis_server.port, max_connections=2)
+    store = RedisStore(client)
+    assert store.uses_fast_path
+    store.set("k", 1)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def read_until_stopped() -> None:
+        try:
+            while not stop.is_set():
+                assert store.get("k") == 1
+        except BaseException as error:
+            errors.append(error)
+
+    readers = [threading.Thread(target=read_until_stopped) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    try:
+        for _ in range(200):  # one client command at a time: the pool of two always has one
+            client_commands_still_run(client, store)
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join()
+    assert errors == []
+    client.close()
+
+
+@pytest.mark.one_twin
+def test_beyond_max_connections_of_its_own_a_call_checks_one_out_of_the_pool(redis_server, monkeypatch):
+    """One call held in its round trip fills the path's own quota of 1; the next uses the pool's."""
+    client = redis.Redis(port=redis_server.port, max_connections=1)
+    store = RedisStore(client)
+    store.set("k", 1)
+    entered, release = threading.Event(), threading.Event()
+    holder = threading.current_thread()
+    real_round_trip = fast_path._round_trip
+
+    def held_round_trip(connection, frame):
+        if threading.current_thread() is not holder:
+            entered.set()
+            release.wait(timeout=10)
+        return real_round_trip(connection, frame)
+
+    monkeypatch.setattr(fast_path, "_round_trip", held_round_trip)
+    results: list[object] = []
+    held = threading.Thread(target=lambda: results.append(store.get("k")))
+    held.start()
+    try:
+        assert entered.wait(timeout=10)
+        assert store.get("k") == 1  # on the pool's one connection, checked back in
+        assert client.ping()
+        taken = client.connection_pool.get_connection()
+        try:
+            with pytest.raises(redis.ConnectionError, match="Too many connections"):
+                store.get("k")  # the pool's own error, as on the generic path
+        finally:
+            client.connection_pool.release(taken)
+    finally:
+        release.set()
+        held.join()
+    assert results == [1]
+    client_commands_still_run(client, store)
+    client.close()
 
 
 def test_error_replies_raise_like_redis_py(redis_client):

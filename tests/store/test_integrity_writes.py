@@ -78,6 +78,40 @@ def test_decoding_clients_pass_str_and_get_str_back(redis_server):
     client.close()
 
 
+def test_a_decoding_client_gets_a_conflict_with_a_value_that_is_not_utf8_as_its_bytes(
+    redis_server, twin, store_path
+):
+    """Such a value is a decoding error inside redis-py; the conflict carries its bytes instead,
+    as a bytes client's does, so the caller can replace it with a compare-and-set."""
+    client = redis.Redis(port=redis_server.port, decode_responses=True)
+    store = RedisStore(client, namespace="decoding", expiration=EXPIRATION)
+    client.set("decoding:k", b"\xff not UTF-8")
+    conflict = store.compare_and_set("k", b"{}", b"[1]")
+    assert conflict.status is WriteStatus.CONFLICT and conflict.current == b"\xff not UTF-8"
+    assert store.stats()["errors"] == 0 and store.stats()["conflicts"] == 1
+    assert store.compare_and_set("k", conflict.current, b"[2]").written
+    assert client.get("decoding:k") == "[2]"
+    client.delete("decoding:k")
+    client.close()
+
+
+@pytest.mark.one_twin
+def test_a_decoding_client_without_scripts_gets_the_same_conflict(tmp_path, store_path):
+    server, bytes_client = refusing_server(tmp_path, "renamed")
+    client = redis.Redis(port=server.port, decode_responses=True)
+    try:
+        store = RedisStore(client, expiration=EXPIRATION)
+        client.set("store:k", b"\xff")
+        conflict = store.compare_and_set("k", b"{}", b"[1]")
+        assert conflict.status is WriteStatus.CONFLICT and conflict.current == b"\xff"
+        assert store.compare_and_set("k", conflict.current, b"[2]").written
+        assert bytes_client.get("store:k") == b"[2]"
+    finally:
+        client.close()
+        bytes_client.close()
+        server.stop()
+
+
 def test_bad_payloads_are_refused_before_redis(redis_client):
     store = RedisStore(redis_client, expiration=EXPIRATION)
     store.set("k", [1])
@@ -176,14 +210,15 @@ def test_without_scripts_a_touch_after_watch_is_a_conflict_with_the_value_read_a
 
         def pipeline_touched_after_get(transaction=True):
             pipeline = real_pipeline(transaction=transaction)
-            real_get = pipeline.get
+            real_execute_command = pipeline.execute_command
 
-            def get_then_touch(name):
-                value = real_get(name)
-                other.pexpire(name, 50_000)  # a lazy read by another request, once due
+            def get_then_touch(*args, **options):
+                value = real_execute_command(*args, **options)
+                if args[0] == "GET":
+                    other.pexpire(args[1], 50_000)  # a lazy read by another request, once due
                 return value
 
-            pipeline.get = get_then_touch
+            pipeline.execute_command = get_then_touch
             return pipeline
 
         client.pipeline = pipeline_touched_after_get  # type: ignore[method-assign]

@@ -4,6 +4,8 @@ import time
 
 import pytest
 import redis
+import redis.retry
+from redis.backoff import NoBackoff
 from support.scripts_refused import refusing_server
 
 from hug_store_redis import RedisStore
@@ -122,6 +124,30 @@ def test_last_seen_updates_at_most_once_per_interval(store, client, index):
     index.seen_every = 0.0
     index.note_seen("alice", handle, "sid-1")
     assert float(client.hget(index.index_key("alice"), field)) > time.time() - 60
+
+
+@pytest.mark.one_twin
+def test_last_seen_comes_at_least_every_half_expiry(redis_client):
+    """The index lives 2 x expiry from each refresh: refreshed every <= expiry / 2, it outlives
+    every expiry a write or touch in between restarts (expiry 4 s: a 60 s throttle would not)."""
+    assert UserSessionIndex(RedisStore(redis_client, expiration=4)).seen_every == 2
+    assert UserSessionIndex(RedisStore(redis_client, expiration=1000)).seen_every == module.SEEN_EVERY
+    assert UserSessionIndex(RedisStore(redis_client, expiration=None)).seen_every == module.SEEN_EVERY
+
+
+@pytest.mark.one_twin
+def test_a_last_seen_update_that_fails_is_tried_again_by_the_next_request(own_server):
+    client = redis.Redis(port=own_server.port, socket_timeout=2, retry=redis.retry.Retry(NoBackoff(), 0))
+    index = UserSessionIndex(RedisStore(client, expiration=EXPIRATION))
+    handle = index.add("alice", "sid-1")
+    index.seen_every = 0.5
+    index.note_seen("alice", handle, "sid-0")  # due: written, and remembered
+    assert not index.seen_due("sid-0")
+    own_server.stop()
+    with pytest.raises(redis.ConnectionError):
+        index.note_seen("alice", handle, "sid-2")
+    assert index.seen_due("sid-2")  # not remembered: the index's expiry was not refreshed
+    client.close()
 
 
 def test_index_keys_are_not_sessions_of_any_namespace(client):

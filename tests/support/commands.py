@@ -25,8 +25,13 @@ def command_calls(client: Any) -> dict[str, int]:
     return totals
 
 
+HANDSHAKE = {"hello", "auth", "select", "client|setinfo"}
+"""What a client sends when it opens a connection: whether a step opens one depends on what ran
+before it (the fast path opens its own at a store's first call), not on the step's own commands."""
+
+
 class Commands:
-    """Per-command call counts since it was made, its own INFO calls left out.
+    """Per-command call counts since it was made, its own INFO calls and handshakes left out.
 
     On a plain TCP client it asks on a connection of its own, opened before the first
     count, so its handshake never shows up as the code's command and the client's pool is
@@ -46,7 +51,7 @@ class Commands:
         return {
             name: calls
             for name, calls in changed.items()
-            if calls and name != "info" and (self.only is None or name in self.only)
+            if calls and name != "info" and name not in HANDSHAKE and (self.only is None or name in self.only)
         }
 
 
