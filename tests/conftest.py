@@ -59,6 +59,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("store_path", STORE_PATHS, indirect=True)
 
 
+@pytest.fixture(autouse=True)
+def _on_the_twin_and_store_path(request: pytest.FixtureRequest) -> None:
+    """Apply the test's twin and store path before any other fixture of the test builds a store.
+
+    ``pytest_generate_tests`` parametrizes them, but pytest (9 at least) runs a fixture only
+    for a test that asks for it: without this, every variant ran the compiled twin on the
+    fast path.
+    """
+    callspec = getattr(request.node, "callspec", None)
+    for name in ("twin", "store_path"):
+        if callspec is not None and name in callspec.params:
+            request.getfixturevalue(name)
+
+
 @pytest.fixture
 def twin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     """The codec module every RedisStore built in this test uses."""
