@@ -23,6 +23,7 @@ import redis
 from redis.connection import BlockingConnectionPool, ConnectionPool
 
 from .client_errors import UNREACHABLE_ERRORS
+from .transport import Resends
 
 # Methods a fast path must not bypass, as the client family defines them. When a client's
 # class overrides or wraps one (a subclass, a pipeline, tracing instrumentation patched in
@@ -126,19 +127,20 @@ class FastPath:
         self._keeps_connections = type(pool) in _STACKING_POOLS
         self._checkout_arguments = checkout_arguments
 
-    def execute(self, frame: bytes) -> Any:
-        return self._run(_round_trip, frame)
+    def execute(self, frame: bytes, resends: Resends | None = None) -> Any:
+        """One framed command's reply; ``resends`` notes a retry of it (the first reply was lost)."""
+        return self._run(_round_trip, frame, resends)
 
-    def execute_pipelined(self, frames: tuple[bytes, ...]) -> list[Any]:
+    def execute_pipelined(self, frames: tuple[bytes, ...], resends: Resends | None = None) -> list[Any]:
         """Several framed commands in one round trip; the replies in order.
 
         An error reply raises after the connection is dropped, so no later reply can be
         read by the next caller.
         """
-        replies: list[Any] = self._run(_pipelined_round_trip, frames)
+        replies: list[Any] = self._run(_pipelined_round_trip, frames, resends)
         return replies
 
-    def _run(self, round_trip: Callable[[Any, Any], Any], frames: Any) -> Any:
+    def _run(self, round_trip: Callable[[Any, Any], Any], frames: Any, resends: Resends | None) -> Any:
         kept: _Kept | None = None
         connection: Any
         if self._keeps_connections:
@@ -155,10 +157,11 @@ class FastPath:
                     raise
         else:
             connection = self._live_pool().get_connection(*self._checkout_arguments)
+        send: Callable[[], Any] = functools.partial(round_trip, connection, frames)
+        if resends is not None:
+            send = resends.counting(send)
         try:
-            reply = connection.retry.call_with_retry(
-                functools.partial(round_trip, connection, frames), connection.disconnect
-            )
+            reply = connection.retry.call_with_retry(send, connection.disconnect)
         except BaseException:
             self._drop(connection)
             raise
