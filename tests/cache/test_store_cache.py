@@ -173,6 +173,18 @@ def test_flushall_empties_the_cache(cached_store, redis_client):
     wait_for("the flush", lambda: cached_store.read_payload("alice") is None, GENEROUS)
 
 
+def test_swapdb_empties_the_cache(cached_store, redis_client, redis_server, twin, store_path):
+    """Redis 7.0 pushes no invalidation for SWAPDB (nor a keyspace event): the heartbeats see it."""
+    with redis.Redis(host=redis_server.host, port=redis_server.port, db=1, socket_timeout=5) as db1:
+        db1.set(cached_store.namespaced_key("alice"), b'{"db":1}')
+    cached_store.set("alice", {"db": 0})
+    wait_cached(cached_store, "alice")
+    redis_client.swapdb(0, 1)
+    wait_value(cached_store, "alice", b'{"db":1}')  # max_age (60 s) alone would not get here in time
+    assert cached_store.stats()["cache_flushes"] >= 1
+    assert [listener.swaps_seen for listener in listeners_of(cached_store)] == [1]
+
+
 def test_a_restarted_server_empties_the_cache(own_server: RedisServer, namespace):
     client = redis.Redis(port=own_server.port, socket_timeout=5)
     store = RedisStore(client, namespace, local_cache=True)
