@@ -11,6 +11,10 @@
   map changes (a MOVED, a failover, a resharding) the cache empties, stops serving and attaches
   to the new primaries.
 
+A cache belongs to one server and one database (``claim``): its entries are keyed by key
+name alone, so a cache shared with a store on another database or server would serve that
+one's values for this one's keys. Such a store is refused with a ValueError.
+
 A client the cache cannot follow gets a reason instead, which the store logs once before
 running without the cache: TLS options the listener cannot reproduce (OCSP checks, a
 connection class with its own TLS, an unknown ``ssl_*`` option), TLS on a Cluster or through
@@ -18,7 +22,9 @@ Sentinel (not supported yet: their listeners would speak plain TCP), a Sentinel 
 client, or a client whose server cannot be told.
 """
 
+import dataclasses
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -178,15 +184,52 @@ def _sentinel_listener(pool: Any, username: str | None, password: str | None) ->
     return listener
 
 
+@dataclasses.dataclass(frozen=True)
+class CacheServer:
+    """The server and database a cache's entries come from (no credentials: it is printed)."""
+
+    kind: str
+    addresses: frozenset[str]
+    db: int
+
+    def same_as(self, other: "CacheServer") -> bool:
+        """Same kind and database and an address in common (a Cluster's primaries move)."""
+        return self.kind == other.kind and self.db == other.db and bool(self.addresses & other.addresses)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {', '.join(sorted(self.addresses))} db {self.db}"
+
+
+_CLAIMS: "weakref.WeakKeyDictionary[LocalCache, CacheServer]" = weakref.WeakKeyDictionary()
+_CLAIMS_LOCK = threading.Lock()
+
+
+def claim(cache: LocalCache, server: CacheServer) -> None:
+    """Bind ``cache`` to ``server`` for good (its first store's); ValueError for another one."""
+    with _CLAIMS_LOCK:
+        owner = _CLAIMS.setdefault(cache, server)
+    if not owner.same_as(server):
+        raise ValueError(
+            f"this LocalCache holds keys of {owner}; a store on {server} needs its own LocalCache "
+            "(entries are keyed by key name alone, so a shared cache would serve one database's "
+            "values for the other's keys)"
+        )
+
+
 def sources_for(client: Any, cache: LocalCache, prefix: bytes) -> "Sources | str":
-    """The listeners for ``client``'s servers with ``cache`` attached, or why there can be none."""
+    """The listeners for ``client``'s servers with ``cache`` attached, or why there can be none.
+
+    ValueError when ``cache`` already serves another server or database (``claim``).
+    """
     if hasattr(client, "nodes_manager") and hasattr(client, "get_primaries"):
         cluster_kwargs = getattr(client.nodes_manager, "connection_kwargs", {})
         if tls_settings(cluster_kwargs, cluster_kwargs.get("connection_class")) is not None:
             return "the invalidation listener does not support TLS on a Cluster yet"
+        claim(cache, CacheServer("Redis Cluster", frozenset(f"{h}:{p}" for h, p in slot_map(client)), 0))
         return ClusterSources(cache, prefix, client)
     pool = getattr(client, "connection_pool", None)
     kwargs: dict[str, Any] = getattr(pool, "connection_kwargs", None) or {}
+    db = int(kwargs.get("db") or 0)
     tls = tls_settings(kwargs, getattr(pool, "connection_class", None))
     if isinstance(tls, str):
         return tls
@@ -196,11 +239,16 @@ def sources_for(client: Any, cache: LocalCache, prefix: bytes) -> "Sources | str
         following = sentinel_follow.follow(client)
         if following is None:
             return "a Sentinel replica client (or no sentinels) has no primary to follow"
+        managed = client.connection_pool
+        sentinels = frozenset(f"{h}:{p}" for h, p in map(address_of, managed.sentinel_manager.sentinels))
+        claim(cache, CacheServer(f"Sentinel service {managed.service_name}", sentinels, db))
         return SentinelSources(cache, prefix, client.connection_pool, following.follower)
     credentials = {"username": kwargs.get("username"), "password": kwargs.get("password")}
     if kwargs.get("path"):
+        claim(cache, CacheServer("unix", frozenset([str(kwargs["path"])]), db))
         listener = shared_unix_listener(str(kwargs["path"]), **credentials)
     elif "host" in kwargs and "port" in kwargs:
+        claim(cache, CacheServer("redis", frozenset([f"{kwargs['host']}:{kwargs['port']}"]), db))
         listener = shared_listener(str(kwargs["host"]), int(kwargs["port"]), tls=tls, **credentials)
     else:
         return f"cannot tell which server a {type(client).__name__} talks to"

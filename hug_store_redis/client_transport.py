@@ -10,7 +10,15 @@ from .replica_wait import ReplicaWait
 from .scripting import ScriptSupport
 from .scripts import COMPARE_AND_SET, READ_AND_TOUCH, digest
 from .sentinel_follow import Following
-from .transport import RedisClient, SlidingReply, get_bytes, is_unknown_command, sliding_reply
+from .transport import (
+    RedisClient,
+    Resends,
+    SlidingReply,
+    get_bytes,
+    is_unknown_command,
+    settled,
+    sliding_reply,
+)
 
 
 class ClientTransport:
@@ -90,12 +98,17 @@ class ClientTransport:
     def compare_and_set(self, key: str, expected: bytes, payload: bytes) -> int | bytes | str:
         full_key = self._codec.namespaced_key(key)
         arguments = (digest(expected), self._expiration or 0, payload)
+        resends = (
+            Resends()
+        )  # the store's own resends (a Sentinel switch); the client's own retries it cannot see
 
         def run() -> int | bytes | str:
             (reply,) = self._run_write(
-                key, lambda target: self._scripts.run(COMPARE_AND_SET, full_key, *arguments, on=target)
+                key,
+                lambda target: self._scripts.run(COMPARE_AND_SET, full_key, *arguments, on=target),
+                resends=resends,
             )
-            return reply  # type: ignore[no-any-return]
+            return settled(reply, payload, resends)  # type: ignore[no-any-return]
 
         return self._scripts.run_or_fallback(
             run,
@@ -139,9 +152,16 @@ class ClientTransport:
         (deleted,) = self._run_write(key, lambda target: target.delete(full_key))
         return bool(deleted == 1)
 
-    def _run_write(self, key: str, queue: Callable[[Any], Any], *, pipelined: bool = False) -> list[Any]:
+    def _run_write(
+        self,
+        key: str,
+        queue: Callable[[Any], Any],
+        *,
+        pipelined: bool = False,
+        resends: Resends | None = None,
+    ) -> list[Any]:
         """The replies of the commands ``queue`` puts on the client (or on a pipeline, when
-        there are several or a ``WAIT`` follows), in one round trip."""
+        there are several or a ``WAIT`` follows), in one round trip; ``resends`` notes a resend."""
 
         def send() -> list[Any]:
             if not pipelined and self._wait is None:
@@ -155,6 +175,8 @@ class ClientTransport:
                 self._wait.check(replies.pop(), key)
             return replies
 
+        if resends is not None:
+            send = resends.counting(send)
         return send() if self._following is None else self._following.call(send)
 
     def exists(self, key: str) -> bool:

@@ -26,6 +26,7 @@ import redis
 from redis.connection import BlockingConnectionPool, ConnectionPool
 
 from .client_errors import UNREACHABLE_ERRORS
+from .transport import Resends
 
 # Methods a fast path must not bypass, as the client family defines them. When a client's
 # class overrides or wraps one (a subclass, a pipeline, tracing instrumentation patched in
@@ -144,19 +145,20 @@ class FastPath:
         self._lock = threading.Lock()  # only to open a connection: the count stays within the bound
         self._opened = 0
 
-    def execute(self, frame: bytes) -> Any:
-        return self._run(_round_trip, frame)
+    def execute(self, frame: bytes, resends: Resends | None = None) -> Any:
+        """One framed command's reply; ``resends`` notes a retry of it (the first reply was lost)."""
+        return self._run(_round_trip, frame, resends)
 
-    def execute_pipelined(self, frames: tuple[bytes, ...]) -> list[Any]:
+    def execute_pipelined(self, frames: tuple[bytes, ...], resends: Resends | None = None) -> list[Any]:
         """Several framed commands in one round trip; the replies in order.
 
         An error reply raises after the connection is dropped, so no later reply can be
         read by the next caller.
         """
-        replies: list[Any] = self._run(_pipelined_round_trip, frames)
+        replies: list[Any] = self._run(_pipelined_round_trip, frames, resends)
         return replies
 
-    def _run(self, round_trip: Callable[[Any, Any], Any], frames: Any) -> Any:
+    def _run(self, round_trip: Callable[[Any, Any], Any], frames: Any, resends: Resends | None) -> Any:
         kept: _Kept | None = None
         if self._keeps_connections:
             try:
@@ -166,12 +168,12 @@ class FastPath:
             if kept is None:
                 kept = self._open()
         if kept is None:
-            return self._run_checked_out(round_trip, frames)
+            return self._run_checked_out(round_trip, frames, resends)
         connection = kept.connection
         try:
             kept.replace_if_stale()
             reply = connection.retry.call_with_retry(
-                functools.partial(round_trip, connection, frames), connection.disconnect
+                _sender(round_trip, connection, frames, resends), connection.disconnect
             )
         except BaseException:
             connection.disconnect()  # a reply may still be in flight: the next send reconnects
@@ -191,13 +193,15 @@ class FastPath:
             self._opened += 1
         return _Kept(pool.connection_class(**pool.connection_kwargs))
 
-    def _run_checked_out(self, round_trip: Callable[[Any, Any], Any], frames: Any) -> Any:
+    def _run_checked_out(
+        self, round_trip: Callable[[Any, Any], Any], frames: Any, resends: Resends | None
+    ) -> Any:
         """One call on a connection checked out of the pool (it checks it) and back in."""
         pool = self._live_pool()
         connection: Any = pool.get_connection(*self._checkout_arguments)
         try:
             return connection.retry.call_with_retry(
-                functools.partial(round_trip, connection, frames), connection.disconnect
+                _sender(round_trip, connection, frames, resends), connection.disconnect
             )
         except BaseException:
             connection.disconnect()  # a reply may still be in flight: the pool reconnects it
@@ -273,6 +277,14 @@ class _Kept:
 def _pipelined_round_trip(connection: Any, frames: tuple[bytes, ...]) -> list[Any]:
     connection.send_packed_command(frames)
     return [connection.read_response() for _ in frames]
+
+
+def _sender(
+    round_trip: Callable[[Any, Any], Any], connection: Any, frames: Any, resends: Resends | None
+) -> Callable[[], Any]:
+    """The send that the connection's retry repeats; ``resends`` counts the repeats."""
+    send: Callable[[], Any] = functools.partial(round_trip, connection, frames)
+    return send if resends is None else resends.counting(send)
 
 
 def _round_trip(connection: Any, frame: bytes) -> Any:

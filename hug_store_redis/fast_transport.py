@@ -9,7 +9,7 @@ from .fast_path import FastPath
 from .replica_wait import ReplicaWait
 from .scripting import ScriptSupport
 from .scripts import COMPARE_AND_SET, READ_AND_TOUCH, Script, digest
-from .transport import RedisClient, SlidingReply, is_unknown_command, sliding_reply
+from .transport import RedisClient, Resends, SlidingReply, is_unknown_command, settled, sliding_reply
 
 
 def _bulk(part: bytes) -> bytes:
@@ -107,8 +107,13 @@ class FastTransport:
     def compare_and_set(self, key: str, expected: bytes, payload: bytes) -> int | bytes | str:
         full_key = self._codec.namespaced_key(key)
         arguments = _bulk(full_key) + _bulk(digest(expected).encode()) + self._expiry_s_bulk + _bulk(payload)
+        resends = Resends()
         return self._scripts.run_or_fallback(  # type: ignore[no-any-return]
-            lambda: self._run_script(self._compare_and_set, arguments, writing=key),
+            lambda: settled(
+                self._run_script(self._compare_and_set, arguments, writing=key, resends=resends),
+                payload,
+                resends,
+            ),
             lambda: without_scripts.compare_and_set(
                 self._client, full_key, expected, payload, self._expiration, waiting=self._wait is not None
             ),
@@ -127,20 +132,26 @@ class FastTransport:
     def _frame_create(self, key: str, payload: bytes) -> bytes:
         return self._create_head + _bulk(self._codec.namespaced_key(key)) + _bulk(payload) + self._create_tail
 
-    def _run_script(self, script: _FramedScript, arguments: bytes, writing: str | None = None) -> Any:
+    def _run_script(
+        self,
+        script: _FramedScript,
+        arguments: bytes,
+        writing: str | None = None,
+        resends: Resends | None = None,
+    ) -> Any:
         """EVALSHA; on NOSCRIPT (restart, failover, SCRIPT FLUSH), one EVAL, which also loads it.
 
         ``writing``: the key of a data write, which then goes through ``_run_write`` (``WAIT``).
         """
         try:
-            return self._send_script(script.by_sha + arguments, writing)
+            return self._send_script(script.by_sha + arguments, writing, resends)
         except NO_SCRIPT_ERRORS:
-            return self._send_script(script.by_text + arguments, writing)
+            return self._send_script(script.by_text + arguments, writing, resends)
 
-    def _send_script(self, frame: bytes, writing: str | None) -> Any:
+    def _send_script(self, frame: bytes, writing: str | None, resends: Resends | None) -> Any:
         if writing is None:
             return self._fast.execute(frame)
-        (reply,) = self._run_write(writing, (frame,))
+        (reply,) = self._run_write(writing, (frame,), resends)
         return reply
 
     def write(self, key: str, payload: bytes) -> None:
@@ -153,13 +164,13 @@ class FastTransport:
         (deleted,) = self._run_write(key, (self._codec.frame_delete(key),))
         return bool(deleted == 1)
 
-    def _run_write(self, key: str, frames: tuple[bytes, ...]) -> list[Any]:
+    def _run_write(self, key: str, frames: tuple[bytes, ...], resends: Resends | None = None) -> list[Any]:
         """The replies to ``frames``, sent in one round trip with a ``WAIT`` after them when asked."""
         if self._wait is None:
             if len(frames) == 1:
-                return [self._fast.execute(frames[0])]
-            return self._fast.execute_pipelined(frames)
-        replies = self._fast.execute_pipelined((*frames, self._wait.frame))
+                return [self._fast.execute(frames[0], resends)]
+            return self._fast.execute_pipelined(frames, resends)
+        replies = self._fast.execute_pipelined((*frames, self._wait.frame), resends)
         self._wait.check(replies.pop(), key)
         return replies
 

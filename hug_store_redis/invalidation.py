@@ -2,20 +2,22 @@
 
 ``CLIENT TRACKING on BCAST PREFIX <namespace>:`` on a dedicated RESP3 connection: the
 server pushes ``invalidate`` messages for every write to a key under a tracked prefix, and
-``null`` for FLUSHALL/FLUSHDB. RESP3 rather than RESP2 with ``REDIRECT`` to a connection
-subscribed to ``__redis__:invalidate``: one socket carries both the invalidations and the
-heartbeat, so a PONG proves that the very stream the invalidations travel on is alive and
-drained (up to the server's event-loop pass before the PING: BCAST messages are queued at the
-end of each pass). With a redirect, two connections (the tracking one and the subscriber)
-can fail separately, and RESP2 tells the tracking side nothing when the subscriber goes.
-BCAST keeps no per-key table on the server, so reads need no tracking at all and go
-through the store's ordinary connections.
+``null`` for FLUSHALL/FLUSHDB. SWAPDB sends nothing: each heartbeat is ``INFO
+commandstats``, and a change in SWAPDB's call count empties the caches. RESP3 rather than
+RESP2 with ``REDIRECT`` to a connection subscribed to ``__redis__:invalidate``: one socket
+carries both the invalidations and the heartbeat, so a heartbeat's reply proves that the
+very stream the invalidations travel on is alive and drained (up to the server's event-loop
+pass before the heartbeat: BCAST messages are queued at the end of each pass). With a
+redirect, two connections (the tracking one and the subscriber) can fail separately, and
+RESP2 tells the tracking side nothing when the subscriber goes. BCAST keeps no per-key table
+on the server, so reads need no tracking at all and go through the store's ordinary
+connections.
 
 Fail closed: caches serve under a lease of ``heartbeat_interval + heartbeat_timeout``
 seconds from the sending of the last heartbeat answered in time. Any error, a dropped
 connection, a late reply, a changed ``run_id`` (a restarted server behind a proxy) or
 ``reset()`` revokes it at once (the caches empty themselves); a new connection must
-register tracking and answer a PING before caches serve again.
+register tracking and answer a heartbeat before caches serve again.
 """
 
 import contextlib
@@ -33,7 +35,7 @@ from .client_errors import CLIENT_ERRORS
 from .listener_endpoints import Address, TLSSettings, UnixSocket
 from .local_cache import LocalCache, positive_seconds
 from .resp3 import ProtocolError, Push, ReplyError
-from .tracking import ListenerError, TrackingConnection, run_id_of
+from .tracking import ListenerError, TrackingConnection, run_id_of, swapdb_calls_of
 
 __all__ = [
     "InvalidationListener",
@@ -113,6 +115,8 @@ class InvalidationListener:
         self.sessions = 0
         """Tracking connections that reached the serving state."""
         self.restarts_seen = 0
+        self.swaps_seen = 0
+        self._swaps: int | None = None  # SWAPDB's call count at this connection's last heartbeat
         self.last_error: BaseException | None = None
         _LIVE_LISTENERS.add(self)
 
@@ -228,6 +232,7 @@ class InvalidationListener:
         connection.send(_Expected("setup-info", now), "INFO", "server")
         beats = 0
         next_beat = now
+        self._swaps = None  # the caches are empty: the first heartbeat sets the baseline
         confirmed = False
         while not self._stopping and not self._idle() and generation == self._generation:
             with self._lock:
@@ -240,10 +245,9 @@ class InvalidationListener:
                     caches = tuple(
                         cache for prefix, cache in self._subscriptions if connection.covers(prefix)
                     )
-                if beats % self._run_id_every:
-                    connection.send(_Expected("ping", now, caches), "PING")
-                else:
-                    connection.send(_Expected("info", now, caches), "INFO", "server")
+                if beats % self._run_id_every == 0:
+                    connection.send(_Expected("info", now), "INFO", "server")
+                connection.send(_Expected("heartbeat", now, caches), "INFO", "commandstats")
                 next_beat = now + self.heartbeat_interval
             oldest = connection.pending[0] if connection.pending else None
             if oldest is not None and now >= oldest.sent + self.heartbeat_timeout:
@@ -291,10 +295,12 @@ class InvalidationListener:
                     raise ListenerError(
                         f"server restarted behind the connection (run_id {previous} -> {run_id})"
                     )
-        elif what.kind == "ping" and reply != b"PONG":
-            raise ProtocolError(f"PING answered {reply!r}")
-        if what.kind not in ("ping", "info"):
+        if what.kind != "heartbeat":
             return False
+        swaps, self._swaps = self._swaps, swapdb_calls_of(reply)
+        if swaps is not None and swaps != self._swaps:  # a SWAPDB (or CONFIG RESETSTAT) since the last beat
+            self.swaps_seen += 1
+            self._flush_all()
         with self._lock:
             if generation != self._generation:
                 return False
@@ -309,8 +315,7 @@ class InvalidationListener:
         with self._lock:
             subscriptions = list(self._subscriptions)
         if keys is None:
-            for cache in {id(cache): cache for _, cache in subscriptions}.values():
-                cache.flush()
+            self._flush_all()
         else:
             for key in keys:
                 for prefix, cache in subscriptions:
@@ -318,6 +323,12 @@ class InvalidationListener:
                         cache.invalidate(key)
         if self._on_invalidation is not None:
             self._on_invalidation(keys)
+
+    def _flush_all(self) -> None:
+        with self._lock:
+            caches = {id(cache): cache for _, cache in self._subscriptions}
+        for cache in caches.values():
+            cache.flush()
 
     def _end_session(self) -> None:
         with self._lock:

@@ -63,8 +63,9 @@ def save_existing(
             return Saved.GONE
         current = outcome.current
         assert current is not None
-        # What this request wanted is there (a lost reply, retried): the rebase would write the
-        # same. A merge hook decides even then: another request may have made the same change.
+        # What this request wanted is there, written by another request (a resent write that
+        # finds its own bytes is reported written by the transport): the rebase would write the
+        # same. A merge hook decides even then: it may count the same change twice over.
         if merge is None and _as_bytes(current) == payload:
             return Saved.WRITTEN
         if rebase_onto is None:

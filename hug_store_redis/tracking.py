@@ -124,6 +124,19 @@ def run_id_of(info: Any) -> str:
     raise ProtocolError("INFO server has no run_id")
 
 
+def swapdb_calls_of(info: Any) -> int:
+    """SWAPDB's call count in an ``INFO commandstats`` reply (0 before the first).
+
+    Redis pushes no invalidation for SWAPDB, so a change in this count is how the listener
+    learns that every database's keys may have changed under its caches.
+    """
+    text = info.decode("utf-8", "replace") if isinstance(info, bytes) else str(info)
+    for line in text.splitlines():
+        if line.startswith("cmdstat_swapdb:calls="):
+            return int(line[21:].split(",", 1)[0])
+    return 0
+
+
 def minimal(prefixes: list[bytes]) -> list[bytes]:
     """Drop prefixes another one covers; Redis refuses overlapping ones on one connection."""
     kept: list[bytes] = []

@@ -19,9 +19,11 @@ the client-side fallbacks in ``without_scripts``. Scripts reply integers, bulk s
 or arrays of those, never Lua booleans: RESP2 and RESP3 turn booleans into different values.
 """
 
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 SlidingReply = tuple[bytes | str | None, int, bool]
+T = TypeVar("T")
 
 
 class RedisClient(Protocol):
@@ -65,7 +67,8 @@ class Transport(Protocol):
 
     def compare_and_set(self, key: str, expected: bytes, payload: bytes) -> int | bytes | str:
         """COMPARE_AND_SET's reply: 1 written (empty ``payload``: deleted), 0 no key (never
-        recreated), else the value another writer left, which is not ``expected``."""
+        recreated), else the value another writer left, which is not ``expected``. A write
+        sent again after a lost reply that finds exactly ``payload`` is written (``settled``)."""
 
     def create(self, key: str, payload: bytes) -> bool:
         """SET NX with the expiry: False when the key exists (nothing written)."""
@@ -105,3 +108,40 @@ def get_bytes(target: Any, full_key: bytes) -> bytes | None:
 def is_unknown_command(error: Exception) -> bool:
     """True for a server too old for the command (GETEX before Redis 6.2)."""
     return "unknown command" in str(error).lower()
+
+
+class Resends:
+    """Whether a write went to the server more than once: a retry after a lost reply (a
+    timeout, a dropped connection), so its first send may have run and left its bytes."""
+
+    __slots__ = ("happened",)
+
+    def __init__(self) -> None:
+        self.happened = False
+
+    def counting(self, send: Callable[[], T]) -> Callable[[], T]:
+        """``send``, noting every call after its first."""
+        calls = 0
+
+        def counted() -> T:
+            nonlocal calls
+            calls += 1
+            if calls > 1:
+                self.happened = True
+            return send()
+
+        return counted
+
+
+def settled(reply: Any, payload: bytes, resends: Resends) -> Any:
+    """COMPARE_AND_SET's reply, with a resent write that finds exactly its own ``payload`` written.
+
+    Its first send ran and only the reply was lost: merging its change into the value again
+    would apply it twice (one apple added, two counted). Byte-identical bytes another request
+    wrote in that same window would be taken for this write's: the value is then what this
+    write wanted, and only a merge hook that adds up identical changes counts one too few.
+    Without a resend a conflict is always another writer's, merged as usual.
+    """
+    if not (resends.happened and payload) or isinstance(reply, int):
+        return reply
+    return 1 if (reply.encode() if isinstance(reply, str) else reply) == payload else reply

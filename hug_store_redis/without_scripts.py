@@ -11,10 +11,10 @@ from typing import Any
 
 from redis.exceptions import RedisClusterException
 
-from .client_errors import WATCH_ERRORS
+from .client_errors import UNREACHABLE_ERRORS, WATCH_ERRORS
 from .errors import CompareAndSetUnavailableError
 from .scripting import server_name
-from .transport import SlidingReply, get_bytes
+from .transport import Resends, SlidingReply, get_bytes, settled
 
 
 def read_sliding(client: Any, full_key: bytes, expiry_ms: int, touch_below_ms: int) -> SlidingReply:
@@ -47,11 +47,15 @@ def compare_and_set(
 
     EXEC aborts when anything touched the key after WATCH, a PEXPIRE included: that is
     reported as a conflict with the value read again, and the caller merges and retries.
+    When EXEC's reply is lost (the client raises WatchError for a connection that failed
+    while watching), EXEC may have run: finding exactly ``payload`` then means written
+    (``transport.settled`` says why byte-identical bytes of another writer are taken so).
     ``waiting`` (a store with ``wait_replicas``) is refused: WAIT cannot follow the EXEC on
     its connection here.
     """
     if waiting:
         raise CompareAndSetUnavailableError(server_name(client, full_key), waiting=True)
+    resends = Resends()
     with _watching(client, full_key) as pipeline:
         current = get_bytes(pipeline, full_key)
         if current is None:
@@ -65,12 +69,13 @@ def compare_and_set(
             pipeline.delete(full_key)
         try:
             pipeline.execute()
-        except WATCH_ERRORS:
-            pass
+        except WATCH_ERRORS as error:
+            if isinstance(error.__context__, UNREACHABLE_ERRORS):  # EXEC sent, its reply lost
+                resends.happened = True
         else:
             return 1
     current = get_bytes(client, full_key)
-    return 0 if current is None else current
+    return 0 if current is None else settled(current, payload, resends)
 
 
 @contextlib.contextmanager

@@ -1,5 +1,10 @@
 """``hug-store-redis sessions count|ls|show ID|rm ID|clear|user USER_ID``: operate one namespace by hand.
 
+Ids are printed one per line, unambiguously: a non-printable character, a lone surrogate (a
+key the README allows), a character stdout cannot encode and the backslash itself as a
+backslash escape (``\\n``, ``\\x1b``, ``\\ud800``, ``\\\\``). ``show`` and ``rm`` read their id the
+same way, so an id ``ls`` printed can be given back, also one beginning with ``-``.
+
 Exit status: 0 done, 1 no such session (``show``, ``rm``) or ``clear`` declined, 2 a bad
 URL, an unreachable server or an error reply such as WRONGTYPE (one line on stderr from
 ``main``, never a traceback).
@@ -8,7 +13,9 @@ URL, an unreachable server or an error reply such as WRONGTYPE (one line on stde
 import argparse
 import datetime
 import json
+import re
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from hug.exceptions import StoreKeyNotFound
@@ -40,14 +47,57 @@ def _count(store: RedisStore, args: argparse.Namespace) -> int:
 
 
 def _ls(store: RedisStore, args: argparse.Namespace) -> int:
+    encoding = sys.stdout.encoding or "utf-8"
     for key in store.ids():
-        print(key)
+        print(escaped(key, encoding))
     return 0
+
+
+def escaped(session_id: str, encoding: str) -> str:
+    """``session_id`` as one line ``unescaped`` reads back: what a terminal or a line-based
+    reader would mangle (or ``encoding`` cannot carry) becomes a backslash escape."""
+    return "".join(
+        char if char != "\\" and char.isprintable() and _encodable(char, encoding) else _escape(char)
+        for char in session_id
+    )
+
+
+def _escape(char: str) -> str:
+    return char.encode("unicode_escape").decode("ascii")  # \n \t \r \\ \xNN \uNNNN \UNNNNNNNN
+
+
+def _encodable(char: str, encoding: str) -> bool:
+    try:
+        char.encode(encoding)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.?)", re.DOTALL)
+_NAMED_ESCAPES = {"\\": "\\", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def unescaped(text: str) -> str:
+    """The id ``escaped`` printed as ``text``; UserError for a backslash that starts no escape."""
+
+    def one(match: "re.Match[str]") -> str:
+        code = match.group(1)
+        if code in _NAMED_ESCAPES:
+            return _NAMED_ESCAPES[code]
+        if len(code) > 2 and int(code[1:], 16) <= sys.maxunicode:
+            return chr(int(code[1:], 16))
+        raise UserError(
+            f"bad escape {match.group(0)!r} in the id: ids are given as ls prints them, "
+            "a backslash starts \\\\, \\n, \\r, \\t, \\xNN, \\uNNNN or \\UNNNNNNNN"
+        )
+
+    return _ESCAPE.sub(one, text)
 
 
 def _show(store: RedisStore, args: argparse.Namespace) -> int:
     try:
-        data: Any = store.get(args.id)
+        data: Any = store.get(unescaped(args.id))
     except StoreKeyNotFound:
         print(f"no session {args.id!r} in namespace {store.namespace!r}", file=sys.stderr)
         return 1
@@ -59,7 +109,7 @@ def _show(store: RedisStore, args: argparse.Namespace) -> int:
 
 
 def _rm(store: RedisStore, args: argparse.Namespace) -> int:
-    if store.delete(args.id):
+    if store.delete(unescaped(args.id)):
         print(f"deleted session {args.id!r}")
         return 0
     print(f"no session {args.id!r} in namespace {store.namespace!r}", file=sys.stderr)
@@ -108,17 +158,39 @@ def _when(seconds: float) -> str:
     return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class _SessionsParser(argparse.ArgumentParser):
+    """Takes an id beginning with ``-`` (about one in 64) where argparse sees an unknown option.
+
+    ``show``/``rm`` declare the id optional; a lone argument no option claimed is the id, so
+    ``rm -Xy...`` works as ``rm -- -Xy...`` does. Anything else left over is an error as before.
+    """
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if "id" in vars(parsed) and parsed.id is None:
+            if not extras:
+                self.error("the following arguments are required: id")
+            if len(extras) > 1:
+                self.error(f"unrecognized arguments: {' '.join(extras)} (an id beginning with - goes alone)")
+            parsed.id = extras.pop()
+        return parsed, extras
+
+
 def register_sessions(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _SessionsParser(add_help=False)
     common.add_argument(
         "--url", help=f"redis://, rediss://, unix:// or redis+cluster:// (default ${URL_VARIABLE})"
     )
     common.add_argument("--namespace", default="store", help="the store's namespace (default: store)")
     parser = commands.add_parser("sessions", help="count, list, show, delete or clear sessions")
-    actions = parser.add_subparsers(dest="action_name", required=True, metavar="ACTION")
+    actions = parser.add_subparsers(
+        dest="action_name", required=True, metavar="ACTION", parser_class=_SessionsParser
+    )
     for name, action, help_text in (
         ("count", _count, "how many sessions the namespace holds"),
-        ("ls", _ls, "every session id, one per line"),
+        ("ls", _ls, "every session id, one per line (odd characters as backslash escapes)"),
         ("show", _show, "one session's data as indented JSON"),
         ("rm", _rm, "delete one session"),
         ("clear", _clear, "delete every session in the namespace"),
@@ -126,7 +198,9 @@ def register_sessions(commands: "argparse._SubParsersAction[argparse.ArgumentPar
     ):
         sub = actions.add_parser(name, parents=[common], help=help_text)
         if name in ("show", "rm"):
-            sub.add_argument("id", help="the session id (the key given to the store)")
+            sub.add_argument(
+                "id", nargs="?", help="the session id as ls prints it (backslash escapes; may begin with -)"
+            )
         if name == "user":
             sub.add_argument("user_id", help="the id given to bind_user")
             sub.add_argument("--rm", action="store_true", help="end every session of the user")

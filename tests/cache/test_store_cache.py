@@ -173,6 +173,18 @@ def test_flushall_empties_the_cache(cached_store, redis_client):
     wait_for("the flush", lambda: cached_store.read_payload("alice") is None, GENEROUS)
 
 
+def test_swapdb_empties_the_cache(cached_store, redis_client, redis_server, twin, store_path):
+    """Redis 7.0 pushes no invalidation for SWAPDB (nor a keyspace event): the heartbeats see it."""
+    with redis.Redis(host=redis_server.host, port=redis_server.port, db=1, socket_timeout=5) as db1:
+        db1.set(cached_store.namespaced_key("alice"), b'{"db":1}')
+    cached_store.set("alice", {"db": 0})
+    wait_cached(cached_store, "alice")
+    redis_client.swapdb(0, 1)
+    wait_value(cached_store, "alice", b'{"db":1}')  # max_age (60 s) alone would not get here in time
+    assert cached_store.stats()["cache_flushes"] >= 1
+    assert [listener.swaps_seen for listener in listeners_of(cached_store)] == [1]
+
+
 def test_a_restarted_server_empties_the_cache(own_server: RedisServer, namespace):
     client = redis.Redis(port=own_server.port, socket_timeout=5)
     store = RedisStore(client, namespace, local_cache=True)
@@ -329,3 +341,48 @@ def test_a_decoding_client_reads_correctly_and_caches_nothing(redis_server, name
     finally:
         store.close()
         client.close()
+
+
+def test_one_cache_is_refused_for_a_second_database(redis_server, redis_client, namespace, twin, store_path):
+    """Entries are keyed by key name: db 1's store would read db 0's value from a shared cache."""
+    db1 = redis.Redis(host=redis_server.host, port=redis_server.port, db=1, socket_timeout=5)
+    cache = LocalCache()
+    first = RedisStore(redis_client, namespace, local_cache=cache)
+    first.set("alice", {"db": 0})
+    wait_cached(first, "alice")
+    db1.set(first.namespaced_key("alice"), b'{"db":1}')
+    with pytest.raises(ValueError, match=r"db 0.*db 1.*its own LocalCache"):
+        RedisStore(db1, namespace, local_cache=cache)
+    second = RedisStore(db1, namespace, local_cache=LocalCache())
+    assert second.get("alice") == {"db": 1} and first.get("alice") == {"db": 0}
+    same_db = RedisStore(
+        redis.Redis(host=redis_server.host, port=redis_server.port, socket_timeout=5),
+        namespace,
+        local_cache=cache,
+    )
+    assert same_db.local_cache is cache and same_db.get("alice") == {"db": 0}
+    for store in (first, second, same_db):
+        store.close()
+    db1.flushdb()
+    db1.close()
+
+
+def test_one_cache_is_refused_for_a_second_server(redis_client, own_server, namespace, twin, store_path):
+    cache = LocalCache()
+    first = RedisStore(redis_client, namespace, local_cache=cache)
+    other = redis.Redis(port=own_server.port, socket_timeout=5)
+    with pytest.raises(ValueError, match="its own LocalCache"):
+        RedisStore(other, namespace, local_cache=cache)
+    first.close()
+    other.close()
+
+
+def test_an_empty_local_cache_is_used_not_taken_for_false(redis_client, namespace, twin, store_path):
+    cache = LocalCache()
+    assert len(cache) == 0 and not cache  # a sized container: empty is falsy
+    store = RedisStore(redis_client, namespace, local_cache=cache)
+    assert store.local_cache is cache
+    store.set("alice", {"v": 1})
+    wait_cached(store, "alice")
+    assert len(cache) == 1
+    store.close()

@@ -4,6 +4,7 @@ import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -218,3 +219,50 @@ def test_help_is_plain_text(capsys):
         out = capsys.readouterr().out
         assert "usage: hug-store-redis" in out
         assert "``" not in out and ":func:" not in out, out
+
+
+ODD_IDS = {
+    "alice": "alice",
+    "a\nb": "a\\nb",  # one id, one line
+    "tab\there": "tab\\there",
+    "lone\ud800surrogate": "lone\\ud800surrogate",  # allowed: stored with surrogatepass
+    "back\\slash": "back\\\\slash",  # the escape character itself is escaped
+    "-dash-first": "-dash-first",  # token_urlsafe begins with '-' about once in 64
+    "--two-dashes": "--two-dashes",
+    "Zoë": "Zoë",
+}
+
+
+def console(*argv):
+    """The installed console script, as a user runs it."""
+    script = Path(sys.executable).with_name("hug-store-redis")
+    return subprocess.run([str(script), *argv], capture_output=True, text=True, timeout=60)
+
+
+def test_ls_names_every_odd_id_on_one_line_and_show_and_rm_take_it_back(url, redis_client):
+    store = RedisStore(redis_client, namespace="odd")
+    for number, session_id in enumerate(ODD_IDS):
+        store.set(session_id, {"n": number})
+    listed = console("sessions", "ls", "--url", url, "--namespace", "odd")
+    assert listed.returncode == 0 and listed.stderr == ""
+    assert sorted(listed.stdout.splitlines()) == sorted(ODD_IDS.values())
+    for number, printed in enumerate(ODD_IDS.values()):
+        shown = console("sessions", "show", printed, "--url", url, "--namespace", "odd")
+        assert (shown.returncode, shown.stderr) == (0, "") and json.loads(shown.stdout) == {"n": number}
+    for printed in ODD_IDS.values():
+        removed = console("sessions", "rm", "--url", url, "--namespace", "odd", printed)
+        assert removed.returncode == 0, removed.stderr
+    assert store.count() == 0
+
+
+def test_an_id_after_double_dash_and_a_bad_escape(url, redis_client):
+    store = RedisStore(redis_client, namespace="odd")
+    store.set("-x", {"n": 1})
+    shown = console("sessions", "show", "--url", url, "--namespace", "odd", "--", "-x")
+    assert shown.returncode == 0 and json.loads(shown.stdout) == {"n": 1}
+    bad = console("sessions", "rm", "a\\qb", "--url", url, "--namespace", "odd")
+    assert bad.returncode == 2 and bad.stdout == "" and "Traceback" not in bad.stderr
+    assert len(bad.stderr.splitlines()) == 1 and "escape" in bad.stderr
+    unknown = console("sessions", "show", "-x", "--nope", "--url", url, "--namespace", "odd")
+    assert unknown.returncode == 2 and "unrecognized arguments" in unknown.stderr
+    assert store.count() == 1

@@ -6,15 +6,21 @@ real Redis; what Redis ran is counted (support.session_app's command shapes).
 
 import json
 import logging
+import signal
 
 import hug
 import pytest
+import redis
+from redis.backoff import AbstractBackoff
+from redis.retry import Retry
 from support.commands import Commands
 from support.driven import DrivenRequest
 from support.scripts_refused import WAYS, refusing_server
+from support.servers import wait_for
 from support.session_app import CAS_WRITE, READ, READ_TOUCHING, call, commands_of, issued_id, make_api
 
 from hug_store_redis import RedisStore
+from hug_store_redis.cli.demo import merge_carts
 from hug_store_redis.middleware import RedisSessionMiddleware
 from hug_store_redis.session_write import MAX_ATTEMPTS
 
@@ -324,4 +330,97 @@ def test_the_write_path_holds_on_a_server_refusing_scripts(tmp_path, how):
         assert stored(client, sid) is None
     finally:
         client.close()
+        server.stop()
+
+
+class ResumeBeforeRetry(AbstractBackoff):
+    """The client's own retry policy as the hook: the server, stopped while a write was in
+    flight, is resumed and runs that write (its reply goes to a socket the client has
+    closed, so the reply is lost) before the client sends it again."""
+
+    def __init__(self, server, ran):
+        self.server, self.ran = server, ran
+
+    def __deepcopy__(self, memo):  # each connection copies its client's retry policy
+        return self
+
+    def reset(self):
+        pass
+
+    def compute(self, failures):
+        self.server.send(signal.SIGCONT)
+        wait_for("the first send to run on the resumed server", self.ran)
+        return 0
+
+
+def apples(client, sid):
+    return json.loads(client.get(f"store:{sid}"))["cart"].get("apple")
+
+
+def lost_reply_client(server, watcher, sid):
+    """The README's client (a short socket timeout, one retry), whose retry finds the write ran."""
+    backoff = ResumeBeforeRetry(server, lambda: apples(watcher, sid) == 2)
+    return redis.Redis(port=server.port, socket_timeout=0.5, retry=Retry(backoff, 1))
+
+
+def test_a_write_whose_reply_was_lost_is_not_merged_into_itself(own_server, twin, store_path, request):
+    if store_path == "generic":
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                reason="the client's own retry runs inside its method: the generic transport "
+                "cannot tell a resent write from another request's identical bytes",
+            )
+        )
+    watcher = redis.Redis(port=own_server.port, socket_timeout=5)
+    sid = "L" * 43
+    client = lost_reply_client(own_server, watcher, sid)
+    store = RedisStore(client)
+    middleware = RedisSessionMiddleware(store, merge=merge_carts)
+    assert store.create(sid, store.encode({"cart": {}}))
+    first = read_once(middleware, sid)
+    first.session["cart"] = {"apple": 1}
+    first.write()  # the compare-and-set script is loaded: the lost send is the write itself
+    request = read_once(middleware, sid)
+    request.session["cart"] = {"apple": 2}
+    own_server.send(signal.SIGSTOP)  # the compare-and-set's reply comes after the client's timeout
+    request.write()
+    assert apples(watcher, sid) == 2
+    client.close()
+    watcher.close()
+
+
+@pytest.mark.one_twin
+def test_without_scripts_an_exec_whose_reply_was_lost_is_not_merged_into_itself(tmp_path, store_path):
+    server, _ = refusing_server(tmp_path, "renamed")
+    watcher = redis.Redis(port=server.port, socket_timeout=5)
+    sid = "W" * 43
+    client = lost_reply_client(server, watcher, sid)
+    try:
+        store = RedisStore(client)
+        assert store.create(sid, store.encode({"cart": {"apple": 1}}))
+        request = read_once(RedisSessionMiddleware(store, merge=merge_carts), sid)
+        request.session["cart"] = {"apple": 2}
+        real_pipeline, stopped = client.pipeline, []
+
+        def pipeline_stopping_after_get(transaction=True):
+            pipeline = real_pipeline(transaction=transaction)
+            real_get = pipeline.get
+
+            def get_then_stop(name):
+                value = real_get(name)
+                if not stopped:
+                    stopped.append(server.send(signal.SIGSTOP))  # EXEC's reply comes after the timeout
+                return value
+
+            pipeline.get = get_then_stop
+            return pipeline
+
+        client.pipeline = pipeline_stopping_after_get  # type: ignore[method-assign]
+        request.write()
+        del client.pipeline
+        assert apples(watcher, sid) == 2
+    finally:
+        client.close()
+        watcher.close()
         server.stop()
