@@ -111,7 +111,7 @@ def test_python_blocks_run_in_order_against_a_real_server(page, redis_server, re
 def test_the_pages_with_examples_are_run():
     """The pages checked above do have runnable examples: moving one away fails here first."""
     assert set(CHECKS) | {"README.md"} <= {page_id(page) for page in RUN_PAGES}
-    assert sum(len(list(filter(runnable, blocks(page, "python")))) for page in PAGES) >= 20
+    assert sum(len(list(filter(runnable, blocks(page, "python")))) for page in PAGES) >= 12
 
 
 def test_every_code_block_compiles_or_is_console_or_output():
@@ -194,6 +194,13 @@ def test_every_anchor_link_reaches_a_heading():
             assert anchor in anchors(page.parent / target if target else page), f"{page_id(page)}: {link}"
             checked += 1
     assert checked >= 10
+
+
+def test_the_readme_stays_an_overview():
+    """The manual lives in docs/; the README is what it is, the quick start and the links."""
+    lines = README.read_text().splitlines()
+    assert len(lines) <= 250, len(lines)
+    assert {"## Quick start", "## Install", "## Development"} <= set(lines)
 
 
 def test_the_api_reference_covers_every_public_name():
