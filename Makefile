@@ -136,11 +136,13 @@ test-slow: redis-server $(VENV)/.installed ## long runs: memory over a million c
 test-deep: redis-server $(VENV)/.installed ## the differential fuzzing with 10,000 examples per test
 	HYPOTHESIS_PROFILE=deep $(VENV)/bin/pytest $(DEEP_TESTS) $(PYTEST_ARGS)
 
-bench: redis-server $(VENV)/.installed ## every benchmark group in one run, then BENCHMARKS.md from it
+# The charts go to docs/, where the docs site's performance page (and GitHub) shows them.
+bench: redis-server $(VENV)/.installed ## every benchmark group in one run, then BENCHMARKS.md and its charts (docs/bench-*.png)
 	mkdir -p build
 	$(BENCH_COMMAND)
 	$(VENV)/bin/python benchmarks/report.py build/benchmarks.json "make bench  # $(BENCH_COMMAND)" > BENCHMARKS.md
 	@echo "wrote BENCHMARKS.md"
+	$(VENV)/bin/python benchmarks/plots.py build/benchmarks.json docs
 
 # Not part of make bench: a WSGI server and a load generator on the same 2 cores take minutes.
 bench-throughput: redis-server wrk $(VENV)/.installed ## req/s and latency through waitress under wrk: no sessions, cache off, cache on
