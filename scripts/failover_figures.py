@@ -1,4 +1,4 @@
-"""Failover figures for the README's Cluster and Sentinel sections.
+"""Failover figures for the Cluster and Sentinel pages (docs/cluster.md, docs/sentinel.md).
 
 Run it as ``PYTHONPATH=tests .venv/bin/python scripts/failover_figures.py``.
 

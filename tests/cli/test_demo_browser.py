@@ -187,7 +187,7 @@ def test_redis_down_shows_the_unavailable_page(browser, start_demo):
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
 def test_chromium_keeps_secure_cookies_on_loopback_over_plain_http(browser, redis_client, host):
-    """What the README says about the demo's cookie: Chromium treats loopback as a secure origin."""
+    """What docs/demo.md says about the demo's cookie: Chromium treats loopback as a secure origin."""
     httpd = make_server(
         build_api(RedisStore(redis_client, namespace="demo"), cookie_secure=True), "127.0.0.1", 0
     )

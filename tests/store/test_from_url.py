@@ -239,7 +239,7 @@ def test_from_url_errors_never_hold_the_password(user, password):
     ids=["slash-in-user-info", "at-in-query", "bracket"],
 )
 def test_a_misread_user_info_says_how_to_write_an_at_sign(url):
-    """What the README says: percent-encode, and "@" as %40, which redis-py decodes anywhere."""
+    """What docs/servers.md says: percent-encode, and "@" as %40, which redis-py decodes anywhere."""
     with pytest.raises(InvalidURLError) as caught:
         RedisStore.from_url(url)
     assert "percent-encode" in str(caught.value) and "'@' as %40" in str(caught.value)
