@@ -140,7 +140,7 @@ def test_corrupt_json_is_reported_in_the_packages_words(twins, name, payload, re
     with pytest.raises(CorruptSessionError) as caught:
         twins[name].decode_json(payload, "k")
     assert caught.value.reason == reason
-    assert str(caught.value) == f"session 'k' holds data that is not UTF-8 JSON: {reason}"
+    assert str(caught.value) == f"session k holds data that is not UTF-8 JSON: {reason}"
 
 
 @pytest.mark.parametrize("name", ["python", "cython"])

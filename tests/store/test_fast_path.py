@@ -201,15 +201,16 @@ def test_socket_timeout_is_honoured(tmp_path):
         "valkey-py-plain-pool-3-threads",
     ],
 )
-def test_max_connections_holds_under_threads(redis_server, redis_client, pool_class, threads):
-    """A blocking pool makes the extra threads wait; a plain one is never asked for more."""
+def test_max_connections_holds_under_threads(redis_server, redis_client, pool_class, threads, store_path):
+    """A blocking pool makes the extra threads wait; a plain one is never asked for more (on
+    both store paths)."""
     name = f"capped-{uuid.uuid4().hex}"
     blocking = pool_class in (redis.BlockingConnectionPool, valkey.BlockingConnectionPool)
     options = {"timeout": 10} if blocking else {}
     pool = pool_class(port=redis_server.port, max_connections=3, client_name=name, **options)
     client_class = valkey.Valkey if pool_class.__module__.startswith("valkey") else redis.Redis
     store = RedisStore(client_class(connection_pool=pool))
-    assert store.uses_fast_path
+    assert store.uses_fast_path == (store_path == "fast")
     errors: list[BaseException] = []
 
     def work(worker: int) -> None:
