@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 DEMO_ARGS ?=
 THROUGHPUT_ARGS ?=
 PIP_INSTALL = -m pip install -q --disable-pip-version-check
-SOURCES := pyproject.toml setup.py _speedups/_speedups.pyx $(wildcard hug_store_redis/*.py hug_store_redis/*.pyi hug_store_redis/cli/*.py)
+SOURCES := pyproject.toml setup.py _speedups/_speedups.pyx $(shell find hug_store_redis -name '*.py' -o -name '*.pyi')
 # program=package: each program missing from PATH has its Debian package installed.
 REDIS_PROGRAMS := redis-server=redis-server redis-cli=redis-tools openssl=openssl
 BROWSER_PROGRAMS := chromium=chromium chromedriver=chromium-driver

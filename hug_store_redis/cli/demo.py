@@ -23,9 +23,8 @@ import hug
 import redis
 from hug.exceptions import StoreKeyNotFound
 
-from ..connect import mask_url
-from ..middleware import RedisSessionMiddleware
-from ..session_delta import Session, rebase
+from ..clients import mask_url
+from ..sessions import RedisSessionMiddleware, Session, rebase
 from ..store import RedisStore
 from .demo_page import HEAD, PRODUCTS, SMALL_STYLE, render
 from .support import URL_VARIABLE, UserError, client_or_embedded

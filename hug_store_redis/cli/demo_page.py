@@ -6,7 +6,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ..user_sessions import UserSession
+from ..sessions import UserSession
 
 PRODUCTS = ("apple", "pear", "plum")
 PARALLEL_REQUESTS = 20

@@ -5,7 +5,7 @@ import threading
 import pytest
 import waitress.server
 
-from hug_store_redis.scripts import COMPARE_AND_SET, READ_AND_TOUCH
+from hug_store_redis.transport import COMPARE_AND_SET, READ_AND_TOUCH
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import logging
 import pytest
 from support.overlap import Browser, Gates, Tabs, gated_api, get_with_cookie, overlap
 
-from hug_store_redis.middleware import RedisSessionMiddleware
+from hug_store_redis.sessions import RedisSessionMiddleware
 
 THREADS = 6
 

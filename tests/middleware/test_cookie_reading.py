@@ -11,7 +11,7 @@ from falcon.request_helpers import parse_cookie_header
 from support.commands import Commands
 from support.session_app import READ, READ_MISSING, make_api, set_cookies
 
-from hug_store_redis.middleware import RedisSessionMiddleware, is_session_id
+from hug_store_redis.sessions import RedisSessionMiddleware, is_session_id
 
 SID = "S" * 20 + "-_" + "s" * 21  # 43 characters of the id alphabet
 HEADERS = {

@@ -15,7 +15,7 @@ from support.driven import DrivenRequest
 from support.session_app import call, issued_id, make_api, set_cookies
 
 from hug_store_redis import RedisStore
-from hug_store_redis.middleware import RedisSessionMiddleware, new_session_id
+from hug_store_redis.sessions import RedisSessionMiddleware, new_session_id
 
 EXPIRED = "sid=; Max-Age=0"
 NOT_UTF_8 = b"\xff\xfe not UTF-8"

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from support.driven import DrivenRequest
 from support.hypothesis_profiles import FUZZ
 
-from hug_store_redis.middleware import RedisSessionMiddleware, new_session_id
+from hug_store_redis.sessions import RedisSessionMiddleware, new_session_id
 
 KEYS = ("a", "b", "c", "d", "e")
 LOGOUT = "logout"

@@ -7,7 +7,7 @@ the same load loses a large share of the items: scripts/session_lost_items.py co
 import pytest
 from support.session_load import add_items, adding_api, items_found, session_ids
 
-from hug_store_redis.middleware import RedisSessionMiddleware
+from hug_store_redis.sessions import RedisSessionMiddleware
 
 
 def run(store, serve, threads, requests_per_thread):

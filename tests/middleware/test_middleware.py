@@ -33,7 +33,7 @@ from support.session_app import (
 
 from hug_store_redis import RedisStore
 from hug_store_redis.cli.embedded import EmbeddedRedis
-from hug_store_redis.middleware import RedisSessionMiddleware, is_session_id
+from hug_store_redis.sessions import RedisSessionMiddleware, is_session_id
 
 FLAGS = "Path=/; Secure; HttpOnly; SameSite=Lax"
 EXPIRED = "sid=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; " + FLAGS

@@ -19,7 +19,7 @@ from support.commands import Commands
 from support.legacy_release import load_legacy_module
 from support.session_app import READ, call, commands_of, issued_id, make_api, set_cookies
 
-from hug_store_redis.middleware import RedisSessionMiddleware, new_session_id
+from hug_store_redis.sessions import RedisSessionMiddleware, new_session_id
 
 LEGACY = {"counter": 1, "score": math.nan, "max": math.inf, "min": -math.inf}
 CLEANED = {"counter": 2, "score": None, "max": None, "min": None}

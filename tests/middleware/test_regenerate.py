@@ -6,7 +6,7 @@ import hug
 from support.commands import Commands
 from support.session_app import CREATE, DELETE, READ, call, commands_of, issued_id, make_api, set_cookies
 
-from hug_store_redis.middleware import RedisSessionMiddleware
+from hug_store_redis.sessions import RedisSessionMiddleware
 
 
 def twice_api(middleware):

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from support.hypothesis_profiles import FUZZ
 
-from hug_store_redis.session_delta import Delta, rebase
+from hug_store_redis.sessions import Delta, rebase
 
 pytestmark = pytest.mark.one_twin
 

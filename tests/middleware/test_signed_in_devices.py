@@ -13,8 +13,8 @@ from support.commands import Commands
 from support.session_app import READ, READ_TOUCHING, issued_id, set_cookies
 
 from hug_store_redis import RedisSessionMiddleware, RedisStore
-from hug_store_redis.scripts import COMPARE_AND_SET, READ_AND_TOUCH
-from hug_store_redis.signed_in_devices import BOUND_KEY
+from hug_store_redis.sessions import BOUND_KEY
+from hug_store_redis.transport import COMPARE_AND_SET, READ_AND_TOUCH
 
 
 @pytest.fixture(params=["server", "cluster"])

@@ -6,8 +6,8 @@ import threading
 import pytest
 from support.session_app import call, issued_id, make_api
 
-from hug_store_redis.middleware import RedisSessionMiddleware
-from hug_store_redis.stats import StoreStats
+from hug_store_redis.sessions import RedisSessionMiddleware
+from hug_store_redis.store import StoreStats
 
 THREADS = 8
 

@@ -21,8 +21,7 @@ from support.session_app import CAS_WRITE, READ, READ_TOUCHING, call, commands_o
 
 from hug_store_redis import RedisStore
 from hug_store_redis.cli.demo import merge_carts
-from hug_store_redis.middleware import RedisSessionMiddleware
-from hug_store_redis.session_write import MAX_ATTEMPTS
+from hug_store_redis.sessions import MAX_ATTEMPTS, RedisSessionMiddleware
 
 EXPIRED = "sid=; Max-Age=0"
 

@@ -14,7 +14,8 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel
 from support.servers import RedisServer
 
-from hug_store_redis import RedisStore, fast_path
+from hug_store_redis import RedisStore
+from hug_store_redis.transport import fast_path
 
 
 def test_plain_redis_gets_the_fast_path(redis_server, store_path):

@@ -14,7 +14,7 @@ from support.hypothesis_profiles import FUZZ
 from support.servers import RedisServer
 
 from hug_store_redis import RedisStore
-from hug_store_redis.connect import (
+from hug_store_redis.clients import (
     InvalidURLError,
     ServerUnreachableError,
     client_from_url,

@@ -15,7 +15,7 @@ from support.servers import HOST, RedisServer, free_port
 from valkey.cluster import ValkeyCluster
 
 from hug_store_redis import RedisStore
-from hug_store_redis.connect import InvalidURLError, ServerUnreachableError, client_from_url, server_info
+from hug_store_redis.clients import InvalidURLError, ServerUnreachableError, client_from_url, server_info
 
 pytestmark = pytest.mark.one_twin
 
@@ -84,7 +84,7 @@ def test_without_valkey_py_a_valkey_url_names_the_missing_package():
 import sys
 sys.modules["valkey"] = None  # import valkey now raises ModuleNotFoundError
 from hug_store_redis import RedisStore
-from hug_store_redis.connect import InvalidURLError
+from hug_store_redis.clients import InvalidURLError
 RedisStore.from_url("redis://127.0.0.1:1/0")
 try:
     RedisStore.from_url("valkey://user:s3cret@127.0.0.1:1/0")

@@ -22,7 +22,7 @@ from redis.utils import HIREDIS_AVAILABLE
 from valkey.utils import LIBVALKEY_AVAILABLE
 
 from hug_store_redis import RedisStore
-from hug_store_redis.results import GONE, WRITTEN, WriteOutcome, WriteStatus
+from hug_store_redis.store import GONE, WRITTEN, WriteOutcome, WriteStatus
 
 pytestmark = pytest.mark.one_twin  # the codec frames the same bytes either way
 

@@ -9,7 +9,7 @@ from support.session_app import call, make_api, set_cookies
 
 from hug_store_redis import RedisStore
 from hug_store_redis.errors import NotReplicatedError
-from hug_store_redis.middleware import RedisSessionMiddleware
+from hug_store_redis.sessions import RedisSessionMiddleware
 
 
 def test_a_server_without_replicas_refuses_to_acknowledge(redis_client):

@@ -3,7 +3,7 @@
 import pytest
 import redis
 
-from hug_store_redis.scripts import COMPARE_AND_SET, READ_AND_TOUCH, digest
+from hug_store_redis.transport import COMPARE_AND_SET, READ_AND_TOUCH, digest
 
 pytestmark = pytest.mark.one_twin
 

@@ -6,9 +6,7 @@ import pytest
 import redis
 
 from hug_store_redis import RedisStore
-from hug_store_redis.client_transport import ClientTransport
-from hug_store_redis.fast_transport import FastTransport
-from hug_store_redis.transport import Transport
+from hug_store_redis.transport import ClientTransport, FastTransport, Transport
 
 OPERATIONS = sorted(
     name for name, member in vars(Transport).items() if callable(member) and not name.startswith("_")

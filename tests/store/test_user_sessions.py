@@ -9,8 +9,8 @@ from redis.backoff import NoBackoff
 from support.scripts_refused import refusing_server
 
 from hug_store_redis import RedisStore
-from hug_store_redis import user_sessions as module
-from hug_store_redis.user_sessions import UserSessionIndex
+from hug_store_redis.sessions import UserSessionIndex
+from hug_store_redis.sessions import user_sessions as module
 
 EXPIRATION = 100
 

@@ -12,7 +12,7 @@ from support.servers import Node, wait_for
 
 from hug_store_redis import RedisStore
 from hug_store_redis.errors import CompareAndSetUnavailableError
-from hug_store_redis.scripts import COMPARE_AND_SET, READ_AND_TOUCH
+from hug_store_redis.transport import COMPARE_AND_SET, READ_AND_TOUCH
 
 #: Keys on different slots, so on different primaries.
 KEYS = ["alice", "bob", "carol", "dave", "ключ", "{tag}x", "k1", "k2", "k3", "k4"]

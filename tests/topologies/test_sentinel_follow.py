@@ -29,7 +29,8 @@ import redis
 from support.sentinel_writes import SwitchWatch, Writers
 from support.topology import SentinelDeployment, wait_for
 
-from hug_store_redis import RedisStore, sentinel_follow
+from hug_store_redis import RedisStore
+from hug_store_redis.topology import sentinel_follow
 
 pytestmark = pytest.mark.one_twin
 
