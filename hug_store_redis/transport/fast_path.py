@@ -63,7 +63,7 @@ _UNKNOWN = object()
 # them parse alike in RESP2 and RESP3, with hiredis
 # and with redis-py's Python parsers, and both parsers consume RESP3 push frames before
 # the reply. Unset means redis-py's default: RESP2 before redis-py 8, RESP3 from 8 on.
-# tests/store/test_protocols.py holds each version and parser to this. A command added
+# tests/transport/test_protocols.py holds each version and parser to this. A command added
 # here must keep it true (scripts: reply integers, strings, nil or arrays of them, never
 # Lua booleans).
 _SERVED_PROTOCOLS = (None, 2, 3, "2", "3")
