@@ -1,6 +1,7 @@
 """From a URL to a client, the client families served (redis-py, valkey-py), and what each raises."""
 
-from .connect import InvalidURLError, ServerUnreachableError, client_from_url, mask_url, redact, server_info
+from ..errors import InvalidURLError, ServerUnreachableError
+from .connect import client_from_url, mask_url, redact, server_info
 from .families import (
     CLIENT_ERRORS,
     NO_PERMISSION_ERRORS,

@@ -20,6 +20,8 @@ from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit
 import redis
 import redis.connection
 
+from ..errors import InvalidURLError as InvalidURLError
+from ..errors import ServerUnreachableError as ServerUnreachableError
 from .families import REDIS, UNREACHABLE_ERRORS, VALKEY, ClientFamily
 
 PLAIN_SCHEMES = ("redis", "rediss", "unix", "valkey", "valkeys")
@@ -34,14 +36,6 @@ SOCKET_KINDS = {"redis": "tcp", "rediss": "tls", "unix": "unix", "valkey": "tcp"
 VALKEY_SCHEMES = ("valkey", "valkeys")
 #: Query parameters whose values are secrets: masked like the password in the user info.
 SECRET_PARAMETERS = ("password", "ssl_password")
-
-
-class InvalidURLError(ValueError):
-    """A URL this package cannot turn into a client; the message shows it masked."""
-
-
-class ServerUnreachableError(redis.ConnectionError):
-    """No server answered at a URL; the message shows it masked."""
 
 
 # The password in the user info runs to the LAST "@": a password holding an unescaped
