@@ -14,6 +14,7 @@ from typing import Any
 import ujson
 
 from ..errors import CorruptSessionError
+from .wire import bulk as _bulk
 
 #: Deeper values are refused on write (and circular ones land here too); ujson reads
 #: up to 1024 levels, so everything we write can be read back.
@@ -211,10 +212,6 @@ def json_error(text: str | bytes) -> str:
     except ValueError:  # an integer of more than sys.get_int_max_str_digits() digits
         return "a number too long to read"
     return "not JSON this codec reads"  # json reads it, ujson does not (its depth limit)
-
-
-def _bulk(part: bytes) -> bytes:
-    return b"$%d\r\n%s\r\n" % (len(part), part)
 
 
 _GET = b"*2\r\n$3\r\nGET\r\n"

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..codec import non_finite
+from ..codec.wire import as_bytes
 from ..errors import CorruptSessionError, short_id
 from ..store.redis_store import RedisStore
 from .cookies import new_session_id
@@ -59,7 +60,7 @@ def save_existing(
         # What this request wanted is there, written by another request (a resent write that
         # finds its own bytes is reported written by the transport): the rebase would write the
         # same. A merge hook decides even then: it may count the same change twice over.
-        if merge is None and _as_bytes(current) == payload:
+        if merge is None and as_bytes(current) == payload:
             return Saved.WRITTEN
         if rebase_onto is None:
             rebase_onto = _rebasing(store.decode(read, session_id), mine, merge)
@@ -76,7 +77,7 @@ def save_existing(
                 max_session_bytes,
             )
             return Saved.DROPPED
-        if _as_bytes(current) == payload:  # the merge changes nothing Redis holds
+        if as_bytes(current) == payload:  # the merge changes nothing Redis holds
             return Saved.WRITTEN
         expected = current
     logger.error(
@@ -110,10 +111,6 @@ def _rebasing(base: Session, mine: Session, merge: MergeHook | None) -> Callable
     if merge is not None:
         return lambda theirs: merge(base, mine, theirs)
     return Delta(base, mine).apply
-
-
-def _as_bytes(payload: bytes | str) -> bytes:
-    return payload.encode() if isinstance(payload, str) else payload
 
 
 def _session_in(store: RedisStore, current: bytes | str, session_id: str) -> dict[str, Any]:

@@ -38,8 +38,9 @@ from typing import Any
 import ujson
 
 from ..clients.families import RESPONSE_ERRORS
+from ..codec.wire import as_text
 from ..store.redis_store import RedisStore
-from ..transport.scripts import refuses_scripts
+from ..transport.scripts import DROP_UNCHANGED, refuses_scripts
 
 INDEX_PREFIX = b"hug_store_redis-users|"
 """No ``:`` anywhere in an index key (``:`` and ``|`` in names are escaped), so no namespace's
@@ -48,18 +49,6 @@ INDEX_PREFIX = b"hug_store_redis-users|"
 USER_AGENT_CHARS = 200
 PENDING_GRACE = 300.0
 """Seconds an entry may wait for its session key (bind happens before the request's write)."""
-
-_DROP_UNCHANGED = """
-local removed = 0
-for i = 1, #ARGV, 2 do
-  if redis.call('HGET', KEYS[1], 'e:' .. ARGV[i]) == ARGV[i + 1] then
-    redis.call('HDEL', KEYS[1], 'e:' .. ARGV[i], 's:' .. ARGV[i])
-    removed = removed + 1
-  end
-end
-return removed
-"""
-"""``KEYS[1]``: the index; ``ARGV``: handle, entry-as-read pairs. One key, so Cluster-safe."""
 
 MAX_SESSIONS = 32
 SEEN_EVERY = 60.0
@@ -74,10 +63,6 @@ def _escaped(text: str) -> bytes:
 def _printable(text: str) -> str:
     """A client-chosen header shown in pages and terminals: no control characters."""
     return "".join(char if char.isprintable() else "?" for char in text)
-
-
-def _text(value: bytes | str) -> str:
-    return value if isinstance(value, str) else value.decode("utf-8", "surrogatepass")
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +230,7 @@ class UserSessionIndex:
     # Internals
 
     def _entries(self, key: bytes) -> list[_Entry]:
-        fields = {_text(name): value for name, value in self._client.hgetall(key).items()}
+        fields = {as_text(name): value for name, value in self._client.hgetall(key).items()}
         entries = []
         for name, value in fields.items():
             if not name.startswith("e:"):
@@ -314,7 +299,7 @@ class UserSessionIndex:
         arguments = [part for entry in entries for part in (entry.handle, entry.raw)]
         if self._scripts:
             try:
-                self._client.eval(_DROP_UNCHANGED, 1, key, *arguments)
+                self._client.eval(DROP_UNCHANGED.text, 1, key, *arguments)
                 return
             except RESPONSE_ERRORS as error:
                 if not refuses_scripts(error):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from hug.exceptions import StoreKeyNotFound
 
+from ..codec.wire import as_bytes
 from ..errors import short_id
 from ..topology.cluster import primary_clients
 
@@ -33,17 +34,12 @@ def match_pattern(prefix: bytes) -> bytes:
     return escape_glob(prefix) + b"*"
 
 
-def _as_bytes(key: bytes | str) -> bytes:
-    # decode_responses=True hands back str; the store wrote UTF-8 with surrogatepass.
-    return key if isinstance(key, bytes) else key.encode("utf-8", "surrogatepass")
-
-
 def scan_keys(connection: Any, prefix: bytes, batch_size: int = BATCH_SIZE) -> Iterator[bytes]:
     """Every Redis key under ``prefix``, as bytes; a key may repeat if it moves mid-scan."""
     pattern = match_pattern(prefix)
     for node in primary_clients(connection):
         for key in node.scan_iter(match=pattern, count=batch_size):
-            yield _as_bytes(key)
+            yield as_bytes(key)  # decode_responses=True hands back str
 
 
 def count(connection: Any, prefix: bytes) -> int:

@@ -12,6 +12,7 @@ from ..cache.cached_reads import CachedReads, cache_of, cached_reads_for
 from ..cache.local_cache import LocalCache
 from ..clients import connect
 from ..codec import non_finite
+from ..codec.wire import as_bytes
 from ..errors import CorruptSessionError, short_id
 from ..transport.base import RedisClient, SlidingReply
 from ..transport.fast_transport import FastTransport
@@ -288,11 +289,11 @@ class RedisStore(AdminMixin):
         Written (expiry restarted), gone (no key: never recreated), or a conflict carrying
         the value another writer left, to merge into without another read. An empty
         ``payload`` deletes the key if it is unchanged. A ``str`` (from a decoding client)
-        is compared as its UTF-8 bytes.
+        is compared as its UTF-8 bytes (``codec.wire.as_bytes``).
         """
         require_bytes(payload)
         if isinstance(expected_payload, str):
-            expected_payload = expected_payload.encode()
+            expected_payload = as_bytes(expected_payload)
         require_bytes(expected_payload)
         try:  # a conflict or a gone key means any cached copy is stale too
             reply = self._transport.compare_and_set(key, expected_payload, payload)

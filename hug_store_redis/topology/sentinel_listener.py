@@ -31,6 +31,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from ..codec.wire import as_text
 from .addresses import Address, address_of
 
 logger = logging.getLogger("hug_store_redis.sentinel_follow")
@@ -216,8 +217,8 @@ class MasterFollower:
         if message.get("type") not in ("message", "pmessage"):
             return  # a pong
         now = time.monotonic()
-        channel = text(message["channel"])
-        fields = text(message["data"]).split()
+        channel = as_text(message["channel"])
+        fields = as_text(message["data"]).split()
         if channel == SWITCH and len(fields) == 5 and fields[0] == self.master:
             new = (fields[3], int(fields[4]))
             if new == self._primary:
@@ -298,7 +299,3 @@ def _in_use(pool: Any) -> list[Any]:
         return list(connections)
     with lock:
         return list(connections)
-
-
-def text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

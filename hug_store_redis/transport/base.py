@@ -22,6 +22,8 @@ or arrays of those, never Lua booleans: RESP2 and RESP3 turn booleans into diffe
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
+from ..codec.wire import as_bytes
+
 SlidingReply = tuple[bytes | str | None, int, bool]
 T = TypeVar("T")
 
@@ -144,4 +146,4 @@ def settled(reply: Any, payload: bytes, resends: Resends) -> Any:
     """
     if not (resends.happened and payload) or isinstance(reply, int):
         return reply
-    return 1 if (reply.encode() if isinstance(reply, str) else reply) == payload else reply
+    return 1 if as_bytes(reply) == payload else reply

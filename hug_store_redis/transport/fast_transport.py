@@ -3,27 +3,13 @@
 from typing import Any
 
 from ..clients.families import NO_SCRIPT_ERRORS, RESPONSE_ERRORS
+from ..codec.wire import bulk
 from . import without_scripts
 from .base import RedisClient, Resends, SlidingReply, is_unknown_command, settled, sliding_reply
 from .client_transport import ClientTransport
 from .fast_path import FastPath
 from .replica_wait import ReplicaWait
-from .scripts import COMPARE_AND_SET, READ_AND_TOUCH, Script, ScriptSupport, digest
-
-
-def _bulk(part: bytes) -> bytes:
-    return b"$%d\r\n%s\r\n" % (len(part), part)
-
-
-class _FramedScript:
-    """The EVALSHA and EVAL heads of a one-key script with ``arguments`` ARGV, framed once."""
-
-    __slots__ = ("by_sha", "by_text")
-
-    def __init__(self, script: Script, arguments: int) -> None:
-        count = b"*%d\r\n" % (4 + arguments)
-        self.by_sha = count + _bulk(b"EVALSHA") + _bulk(script.sha.encode()) + _bulk(b"1")
-        self.by_text = count + _bulk(b"EVAL") + _bulk(script.text.encode()) + _bulk(b"1")
+from .scripts import COMPARE_AND_SET, READ_AND_TOUCH, FramedScript, ScriptSupport, digest
 
 
 class FastTransport:
@@ -65,17 +51,17 @@ class FastTransport:
         self._codec = codec
         self._expiration = expiration
         self._expiry_ms = (expiration or 0) * 1000
-        self._expiry_ms_bulk = _bulk(b"%d" % self._expiry_ms)
+        self._expiry_ms_bulk = bulk(b"%d" % self._expiry_ms)
         self._getex_supported = True
         self._wait = wait
         self._on_client = ClientTransport(client, codec, expiration)  # the Redis < 6.2 fallback
         self._scripts = ScriptSupport(client)
-        self._read_and_touch = _FramedScript(READ_AND_TOUCH, 2)
-        self._compare_and_set = _FramedScript(COMPARE_AND_SET, 3)
-        self._expiry_s_bulk = _bulk(b"%d" % (expiration or 0))
+        self._read_and_touch = FramedScript(READ_AND_TOUCH, 2)
+        self._compare_and_set = FramedScript(COMPARE_AND_SET, 3)
+        self._expiry_s_bulk = bulk(b"%d" % (expiration or 0))
         # SET key payload NX [EX seconds]
-        self._create_head = b"*%d\r\n" % (4 if expiration is None else 6) + _bulk(b"SET")
-        self._create_tail = _bulk(b"NX") + (b"" if expiration is None else _bulk(b"EX") + self._expiry_s_bulk)
+        self._create_head = b"*%d\r\n" % (4 if expiration is None else 6) + bulk(b"SET")
+        self._create_tail = bulk(b"NX") + (b"" if expiration is None else bulk(b"EX") + self._expiry_s_bulk)
 
     def read(self, key: str) -> bytes | str | None:
         return self._fast.execute(self._codec.frame_get(key))  # type: ignore[no-any-return]
@@ -97,7 +83,7 @@ class FastTransport:
 
     def read_sliding(self, key: str, touch_below_ms: int) -> SlidingReply:
         full_key = self._codec.namespaced_key(key)
-        arguments = _bulk(full_key) + self._expiry_ms_bulk + _bulk(b"%d" % touch_below_ms)
+        arguments = bulk(full_key) + self._expiry_ms_bulk + bulk(b"%d" % touch_below_ms)
         return self._scripts.run_or_fallback(
             lambda: sliding_reply(self._run_script(self._read_and_touch, arguments)),
             lambda: without_scripts.read_sliding(self._client, full_key, self._expiry_ms, touch_below_ms),
@@ -105,7 +91,7 @@ class FastTransport:
 
     def compare_and_set(self, key: str, expected: bytes, payload: bytes) -> int | bytes | str:
         full_key = self._codec.namespaced_key(key)
-        arguments = _bulk(full_key) + _bulk(digest(expected).encode()) + self._expiry_s_bulk + _bulk(payload)
+        arguments = bulk(full_key) + bulk(digest(expected).encode()) + self._expiry_s_bulk + bulk(payload)
         resends = Resends()
         return self._scripts.run_or_fallback(  # type: ignore[no-any-return]
             lambda: settled(
@@ -129,11 +115,11 @@ class FastTransport:
         return created is not None, deleted == 1
 
     def _frame_create(self, key: str, payload: bytes) -> bytes:
-        return self._create_head + _bulk(self._codec.namespaced_key(key)) + _bulk(payload) + self._create_tail
+        return self._create_head + bulk(self._codec.namespaced_key(key)) + bulk(payload) + self._create_tail
 
     def _run_script(
         self,
-        script: _FramedScript,
+        script: FramedScript,
         arguments: bytes,
         writing: str | None = None,
         resends: Resends | None = None,

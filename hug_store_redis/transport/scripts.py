@@ -1,4 +1,5 @@
-"""The one-key Lua scripts behind lazy expiry and compare-and-set writes, and how they are run.
+"""The one-key Lua scripts (lazy expiry, compare-and-set writes, the user index's prune) and
+how they are run: through a client, or framed once for the fast path.
 
 Each touches only ``KEYS[1]``, so every call is Cluster-safe. Redis 7 replicates a script by
 its effects: a read that finds no touch due writes nothing (no replication, no AOF, no dirty
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..clients.families import NO_PERMISSION_ERRORS, NO_SCRIPT_ERRORS, RESPONSE_ERRORS
+from ..codec.wire import bulk
 
 logger = logging.getLogger("hug_store_redis")
 T = TypeVar("T")
@@ -72,6 +74,23 @@ is gone (never recreated: logout and rotation are final), or the current value w
 writer changed it, so the caller can merge without another read."""
 
 
+DROP_UNCHANGED = Script(
+    """
+local removed = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], 'e:' .. ARGV[i]) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[1], 'e:' .. ARGV[i], 's:' .. ARGV[i])
+    removed = removed + 1
+  end
+end
+return removed
+"""
+)
+"""The per-user index's prune (``sessions/user_sessions.py``): ``KEYS[1]``: the index; ``ARGV``:
+handle, entry-as-read pairs; an entry is removed only if it is still as read. Returns how many
+were removed. One key, so Cluster-safe."""
+
+
 def digest(payload: bytes) -> str:
     """What ``redis.sha1hex`` computes over the same bytes."""
     return hashlib.sha1(payload).hexdigest()
@@ -103,6 +122,17 @@ def server_name(client: Any, full_key: bytes | None = None) -> str:
     if "host" in options:
         return f"{options['host']}:{options.get('port', 6379)}"
     return type(client).__name__
+
+
+class FramedScript:
+    """The EVALSHA and EVAL heads of a one-key script with ``arguments`` ARGV, framed once (fast path)."""
+
+    __slots__ = ("by_sha", "by_text")
+
+    def __init__(self, script: Script, arguments: int) -> None:
+        count = b"*%d\r\n" % (4 + arguments)
+        self.by_sha = count + bulk(b"EVALSHA") + bulk(script.sha.encode()) + bulk(b"1")
+        self.by_text = count + bulk(b"EVAL") + bulk(script.text.encode()) + bulk(b"1")
 
 
 class ScriptSupport:

@@ -16,6 +16,7 @@ from support.session_app import call, issued_id, make_api, set_cookies
 
 from hug_store_redis import RedisStore
 from hug_store_redis.sessions import RedisSessionMiddleware, new_session_id
+from hug_store_redis.sessions.session_write import Saved, save_existing
 
 EXPIRED = "sid=; Max-Age=0"
 NOT_UTF_8 = b"\xff\xfe not UTF-8"
@@ -97,3 +98,27 @@ def test_a_corrupt_value_deleted_after_the_conflict_is_not_recreated(client, red
     monkeypatch.setattr(store, "compare_and_set", then_deleted)
     request.write()
     assert redis_client.exists(f"store:{sid}") == 0  # never recreated
+
+
+def test_a_conflict_with_a_value_decoded_with_surrogates_is_replaced_not_raised(
+    redis_server, redis_client, twin, store_path, caplog
+):
+    """A client decoding with ``encoding_errors="surrogatepass"`` reads bytes that are not UTF-8
+    text (a lone surrogate's encoding) as a ``str`` holding a surrogate. The write path turns
+    such a reply back into the exact bytes Redis holds, as the store's keys are encoded, so the
+    conflict is resolved (the unreadable value replaced, with a warning), not a UnicodeEncodeError."""
+    client = redis.Redis(
+        host=redis_server.host, port=redis_server.port, decode_responses=True, encoding_errors="surrogatepass"
+    )
+    store = RedisStore(client)
+    sid = new_session_id()
+    store.set(sid, {"a": 1})
+    read = store.read_payload(sid)
+    redis_client.set(store.namespaced_key(sid), b"\xed\xb3\xbf")  # read back as "\udcff"
+    mine = {"a": 2}
+    with caplog.at_level(logging.WARNING, logger="hug_store_redis.middleware"):
+        saved = save_existing(store, sid, read, mine, store.encode(mine))
+    assert saved is Saved.WRITTEN
+    assert redis_client.get(store.namespaced_key(sid)) == store.encode(mine)
+    assert f"session {sid[:8]}...: concurrent value unreadable" in caplog.text
+    client.close()
