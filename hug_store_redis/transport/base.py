@@ -1,6 +1,6 @@
 """The one seam between the store and Redis: what a transport does, and the client it may wrap.
 
-``RedisStore`` picks a transport once, in ``__init__``: ``FastTransport`` (pre-framed
+``RedisStore`` picks a transport once, in ``__init__`` (``transport_for``): ``FastTransport`` (pre-framed
 commands on a plain ``redis.Redis`` pool) or ``ClientTransport`` (the client's own
 methods). Each store operation is one call into it, so both transports give the same
 results and raise the same exceptions by construction, and a new operation is one method
@@ -8,13 +8,13 @@ on each, never an ``if fast ... else ...`` in the store.
 
 Contract for every method: ``key`` is the caller's key (the transport namespaces it);
 replies come back raw (bytes, or str from a ``decode_responses=True`` client); Redis
-errors propagate as the client raises them (``client_errors.CLIENT_ERRORS``: redis-py's
+errors propagate as the client raises them (``clients.families.CLIENT_ERRORS``: redis-py's
 ``RedisError`` or valkey-py's ``ValkeyError`` subclasses, or ``UnicodeDecodeError`` when a
 decoding client meets non-UTF-8 bytes) and the store counts them. Single-key commands
 and single-key scripts only, so every call is Cluster-safe.
 
 Scripted operations (``read_sliding``, ``compare_and_set``) send EVALSHA and, on NOSCRIPT,
-one EVAL (``scripting``); on a server that refuses scripts they switch, once per store, to
+one EVAL (``scripts``); on a server that refuses scripts they switch, once per store, to
 the client-side fallbacks in ``without_scripts``. Scripts reply integers, bulk strings, nil
 or arrays of those, never Lua booleans: RESP2 and RESP3 turn booleans into different values.
 """
