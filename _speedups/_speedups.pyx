@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, auto_pickle=False
-"""Compiled twin of ``hug_store_redis._codec_py``: same names, results and exceptions."""
+"""Compiled twin of ``hug_store_redis.codec._codec_py``: same names, results and exceptions."""
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_Check, PyDict_Next
@@ -23,7 +23,7 @@ from libc.math cimport isfinite
 
 import ujson
 
-from hug_store_redis._codec_py import SESSION_ID_LENGTH, json_error, ujson_builtin
+from hug_store_redis.codec._codec_py import SESSION_ID_LENGTH, json_error, ujson_builtin
 from hug_store_redis.errors import CorruptSessionError
 
 MAX_DEPTH = 512

@@ -38,9 +38,9 @@ def run_requests(variant: str, requests: int) -> None:
     from test_bench_cache import read_only_app
     from test_bench_middleware import StubbedReadStore
 
-    from hug_store_redis import RedisStore, _codec
+    from hug_store_redis import RedisStore, codec
     from hug_store_redis.cli.embedded import EmbeddedRedis
-    from hug_store_redis.middleware import RedisSessionMiddleware, new_session_id
+    from hug_store_redis.sessions import RedisSessionMiddleware, new_session_id
 
     def start_response(status: str, headers: object, exc_info: object = None) -> None:
         assert status == "200 OK", status
@@ -57,7 +57,7 @@ def run_requests(variant: str, requests: int) -> None:
                 store.get(session_id)
                 time.sleep(0.01)
         elif variant.startswith("own-cost-"):
-            _codec.Codec = twin_module(variant.removeprefix("own-cost-")).Codec
+            codec.Codec = twin_module(variant.removeprefix("own-cost-")).Codec
             store = StubbedReadStore(client, namespace="instructions")
             store.payloads[session_id] = store.encode(data)
         middleware = None if store is None else RedisSessionMiddleware(store, cookie_secure=False)

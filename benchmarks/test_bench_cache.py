@@ -18,8 +18,8 @@ import ujson
 from support.store_cache import wait_cached
 from support.twins import store_on
 
-from hug_store_redis.local_cache import LocalCache
-from hug_store_redis.middleware import RedisSessionMiddleware, new_session_id
+from hug_store_redis.cache import LocalCache
+from hug_store_redis.sessions import RedisSessionMiddleware, new_session_id
 
 KEY = b"bench:3f9c0a1b7e2d4c5f0a1b3f9c0a1b7e2d4c5f0a1b7e2"
 PAYLOAD = b'{"user":"foo","cart":[1,2,3],"csrf":"0123456789abcdef"}'

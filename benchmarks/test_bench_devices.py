@@ -16,8 +16,7 @@ import hug
 import pytest
 from support.twins import store_on
 
-from hug_store_redis.middleware import RedisSessionMiddleware
-from hug_store_redis.signed_in_devices import BOUND_KEY
+from hug_store_redis.sessions import BOUND_KEY, RedisSessionMiddleware
 
 VARIANTS = ("unbound", "unbound-same-bytes", "bound")
 

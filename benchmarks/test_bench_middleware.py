@@ -32,10 +32,10 @@ from hug.middleware import SessionMiddleware
 from support.legacy_release import load_legacy_module
 from support.twins import store_on, twin_module
 
-import hug_store_redis._codec
+import hug_store_redis.codec
 from hug_store_redis import RedisStore
 from hug_store_redis.cli.embedded import EmbeddedRedis
-from hug_store_redis.middleware import RedisSessionMiddleware, new_session_id
+from hug_store_redis.sessions import RedisSessionMiddleware, new_session_id
 
 VARIANTS = ("no-sessions", "stock+1.0.0", "stock+ours", "ours", "ours-python")
 OWN_COST_VARIANTS = ("no-sessions", "do-nothing", "cython", "python")
@@ -114,7 +114,7 @@ class DoNothingMiddleware:
 
 def stubbed_store(twin, client):
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(hug_store_redis._codec, "Codec", twin_module(twin).Codec)
+        patch.setattr(hug_store_redis.codec, "Codec", twin_module(twin).Codec)
         return StubbedReadStore(client, namespace=f"bench-stub-{twin}")
 
 

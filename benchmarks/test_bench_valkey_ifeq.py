@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from hug_store_redis.cli.embedded import EmbeddedRedis
-from hug_store_redis.scripts import COMPARE_AND_SET, digest
+from hug_store_redis.transport import COMPARE_AND_SET, digest
 
 SIZES = {"small": 100, "large": 60_000}
 EXPIRATION = 86400

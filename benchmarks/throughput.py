@@ -41,7 +41,7 @@ from throughput_app import NAMESPACE, USER
 
 from hug_store_redis import RedisStore
 from hug_store_redis.cli.embedded import EmbeddedRedis, free_port
-from hug_store_redis.middleware import new_session_id
+from hug_store_redis.sessions import new_session_id
 
 HERE = Path(__file__).resolve().parent
 RUNS = (  # (variant, path)

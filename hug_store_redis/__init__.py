@@ -1,9 +1,9 @@
 """Redis session store for hug: a drop-in successor to hug_store_redis 1.0.0."""
 
-from ._codec import IMPLEMENTATION
+from .cache import LocalCache
+from .codec import IMPLEMENTATION
 from .errors import CorruptSessionError
-from .local_cache import LocalCache
-from .middleware import RedisSessionMiddleware
+from .sessions import RedisSessionMiddleware
 from .store import RedisStore
 
 __version__ = "1.1.0"

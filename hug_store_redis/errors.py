@@ -58,6 +58,14 @@ def short_id(session_id: str) -> str:
     return head + "..." if len(session_id) > SHOWN_ID_CHARACTERS else head
 
 
+class InvalidURLError(ValueError):
+    """A URL this package cannot turn into a client (``from_url``); the message shows it masked."""
+
+
+class ServerUnreachableError(redis.ConnectionError):
+    """No server answered at a URL (``from_url`` on a cluster); the message shows it masked."""
+
+
 class CompareAndSetUnavailableError(RedisError):
     """The server refuses scripts and the WATCH/MULTI fallback cannot serve either.
 

@@ -48,7 +48,7 @@ from support.servers import RedisServer, wait_for
 from support.topology_cluster import Cluster
 from support.topology_sentinel import SERVICE, SentinelDeployment
 
-from hug_store_redis.invalidation import InvalidationListener
+from hug_store_redis.cache import InvalidationListener
 
 LEASE_MS = 1000 * (0.25 + 1.0)
 Fault = Callable[[float], None]

@@ -24,10 +24,9 @@ from multiprocessing.synchronize import Event
 
 import redis
 
+from hug_store_redis.cache import InvalidationListener, LocalCache
 from hug_store_redis.cli.embedded import EmbeddedRedis
-from hug_store_redis.invalidation import InvalidationListener
-from hug_store_redis.local_cache import LocalCache
-from hug_store_redis.scripts import READ_AND_TOUCH
+from hug_store_redis.transport import READ_AND_TOUCH
 
 KEY = b"delay:probe"
 

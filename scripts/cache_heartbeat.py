@@ -12,8 +12,7 @@ from pathlib import Path
 
 from support.servers import RedisServer
 
-from hug_store_redis.invalidation import InvalidationListener
-from hug_store_redis.local_cache import LocalCache
+from hug_store_redis.cache import InvalidationListener, LocalCache
 
 
 def main(rounds: int = 5) -> None:

@@ -6,7 +6,7 @@ Run it as ``.venv/bin/python scripts/cache_memory.py``: tracemalloc over 10,000 
 import tracemalloc
 from time import monotonic
 
-from hug_store_redis.local_cache import LocalCache
+from hug_store_redis.cache import LocalCache
 
 ENTRIES = 10_000
 

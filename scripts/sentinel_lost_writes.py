@@ -25,7 +25,8 @@ from support.sentinel_writes import Writers
 from support.topology_base import wait_for
 from support.topology_sentinel import SentinelDeployment
 
-from hug_store_redis import RedisStore, sentinel_follow
+from hug_store_redis import RedisStore
+from hug_store_redis.topology import sentinel_follow
 
 WRITE_FOR_S = 13.0
 

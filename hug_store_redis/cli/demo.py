@@ -23,11 +23,10 @@ import hug
 import redis
 from hug.exceptions import StoreKeyNotFound
 
-from ..connect import mask_url
-from ..middleware import RedisSessionMiddleware
-from ..session_delta import Session, rebase
+from ..clients import mask_url
+from ..sessions import RedisSessionMiddleware, Session, rebase
 from ..store import RedisStore
-from .demo_page import HEAD, PRODUCTS, SMALL_STYLE, render
+from .demo_page import FAVICON, NOT_FOUND, PRODUCTS, SMALL_STYLE, UNAVAILABLE, render
 from .support import URL_VARIABLE, UserError, client_or_embedded
 
 NAMESPACE = "demo"
@@ -39,31 +38,6 @@ HANDLER_WORK = 0.05
 """Seconds each concurrent add-to-cart handler spends between its read and its write."""
 
 logger = logging.getLogger(__name__)
-
-_NOT_FOUND = (
-    HEAD
-    + """<h1>Not found</h1>
-<p>There is no page at this address. <a href="/">Back to the demo</a>.</p>
-</body></html>
-"""
-)
-
-_UNAVAILABLE = (
-    HEAD
-    + """<h1>Session store unavailable</h1>
-<p>The demo keeps your session in Redis, and Redis is not answering right now, so this page
-cannot be shown (HTTP 503). Nothing was changed. Start Redis again and reload.</p>
-<p class="note">An application can instead serve pages with an empty, unsaved session while
-Redis is down: <code>RedisSessionMiddleware(store, on_error="degrade")</code>.</p>
-</body></html>
-"""
-)
-
-FAVICON = (
-    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
-    '<rect width="16" height="16" rx="3" fill="#d82c20"/>'
-    '<path d="M4 4v8M12 4v8M4 8h8" stroke="#fff" stroke-width="2"/></svg>'
-)
 
 
 def _svg_bytes(content: str, **kwargs: Any) -> bytes:
@@ -176,7 +150,7 @@ def build_api(store: RedisStore, *, cookie_secure: bool = False) -> hug.API:
         return FAVICON
 
     def not_found() -> "str":
-        return _NOT_FOUND.format(title="Not found", style=SMALL_STYLE)
+        return NOT_FOUND.format(title="Not found", style=SMALL_STYLE)
 
     hug.get("/", output=hug.output_format.html, api=api)(home)
     hug.get("/session", api=api)(show_session)
@@ -307,7 +281,7 @@ def _store_unavailable(request: Any, response: Any, error: Exception, params: An
     response.status = "503 Service Unavailable"
     response.content_type = "text/html; charset=utf-8"
     response.set_header("Retry-After", "5")
-    response.body = _UNAVAILABLE.format(title="Session store unavailable", style=SMALL_STYLE)
+    response.body = UNAVAILABLE.format(title="Session store unavailable", style=SMALL_STYLE)
 
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):

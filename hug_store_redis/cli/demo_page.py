@@ -6,7 +6,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ..user_sessions import UserSession
+from ..sessions import UserSession
 
 PRODUCTS = ("apple", "pear", "plum")
 PARALLEL_REQUESTS = 20
@@ -130,6 +130,32 @@ document.getElementById("parallel").onclick = async () => {{
 </body></html>
 """
 )
+
+NOT_FOUND = (
+    HEAD
+    + """<h1>Not found</h1>
+<p>There is no page at this address. <a href="/">Back to the demo</a>.</p>
+</body></html>
+"""
+)
+
+UNAVAILABLE = (
+    HEAD
+    + """<h1>Session store unavailable</h1>
+<p>The demo keeps your session in Redis, and Redis is not answering right now, so this page
+cannot be shown (HTTP 503). Nothing was changed. Start Redis again and reload.</p>
+<p class="note">An application can instead serve pages with an empty, unsaved session while
+Redis is down: <code>RedisSessionMiddleware(store, on_error="degrade")</code>.</p>
+</body></html>
+"""
+)
+
+FAVICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
+    '<rect width="16" height="16" rx="3" fill="#d82c20"/>'
+    '<path d="M4 4v8M12 4v8M4 8h8" stroke="#fff" stroke-width="2"/></svg>'
+)
+
 
 _LOGGED_OUT = """<form method="post" action="/login">
 <input name="name" placeholder="your name" maxlength="40" required> <button>Log in</button></form>

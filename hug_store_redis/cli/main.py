@@ -16,7 +16,7 @@ from importlib import metadata
 import redis
 
 from .. import IMPLEMENTATION, __version__
-from ..connect import InvalidURLError, ServerUnreachableError, mask_url, redact, server_info
+from ..clients import InvalidURLError, ServerUnreachableError, mask_url, redact, server_info
 from .sessions import register_sessions
 from .support import URL_VARIABLE, UserError, client_or_embedded, given_url
 

@@ -21,8 +21,8 @@ from typing import Any
 from hug.exceptions import StoreKeyNotFound
 
 from ..errors import CorruptSessionError
+from ..sessions import UserSessionIndex
 from ..store import RedisStore
-from ..user_sessions import UserSessionIndex
 from .support import URL_VARIABLE, UserError, given_url, verified_client
 
 #: Namespaces at least this big get a progress line per deleted batch during ``clear``.

@@ -5,7 +5,7 @@ import contextlib
 import os
 from typing import Any
 
-from ..connect import client_from_url, mask_url
+from ..clients import client_from_url, mask_url
 
 URL_VARIABLE = "REDIS_URL"
 TIMEOUTS: dict[str, Any] = {"socket_connect_timeout": 5, "socket_timeout": 10}

@@ -7,8 +7,7 @@ import redis
 from support.cache import Invalidations, close_every_listener, start_listener, wait_serving
 from support.servers import RedisServer
 
-from hug_store_redis.invalidation import InvalidationListener
-from hug_store_redis.local_cache import LocalCache
+from hug_store_redis.cache import InvalidationListener, LocalCache
 
 
 @pytest.fixture(autouse=True)

@@ -19,9 +19,15 @@ from support.commands import Commands
 from support.servers import HOST, Node, free_port, wait_for
 from support.store_cache import GENEROUS, listeners_of, sent_by_the_store, wait_cached, wait_value
 
-from hug_store_redis import LocalCache, RedisStore, listener_endpoints, tracking
-from hug_store_redis.invalidation import InvalidationListener, TLSSettings, UnixSocket
-from hug_store_redis.listener_endpoints import tls_settings
+from hug_store_redis import LocalCache, RedisStore
+from hug_store_redis.cache import (
+    InvalidationListener,
+    TLSSettings,
+    UnixSocket,
+    listener_endpoints,
+    tls_settings,
+    tracking,
+)
 
 pytestmark = pytest.mark.one_twin
 

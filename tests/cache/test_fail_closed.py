@@ -26,8 +26,7 @@ from support.cache import (
 from support.proxy import SwitchingProxy
 from support.servers import RedisServer, wait_for
 
-from hug_store_redis.invalidation import InvalidationListener
-from hug_store_redis.local_cache import LocalCache
+from hug_store_redis.cache import InvalidationListener, LocalCache
 
 pytestmark = pytest.mark.one_twin
 

@@ -9,8 +9,7 @@ import redis
 from support.cache import PREFIX, key, read, start_listener, wait_serving
 from support.servers import wait_for
 
-from hug_store_redis.invalidation import InvalidationListener, shared_listener
-from hug_store_redis.local_cache import LocalCache
+from hug_store_redis.cache import InvalidationListener, LocalCache, shared_listener
 
 pytestmark = pytest.mark.one_twin
 

@@ -10,7 +10,7 @@ from time import monotonic
 
 import pytest
 
-from hug_store_redis.local_cache import NO_EXPIRY, LocalCache
+from hug_store_redis.cache import NO_EXPIRY, LocalCache
 
 pytestmark = pytest.mark.one_twin
 SOURCE = object()

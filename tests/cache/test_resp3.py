@@ -2,7 +2,7 @@
 
 import pytest
 
-from hug_store_redis.resp3 import ProtocolError, Push, ReplyError, Resp3Reader, encode_command
+from hug_store_redis.cache.resp3 import ProtocolError, Push, ReplyError, Resp3Reader, encode_command
 
 pytestmark = pytest.mark.one_twin
 

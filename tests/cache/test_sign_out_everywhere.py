@@ -21,7 +21,7 @@ from support.session_app import call, issued_id
 from support.store_cache import GENEROUS, listeners_of, wait_cached
 
 from hug_store_redis import RedisSessionMiddleware, RedisStore
-from hug_store_redis.user_sessions import UserSessionIndex
+from hug_store_redis.sessions import UserSessionIndex
 
 TESTS = Path(__file__).resolve().parents[1]
 

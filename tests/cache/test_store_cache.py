@@ -23,7 +23,7 @@ from support.store_cache import (
 )
 
 from hug_store_redis import LocalCache, RedisStore
-from hug_store_redis.results import WriteStatus
+from hug_store_redis.store import WriteStatus
 
 
 @pytest.fixture
@@ -308,7 +308,7 @@ def test_a_saturated_touch_sender_drops_the_entry_instead(redis_client, namespac
 def test_the_touch_sender_is_bounded_and_queues_a_key_once():
     import threading
 
-    from hug_store_redis.cached_reads import Toucher
+    from hug_store_redis.cache.cached_reads import Toucher
 
     release = threading.Event()
     done = []

@@ -9,7 +9,7 @@ from support.commands import Commands
 from support.store_cache import sent_by_the_store, wait_cached
 
 from hug_store_redis import RedisSessionMiddleware, RedisStore
-from hug_store_redis.middleware import new_session_id
+from hug_store_redis.sessions import new_session_id
 
 
 def read_only_app(store: RedisStore):

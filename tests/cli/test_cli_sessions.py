@@ -10,7 +10,7 @@ import pytest
 
 from hug_store_redis import RedisStore
 from hug_store_redis.cli.main import main
-from hug_store_redis.user_sessions import UserSessionIndex
+from hug_store_redis.sessions import UserSessionIndex
 
 pytestmark = pytest.mark.one_twin
 

@@ -27,7 +27,7 @@ from hug_store_redis import RedisStore
 from hug_store_redis.cli import demo as demo_app
 from hug_store_redis.cli.demo import build_api, make_server, merge_carts
 from hug_store_redis.cli.embedded import EmbeddedRedis
-from hug_store_redis.scripts import READ_AND_TOUCH
+from hug_store_redis.transport import READ_AND_TOUCH
 
 pytestmark = pytest.mark.one_twin
 

@@ -14,7 +14,7 @@ import hug_store_redis
 
 pytestmark = pytest.mark.one_twin
 
-TWINS = {"cython": "hug_store_redis._speedups", "python": "hug_store_redis._codec_py"}
+TWINS = {"cython": "hug_store_redis.codec._speedups", "python": "hug_store_redis.codec._codec_py"}
 
 # Counts calls to hug's dumps proxy while both twins' Codec.encode run, after importing
 # hug and the codec in the order given on the command line.
@@ -77,7 +77,7 @@ def package_copy(request, tmp_path):
     installed = Path(hug_store_redis.__file__).parent
     copy = tmp_path / "site" / "hug_store_redis"
     shutil.copytree(installed, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    (compiled,) = copy.glob("_speedups.*.so")
+    (compiled,) = copy.glob("codec/_speedups.*.so")
     compiled.unlink()
     return copy
 
@@ -101,14 +101,14 @@ def test_a_build_without_the_compiled_module_uses_the_pure_twin(package_copy):
 
 
 def test_a_compiled_module_that_cannot_load_is_an_error(package_copy):
-    (package_copy / f"_speedups{EXTENSION_SUFFIXES[0]}").write_bytes(b"not a shared object")
+    (package_copy / "codec" / f"_speedups{EXTENSION_SUFFIXES[0]}").write_bytes(b"not a shared object")
     result = implementation(package_copy)
     assert result.returncode != 0, f"imported as {result.stdout.strip()!r}"
     assert "ImportError" in result.stderr and "_speedups" in result.stderr
 
 
 def test_a_compiled_module_missing_a_dependency_is_an_error(package_copy):
-    (package_copy / "_speedups.py").write_text("import hug_store_redis_absent_dependency\n")
+    (package_copy / "codec" / "_speedups.py").write_text("import hug_store_redis_absent_dependency\n")
     result = implementation(package_copy)
     assert result.returncode != 0, f"imported as {result.stdout.strip()!r}"
     assert "ModuleNotFoundError: No module named 'hug_store_redis_absent_dependency'" in result.stderr

@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from support.hypothesis_profiles import FUZZ
 
-from hug_store_redis import CorruptSessionError, _codec_py
+from hug_store_redis import CorruptSessionError
+from hug_store_redis.codec import _codec_py
 
 pytestmark = pytest.mark.one_twin
 

@@ -20,7 +20,8 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 from support.hypothesis_profiles import FUZZ, scaled
 
-from hug_store_redis import CorruptSessionError, _codec_py
+from hug_store_redis import CorruptSessionError
+from hug_store_redis.codec import _codec_py
 
 pytestmark = pytest.mark.one_twin
 

@@ -11,7 +11,7 @@ from support.session_app import call, make_api
 
 from hug_store_redis import CorruptSessionError, RedisStore
 from hug_store_redis.errors import NotReplicatedError, short_id
-from hug_store_redis.middleware import RedisSessionMiddleware, new_session_id
+from hug_store_redis.sessions import RedisSessionMiddleware, new_session_id
 
 SID = new_session_id()
 

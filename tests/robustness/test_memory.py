@@ -135,7 +135,7 @@ def test_store_calls_allocate_nothing_that_stays(redis_client):
 def test_a_million_compiled_codec_calls_grow_rss_less_than_2_mb(request):
     if request.config.getoption("--no-extensions"):
         pytest.skip("--no-extensions: there is no compiled twin")
-    calls = list(codec_calls(importlib.import_module("hug_store_redis._speedups")).values())
+    calls = list(codec_calls(importlib.import_module("hug_store_redis.codec._speedups")).values())
     process = psutil.Process()
     for _ in range(10_000):
         for call in calls:

@@ -143,7 +143,7 @@ def installed_sources() -> list[Path]:
 @pytest.mark.one_twin
 def test_no_module_of_the_installed_package_imports_a_pickle_serializer():
     sources = installed_sources()
-    assert any(path.name == "store.py" for path in sources)
+    assert any(path.name == "redis_store.py" for path in sources)
     found = []
     for path in sources:
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
@@ -168,6 +168,6 @@ def test_no_module_of_the_installed_package_imports_a_pickle_serializer():
 def test_compiled_module_has_no_pickle_support(request):
     if request.config.getoption("--no-extensions"):
         pytest.skip("--no-extensions: there is no compiled module")
-    spec = importlib.util.find_spec("hug_store_redis._speedups")
+    spec = importlib.util.find_spec("hug_store_redis.codec._speedups")
     assert spec is not None and spec.origin is not None
     assert b"pickle" not in Path(spec.origin).read_bytes()

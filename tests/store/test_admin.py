@@ -6,7 +6,7 @@ from hug.exceptions import StoreKeyNotFound
 from support.commands import Commands
 
 from hug_store_redis import RedisStore
-from hug_store_redis.admin import escape_glob, match_pattern
+from hug_store_redis.store.admin import escape_glob, match_pattern
 
 ODD_KEYS = ["plain", "", "a:b", "*", "?", "[x]", "back\\slash", "ключ", "😀", "\x00\r\n", "\ud800"]
 

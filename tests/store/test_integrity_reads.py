@@ -15,7 +15,7 @@ from support.scripts_refused import refusing_server
 from support.servers import Node, wait_for
 
 from hug_store_redis import RedisStore
-from hug_store_redis.scripts import READ_AND_TOUCH
+from hug_store_redis.transport import READ_AND_TOUCH
 
 EXPIRATION = 100
 TOUCH_AFTER = 50  # touch once fewer than 50 s of the 100 remain

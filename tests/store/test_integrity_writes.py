@@ -13,8 +13,8 @@ from support.commands import Commands
 from support.scripts_refused import refusing_server
 
 from hug_store_redis import RedisStore
-from hug_store_redis.results import WriteStatus
-from hug_store_redis.scripts import COMPARE_AND_SET
+from hug_store_redis.store import WriteStatus
+from hug_store_redis.transport import COMPARE_AND_SET
 
 EXPIRATION = 100
 

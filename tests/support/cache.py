@@ -11,10 +11,8 @@ from time import monotonic
 
 import redis
 
-from hug_store_redis import cache_sources, invalidation
-from hug_store_redis.invalidation import InvalidationListener
-from hug_store_redis.local_cache import LocalCache
-from hug_store_redis.scripts import READ_AND_TOUCH
+from hug_store_redis.cache import InvalidationListener, LocalCache, invalidation, shared_listeners
+from hug_store_redis.transport import READ_AND_TOUCH
 from support.servers import wait_for
 
 NAMESPACE = "cache-test"
@@ -99,7 +97,7 @@ def close_every_listener() -> None:
     test lands in another test's command counts or allocation figures."""
     for listener in list(invalidation._LIVE_LISTENERS):
         listener.close()
-    with invalidation._SHARED_LOCK:
-        invalidation._SHARED.clear()
-    with cache_sources._SENTINEL_LOCK:
-        cache_sources._SENTINEL_LISTENERS.clear()
+    with shared_listeners._SHARED_LOCK:
+        shared_listeners._SHARED.clear()
+    with shared_listeners._SENTINEL_LOCK:
+        shared_listeners._SENTINEL_LISTENERS.clear()

@@ -9,7 +9,7 @@ The claim checked: no read returns a version older than the newest one acknowled
 ``bound`` before the read began. The staleness of a read is how long before it began the first
 version newer than the one it returned had been acknowledged (0 when it returned the newest).
 ``scripts/cache_consistency.py`` runs it under faults; tests/cache/test_consistency.py runs it short,
-tests/topologies/test_cache_failover_consistency.py through Sentinel and Cluster failovers.
+tests/topology/test_cache_failover_consistency.py through Sentinel and Cluster failovers.
 """
 
 import bisect

@@ -7,7 +7,7 @@ Adding a path is one entry in ``STORE_PATHS`` and a branch in ``use_store_path``
 
 import pytest
 
-import hug_store_redis.store
+import hug_store_redis.transport.selection
 
 STORE_PATHS = ["fast", "generic"]
 
@@ -17,4 +17,4 @@ def use_store_path(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     if name not in STORE_PATHS:
         raise ValueError(f"unknown store path {name!r}; known: {STORE_PATHS}")
     if name == "generic":
-        monkeypatch.setattr(hug_store_redis.store, "fast_path_for", lambda client: None)
+        monkeypatch.setattr(hug_store_redis.transport.selection, "fast_path_for", lambda client: None)

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-import hug_store_redis._codec
+import hug_store_redis.codec
 from hug_store_redis import RedisStore
 
-TWIN_MODULES = {"cython": "hug_store_redis._speedups", "python": "hug_store_redis._codec_py"}
+TWIN_MODULES = {"cython": "hug_store_redis.codec._speedups", "python": "hug_store_redis.codec._codec_py"}
 
 
 def twin_module(name: str) -> ModuleType:
@@ -20,7 +20,7 @@ def twin_module(name: str) -> ModuleType:
 def use_twin(monkeypatch: pytest.MonkeyPatch, name: str) -> ModuleType:
     """Make every RedisStore built while ``monkeypatch`` is active use the named twin's codec."""
     module = twin_module(name)
-    monkeypatch.setattr(hug_store_redis._codec, "Codec", module.Codec)
+    monkeypatch.setattr(hug_store_redis.codec, "Codec", module.Codec)
     return module
 
 

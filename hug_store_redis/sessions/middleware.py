@@ -1,0 +1,377 @@
+"""RedisSessionMiddleware: hug sessions with one Redis round trip per read-only request.
+
+hug's stock ``SessionMiddleware`` asks the store EXISTS, GET, EXISTS, SET on every request
+and saves ``{}`` for every cookieless visitor. This middleware reads once (sliding the expiry
+only when ``touch_after`` says it is due), keeps what it read, and writes only when the
+session holds another JSON value after the handler, so bots without cookies cost Redis
+nothing. Writes never lose an overlapping request's update
+(``session_write.py``).
+"""
+
+import datetime
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ..clients.families import UNREACHABLE_ERRORS
+from ..codec import non_finite
+from ..errors import CorruptSessionError, short_id
+from ..store.redis_store import RedisStore
+from .cookies import (
+    EXPIRED,
+    SESSION_ID_BYTES,
+    attributes,
+    check_cookie,
+    cookie_flags,
+    is_session_id,
+    lifetime,
+    new_session_id,
+)
+from .session_delta import MergeHook
+from .session_write import Saved, create, save_existing
+from .signed_in_devices import BOUND_KEY, SignedInDevices
+from .user_sessions import UserSessionIndex
+
+__all__ = ["SESSION_ID_BYTES", "RedisSessionMiddleware", "is_session_id", "new_session_id"]
+
+logger = logging.getLogger("hug_store_redis.middleware")  # a documented name
+
+DEFAULT_TOUCH_AFTER = 60
+"""Seconds: the expiry slides at most once a minute per session, as connect-mongo's touchAfter."""
+
+DEFAULT_MAX_SESSION_BYTES = 1 << 20
+"""1 MiB: far above what a session needs (ids, a user, a cart), far below what makes every
+request of that browser slow (Redis sends the whole value on each read). A session growing
+without bound is a bug to see in the log, not a value to keep storing silently."""
+
+_STATE_KEY = "hug_store_redis.session"
+_UNREACHABLE = UNREACHABLE_ERRORS
+ON_ERROR_VALUES = ("raise", "degrade")
+
+_T = TypeVar("_T")
+
+
+Loaded = tuple[str, bytes | str, Any]
+"""The common request's whole state, kept in the WSGI environ: the id of a session read
+from Redis, the exact bytes read, which a write compares against, and the codec's
+reference for telling whether the session changed, nested changes included (the compiled
+twin compares the session's encoding with the bytes read in one pass)."""
+
+
+class _State:
+    """Everything else a request can do to its session, kept in the WSGI environ."""
+
+    __slots__ = ("clear_cookie", "degraded", "new_id", "old_id", "payload", "session_id")
+
+    def __init__(
+        self,
+        *,
+        session_id: str | None = None,
+        payload: bytes | str | None = None,
+        old_id: str | None = None,
+        clear_cookie: bool = False,
+        degraded: bool = False,
+    ) -> None:
+        self.session_id = session_id  # None: no session in Redis yet (nothing issued)
+        self.payload = payload  # as in Loaded: the bytes a write of session_id compares against
+        self.old_id = old_id  # a key Redis holds, to delete when the session is written
+        self.clear_cookie = clear_cookie  # the client sent a cookie we will not honour
+        self.new_id = False  # the id is not the one in the client's cookie (never written yet)
+        self.degraded = degraded  # Redis was unreachable and on_error="degrade"
+
+
+class RedisSessionMiddleware(SignedInDevices):
+    """Sessions in a ``RedisStore``; a drop-in for ``hug.middleware.SessionMiddleware``.
+
+    Takes every keyword of hug's middleware, with the same meaning, plus
+    ``cookie_same_site``, ``on_error``, ``max_session_bytes`` (default 1 MiB; ``None``: no
+    limit), ``touch_after`` and ``merge``. ``cookie_path`` defaults to ``"/"`` (hug leaves
+    it unset, which scopes the cookie to the directory of whichever URL first set it).
+
+    ``touch_after`` (seconds, default 60, capped at half the store's expiration): a read
+    slides the expiry only when the remaining TTL has dropped below ``expiration -
+    touch_after``, so at most once per ``touch_after`` per session; ``0`` slides on every
+    read; the ``touch_after`` attribute reads the value in force, after the cap.
+    ``merge(base, mine, theirs) -> dict`` decides what to write when another request
+    changed the session in between (default: this request's top-level changes win).
+    """
+
+    __slots__ = (
+        "_cookie_attributes",
+        "_cookie_prefix",
+        "_expired_cookie_attributes",
+        "_first_cookie_id",
+        "_read",
+        "_reference",
+        "_unchanged",
+        "context_name",
+        "cookie_domain",
+        "cookie_expires",
+        "cookie_http_only",
+        "cookie_max_age",
+        "cookie_name",
+        "cookie_path",
+        "cookie_same_site",
+        "cookie_secure",
+        "max_session_bytes",
+        "merge",
+        "on_error",
+        "store",
+        "touch_after",
+        "user_index",
+    )
+
+    def __init__(
+        self,
+        store: RedisStore,
+        context_name: str = "session",
+        cookie_name: str = "sid",
+        cookie_expires: datetime.datetime | None = None,
+        cookie_max_age: int | None = None,
+        cookie_domain: str | None = None,
+        cookie_path: str | None = "/",
+        cookie_secure: bool = True,
+        cookie_http_only: bool = True,
+        *,
+        cookie_same_site: str | None = "Lax",
+        on_error: str = "raise",
+        max_session_bytes: int | None = DEFAULT_MAX_SESSION_BYTES,
+        touch_after: float = DEFAULT_TOUCH_AFTER,
+        merge: MergeHook | None = None,
+    ) -> None:
+        check_cookie(cookie_name, cookie_same_site, cookie_secure)
+        if on_error not in ON_ERROR_VALUES:
+            raise ValueError(f"on_error must be one of {ON_ERROR_VALUES}, not {on_error!r}")
+        if max_session_bytes is not None and max_session_bytes <= 0:
+            raise ValueError(f"max_session_bytes must be positive or None, not {max_session_bytes!r}")
+        if isinstance(touch_after, bool) or not isinstance(touch_after, (int, float)) or not touch_after >= 0:
+            raise ValueError(f"touch_after must be a number of seconds >= 0, not {touch_after!r}")
+        if merge is not None and not callable(merge):
+            raise TypeError(f"merge must be callable as merge(base, mine, theirs), not {merge!r}")
+        if cookie_max_age is not None:
+            cookie_max_age = int(cookie_max_age)
+        self.store = store
+        # The value in force, so reading the attribute tells what the reads do.
+        self.touch_after = touch_after if store.expiration is None else min(touch_after, store.expiration / 2)
+        self._read = store.sliding_reader(self.touch_after)
+        self._reference = store.codec.reference  # the store's twin, compiled or pure
+        self._unchanged = store.codec.unchanged
+        self._first_cookie_id = store.codec.first_cookie_id
+        self.merge = merge
+        self.context_name = context_name
+        self.cookie_name = cookie_name
+        self.cookie_expires = cookie_expires
+        self.cookie_max_age = cookie_max_age
+        self.cookie_domain = cookie_domain
+        self.cookie_path = cookie_path
+        self.cookie_secure = cookie_secure
+        self.cookie_http_only = cookie_http_only
+        self.cookie_same_site = cookie_same_site
+        self.on_error = on_error
+        self.max_session_bytes = max_session_bytes
+        self.user_index = UserSessionIndex(store)  # signed-in devices (user_sessions.py)
+        flags = cookie_flags(cookie_domain, cookie_path, cookie_secure, cookie_http_only, cookie_same_site)
+        self._cookie_attributes = attributes(lifetime(cookie_expires, cookie_max_age) + flags)
+        self._expired_cookie_attributes = attributes([EXPIRED, *flags])
+        self._cookie_prefix = cookie_name + "="  # ours first: read without falcon's parser
+
+    # hug / falcon middleware hooks
+
+    def process_request(self, request: Any, response: Any) -> None:
+        """Load the session: no Redis call without a well-formed cookie, one with.
+
+        The cookie is the first value falcon's parser would give. A header that starts
+        with it, well-formed, is matched directly; any other header goes to falcon.
+        """
+        env = request.env
+        header = env.get("HTTP_COOKIE")
+        first = self._first_cookie_id(header, self._cookie_prefix) if header else None
+        if first is not None:
+            data, env[_STATE_KEY] = self._load(first)
+        else:
+            values = request.get_cookie_values(self.cookie_name) if header else None
+            if values and is_session_id(values[0]):
+                data, env[_STATE_KEY] = self._load(values[0])
+            else:
+                data, env[_STATE_KEY] = {}, _State(clear_cookie=bool(values))
+        request.context[self.context_name] = data
+
+    def _load(self, session_id: str) -> tuple[Any, Loaded | _State]:
+        try:
+            payload, _, touched = self._read(session_id)
+        except _UNREACHABLE as error:
+            if self.on_error == "raise":
+                raise
+            logger.warning("session store unreachable, serving an empty session: %s", error)
+            return {}, _State(degraded=True)
+        except CorruptSessionError as error:  # bytes that are not UTF-8, met by a decoding client
+            return {}, self._discard(session_id, error.reason)
+        if payload is None:  # expired or never issued: never adopt an id the client chose
+            return {}, _State(clear_cookie=True)
+        try:
+            data = self.store.decode(payload, session_id)
+        except CorruptSessionError as error:
+            return {}, self._discard(session_id, error.reason)
+        if not isinstance(data, dict):  # valid JSON, but no session this middleware wrote
+            return {}, self._discard(session_id, f"JSON {type(data).__name__}, not an object")
+        if touched and BOUND_KEY in data:  # signed-in devices: last seen rides on the lazy touch
+            self._note_seen(session_id, data[BOUND_KEY])
+        return data, (session_id, payload, self._reference(data, payload))
+
+    def _discard(self, session_id: str, reason: str) -> _State:
+        logger.warning("session %s: %s; starting a new session", short_id(session_id), reason)
+        return _State(old_id=session_id, clear_cookie=True)
+
+    def process_response(self, request: Any, response: Any, resource: Any, req_succeeded: bool) -> None:
+        """Write the session only if its JSON changed; set the cookie only if it is new."""
+        state: Loaded | _State | None = request.env.get(_STATE_KEY)
+        session = request.context.get(self.context_name)
+        if type(state) is tuple:
+            session_id, payload, reference = state
+            if self._unchanged(session, reference):
+                self.store.note_skipped_write()
+                if self.cookie_max_age is not None:  # slide the browser's expiry with Redis's
+                    self._set_cookie(response, session_id)
+                return
+            self._save_existing(session, session_id, payload, response)
+        elif isinstance(state, _State) and not state.degraded:
+            if state.session_id is None and not session:
+                self._drop_stale(state, response)
+            elif state.session_id is None or state.new_id:
+                self._save_new(session, state, response)
+            else:
+                assert state.payload is not None
+                self._save_existing(session, state.session_id, state.payload, response)
+
+    def _save_existing(self, session: Any, session_id: str, read: bytes | str, response: Any) -> None:
+        """Compare-and-set over the bytes read; a session left empty is deleted the same way."""
+        if type(session) is dict and not session:
+            payload = b""
+        else:
+            payload = self._encode(session, read, session_id)
+            if self.max_session_bytes is not None and self._too_big(payload, session_id):
+                return
+        try:
+            saved = save_existing(
+                self.store, session_id, read, session, payload, self.merge, self.max_session_bytes
+            )
+        except _UNREACHABLE as error:
+            self._unreachable(error)
+            return
+        if saved is Saved.WRITTEN:
+            if self.cookie_max_age is not None:
+                self._set_cookie(response, session_id)
+            if type(session) is dict and BOUND_KEY in session:  # the write restarted its expiry:
+                self._note_seen(session_id, session[BOUND_KEY])  # the user index follows (throttled)
+        elif saved is Saved.DELETED:
+            self._clear_cookie(response)
+        elif saved is Saved.GONE:
+            # The cookie is left alone: the request that deleted the key (logout, login) set
+            # the cookie the browser should keep, and this response may arrive after it.
+            logger.warning(
+                "session %s was deleted while this request ran (logout, login or expiry): "
+                "its changes are dropped and the session is not recreated",
+                short_id(session_id),
+            )
+
+    def _save_new(self, session: Any, state: _State, response: Any) -> None:
+        """SET NX under a fresh id (deleting a rotated or refused old key in the same round trip)."""
+        payload = self._encode(session, state.payload, state.session_id)
+        if self._too_big(payload, "(new)"):
+            return
+        session_id = self._guard(
+            create, self.store, state.session_id or new_session_id(), payload, state.old_id
+        )
+        if session_id is not None:
+            state.session_id, state.new_id = session_id, True
+            self._set_cookie(response, session_id)
+
+    def _too_big(self, payload: bytes, session_id: str) -> bool:
+        if self.max_session_bytes is None or len(payload) <= self.max_session_bytes:
+            return False
+        logger.error(
+            "session %s not saved: %d bytes is over max_session_bytes=%d",
+            short_id(session_id),
+            len(payload),
+            self.max_session_bytes,
+        )
+        return True
+
+    def _encode(self, session: Any, read: bytes | str | None, session_id: str | None) -> bytes:
+        """Strict JSON. NaN and Infinity a session read from 1.0.0 held are written as null."""
+        try:
+            return self.store.encode(session)
+        except ValueError:
+            if read is None or not non_finite.holds(self.store.decode(read, session_id or "")):
+                raise  # the handler put them there: a bug to report, not data to repair
+        return self.store.encode(non_finite.cleaned(session, session_id or ""))
+
+    def _drop_stale(self, state: _State, response: Any) -> None:
+        """An empty session under a cookie we refused: clear it, store nothing."""
+        if state.old_id is not None:
+            self._guard(self.store.delete, state.old_id)
+        if state.clear_cookie:
+            self._clear_cookie(response)
+
+    def _guard(self, call: Callable[..., _T], *args: Any, **kwargs: Any) -> _T | None:
+        """Run a Redis call; in degrade mode an unreachable server is logged (None), not raised."""
+        try:
+            return call(*args, **kwargs)
+        except _UNREACHABLE as error:
+            self._unreachable(error)
+            return None
+
+    def _unreachable(self, error: Exception) -> None:
+        if self.on_error == "raise":
+            raise error
+        logger.warning("session store unreachable, session not saved: %s", error)
+
+    def _clear_cookie(self, response: Any) -> None:
+        response.append_header("Set-Cookie", f"{self.cookie_name}={self._expired_cookie_attributes}")
+
+    def _set_cookie(self, response: Any, session_id: str) -> None:
+        response.append_header("Set-Cookie", f"{self.cookie_name}={session_id}{self._cookie_attributes}")
+
+    # For handlers
+
+    def regenerate(self, request: Any) -> str:
+        """Login: same data under a fresh id; the old key goes in the same round trip as the write.
+
+        Call it whenever privileges change, so an id an attacker planted or saw before
+        login is worthless afterwards. Returns the new id. The new key is created with SET NX
+        and the old one deleted, so an overlapping request still carrying the old id finds it
+        gone and never writes it back; what that request changed is lost with the old key.
+        """
+        state = self._state(request)
+        if state.session_id is not None and not state.new_id:  # an id minted here is not in Redis
+            state.old_id = state.session_id
+        state.session_id = new_session_id()
+        state.new_id = True  # forces the write under the new id
+        state.clear_cookie = False
+        self._rebind_after_regenerate(request, state.session_id)  # signed-in devices
+        return state.session_id
+
+    def destroy(self, request: Any) -> None:
+        """Logout: delete the key now, empty the session and expire the cookie.
+
+        Anything the handler stores in the session afterwards starts a new session.
+        """
+        state = self._state(request)
+        for session_id in (state.session_id, state.old_id):
+            if session_id is not None:
+                self._guard(self.store.delete, session_id)
+        self._unbind_after_destroy(request, (state.session_id, state.old_id))  # signed-in devices
+        state.session_id = state.payload = state.old_id = None
+        state.new_id = False
+        state.clear_cookie = True
+        request.context[self.context_name] = {}
+
+    def _state(self, request: Any) -> _State:
+        state: Loaded | _State | None = request.env.get(_STATE_KEY)
+        if isinstance(state, _State):
+            return state
+        if state is None:
+            raise RuntimeError("RedisSessionMiddleware did not see this request: is it added to the API?")
+        session_id, payload, _ = state
+        state = request.env[_STATE_KEY] = _State(session_id=session_id, payload=payload)
+        return state

@@ -1,0 +1,149 @@
+"""The one seam between the store and Redis: what a transport does, and the client it may wrap.
+
+``RedisStore`` picks a transport once, in ``__init__`` (``transport_for``): ``FastTransport`` (pre-framed
+commands on a plain ``redis.Redis`` pool) or ``ClientTransport`` (the client's own
+methods). Each store operation is one call into it, so both transports give the same
+results and raise the same exceptions by construction, and a new operation is one method
+on each, never an ``if fast ... else ...`` in the store.
+
+Contract for every method: ``key`` is the caller's key (the transport namespaces it);
+replies come back raw (bytes, or str from a ``decode_responses=True`` client); Redis
+errors propagate as the client raises them (``clients.families.CLIENT_ERRORS``: redis-py's
+``RedisError`` or valkey-py's ``ValkeyError`` subclasses, or ``UnicodeDecodeError`` when a
+decoding client meets non-UTF-8 bytes) and the store counts them. Single-key commands
+and single-key scripts only, so every call is Cluster-safe.
+
+Scripted operations (``read_sliding``, ``compare_and_set``) send EVALSHA and, on NOSCRIPT,
+one EVAL (``scripts``); on a server that refuses scripts they switch, once per store, to
+the client-side fallbacks in ``without_scripts``. Scripts reply integers, bulk strings, nil
+or arrays of those, never Lua booleans: RESP2 and RESP3 turn booleans into different values.
+"""
+
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+from ..codec.wire import as_bytes
+
+SlidingReply = tuple[bytes | str | None, int, bool]
+T = TypeVar("T")
+
+
+class RedisClient(Protocol):
+    """What the store needs from a client: redis-py's single-key commands.
+
+    Typed structurally, never checked by class, so RedisCluster, Sentinel masters and
+    look-alikes all fit.
+    """
+
+    def get(self, name: Any) -> bytes | str | None: ...
+    def set(self, name: Any, value: Any, ex: Any = None, nx: bool = False) -> Any: ...
+    def exists(self, *names: Any) -> Any: ...
+    def delete(self, *names: Any) -> Any: ...
+    def getex(self, name: Any, ex: Any = None) -> bytes | str | None: ...
+    def expire(self, name: Any, time: Any) -> Any: ...
+    def ttl(self, name: Any) -> Any: ...
+    def pipeline(self, transaction: bool = True) -> Any: ...
+    def pttl(self, name: Any) -> Any: ...
+    def pexpire(self, name: Any, time: Any) -> Any: ...
+    def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any: ...
+    def eval(self, script: str, numkeys: int, *keys_and_args: Any) -> Any: ...
+    def execute_command(self, *args: Any, **options: Any) -> Any: ...
+
+
+class Transport(Protocol):
+    """The store's operations on one namespace; see the module docstring for the contract."""
+
+    def read(self, key: str) -> bytes | str | None:
+        """The value under ``key``, or None."""
+
+    def read_bytes(self, key: str) -> bytes | None:
+        """The value as bytes even on a decoding client, or None: for a value that is not UTF-8."""
+
+    def read_and_touch(self, key: str) -> bytes | str | None:
+        """The value, and its expiry restarted in the same round trip (a plain read without expiry)."""
+
+    def read_sliding(self, key: str, touch_below_ms: int) -> SlidingReply:
+        """``(value, remaining ms, slid)``: the expiry restarts only when fewer than
+        ``touch_below_ms`` remain, and never on a missing key (``(None, -2, False)``).
+        Only for a namespace with an expiry."""
+
+    def compare_and_set(self, key: str, expected: bytes, payload: bytes) -> int | bytes | str:
+        """COMPARE_AND_SET's reply: 1 written (empty ``payload``: deleted), 0 no key (never
+        recreated), else the value another writer left, which is not ``expected``. A write
+        sent again after a lost reply that finds exactly ``payload`` is written (``settled``)."""
+
+    def create(self, key: str, payload: bytes) -> bool:
+        """SET NX with the expiry: False when the key exists (nothing written)."""
+
+    def create_replacing(self, key: str, payload: bytes, old_key: str) -> tuple[bool, bool]:
+        """``create`` and DEL ``old_key`` pipelined without MULTI: (created, old key deleted)."""
+
+    def write(self, key: str, payload: bytes) -> None:
+        """Store ``payload`` with the namespace's expiry."""
+
+    def replace(self, key: str, payload: bytes, old_key: str) -> None:
+        """Write ``key`` and delete ``old_key`` in one round trip, without MULTI."""
+
+    def delete(self, key: str) -> bool:
+        """True when a key was deleted."""
+
+    def exists(self, key: str) -> bool: ...
+
+
+def sliding_reply(reply: Any) -> SlidingReply:
+    """READ_AND_TOUCH's reply (nil, or ``[value, ms, 0|1]``) as ``read_sliding`` returns it."""
+    if reply is None:
+        return None, -2, False
+    payload, remaining, slid = reply
+    return payload, int(remaining), slid == 1
+
+
+def get_bytes(target: Any, full_key: bytes) -> bytes | None:
+    """GET on a client or a WATCHing pipeline, the reply as bytes even from a decoding client.
+
+    ``NEVER_DECODE`` is redis-py's (and valkey-py's) own switch for a reply the parser must
+    not decode (DUMP's): a value that is not UTF-8 arrives as its bytes, not as an error.
+    """
+    return target.execute_command("GET", full_key, NEVER_DECODE=True)  # type: ignore[no-any-return]
+
+
+def is_unknown_command(error: Exception) -> bool:
+    """True for a server too old for the command (GETEX before Redis 6.2)."""
+    return "unknown command" in str(error).lower()
+
+
+class Resends:
+    """Whether a write went to the server more than once: a retry after a lost reply (a
+    timeout, a dropped connection), so its first send may have run and left its bytes."""
+
+    __slots__ = ("happened",)
+
+    def __init__(self) -> None:
+        self.happened = False
+
+    def counting(self, send: Callable[[], T]) -> Callable[[], T]:
+        """``send``, noting every call after its first."""
+        calls = 0
+
+        def counted() -> T:
+            nonlocal calls
+            calls += 1
+            if calls > 1:
+                self.happened = True
+            return send()
+
+        return counted
+
+
+def settled(reply: Any, payload: bytes, resends: Resends) -> Any:
+    """COMPARE_AND_SET's reply, with a resent write that finds exactly its own ``payload`` written.
+
+    Its first send ran and only the reply was lost: merging its change into the value again
+    would apply it twice (one apple added, two counted). Byte-identical bytes another request
+    wrote in that same window would be taken for this write's: the value is then what this
+    write wanted, and only a merge hook that adds up identical changes counts one too few.
+    Without a resend a conflict is always another writer's, merged as usual.
+    """
+    if not (resends.happened and payload) or isinstance(reply, int):
+        return reply
+    return 1 if as_bytes(reply) == payload else reply

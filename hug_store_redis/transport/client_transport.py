@@ -1,0 +1,182 @@
+"""The transport over the client's own methods: RedisCluster, Sentinel masters, look-alikes,
+and any store built with ``fast_path=False``."""
+
+from collections.abc import Callable
+from typing import Any
+
+from ..clients.families import RESPONSE_ERRORS
+from ..topology.sentinel_follow import Following
+from . import without_scripts
+from .base import (
+    RedisClient,
+    Resends,
+    SlidingReply,
+    get_bytes,
+    is_unknown_command,
+    settled,
+    sliding_reply,
+)
+from .replica_wait import ReplicaWait
+from .scripts import COMPARE_AND_SET, READ_AND_TOUCH, ScriptSupport, digest
+
+
+class ClientTransport:
+    """Each operation is one redis-py call (or one pipeline without MULTI) on ``client``.
+
+    The client keeps its own routing, retries and response callbacks; this class only
+    namespaces keys and normalises replies to what ``Transport`` promises. Every write goes
+    through ``_run_write``: ``WAIT`` in the same round trip when asked, and on a
+    Sentinel-managed client held and retried across failovers (``sentinel_follow.py``).
+    """
+
+    __slots__ = (
+        "_client",
+        "_codec",
+        "_expiration",
+        "_expiry_ms",
+        "_following",
+        "_getex_supported",
+        "_scripts",
+        "_wait",
+    )
+
+    def __init__(
+        self,
+        client: RedisClient,
+        codec: Any,
+        expiration: int | None,
+        *,
+        wait: ReplicaWait | None = None,
+        following: Following | None = None,
+    ) -> None:
+        self._client = client
+        self._codec = codec
+        self._expiration = expiration
+        self._expiry_ms = (expiration or 0) * 1000
+        self._getex_supported = True
+        self._wait = wait
+        self._following = following
+        self._scripts = ScriptSupport(client)
+
+    def read(self, key: str) -> bytes | str | None:
+        return self._client.get(self._codec.namespaced_key(key))
+
+    def read_bytes(self, key: str) -> bytes | None:
+        return get_bytes(self._client, self._codec.namespaced_key(key))
+
+    def read_and_touch(self, key: str) -> bytes | str | None:
+        if self._expiration is None:
+            return self.read(key)
+        full_key = self._codec.namespaced_key(key)
+        if self._getex_supported:
+            try:
+                return self._client.getex(full_key, ex=self._expiration)
+            except RESPONSE_ERRORS as error:
+                if not is_unknown_command(error):
+                    raise
+                self._getex_supported = False
+        return self.get_then_expire(full_key)
+
+    def get_then_expire(self, full_key: bytes) -> bytes | str | None:
+        """GETEX for Redis < 6.2: GET and EXPIRE pipelined without MULTI, still one round trip."""
+        pipeline = self._client.pipeline(transaction=False)
+        pipeline.get(full_key)
+        pipeline.expire(full_key, self._expiration)
+        payload, _ = pipeline.execute()
+        return payload  # type: ignore[no-any-return]
+
+    def read_sliding(self, key: str, touch_below_ms: int) -> SlidingReply:
+        full_key = self._codec.namespaced_key(key)
+        return self._scripts.run_or_fallback(
+            lambda: sliding_reply(
+                self._scripts.run(READ_AND_TOUCH, full_key, self._expiry_ms, touch_below_ms)
+            ),
+            lambda: without_scripts.read_sliding(self._client, full_key, self._expiry_ms, touch_below_ms),
+        )
+
+    def compare_and_set(self, key: str, expected: bytes, payload: bytes) -> int | bytes | str:
+        full_key = self._codec.namespaced_key(key)
+        arguments = (digest(expected), self._expiration or 0, payload)
+        resends = (
+            Resends()
+        )  # the store's own resends (a Sentinel switch); the client's own retries it cannot see
+
+        def run() -> int | bytes | str:
+            (reply,) = self._run_write(
+                key,
+                lambda target: self._scripts.run(COMPARE_AND_SET, full_key, *arguments, on=target),
+                resends=resends,
+            )
+            return settled(reply, payload, resends)  # type: ignore[no-any-return]
+
+        return self._scripts.run_or_fallback(
+            run,
+            lambda: without_scripts.compare_and_set(
+                self._client, full_key, expected, payload, self._expiration, waiting=self._wait is not None
+            ),
+        )
+
+    def create(self, key: str, payload: bytes) -> bool:
+        full_key = self._codec.namespaced_key(key)
+        (created,) = self._run_write(
+            key, lambda target: target.set(full_key, payload, ex=self._expiration, nx=True)
+        )
+        return bool(created)
+
+    def create_replacing(self, key: str, payload: bytes, old_key: str) -> tuple[bool, bool]:
+        full_key, full_old_key = self._codec.namespaced_key(key), self._codec.namespaced_key(old_key)
+
+        def queue(pipeline: Any) -> None:
+            pipeline.set(full_key, payload, ex=self._expiration, nx=True)
+            pipeline.delete(full_old_key)
+
+        created, deleted = self._run_write(key, queue, pipelined=True)
+        return bool(created), deleted == 1
+
+    def write(self, key: str, payload: bytes) -> None:
+        full_key = self._codec.namespaced_key(key)
+        self._run_write(key, lambda target: target.set(full_key, payload, ex=self._expiration))
+
+    def replace(self, key: str, payload: bytes, old_key: str) -> None:
+        full_key, full_old_key = self._codec.namespaced_key(key), self._codec.namespaced_key(old_key)
+
+        def queue(pipeline: Any) -> None:
+            pipeline.set(full_key, payload, ex=self._expiration)
+            pipeline.delete(full_old_key)
+
+        self._run_write(key, queue, pipelined=True)
+
+    def delete(self, key: str) -> bool:
+        full_key = self._codec.namespaced_key(key)
+        (deleted,) = self._run_write(key, lambda target: target.delete(full_key))
+        return bool(deleted == 1)
+
+    def _run_write(
+        self,
+        key: str,
+        queue: Callable[[Any], Any],
+        *,
+        pipelined: bool = False,
+        resends: Resends | None = None,
+    ) -> list[Any]:
+        """The replies of the commands ``queue`` puts on the client (or on a pipeline, when
+        there are several or a ``WAIT`` follows), in one round trip; ``resends`` notes a resend."""
+
+        def send() -> list[Any]:
+            if not pipelined and self._wait is None:
+                return [queue(self._client)]
+            pipeline = self._client.pipeline(transaction=False)
+            queue(pipeline)
+            if self._wait is not None:
+                self._wait.queue(pipeline)
+            replies: list[Any] = pipeline.execute()
+            if self._wait is not None:
+                self._wait.check(replies.pop(), key)
+            return replies
+
+        if resends is not None:
+            send = resends.counting(send)
+        return send() if self._following is None else self._following.call(send)
+
+    def exists(self, key: str) -> bool:
+        return bool(self._client.exists(self._codec.namespaced_key(key)))

@@ -1,0 +1,292 @@
+"""Pre-framed commands on a plain ``redis.Redis``, without redis-py's per-call machinery.
+
+A generic ``client.get`` checks a connection out of the pool (a lock, metrics and a
+``select`` on the socket), packs the command in Python, runs response callbacks and
+checks the connection back in. This path keeps redis-py's ``Connection`` (socket, TLS,
+AUTH/ACL handshake, hiredis parser, timeouts, health checks, the client's retry policy)
+and replaces the rest with a stack of connections of its own, made as the client's pool
+makes them. Borrowed and kept, they would be lost to the pool: with a bounded
+``max_connections`` the client's own commands (the user index, admin SCANs) would find
+it empty; a checkout and check-in per call costs more than the path saves.
+
+valkey-py is a fork of redis-py with the same ``Connection`` and pool machinery in classes
+of its own, so a plain ``valkey.Valkey`` is served too, by the same rules against its own
+classes; its pools want a command name at checkout.
+"""
+
+import functools
+import os
+import select
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import redis
+from redis.connection import BlockingConnectionPool, ConnectionPool
+
+from ..clients.families import UNREACHABLE_ERRORS
+from .base import Resends
+
+# Methods a fast path must not bypass, as the client family defines them. When a client's
+# class overrides or wraps one (a subclass, a pipeline, tracing instrumentation patched in
+# before or after this import), the generic path runs instead.
+_EXACT_METHODS = ("execute_command", "parse_response", "get", "set", "getex", "exists", "delete")
+
+
+def _methods_of(client_class: type) -> dict[str, Any]:
+    return {name: getattr(client_class, name) for name in _EXACT_METHODS}
+
+
+# The plain pools served, each with its family's methods and its checkout arguments.
+_PLAIN_POOLS: dict[type, tuple[dict[str, Any], tuple[str, ...]]] = {
+    ConnectionPool: (_methods_of(redis.Redis), ()),
+    BlockingConnectionPool: (_methods_of(redis.Redis), ()),
+}
+_STACKING_POOLS: tuple[type, ...] = (ConnectionPool,)  # the others promise waiters a connection
+try:
+    import valkey
+except ModuleNotFoundError:  # valkey-py is optional
+    pass
+else:
+    _PLAIN_POOLS[valkey.ConnectionPool] = (_methods_of(valkey.Valkey), ("_",))
+    _PLAIN_POOLS[valkey.BlockingConnectionPool] = (_methods_of(valkey.Valkey), ("_",))
+    _STACKING_POOLS += (valkey.ConnectionPool,)
+_HAS_POLL = hasattr(select, "poll")
+_STALE_CHECK_ERRORS: tuple[type[Exception], ...] = (*UNREACHABLE_ERRORS, OSError)
+_UNKNOWN = object()
+
+# The RESP versions served. The path returns the parser's value with no response
+# callback, so it serves a version only if every reply to the commands it sends (GET,
+# GETEX, SET, EXISTS, DEL, EVALSHA/EVAL of scripts.py) parses to what the client's own
+# method returns: bulk strings, nulls, integers, simple strings, errors and arrays of
+# them parse alike in RESP2 and RESP3, with hiredis
+# and with redis-py's Python parsers, and both parsers consume RESP3 push frames before
+# the reply. Unset means redis-py's default: RESP2 before redis-py 8, RESP3 from 8 on.
+# tests/transport/test_protocols.py holds each version and parser to this. A command added
+# here must keep it true (scripts: reply integers, strings, nil or arrays of them, never
+# Lua booleans).
+_SERVED_PROTOCOLS = (None, 2, 3, "2", "3")
+
+# One FastPath per pool, shared by every store on it: the connections it keeps number at
+# most the pool's peak concurrency, however many stores there are.
+_SHARED: "weakref.WeakKeyDictionary[ConnectionPool, FastPath]" = weakref.WeakKeyDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
+def fast_path_for(client: Any) -> "FastPath | None":
+    """The FastPath for ``client``'s pool when it is a plain redis.Redis (or valkey.Valkey) served
+    exactly; else None.
+
+    RESP2 and RESP3 both qualify (see ``_SERVED_PROTOCOLS``). Anything else
+    (RedisCluster, Sentinel-managed or client-side-caching pools, single-connection
+    clients, look-alikes) keeps the generic path.
+    """
+    pool: Any = getattr(client, "connection_pool", None)
+    family = _PLAIN_POOLS.get(type(pool))
+    if family is None or getattr(client, "connection", True) is not None:
+        return None
+    plain_methods, checkout_arguments = family
+    # Client-side caching answers from memory (redis-py: the pool's cache; valkey-py: its
+    # connections' client_cache).
+    if getattr(pool, "cache", None) is not None:
+        return None
+    if pool.connection_kwargs.get("cache_enabled") or pool.connection_kwargs.get("client_cache"):
+        return None
+    if pool.connection_kwargs.get("protocol") not in _SERVED_PROTOCOLS:
+        return None
+    client_class = type(client)
+    if any(getattr(client_class, name, None) is not method for name, method in plain_methods.items()):
+        return None
+    if hasattr(client_class.execute_command, "__wrapped__"):  # instrumented before we were imported
+        return None
+    with _SHARED_LOCK:
+        fast = _SHARED.get(pool)
+        if fast is None:
+            fast = _SHARED[pool] = FastPath(pool, checkout_arguments)
+    return fast
+
+
+class FastPath:
+    """Runs framed commands on connections made like one pool's and returns the raw replies.
+
+    Beside a ``ConnectionPool`` this path opens connections of its own, with the pool's
+    class and settings (``connection_class(**connection_kwargs)``, as the pool's
+    ``make_connection`` does), and keeps them on a list used as a stack: ``pop`` and
+    ``append`` are atomic, so threads never share a connection and no lock is taken on
+    the way. They number at most the peak concurrency, and never more than the pool's
+    ``max_connections``; a call beyond that checks one out of the pool and back in,
+    which raises the pool's own error when the pool is full too. None is taken from the
+    pool and kept, so the client's own commands always have the pool's.
+    A ``BlockingConnectionPool`` promises waiters a connection, so there each call checks
+    one out and back in. A connection taken from the stack gets the readability check
+    the pool makes at checkout, so a socket the server closed while idle is replaced, not
+    written to. After a failure it is disconnected (a reply may still be in flight) and
+    goes back on the stack: the next send reconnects. After ``os.fork()`` the child
+    drops the parent's sockets (``_forget_parent_connections``), as redis-py's pool does.
+    The pool is held weakly, so a pool nobody uses any more goes away with its FastPath.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_checkout_arguments",
+        "_idle",
+        "_keeps_connections",
+        "_lock",
+        "_opened",
+        "_pool",
+    )
+
+    def __init__(self, pool: ConnectionPool, checkout_arguments: tuple[str, ...] = ()) -> None:
+        self._pool = weakref.ref(pool)
+        self._idle: list[_Kept] = []
+        self._keeps_connections = type(pool) in _STACKING_POOLS
+        self._checkout_arguments = checkout_arguments
+        self._lock = threading.Lock()  # only to open a connection: the count stays within the bound
+        self._opened = 0
+
+    def execute(self, frame: bytes, resends: Resends | None = None) -> Any:
+        """One framed command's reply; ``resends`` notes a retry of it (the first reply was lost)."""
+        return self._run(_round_trip, frame, resends)
+
+    def execute_pipelined(self, frames: tuple[bytes, ...], resends: Resends | None = None) -> list[Any]:
+        """Several framed commands in one round trip; the replies in order.
+
+        An error reply raises after the connection is dropped, so no later reply can be
+        read by the next caller.
+        """
+        replies: list[Any] = self._run(_pipelined_round_trip, frames, resends)
+        return replies
+
+    def _run(self, round_trip: Callable[[Any, Any], Any], frames: Any, resends: Resends | None) -> Any:
+        kept: _Kept | None = None
+        if self._keeps_connections:
+            try:
+                kept = self._idle.pop()
+            except IndexError:  # opened below, outside this block: its errors chain to nothing
+                kept = None
+            if kept is None:
+                kept = self._open()
+        if kept is None:
+            return self._run_checked_out(round_trip, frames, resends)
+        connection = kept.connection
+        try:
+            kept.replace_if_stale()
+            reply = connection.retry.call_with_retry(
+                _sender(round_trip, connection, frames, resends), connection.disconnect
+            )
+        except BaseException:
+            connection.disconnect()  # a reply may still be in flight: the next send reconnects
+            self._idle.append(kept)
+            raise
+        if kept.sock is not getattr(connection, "_sock", None):  # reconnected: poll the new socket
+            kept = _Kept(connection)
+        self._idle.append(kept)
+        return reply
+
+    def _open(self) -> "_Kept | None":
+        """A connection of this path's own, or None when it holds ``max_connections`` already."""
+        pool = self._live_pool()
+        with self._lock:
+            if self._opened >= pool.max_connections:
+                return None
+            self._opened += 1
+        return _Kept(pool.connection_class(**pool.connection_kwargs))
+
+    def _run_checked_out(
+        self, round_trip: Callable[[Any, Any], Any], frames: Any, resends: Resends | None
+    ) -> Any:
+        """One call on a connection checked out of the pool (it checks it) and back in."""
+        pool = self._live_pool()
+        connection: Any = pool.get_connection(*self._checkout_arguments)
+        try:
+            return connection.retry.call_with_retry(
+                _sender(round_trip, connection, frames, resends), connection.disconnect
+            )
+        except BaseException:
+            connection.disconnect()  # a reply may still be in flight: the pool reconnects it
+            raise
+        finally:
+            pool.release(connection)
+
+    def _live_pool(self) -> ConnectionPool:
+        pool = self._pool()
+        if pool is None:  # only reachable if a store outlives its client's pool
+            raise redis.ConnectionError("the client's connection pool no longer exists")
+        return pool
+
+
+def _forget_parent_connections() -> None:
+    """In a forked child: the stacks hold the parent's sockets, which the child must not use.
+
+    An at-fork hook rather than a pid check per call; the pools themselves reset on
+    their own pid check when the child next asks them for a connection.
+    """
+    global _SHARED_LOCK
+    _SHARED_LOCK = threading.Lock()  # another thread may have held it at the fork
+    for fast in list(_SHARED.values()):
+        fast._idle.clear()
+        fast._opened = 0
+        fast._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX; elsewhere there is no fork
+    os.register_at_fork(after_in_child=_forget_parent_connections)
+
+
+class _Kept:
+    """A connection on the stack, with a poller on the socket it had when it was put back.
+
+    Redis closes idle clients after ``timeout``, and ``CLIENT KILL``, a proxy's idle
+    timeout or a restart do the same while a socket sits on the stack. redis-py's pool
+    checks readability at every checkout (``ConnectionPool.get_connection``), which is
+    why the generic path never sends on a dead socket, even with retries off;
+    ``replace_if_stale`` is the same check. An idle, in-step socket has nothing to read,
+    so anything readable (EOF, an error, stray bytes) means reconnect. Keeping the
+    poller makes the check one ``poll(0)`` system call: ``Connection.can_read`` gives the
+    same answer for about three times the cost.
+    """
+
+    __slots__ = ("connection", "poller", "sock")
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.sock: Any = getattr(connection, "_sock", None)
+        self.poller: Any = None
+        if _HAS_POLL and self.sock is not None:
+            self.poller = select.poll()
+            self.poller.register(self.sock, select.POLLIN)  # POLLHUP and POLLERR always count
+
+    def replace_if_stale(self) -> None:
+        """Disconnect if the server closed the socket; the next send reconnects under the retry policy."""
+        sock = getattr(self.connection, "_sock", _UNKNOWN)
+        if sock is None:  # disconnected (``pool.disconnect()``): the next send connects
+            return
+        if sock is self.sock and self.poller is not None:
+            if not self.poller.poll(0):
+                return
+        else:  # a connection class of its own, or no poll() on this platform
+            try:
+                if not self.connection.can_read():
+                    return
+            except _STALE_CHECK_ERRORS:
+                pass
+        self.connection.disconnect()
+
+
+def _pipelined_round_trip(connection: Any, frames: tuple[bytes, ...]) -> list[Any]:
+    connection.send_packed_command(frames)
+    return [connection.read_response() for _ in frames]
+
+
+def _sender(
+    round_trip: Callable[[Any, Any], Any], connection: Any, frames: Any, resends: Resends | None
+) -> Callable[[], Any]:
+    """The send that the connection's retry repeats; ``resends`` counts the repeats."""
+    send: Callable[[], Any] = functools.partial(round_trip, connection, frames)
+    return send if resends is None else resends.counting(send)
+
+
+def _round_trip(connection: Any, frame: bytes) -> Any:
+    connection.send_packed_command((frame,))
+    return connection.read_response()

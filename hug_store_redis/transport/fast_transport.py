@@ -1,0 +1,163 @@
+"""The transport over ``fast_path.FastPath``: commands framed by the codec, replies as parsed."""
+
+from typing import Any
+
+from ..clients.families import NO_SCRIPT_ERRORS, RESPONSE_ERRORS
+from ..codec.wire import bulk
+from . import without_scripts
+from .base import RedisClient, Resends, SlidingReply, is_unknown_command, settled, sliding_reply
+from .client_transport import ClientTransport
+from .fast_path import FastPath
+from .replica_wait import ReplicaWait
+from .scripts import COMPARE_AND_SET, READ_AND_TOUCH, FramedScript, ScriptSupport, digest
+
+
+class FastTransport:
+    """Each operation is one pre-framed command (or one pipelined pair) on a fast-path connection.
+
+    Only chosen for clients ``fast_path_for`` accepts, whose replies to these commands
+    need no response callback: the parser's value is already what redis-py returns.
+    """
+
+    __slots__ = (
+        "_client",
+        "_codec",
+        "_compare_and_set",
+        "_create_head",
+        "_create_tail",
+        "_expiration",
+        "_expiry_ms",
+        "_expiry_ms_bulk",
+        "_expiry_s_bulk",
+        "_fast",
+        "_getex_supported",
+        "_on_client",
+        "_read_and_touch",
+        "_scripts",
+        "_wait",
+    )
+
+    def __init__(
+        self,
+        fast: FastPath,
+        client: RedisClient,
+        codec: Any,
+        expiration: int | None,
+        *,
+        wait: ReplicaWait | None = None,
+    ) -> None:
+        self._fast = fast
+        self._client = client
+        self._codec = codec
+        self._expiration = expiration
+        self._expiry_ms = (expiration or 0) * 1000
+        self._expiry_ms_bulk = bulk(b"%d" % self._expiry_ms)
+        self._getex_supported = True
+        self._wait = wait
+        self._on_client = ClientTransport(client, codec, expiration)  # the Redis < 6.2 fallback
+        self._scripts = ScriptSupport(client)
+        self._read_and_touch = FramedScript(READ_AND_TOUCH, 2)
+        self._compare_and_set = FramedScript(COMPARE_AND_SET, 3)
+        self._expiry_s_bulk = bulk(b"%d" % (expiration or 0))
+        # SET key payload NX [EX seconds]
+        self._create_head = b"*%d\r\n" % (4 if expiration is None else 6) + bulk(b"SET")
+        self._create_tail = bulk(b"NX") + (b"" if expiration is None else bulk(b"EX") + self._expiry_s_bulk)
+
+    def read(self, key: str) -> bytes | str | None:
+        return self._fast.execute(self._codec.frame_get(key))  # type: ignore[no-any-return]
+
+    def read_bytes(self, key: str) -> bytes | None:
+        return self._on_client.read_bytes(key)  # rare (a value that is not UTF-8): the client's way
+
+    def read_and_touch(self, key: str) -> bytes | str | None:
+        if self._expiration is None:
+            return self.read(key)
+        if self._getex_supported:
+            try:
+                return self._fast.execute(self._codec.frame_getex(key))  # type: ignore[no-any-return]
+            except RESPONSE_ERRORS as error:
+                if not is_unknown_command(error):
+                    raise
+                self._getex_supported = False
+        return self._on_client.get_then_expire(self._codec.namespaced_key(key))
+
+    def read_sliding(self, key: str, touch_below_ms: int) -> SlidingReply:
+        full_key = self._codec.namespaced_key(key)
+        arguments = bulk(full_key) + self._expiry_ms_bulk + bulk(b"%d" % touch_below_ms)
+        return self._scripts.run_or_fallback(
+            lambda: sliding_reply(self._run_script(self._read_and_touch, arguments)),
+            lambda: without_scripts.read_sliding(self._client, full_key, self._expiry_ms, touch_below_ms),
+        )
+
+    def compare_and_set(self, key: str, expected: bytes, payload: bytes) -> int | bytes | str:
+        full_key = self._codec.namespaced_key(key)
+        arguments = bulk(full_key) + bulk(digest(expected).encode()) + self._expiry_s_bulk + bulk(payload)
+        resends = Resends()
+        return self._scripts.run_or_fallback(  # type: ignore[no-any-return]
+            lambda: settled(
+                self._run_script(self._compare_and_set, arguments, writing=key, resends=resends),
+                payload,
+                resends,
+            ),
+            lambda: without_scripts.compare_and_set(
+                self._client, full_key, expected, payload, self._expiration, waiting=self._wait is not None
+            ),
+        )
+
+    def create(self, key: str, payload: bytes) -> bool:
+        (created,) = self._run_write(key, (self._frame_create(key, payload),))
+        return created is not None
+
+    def create_replacing(self, key: str, payload: bytes, old_key: str) -> tuple[bool, bool]:
+        created, deleted = self._run_write(
+            key, (self._frame_create(key, payload), self._codec.frame_delete(old_key))
+        )
+        return created is not None, deleted == 1
+
+    def _frame_create(self, key: str, payload: bytes) -> bytes:
+        return self._create_head + bulk(self._codec.namespaced_key(key)) + bulk(payload) + self._create_tail
+
+    def _run_script(
+        self,
+        script: FramedScript,
+        arguments: bytes,
+        writing: str | None = None,
+        resends: Resends | None = None,
+    ) -> Any:
+        """EVALSHA; on NOSCRIPT (restart, failover, SCRIPT FLUSH), one EVAL, which also loads it.
+
+        ``writing``: the key of a data write, which then goes through ``_run_write`` (``WAIT``).
+        """
+        try:
+            return self._send_script(script.by_sha + arguments, writing, resends)
+        except NO_SCRIPT_ERRORS:
+            return self._send_script(script.by_text + arguments, writing, resends)
+
+    def _send_script(self, frame: bytes, writing: str | None, resends: Resends | None) -> Any:
+        if writing is None:
+            return self._fast.execute(frame)
+        (reply,) = self._run_write(writing, (frame,), resends)
+        return reply
+
+    def write(self, key: str, payload: bytes) -> None:
+        self._run_write(key, (self._codec.frame_set(key, payload),))
+
+    def replace(self, key: str, payload: bytes, old_key: str) -> None:
+        self._run_write(key, (self._codec.frame_set(key, payload), self._codec.frame_delete(old_key)))
+
+    def delete(self, key: str) -> bool:
+        (deleted,) = self._run_write(key, (self._codec.frame_delete(key),))
+        return bool(deleted == 1)
+
+    def _run_write(self, key: str, frames: tuple[bytes, ...], resends: Resends | None = None) -> list[Any]:
+        """The replies to ``frames``, sent in one round trip with a ``WAIT`` after them when asked."""
+        if self._wait is None:
+            if len(frames) == 1:
+                return [self._fast.execute(frames[0], resends)]
+            return self._fast.execute_pipelined(frames, resends)
+        replies = self._fast.execute_pipelined((*frames, self._wait.frame), resends)
+        self._wait.check(replies.pop(), key)
+        return replies
+
+    def exists(self, key: str) -> bool:
+        return bool(self._fast.execute(self._codec.frame_exists(key)))
