@@ -208,10 +208,42 @@ def json_error(text: str | bytes) -> str:
     except RecursionError:
         return "nested too deeply to read"
     except json.JSONDecodeError as exc:
-        return f"not valid JSON at byte {len(text[: exc.pos].encode('utf-8', 'surrogatepass'))}"
+        # Python 3.13 points at a trailing comma, earlier ones where the value should be:
+        # report the latter on every Python, so the message does not depend on the version.
+        position = exc.pos + 1 if exc.msg.startswith("Illegal trailing comma") else exc.pos
+        return f"not valid JSON at byte {len(text[:position].encode('utf-8', 'surrogatepass'))}"
     except ValueError:  # an integer of more than sys.get_int_max_str_digits() digits
         return "a number too long to read"
-    return "not JSON this codec reads"  # json reads it, ujson does not (its depth limit)
+    if _nested_deeper_than(text, _UJSON_DEPTH):  # Python 3.13's json reads any depth
+        return "nested too deeply to read"
+    return "not JSON this codec reads"
+
+
+_UJSON_DEPTH = 1024
+"""The deepest nesting of arrays and objects that ujson reads."""
+
+
+def _nested_deeper_than(text: str, limit: int) -> bool:
+    """Whether arrays and objects in ``text`` nest deeper than ``limit`` (strings skipped)."""
+    depth = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
 
 
 _GET = b"*2\r\n$3\r\nGET\r\n"
