@@ -9,6 +9,10 @@ arrived and yields each complete message; it never blocks.
 from collections.abc import Iterator
 from typing import Any
 
+from ..codec.wire import command as encode_command
+
+__all__ = ["ProtocolError", "Push", "ReplyError", "Resp3Reader", "encode_command"]
+
 
 class ProtocolError(Exception):
     """The server sent something that is not RESP3."""
@@ -24,15 +28,6 @@ class ReplyError(Exception):
 
 class _Incomplete(Exception):
     pass
-
-
-def encode_command(*parts: bytes | str | int) -> bytes:
-    """One command as a RESP array of bulk strings."""
-    out = [b"*%d\r\n" % len(parts)]
-    for part in parts:
-        data = part.encode() if isinstance(part, str) else b"%d" % part if isinstance(part, int) else part
-        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(out)
 
 
 class Resp3Reader:

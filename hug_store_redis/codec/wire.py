@@ -1,4 +1,4 @@
-"""How text becomes Redis bytes and back, and a bulk string framed: one copy for every layer.
+"""How text becomes Redis bytes and back, and a bulk string or a command framed: one copy for every layer.
 
 Keys are UTF-8 with ``surrogatepass`` (any ``str`` is a valid session id or user id, and the
 mapping stays one-to-one), so a ``str`` reply of a decoding client
@@ -19,3 +19,14 @@ def as_text(value: bytes | str) -> str:
 def bulk(part: bytes) -> bytes:
     """One RESP bulk string: ``$``, the length, CRLF, the bytes, CRLF."""
     return b"$%d\r\n%s\r\n" % (len(part), part)
+
+
+def command(*parts: bytes | str | int) -> bytes:
+    """One command as a RESP array of bulk strings, for a connection that takes framed bytes.
+
+    ``str`` parts are UTF-8 (``as_bytes``), ``int`` parts their decimal digits.
+    """
+    framed = [b"*%d\r\n" % len(parts)]
+    for part in parts:
+        framed.append(bulk(b"%d" % part if isinstance(part, int) else as_bytes(part)))
+    return b"".join(framed)

@@ -7,6 +7,8 @@ so they are cluster-safe (no CROSSSLOT) and cost one round trip per batch.
 
 ``AdminMixin`` gives ``RedisStore`` these operations (and ``touch``, ``ttl``), the way
 redis-py composes its command groups into the client: the store's module keeps to the hot path.
+Each is one call into the store's transport, like every other operation, so the fast path,
+``wait_replicas`` and the error count apply as they do to a ``get`` or a ``set``.
 """
 
 from collections.abc import Callable, Iterable, Iterator
@@ -14,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from hug.exceptions import StoreKeyNotFound
 
-from ..codec.wire import as_bytes
+from ..clients.families import CLIENT_ERRORS
 from ..errors import short_id
-from ..topology.cluster import primary_clients
+from ..transport.base import Transport
+from .stats import StoreStats, counting_errors, counting_failures
 
 #: Keys asked for per SCAN step, and UNLINKs sent per round trip.
 BATCH_SIZE = 500
@@ -34,32 +37,6 @@ def match_pattern(prefix: bytes) -> bytes:
     return escape_glob(prefix) + b"*"
 
 
-def scan_keys(connection: Any, prefix: bytes, batch_size: int = BATCH_SIZE) -> Iterator[bytes]:
-    """Every Redis key under ``prefix``, as bytes; a key may repeat if it moves mid-scan."""
-    pattern = match_pattern(prefix)
-    for node in primary_clients(connection):
-        for key in node.scan_iter(match=pattern, count=batch_size):
-            yield as_bytes(key)  # decode_responses=True hands back str
-
-
-def count(connection: Any, prefix: bytes) -> int:
-    """How many keys live under ``prefix`` right now."""
-    return sum(1 for _ in scan_keys(connection, prefix))
-
-
-def ids(connection: Any, prefix: bytes) -> Iterator[str]:
-    """The session keys under ``prefix``, as the str the store was given.
-
-    Keys that are not valid UTF-8 cannot have been written by the store and are skipped.
-    """
-    start = len(prefix)
-    for full_key in scan_keys(connection, prefix):
-        try:
-            yield full_key[start:].decode("utf-8", "surrogatepass")
-        except UnicodeDecodeError:
-            continue
-
-
 def _batches(keys: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
     batch: list[bytes] = []
     for key in keys:
@@ -71,34 +48,13 @@ def _batches(keys: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
         yield batch
 
 
-def clear(
-    connection: Any,
-    prefix: bytes,
-    batch_size: int = BATCH_SIZE,
-    on_batch: Callable[[int], None] | None = None,
-) -> int:
-    """UNLINK every key under ``prefix``; how many were removed.
-
-    Deleting between SCAN steps is safe: SCAN still returns every key that exists for
-    the whole walk, and memory stays at one batch however big the namespace is.
-    ``on_batch`` gets the running total after each round trip.
-    """
-    removed = 0
-    for batch in _batches(scan_keys(connection, prefix, batch_size), batch_size):
-        pipeline = connection.pipeline(transaction=False)
-        for key in batch:
-            pipeline.unlink(key)
-        removed += sum(int(result) for result in pipeline.execute())
-        if on_batch is not None:
-            on_batch(removed)
-    return removed
-
-
 class AdminMixin:
-    """Operations on a ``RedisStore``: expiry control and namespace admin, through its client."""
+    """Operations on a ``RedisStore``: expiry control and namespace admin, through its transport."""
 
     connection: Any
     expiration: int | None
+    _transport: Transport
+    _stats: StoreStats
 
     if TYPE_CHECKING:
 
@@ -106,32 +62,67 @@ class AdminMixin:
         def _forget(self, *keys: str) -> None: ...
         def _flush_local_cache(self) -> None: ...
 
+    @counting_errors
     def touch(self, key: str) -> bool:
-        """Restart the expiry of ``key`` without reading it; False when there is no such key."""
-        full_key = self.namespaced_key(key)
-        if self.expiration is None:
-            return bool(self.connection.exists(full_key))
-        self._forget(key)
-        return bool(self.connection.expire(full_key, self.expiration))
+        """Restart the expiry of ``key`` without reading it; False when there is no such key.
 
+        Expiry-only, like the sliding read, so it does not wait for ``wait_replicas``: a
+        restart a failover loses only lets the session expire when it would have anyway.
+        """
+        if self.expiration is not None:
+            self._forget(key)
+        return self._transport.touch(key)
+
+    @counting_errors
     def ttl(self, key: str) -> int | None:
         """Seconds until ``key`` expires, None when it never does; ``StoreKeyNotFound`` when absent."""
-        seconds = int(self.connection.ttl(self.namespaced_key(key)))
+        seconds = self._transport.ttl(key)
         if seconds == -2:
             raise StoreKeyNotFound(short_id(key))
         return None if seconds == -1 else seconds
 
     def count(self) -> int:
         """How many sessions the namespace holds (SCAN, so safe on a busy server)."""
-        return count(self.connection, self.namespaced_key(""))
+        return sum(1 for _ in self._scan())
 
     def ids(self) -> Iterator[str]:
-        """The keys of every session in the namespace, as given to ``set``; order is arbitrary."""
-        return ids(self.connection, self.namespaced_key(""))
+        """The keys of every session in the namespace, as given to ``set``; order is arbitrary.
+
+        Keys that are not valid UTF-8 cannot have been written by the store and are skipped.
+        """
+        start = len(self.namespaced_key(""))
+        for full_key in self._scan():
+            try:
+                yield full_key[start:].decode("utf-8", "surrogatepass")
+            except UnicodeDecodeError:
+                continue
 
     def clear(self, *, on_batch: Callable[[int], None] | None = None) -> int:
-        """Delete every session in the namespace, in batches; how many were deleted."""
+        """Delete every session in the namespace, in batches; how many were deleted.
+
+        Deleting between SCAN steps is safe: SCAN still returns every key that exists for
+        the whole walk, and memory stays at one batch however big the namespace is. Each
+        batch is a write: under ``wait_replicas`` it counts only once the replicas hold it.
+        ``on_batch`` gets the running total after each round trip.
+        """
+        removed = 0
         try:
-            return clear(self.connection, self.namespaced_key(""), on_batch=on_batch)
+            for batch in _batches(self._scan(), BATCH_SIZE):
+                removed += self._unlink(batch)
+                if on_batch is not None:
+                    on_batch(removed)
         finally:
             self._flush_local_cache()
+        return removed
+
+    def _scan(self) -> Iterator[bytes]:
+        """Every Redis key under ``namespace:``, as bytes; a failed step is counted once and raised."""
+        try:
+            yield from self._transport.scan(match_pattern(self.namespaced_key("")), BATCH_SIZE)
+        except CLIENT_ERRORS:
+            self._stats.count("errors")
+            raise
+
+    @counting_failures
+    def _unlink(self, batch: list[bytes]) -> int:
+        return self._transport.unlink(batch)

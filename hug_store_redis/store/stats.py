@@ -124,3 +124,18 @@ def counting_errors(
             raise CorruptSessionError(key, f"invalid UTF-8 at byte {error.start}") from None
 
     return counted
+
+
+def counting_failures(method: Callable[Concatenate[_S, _P], _R]) -> Callable[Concatenate[_S, _P], _R]:
+    """``counting_errors`` for an operation on no session key (admin, the user index): a failed
+    round trip is counted once and raised as it came."""
+
+    @functools.wraps(method)
+    def counted(store: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(store, *args, **kwargs)
+        except CLIENT_ERRORS:
+            store._stats.count("errors")
+            raise
+
+    return counted

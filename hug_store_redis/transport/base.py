@@ -13,13 +13,20 @@ errors propagate as the client raises them (``clients.families.CLIENT_ERRORS``: 
 decoding client meets non-UTF-8 bytes) and the store counts them. Single-key commands
 and single-key scripts only, so every call is Cluster-safe.
 
-Scripted operations (``read_sliding``, ``compare_and_set``) send EVALSHA and, on NOSCRIPT,
-one EVAL (``scripts``); on a server that refuses scripts they switch, once per store, to
-the client-side fallbacks in ``without_scripts``. Scripts reply integers, bulk strings, nil
-or arrays of those, never Lua booleans: RESP2 and RESP3 turn booleans into different values.
+What waits for replicas (``ReplicaWait``, ``WAIT`` in the write's round trip) is every write
+of data: the session writes, ``unlink`` (a namespace's ``clear``) and the per-user index's
+writes (``index_*``: an index entry a failover loses is a session "sign out everywhere"
+cannot reach). Reads, ``scan`` and the expiry-only commands (``touch``, the sliding read) do
+not wait: a lost expiry restart only ends a session early, as its expiry would have.
+
+Scripted operations (``read_sliding``, ``compare_and_set``, ``index_drop_unchanged``) send
+EVALSHA and, on NOSCRIPT, one EVAL (``scripts``); on a server that refuses scripts they
+switch, once per store, to the client-side fallbacks (``without_scripts``, a plain HDEL).
+Scripts reply integers, bulk strings, nil or arrays of those, never Lua booleans: RESP2 and
+RESP3 turn booleans into different values.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from ..codec.wire import as_bytes
@@ -89,6 +96,32 @@ class Transport(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def touch(self, key: str) -> bool:
+        """EXPIRE with the namespace's expiry (EXISTS when it has none); False when there is no key.
+        Expiry-only: no ``WAIT``, and never a key created."""
+
+    def ttl(self, key: str) -> int:
+        """TTL's reply: seconds left, -1 for a key that never expires, -2 for no key."""
+
+    def scan(self, pattern: bytes, batch_size: int) -> Iterator[bytes]:
+        """Every Redis key matching ``pattern`` (SCAN MATCH), step by step on every primary
+        (a cluster node only sees its own slots); a key may repeat if it moves mid-walk."""
+
+    def unlink(self, full_keys: Sequence[bytes]) -> int:
+        """UNLINK each of ``full_keys`` (Redis keys, as ``scan`` gives them), single-key commands
+        pipelined without MULTI in one round trip; how many existed."""
+
+    def index_set(self, key: bytes, fields: Mapping[bytes, bytes], expire_s: int | None) -> None:
+        """HSET ``fields`` on the hash at ``key`` (a Redis key outside every namespace: the
+        per-user index) and EXPIRE it after ``expire_s`` unless None, in one round trip."""
+
+    def index_delete(self, key: bytes, fields: Sequence[bytes]) -> None:
+        """HDEL ``fields`` from the hash at ``key``."""
+
+    def index_drop_unchanged(self, key: bytes, entries: Sequence[tuple[str, bytes | str]]) -> None:
+        """DROP_UNCHANGED for ``(handle, entry as read)`` pairs: each entry's fields go only if
+        it still holds what was read. A server refusing scripts gets a plain HDEL of them."""
+
 
 def sliding_reply(reply: Any) -> SlidingReply:
     """READ_AND_TOUCH's reply (nil, or ``[value, ms, 0|1]``) as ``read_sliding`` returns it."""
@@ -105,6 +138,12 @@ def get_bytes(target: Any, full_key: bytes) -> bytes | None:
     not decode (DUMP's): a value that is not UTF-8 arrives as its bytes, not as an error.
     """
     return target.execute_command("GET", full_key, NEVER_DECODE=True)  # type: ignore[no-any-return]
+
+
+def shown_key(full_key: bytes) -> str:
+    """A Redis key as text for ``NotReplicatedError`` (which shows 8 characters of it): bytes
+    that are not UTF-8 escaped, since ``scan`` meets keys no store wrote."""
+    return full_key.decode("utf-8", "backslashreplace")
 
 
 def is_unknown_command(error: Exception) -> bool:

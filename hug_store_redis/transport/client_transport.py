@@ -1,10 +1,12 @@
 """The transport over the client's own methods: RedisCluster, Sentinel masters, look-alikes,
 and any store built with ``fast_path=False``."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..clients.families import RESPONSE_ERRORS
+from ..codec.wire import as_bytes
+from ..topology.cluster import primary_clients
 from ..topology.sentinel_follow import Following
 from . import without_scripts
 from .base import (
@@ -14,10 +16,11 @@ from .base import (
     get_bytes,
     is_unknown_command,
     settled,
+    shown_key,
     sliding_reply,
 )
 from .replica_wait import ReplicaWait
-from .scripts import COMPARE_AND_SET, READ_AND_TOUCH, ScriptSupport, digest
+from .scripts import COMPARE_AND_SET, DROP_UNCHANGED, READ_AND_TOUCH, ScriptSupport, digest, entry_fields
 
 
 class ClientTransport:
@@ -180,3 +183,50 @@ class ClientTransport:
 
     def exists(self, key: str) -> bool:
         return bool(self._client.exists(self._codec.namespaced_key(key)))
+
+    def touch(self, key: str) -> bool:
+        full_key = self._codec.namespaced_key(key)
+        if self._expiration is None:
+            return bool(self._client.exists(full_key))
+        return bool(self._client.expire(full_key, self._expiration))
+
+    def ttl(self, key: str) -> int:
+        return int(self._client.ttl(self._codec.namespaced_key(key)))
+
+    def scan(self, pattern: bytes, batch_size: int) -> Iterator[bytes]:
+        for node in primary_clients(self._client):
+            for full_key in node.scan_iter(match=pattern, count=batch_size):
+                yield as_bytes(full_key)  # decode_responses=True hands back str
+
+    def unlink(self, full_keys: Sequence[bytes]) -> int:
+        if not full_keys:
+            return 0
+
+        def queue(pipeline: Any) -> None:
+            for full_key in full_keys:
+                pipeline.unlink(full_key)
+
+        return sum(int(reply) for reply in self._run_write(shown_key(full_keys[0]), queue, pipelined=True))
+
+    def index_set(self, key: bytes, fields: Mapping[bytes, bytes], expire_s: int | None) -> None:
+        def queue(target: Any) -> Any:
+            reply = target.hset(key, mapping=dict(fields))
+            if expire_s is not None:
+                target.expire(key, expire_s)
+            return reply
+
+        self._run_write(shown_key(key), queue, pipelined=expire_s is not None)
+
+    def index_delete(self, key: bytes, fields: Sequence[bytes]) -> None:
+        self._run_write(shown_key(key), lambda target: target.hdel(key, *fields))
+
+    def index_drop_unchanged(self, key: bytes, entries: Sequence[tuple[str, bytes | str]]) -> None:
+        arguments = [part for entry in entries for part in entry]
+        self._scripts.run_or_fallback(
+            lambda: self._run_write(
+                shown_key(key), lambda target: self._scripts.run(DROP_UNCHANGED, key, *arguments, on=target)
+            ),
+            lambda: self.index_delete(
+                key, [field for handle, _ in entries for field in entry_fields(handle)]
+            ),
+        )

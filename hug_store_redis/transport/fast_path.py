@@ -58,8 +58,9 @@ _UNKNOWN = object()
 
 # The RESP versions served. The path returns the parser's value with no response
 # callback, so it serves a version only if every reply to the commands it sends (GET,
-# GETEX, SET, EXISTS, DEL, EVALSHA/EVAL of scripts.py) parses to what the client's own
-# method returns: bulk strings, nulls, integers, simple strings, errors and arrays of
+# GETEX, SET, EXISTS, DEL, EXPIRE, TTL, UNLINK, HSET, HDEL, EVALSHA/EVAL of scripts.py)
+# parses to what the client's own method returns (or the transport makes of it: EXPIRE's
+# integer as a bool): bulk strings, nulls, integers, simple strings, errors and arrays of
 # them parse alike in RESP2 and RESP3, with hiredis
 # and with redis-py's Python parsers, and both parsers consume RESP3 push frames before
 # the reply. Unset means redis-py's default: RESP2 before redis-py 8, RESP3 from 8 on.

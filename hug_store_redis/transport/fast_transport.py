@@ -1,19 +1,36 @@
 """The transport over ``fast_path.FastPath``: commands framed by the codec, replies as parsed."""
 
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from ..clients.families import NO_SCRIPT_ERRORS, RESPONSE_ERRORS
-from ..codec.wire import bulk
+from ..codec.wire import bulk, command
 from . import without_scripts
-from .base import RedisClient, Resends, SlidingReply, is_unknown_command, settled, sliding_reply
+from .base import (
+    RedisClient,
+    Resends,
+    SlidingReply,
+    is_unknown_command,
+    settled,
+    shown_key,
+    sliding_reply,
+)
 from .client_transport import ClientTransport
 from .fast_path import FastPath
 from .replica_wait import ReplicaWait
-from .scripts import COMPARE_AND_SET, READ_AND_TOUCH, FramedScript, ScriptSupport, digest
+from .scripts import (
+    COMPARE_AND_SET,
+    DROP_UNCHANGED,
+    READ_AND_TOUCH,
+    FramedScript,
+    ScriptSupport,
+    digest,
+    entry_fields,
+)
 
 
 class FastTransport:
-    """Each operation is one pre-framed command (or one pipelined pair) on a fast-path connection.
+    """Each operation is one pre-framed command (or one pipelined batch) on a fast-path connection.
 
     Only chosen for clients ``fast_path_for`` accepts, whose replies to these commands
     need no response callback: the parser's value is already what redis-py returns.
@@ -161,3 +178,50 @@ class FastTransport:
 
     def exists(self, key: str) -> bool:
         return bool(self._fast.execute(self._codec.frame_exists(key)))
+
+    def touch(self, key: str) -> bool:
+        if self._expiration is None:
+            return self.exists(key)
+        return bool(self._fast.execute(command(b"EXPIRE", self._codec.namespaced_key(key), self._expiration)))
+
+    def ttl(self, key: str) -> int:
+        return int(self._fast.execute(command(b"TTL", self._codec.namespaced_key(key))))
+
+    def scan(self, pattern: bytes, batch_size: int) -> Iterator[bytes]:
+        """The client's own SCAN walk: many round trips, where framing saves nothing that counts."""
+        return self._on_client.scan(pattern, batch_size)
+
+    def unlink(self, full_keys: Sequence[bytes]) -> int:
+        if not full_keys:
+            return 0
+        frames = tuple(command(b"UNLINK", full_key) for full_key in full_keys)
+        return sum(int(reply) for reply in self._run_write(shown_key(full_keys[0]), frames))
+
+    def index_set(self, key: bytes, fields: Mapping[bytes, bytes], expire_s: int | None) -> None:
+        frames: tuple[bytes, ...] = (
+            command(b"HSET", key, *(part for field in fields.items() for part in field)),
+        )
+        if expire_s is not None:
+            frames += (command(b"EXPIRE", key, expire_s),)
+        self._run_write(shown_key(key), frames)
+
+    def index_delete(self, key: bytes, fields: Sequence[bytes]) -> None:
+        self._run_write(shown_key(key), (command(b"HDEL", key, *fields),))
+
+    def index_drop_unchanged(self, key: bytes, entries: Sequence[tuple[str, bytes | str]]) -> None:
+        arguments = [part for entry in entries for part in entry]
+
+        def run() -> None:
+            try:
+                self._run_write(
+                    shown_key(key), (command(b"EVALSHA", DROP_UNCHANGED.sha, 1, key, *arguments),)
+                )
+            except NO_SCRIPT_ERRORS:  # restart, failover, SCRIPT FLUSH: EVAL loads it
+                self._run_write(shown_key(key), (command(b"EVAL", DROP_UNCHANGED.text, 1, key, *arguments),))
+
+        self._scripts.run_or_fallback(
+            run,
+            lambda: self.index_delete(
+                key, [field for handle, _ in entries for field in entry_fields(handle)]
+            ),
+        )

@@ -91,6 +91,12 @@ handle, entry-as-read pairs; an entry is removed only if it is still as read. Re
 were removed. One key, so Cluster-safe."""
 
 
+def entry_fields(handle: str) -> tuple[bytes, bytes]:
+    """The index fields DROP_UNCHANGED removes for ``handle``: its entry and its last seen."""
+    encoded = handle.encode("utf-8", "surrogatepass")
+    return b"e:" + encoded, b"s:" + encoded
+
+
 def digest(payload: bytes) -> str:
     """What ``redis.sha1hex`` computes over the same bytes."""
     return hashlib.sha1(payload).hexdigest()

@@ -3,9 +3,12 @@
 import pytest
 import redis
 from hug.exceptions import StoreKeyNotFound
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from support.commands import Commands
 
 from hug_store_redis import RedisStore
+from hug_store_redis.errors import NotReplicatedError
 from hug_store_redis.store.admin import escape_glob, match_pattern
 
 ODD_KEYS = ["plain", "", "a:b", "*", "?", "[x]", "back\\slash", "ключ", "😀", "\x00\r\n", "\ud800"]
@@ -145,6 +148,59 @@ def test_without_expiration_ttl_is_none_and_touch_only_checks(redis_client):
     assert store.touch("k") is True
     assert store.touch("missing") is False
     assert redis_client.ttl("ns:k") == -1
+
+
+def test_a_failed_admin_call_counts_as_an_error_like_a_failed_get(own_server):
+    client = redis.Redis(port=own_server.port, socket_timeout=2, retry=Retry(NoBackoff(), 0))
+    store = RedisStore(client, namespace="ns")
+    store.set("k", 1)
+    own_server.stop()
+    for call in (
+        lambda: store.touch("k"),
+        lambda: store.ttl("k"),
+        lambda: store.count(),
+        lambda: list(store.ids()),
+        lambda: store.clear(),
+    ):
+        with pytest.raises(redis.ConnectionError):
+            call()
+    assert store.stats()["errors"] == 5
+    client.close()
+
+
+def test_touch_ttl_and_clear_go_through_the_transport(redis_client, store_path, monkeypatch):
+    """On the fast path they are framed commands on its own connections: the client's command
+    methods see only the SCAN; the generic path sends them all through the client."""
+    store = RedisStore(redis_client, namespace="ns")
+    store.set("k", 1)
+    sent: list[str] = []
+    execute_command, pipeline = redis_client.execute_command, redis_client.pipeline
+
+    def recorded_command(*args, **options):
+        sent.append(str(args[0]))
+        return execute_command(*args, **options)
+
+    def recorded_pipeline(*args, **options):
+        sent.append("pipeline")
+        return pipeline(*args, **options)
+
+    monkeypatch.setattr(redis_client, "execute_command", recorded_command)
+    monkeypatch.setattr(redis_client, "pipeline", recorded_pipeline)
+    assert store.touch("k") is True and store.ttl("k") > 0
+    assert store.clear() == 1
+    assert sent == (["SCAN"] if store_path == "fast" else ["EXPIRE", "TTL", "SCAN", "pipeline"])
+
+
+def test_clear_waits_for_the_replicas_and_touch_does_not(redis_client):
+    """``clear`` deletes (a write: WAIT after each batch); ``touch`` only restarts an expiry."""
+    store = RedisStore(redis_client, namespace="ns", wait_replicas=1, wait_timeout_ms=20)
+    redis_client.set("ns:a", b"1")
+    redis_client.set("ns:b", b"2")
+    assert store.touch("a") is True and store.ttl("a") > 0
+    with pytest.raises(NotReplicatedError, match="0 of 1 replicas"):
+        store.clear()
+    assert redis_client.dbsize() == 0  # the primary has the deletes; no replica confirmed them
+    assert store.stats()["errors"] == 1
 
 
 class BrokenClient:
