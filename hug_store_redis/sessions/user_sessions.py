@@ -37,10 +37,9 @@ from typing import Any
 
 import ujson
 
-from ..clients.families import RESPONSE_ERRORS
-from ..codec.wire import as_text
+from ..codec.wire import as_bytes, as_text
 from ..store.redis_store import RedisStore
-from ..transport.scripts import DROP_UNCHANGED, refuses_scripts
+from ..transport.scripts import entry_fields
 
 INDEX_PREFIX = b"hug_store_redis-users|"
 """No ``:`` anywhere in an index key (``:`` and ``|`` in names are escaped), so no namespace's
@@ -90,6 +89,11 @@ class _Entry:
     last_seen: float
 
 
+def _seconds(unix_time: float) -> bytes:
+    """A time as the client writes a float (``repr``), so every index field reads back alike."""
+    return repr(unix_time).encode()
+
+
 class UserSessionIndex:
     """The per-user index of one store's sessions."""
 
@@ -99,7 +103,7 @@ class UserSessionIndex:
         if max_sessions < 1:
             raise ValueError(f"max_sessions must be at least 1, not {max_sessions!r}")
         self.store = store
-        self._client: Any = store.connection  # hashes: beyond the store's string commands
+        self._client: Any = store.connection  # reads of the hashes; writes go through the store
         self.max_sessions = max_sessions
         # At most half the expiry: the refreshes that follow a session's writes and touches
         # then keep the index (2 x expiry) alive past every expiry they restart.
@@ -107,7 +111,6 @@ class UserSessionIndex:
         self._prefix = INDEX_PREFIX + _escaped(store.namespace) + b"|"
         self._seen: OrderedDict[str, float] = OrderedDict()  # session id -> monotonic time
         self._seen_lock = threading.Lock()
-        self._scripts = True
 
     def index_key(self, user_id: str) -> bytes:
         """``hug_store_redis-users|<namespace>|<user id>``, with ``%``, ``:`` and ``|`` escaped."""
@@ -147,7 +150,7 @@ class UserSessionIndex:
         handle: the new key is about to be written, and must be reachable.
         """
         now = time.time()
-        raw = self._client.hget(self.index_key(user_id), b"e:" + handle.encode())
+        raw = self._client.hget(self.index_key(user_id), entry_fields(handle)[0])
         try:
             entry: dict[str, Any] = ujson.loads(raw) if raw is not None else {}
         except ValueError:
@@ -158,12 +161,10 @@ class UserSessionIndex:
 
     def _put(self, user_id: str, handle: str, entry: dict[str, Any], now: float) -> str:
         key = self.index_key(user_id)
-        pipeline = self._client.pipeline(transaction=False)
-        pipeline.hset(
-            key, mapping={b"e:" + handle.encode(): ujson.encode(entry), b"s:" + handle.encode(): now}
+        entry_field, seen_field = entry_fields(handle)
+        self.store.index_set(
+            key, {entry_field: as_bytes(ujson.encode(entry)), seen_field: _seconds(now)}, self._expiry()
         )
-        self._expire(pipeline, key)
-        pipeline.execute()
         live = self._live_entries(key, now)
         surplus = sorted(live, key=lambda item: item.created)[: max(0, len(live) - self.max_sessions)]
         self._end(key, surplus)
@@ -175,16 +176,13 @@ class UserSessionIndex:
         in this process.
 
         The check is a dict lookup; the update is one round trip (HSET and EXPIRE pipelined).
-        An update that fails is not counted, so the next request tries again.
+        An update that fails is not remembered, so the next request tries again.
         """
         if not self._due(session_id):
             return
         key = self.index_key(user_id)
-        pipeline = self._client.pipeline(transaction=False)
-        pipeline.hset(key, b"s:" + handle.encode(), time.time())
-        self._expire(pipeline, key)
         try:
-            pipeline.execute()
+            self.store.index_set(key, {entry_fields(handle)[1]: _seconds(time.time())}, self._expiry())
         except BaseException:
             with self._seen_lock:
                 self._seen.pop(session_id, None)
@@ -225,7 +223,7 @@ class UserSessionIndex:
 
     def remove(self, user_id: str, handle: str) -> None:
         """Drop one entry, leaving its session alone (the session was bound again)."""
-        self._client.hdel(self.index_key(user_id), b"e:" + handle.encode(), b"s:" + handle.encode())
+        self.store.index_delete(self.index_key(user_id), entry_fields(handle))
 
     # Internals
 
@@ -293,24 +291,16 @@ class UserSessionIndex:
         return deleted
 
     def _drop(self, key: bytes, entries: list[_Entry]) -> None:
-        """HDEL each entry only if it is unchanged: a ``rotate`` in between names a new key to keep."""
-        if not entries:
-            return
-        arguments = [part for entry in entries for part in (entry.handle, entry.raw)]
-        if self._scripts:
-            try:
-                self._client.eval(DROP_UNCHANGED.text, 1, key, *arguments)
-                return
-            except RESPONSE_ERRORS as error:
-                if not refuses_scripts(error):
-                    raise
-                self._scripts = False  # no scripts on this server: plain HDEL, a tiny race left
-        fields = [prefix + entry.handle.encode() for entry in entries for prefix in (b"e:", b"s:")]
-        self._client.hdel(key, *fields)
+        """HDEL each entry only if it is unchanged: a ``rotate`` in between names a new key to keep.
 
-    def _expire(self, pipeline: Any, key: bytes) -> None:
-        if self.store.expiration is not None:
-            pipeline.expire(key, 2 * self.store.expiration)
+        On a server refusing scripts, a plain HDEL: a tiny race left.
+        """
+        if entries:
+            self.store.index_drop_unchanged(key, [(entry.handle, entry.raw) for entry in entries])
+
+    def _expiry(self) -> int | None:
+        """The index's expiry in seconds: twice the sessions', so it outlives those it lists."""
+        return None if self.store.expiration is None else 2 * self.store.expiration
 
     def seen_due(self, session_id: str) -> bool:
         """Whether ``note_seen`` would write; lock-free (one dict lookup), so a request can ask cheaply."""

@@ -20,13 +20,14 @@ from ..transport.replica_wait import replica_wait
 from ..transport.selection import transport_for
 from .admin import AdminMixin
 from .checks import expiration_seconds, require_bytes
+from .index_writes import IndexWritesMixin
 from .results import GONE, WRITTEN, SlidingRead, WriteOutcome, WriteStatus
 from .stats import StoreStats, counting_errors
 
 __all__ = ["RedisClient", "RedisStore", "SlidingRead", "WriteOutcome", "expiration_seconds"]
 
 
-class RedisStore(AdminMixin):
+class RedisStore(AdminMixin, IndexWritesMixin):
     """Session data as JSON in plain Redis strings at ``namespace:key``.
 
     Defaults, keys and bytes are those of hug_store_redis 1.0.0, so an upgrade keeps

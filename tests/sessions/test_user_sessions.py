@@ -9,6 +9,7 @@ from redis.backoff import NoBackoff
 from support.scripts_refused import refusing_server
 
 from hug_store_redis import RedisStore
+from hug_store_redis.errors import NotReplicatedError
 from hug_store_redis.sessions import UserSessionIndex
 from hug_store_redis.sessions import user_sessions as module
 
@@ -148,6 +149,65 @@ def test_a_last_seen_update_that_fails_is_tried_again_by_the_next_request(own_se
         index.note_seen("alice", handle, "sid-2")
     assert index.seen_due("sid-2")  # not remembered: the index's expiry was not refreshed
     client.close()
+
+
+@pytest.mark.parametrize("write", ["add", "rotate", "note_seen", "forget", "remove"])
+def test_every_index_write_waits_for_the_replicas(redis_client, write):
+    """Under ``wait_replicas`` an index write counts once replicas hold it, like a session write:
+    an entry a failover loses is a session "sign out everywhere" cannot reach."""
+    handle = UserSessionIndex(RedisStore(redis_client, expiration=EXPIRATION)).add("alice", "sid-1")
+    store = RedisStore(redis_client, expiration=EXPIRATION, wait_replicas=1, wait_timeout_ms=20)
+    index = UserSessionIndex(store)
+    writes = {
+        "add": lambda: index.add("alice", "sid-2"),
+        "rotate": lambda: index.rotate("alice", handle, "sid-3", "sid-1"),
+        "note_seen": lambda: index.note_seen("alice", handle, "sid-1"),
+        "forget": lambda: index.forget("alice", "sid-1"),
+        "remove": lambda: index.remove("alice", handle),
+    }
+    with pytest.raises(NotReplicatedError, match="0 of 1 replicas"):
+        writes[write]()
+    assert store.stats()["errors"] == 1
+
+
+def test_a_failed_index_write_counts_as_an_error(own_server):
+    client = redis.Redis(port=own_server.port, socket_timeout=2, retry=redis.retry.Retry(NoBackoff(), 0))
+    store = RedisStore(client, expiration=EXPIRATION)
+    index = UserSessionIndex(store)
+    handle = index.add("alice", "sid-1")
+    own_server.stop()
+    for write in (
+        lambda: index.add("alice", "sid-2"),
+        lambda: index.note_seen("alice", handle, "sid-3"),
+        lambda: index.remove("alice", handle),
+    ):
+        with pytest.raises(redis.ConnectionError):
+            write()
+    assert store.stats()["errors"] == 3
+    client.close()
+
+
+def test_index_writes_go_through_the_transport(redis_client, store_path, monkeypatch):
+    """On the fast path they are framed commands on its own connections, not the client's."""
+    index = UserSessionIndex(RedisStore(redis_client, expiration=EXPIRATION))
+    handle = index.add("alice", "sid-1")
+    sent: list[str] = []
+    execute_command, pipeline = redis_client.execute_command, redis_client.pipeline
+
+    def recorded_command(*args, **options):
+        sent.append(str(args[0]))
+        return execute_command(*args, **options)
+
+    def recorded_pipeline(*args, **options):
+        sent.append("pipeline")
+        return pipeline(*args, **options)
+
+    monkeypatch.setattr(redis_client, "execute_command", recorded_command)
+    monkeypatch.setattr(redis_client, "pipeline", recorded_pipeline)
+    index.note_seen("alice", handle, "sid-2")
+    index.remove("alice", handle)
+    assert sent == ([] if store_path == "fast" else ["pipeline", "HDEL"])
+    assert redis_client.hlen(index.index_key("alice")) == 0
 
 
 def test_index_keys_are_not_sessions_of_any_namespace(client):

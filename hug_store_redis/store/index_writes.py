@@ -1,0 +1,35 @@
+"""The per-user index's writes (``sessions/user_sessions.py``), through the store's transport.
+
+The index is a Redis hash outside every namespace, so these take Redis keys, not session
+keys. They are writes like a session's: on the fast path framed on its own connections,
+under ``wait_replicas`` acknowledged only once the replicas hold them (an index entry a
+failover loses is a session "sign out everywhere" cannot reach), and counted in
+``stats()["errors"]`` when they fail. The index reads through the client.
+"""
+
+from collections.abc import Mapping, Sequence
+
+from ..transport.base import Transport
+from .stats import StoreStats, counting_failures
+
+
+class IndexWritesMixin:
+    """``RedisStore``'s writes for the per-user index: one transport call each, counted."""
+
+    _transport: Transport
+    _stats: StoreStats
+
+    @counting_failures
+    def index_set(self, key: bytes, fields: Mapping[bytes, bytes], expire_s: int | None) -> None:
+        """HSET ``fields`` on the hash at ``key``, then EXPIRE it (unless ``expire_s`` is None)."""
+        self._transport.index_set(key, fields, expire_s)
+
+    @counting_failures
+    def index_delete(self, key: bytes, fields: Sequence[bytes]) -> None:
+        """HDEL ``fields`` from the hash at ``key``."""
+        self._transport.index_delete(key, fields)
+
+    @counting_failures
+    def index_drop_unchanged(self, key: bytes, entries: Sequence[tuple[str, bytes | str]]) -> None:
+        """Drop each ``(handle, entry as read)`` whose entry still holds what was read."""
+        self._transport.index_drop_unchanged(key, entries)
