@@ -217,6 +217,11 @@ class LocalCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __bool__(self) -> bool:
+        """Always True: with ``__len__`` alone an empty cache would be falsy, and caller code such
+        as ``local_cache=cache or False`` would silently turn caching off."""
+        return True
+
     def stats(self) -> dict[str, int]:
         """Counters since creation (exact under threads) and the current size."""
         with self._lock:

