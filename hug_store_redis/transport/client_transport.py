@@ -194,9 +194,11 @@ class ClientTransport:
         return int(self._client.ttl(self._codec.namespaced_key(key)))
 
     def scan(self, pattern: bytes, batch_size: int) -> Iterator[bytes]:
+        """Replies read as bytes (``NEVER_DECODE``, as ``get_bytes`` reads a value): a decoding
+        client would raise on a key that is not UTF-8, and end the walk at a key no store wrote."""
         for node in primary_clients(self._client):
-            for full_key in node.scan_iter(match=pattern, count=batch_size):
-                yield as_bytes(full_key)  # decode_responses=True hands back str
+            for full_key in node.scan_iter(match=pattern, count=batch_size, NEVER_DECODE=True):
+                yield as_bytes(full_key)
 
     def unlink(self, full_keys: Sequence[bytes]) -> int:
         if not full_keys:

@@ -106,6 +106,22 @@ def test_keys_that_are_not_utf8_are_counted_and_cleared_but_not_listed(redis_cli
     assert store.clear() == 2
 
 
+def test_keys_that_are_not_utf8_do_not_break_a_decoding_client(redis_server, redis_client):
+    """SCAN's replies are read as bytes: one foreign key must not make count/ids/clear raise."""
+    client = redis.Redis(host=redis_server.host, port=redis_server.port, decode_responses=True)
+    try:
+        store = RedisStore(client, namespace="ns")
+        store.set("good", 1)
+        redis_client.set(b"ns:\xff\xfe", b"1")
+        assert store.count() == 2
+        assert list(store.ids()) == ["good"]
+        assert store.clear() == 2
+        assert redis_client.dbsize() == 0
+        assert store.stats()["errors"] == 0
+    finally:
+        client.close()
+
+
 @pytest.mark.one_twin
 def test_ids_with_decode_responses(redis_server):
     client = redis.Redis(host=redis_server.host, port=redis_server.port, decode_responses=True)
