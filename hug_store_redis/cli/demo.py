@@ -277,7 +277,9 @@ def _current_id(sessions: RedisSessionMiddleware, request: Any) -> str:
 
 def _store_unavailable(request: Any, response: Any, error: Exception, params: Any) -> None:
     """One log line and a page that says what is wrong, instead of a 500 and a traceback."""
-    logger.warning("%s %s: 503, session store unavailable: %s", request.method, request.path, error)
+    logger.warning(
+        "[%s] %s %s: 503, session store unavailable: %s", NAMESPACE, request.method, request.path, error
+    )
     response.status = "503 Service Unavailable"
     response.content_type = "text/html; charset=utf-8"
     response.set_header("Retry-After", "5")

@@ -74,8 +74,9 @@ def save_existing(
             payload = _encode_merged(store, merged, session_id) if merged else b""
             if max_session_bytes is not None and len(payload) > max_session_bytes:
                 logger.error(
-                    "session %s not saved: %d bytes after merging with a concurrent write "
+                    "[%s] session %s not saved: %d bytes after merging with a concurrent write "
                     "is over max_session_bytes=%d",
+                    store.namespace,
                     short_id(session_id),
                     len(payload),
                     max_session_bytes,
@@ -85,7 +86,8 @@ def save_existing(
                 return Saved.WRITTEN
             expected = current
         logger.error(
-            "session %s not saved: still conflicting with concurrent writes after %d attempts",
+            "[%s] session %s not saved: still conflicting with concurrent writes after %d attempts",
+            store.namespace,
             short_id(session_id),
             MAX_ATTEMPTS,
         )
@@ -108,7 +110,9 @@ def create(store: RedisStore, session_id: str, payload: bytes, old_id: str | Non
             created = store.create_replacing(session_id, payload, old_id)
         if created:
             return session_id
-        logger.warning("session id %s already taken; drawing another", short_id(session_id))
+        logger.warning(
+            "[%s] session id %s already taken; drawing another", store.namespace, short_id(session_id)
+        )
         session_id = new_session_id()
     raise RuntimeError(f"no free session id after {MAX_ATTEMPTS} attempts: is the random source broken?")
 
@@ -130,7 +134,12 @@ def _session_in(store: RedisStore, current: bytes | str, session_id: str) -> dic
         if isinstance(theirs, dict):
             return theirs
         reason = f"JSON {type(theirs).__name__}, not an object"
-    logger.warning("session %s: concurrent value unreadable (%s); replacing it", short_id(session_id), reason)
+    logger.warning(
+        "[%s] session %s: concurrent value unreadable (%s); replacing it",
+        store.namespace,
+        short_id(session_id),
+        reason,
+    )
     return {}
 
 
@@ -141,4 +150,4 @@ def _encode_merged(store: RedisStore, merged: dict[str, Any], session_id: str) -
     except ValueError:
         if not non_finite.holds(merged):
             raise
-    return store.encode(non_finite.cleaned(merged, session_id))
+    return store.encode(non_finite.cleaned(merged, session_id, store.namespace))

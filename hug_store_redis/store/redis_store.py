@@ -141,7 +141,7 @@ class RedisStore(AdminMixin):
     def set(self, key: str, data: Any) -> None:
         """Store ``data`` and restart its expiry. Bad data raises before Redis is touched."""
         if type(data) is non_finite.NonFiniteSession:  # NaN that get() read from 1.0.0: null, not a 500
-            data = non_finite.cleaned(data, key)
+            data = non_finite.cleaned(data, key, self.namespace)
         self.write_payload(key, self._codec.encode(data))
 
     @counting_errors

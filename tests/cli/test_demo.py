@@ -333,7 +333,9 @@ def test_redis_down_is_a_503_page_and_one_log_line_per_request(start_demo):
     *logged, last = demo.errors
     assert last == "hug-store-redis demo: stopping on SIGINT"
     for line, (method, path, _) in zip(logged, requests, strict=True):  # one line each, no traceback
-        assert line.startswith(f"hug-store-redis demo: {method} /{path}: 503, session store unavailable: ")
+        assert line.startswith(
+            f"hug-store-redis demo: [demo] {method} /{path}: 503, session store unavailable: "
+        )
 
 
 def test_devices_parallel_carts_and_the_cost_of_the_previous_request(start_demo, redis_server, redis_client):
