@@ -72,10 +72,10 @@ $(PURE_VENV)/.installed: $(SOURCES)
 	$(PURE_VENV)/bin/python -I -c "import hug_store_redis as h; assert h.IMPLEMENTATION == 'python', h.IMPLEMENTATION"
 	touch $@
 
-# The demo venv: what a user installs (`pip install '.[hiredis]'`), no test toolchain.
+# The demo venv: what a user installs (`pip install '.[hiredis,prometheus]'`: its page shows /metrics), no test toolchain.
 $(DEMO_VENV)/.installed: $(SOURCES)
 	$(PYTHON) -m venv $(DEMO_VENV)
-	$(DEMO_VENV)/bin/python $(PIP_INSTALL) '.[hiredis]'
+	$(DEMO_VENV)/bin/python $(PIP_INSTALL) '.[hiredis,prometheus]'
 	$(DEMO_VENV)/bin/python -I -c "import hug_store_redis as h; print('hug_store_redis codec:', h.IMPLEMENTATION)"
 	touch $@
 

@@ -9,11 +9,15 @@ by the extra requests is the cost of one request, start-up excluded.
 - ``no-sessions``: the app without middleware;
 - ``cached-session``: ``RedisSessionMiddleware`` on a ``local_cache=True`` store, every read
   a cache hit (the run asserts it);
+- ``cached-session-metrics``: ``cached-session`` with a ``PrometheusCollector`` registered and
+  ``instrument`` on an OpenTelemetry meter provider, scraped once after the requests: the
+  exporters read the counts the store keeps anyway, so a request should cost the same;
 - ``own-cost-cython``, ``own-cost-python``: the middleware with Redis stubbed out
   (benchmarks/test_bench_middleware.py's ``StubbedReadStore``), per codec twin.
 
 Command: ``.venv/bin/python benchmarks/request_instructions.py`` (needs valgrind:
-``apt-get install valgrind``). The embedded redis-server is not traced.
+``apt-get install valgrind``; ``--variants cached-session cached-session-metrics`` runs only
+those). The embedded redis-server is not traced.
 """
 
 import argparse
@@ -23,9 +27,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-VARIANTS = ("no-sessions", "cached-session", "own-cost-cython", "own-cost-python")
+VARIANTS = ("no-sessions", "cached-session", "cached-session-metrics", "own-cost-cython", "own-cost-python")
 HERE = Path(__file__).resolve().parent
 
 
@@ -50,12 +55,15 @@ def run_requests(variant: str, requests: int) -> None:
     with EmbeddedRedis() as server:
         client = redis.Redis(port=server.port)
         store = None
-        if variant == "cached-session":
+        scrape = None
+        if variant.startswith("cached-session"):
             store = RedisStore(client, namespace="instructions", local_cache=True)
             store.set(session_id, data)
             while store.stats()["cache_hits"] == 0:  # until the listener serves
                 store.get(session_id)
                 time.sleep(0.01)
+            if variant == "cached-session-metrics":
+                scrape = with_metrics(store)
         elif variant.startswith("own-cost-"):
             codec.Codec = twin_module(variant.removeprefix("own-cost-")).Codec
             store = StubbedReadStore(client, namespace="instructions")
@@ -67,11 +75,33 @@ def run_requests(variant: str, requests: int) -> None:
         misses = 0 if store is None else store.stats()["cache_misses"]
         for _ in range(requests):
             b"".join(app(dict(environ), start_response))
-        if variant == "cached-session":
+        if scrape is not None:
+            scrape()  # once per run, whatever the number of requests: out of the per-request figure
+        if variant.startswith("cached-session"):
             # Valgrind slows the listener's heartbeat past its lease now and then: the cache
             # then stops serving for a moment (fail closed) and a few reads go to Redis.
             print(f"cache misses: {store.stats()['cache_misses'] - misses}", file=sys.stderr)
             store.close()
+
+
+def with_metrics(store: object) -> "Callable[[], object]":
+    """Both exporters on ``store``; a scrape of both."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from hug_store_redis.metrics import PrometheusCollector, instrument
+
+    registry = CollectorRegistry()
+    registry.register(PrometheusCollector(store))
+    reader = InMemoryMetricReader()
+    instrument(store, MeterProvider(metric_readers=[reader]))
+
+    def scrape() -> object:
+        assert b"hug_store_redis_cache_hits_total" in generate_latest(registry)
+        return reader.get_metrics_data()
+
+    return scrape
 
 
 def instructions(variant: str, requests: int) -> tuple[int, int]:
@@ -107,18 +137,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--few", type=int, default=2000)
     parser.add_argument("--many", type=int, default=12000)
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     options = parser.parse_args()
     per_request, misses = {}, {}
-    for variant in VARIANTS:
+    for variant in ("no-sessions", *(v for v in options.variants if v != "no-sessions")):
         few, few_misses = instructions(variant, options.few)
         many, many_misses = instructions(variant, options.many)
         per_request[variant] = (many - few) / (options.many - options.few)
         misses[variant] = few_misses + many_misses
     baseline = per_request["no-sessions"]
     for variant, count in per_request.items():
-        missed = f"  ({misses[variant]} cache misses)" if variant == "cached-session" else ""
+        missed = f"  ({misses[variant]} cache misses)" if variant.startswith("cached-session") else ""
         ratio = count / baseline
-        print(f"{variant:16} {count:9,.0f} instructions per request  {ratio:.3f}x no-sessions{missed}")
+        print(f"{variant:22} {count:9,.0f} instructions per request  {ratio:.3f}x no-sessions{missed}")
+    if "cached-session" in per_request and "cached-session-metrics" in per_request:
+        ratio = per_request["cached-session-metrics"] / per_request["cached-session"]
+        print(f"metrics on / off, read-only cached request: {ratio:.4f}x (limit 1.02x)")
 
 
 if __name__ == "__main__":

@@ -46,7 +46,9 @@ class CachedReads:
         self._namespaced_key = namespaced_key
         self._count_touch = count_touch  # the store's stats: a touch run here is its touch
         self._check = sources.check
-        self._toucher = Toucher(self._touch)
+        self.namespace = namespace_of(namespaced_key)
+        """For the log lines: the store's namespace."""
+        self._toucher = Toucher(self._touch, self.namespace)
         self._disabled: str | None = None
 
     @property
@@ -102,7 +104,7 @@ class CachedReads:
         try:
             _, _, touched = self._transport.read_sliding(key, touch_below_ms)
         except Exception as error:  # the entry goes: the next read tries again, in the request
-            logger.debug("background touch of %s failed: %s", short_id(key), error)
+            logger.debug("[%s] background touch of %s failed: %s", self.namespace, short_id(key), error)
         else:
             if touched:
                 self._count_touch()
@@ -117,7 +119,7 @@ class CachedReads:
         reason = self.sources.unsupported()
         if reason is not None:
             self._disabled = reason
-            logger.warning("local cache off: %s; reads go to Redis", reason)
+            logger.warning("[%s] local cache off: %s; reads go to Redis", self.namespace, reason)
             self.sources.close(stop_if_idle=True)
 
     def close(self) -> None:
@@ -129,8 +131,11 @@ class CachedReads:
 class Toucher:
     """A daemon thread that runs due touches in the background, each key at most once in the queue."""
 
-    def __init__(self, touch: Callable[[str, int], None], limit: int = TOUCH_QUEUE_LIMIT) -> None:
+    def __init__(
+        self, touch: Callable[[str, int], None], namespace: str = "", limit: int = TOUCH_QUEUE_LIMIT
+    ) -> None:
         self._touch = touch
+        self._namespace = namespace
         self._limit = limit
         self._reset()
         _TOUCHERS.add(self)
@@ -179,7 +184,7 @@ class Toucher:
             try:
                 self._touch(key, touch_below_ms)
             except Exception:  # never let the thread die: due entries would pile up
-                logger.exception("background touch failed")
+                logger.exception("[%s] background touch of %s failed", self._namespace, short_id(key))
             finally:
                 with self._lock:
                     self._queued.discard(key)
@@ -206,9 +211,14 @@ def cached_reads_for(
     """A store's reads through ``cache``, or None (logged once) when this client cannot have one."""
     sources = sources_for(client, cache, namespaced_key(""))
     if isinstance(sources, str):
-        logger.warning("local cache off: %s; reads go to Redis", sources)
+        logger.warning("[%s] local cache off: %s; reads go to Redis", namespace_of(namespaced_key), sources)
         return None
     return CachedReads(cache, sources, transport, namespaced_key, count_touch)
+
+
+def namespace_of(namespaced_key: Callable[[str], bytes]) -> str:
+    """The namespace a store's ``namespaced_key`` puts in front (``b"shop:"`` for ``""``: ``shop``)."""
+    return namespaced_key("")[:-1].decode("utf-8", "backslashreplace")
 
 
 def cache_of(local_cache: "bool | LocalCache") -> LocalCache | None:

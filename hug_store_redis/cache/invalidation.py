@@ -202,10 +202,13 @@ class InvalidationListener:
                 if self.sessions > sessions_before or str(error) != str(self.last_error):
                     # A server without tracking is for good: the store that owns the cache says so, once.
                     level = logging.DEBUG if refuses_tracking(error) else logging.WARNING
-                    logger.log(level, "local cache off, invalidations lost (%s): %s", self._where(), error)
+                    where = f"[{self._namespaces()}] local cache off, invalidations lost ({self._where()})"
+                    logger.log(level, "%s: %s", where, error)
                 self.last_error = error
             except Exception as error:  # a bug must not end the thread: the caches would never serve again
-                logger.exception("local cache not serving: the invalidation listener failed")
+                logger.exception(
+                    "[%s] local cache not serving: the invalidation listener failed", self._namespaces()
+                )
                 self.last_error = error
             finally:
                 self._end_session()
@@ -258,7 +261,11 @@ class InvalidationListener:
                 elif self._on_reply(what, message, generation) and not confirmed:
                     confirmed = True
                     self.sessions += 1
-                    logger.info("local cache serving: invalidations flow from %s", self._where())
+                    logger.info(
+                        "[%s] local cache serving: invalidations flow from %s",
+                        self._namespaces(),
+                        self._where(),
+                    )
 
     def _idle(self) -> bool:
         return self._stop_when_idle and not self._subscriptions
@@ -346,6 +353,12 @@ class InvalidationListener:
     def _wake(self) -> None:
         with contextlib.suppress(OSError):  # a full buffer: wake-ups are pending anyway
             self._wake_writer.send(b"\0")
+
+    def _namespaces(self) -> str:
+        """The namespaces of the caches this listener keeps (for its log lines), comma-separated."""
+        with self._lock:
+            prefixes = sorted({prefix for prefix, _ in self._subscriptions})
+        return ",".join(prefix.removesuffix(b":").decode("utf-8", "backslashreplace") for prefix in prefixes)
 
     def _where(self) -> str:
         if callable(self._address):

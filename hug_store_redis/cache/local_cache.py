@@ -22,7 +22,8 @@ from time import monotonic
 NO_EXPIRY = -1
 """The remaining TTL Redis reports (PTTL, READ_AND_TOUCH) for a key without an expiry."""
 
-STAT_FIELDS = ("hits", "misses", "invalidations", "flushes", "evictions")
+STAT_FIELDS = ("hits", "misses", "invalidations", "flushes", "evictions", "reconnects")
+"""``reconnects``: a source vouching again after it lost the flow (failed closed, then recovered)."""
 
 
 _UNSEEN = object()
@@ -68,6 +69,7 @@ class LocalCache:
         self._bytes = 0
         self._epoch = 0
         self._leases: dict[object, float] = {}
+        self._vouched: set[object] = set()  # sources that granted a lease at least once
         self._serving_until = 0.0
         self._counts = dict.fromkeys(STAT_FIELDS, 0)
         self._hits = self._misses = 0
@@ -185,6 +187,9 @@ class LocalCache:
         """
         with self._lock:
             if source in self._leases:
+                if not self._leases[source] and source in self._vouched:
+                    self._counts["reconnects"] += 1
+                self._vouched.add(source)
                 self._leases[source] = max(self._leases[source], until)
                 self._serving_until = min(self._leases.values())
 
@@ -206,6 +211,7 @@ class LocalCache:
         self.revoke(source)
         with self._lock:
             self._leases.pop(source, None)
+            self._vouched.discard(source)
 
     # -- state -----------------------------------------------------------------------------
 
@@ -223,10 +229,10 @@ class LocalCache:
         return True
 
     def stats(self) -> dict[str, int]:
-        """Counters since creation (exact under threads) and the current size."""
+        """Counters since creation (exact under threads), the current size, and ``serving`` (1 or 0)."""
         with self._lock:
             counts = dict(self._counts, hits=self._hits, misses=self._misses)
-            counts.update(entries=len(self._entries), bytes=self._bytes)
+            counts.update(entries=len(self._entries), bytes=self._bytes, serving=int(self.serving))
             return counts
 
     # -- internals, called with the lock held ----------------------------------------------

@@ -26,6 +26,7 @@ from hug.exceptions import StoreKeyNotFound
 from ..clients import mask_url
 from ..sessions import RedisSessionMiddleware, Session, rebase
 from ..store import RedisStore
+from .demo_metrics import exposition_of
 from .demo_page import FAVICON, NOT_FOUND, PRODUCTS, SMALL_STYLE, UNAVAILABLE, render
 from .support import URL_VARIABLE, UserError, client_or_embedded
 
@@ -47,6 +48,13 @@ def _svg_bytes(content: str, **kwargs: Any) -> bytes:
 _svg = hug.format.content_type("image/svg+xml")(_svg_bytes)
 
 
+def _text_bytes(content: str, **kwargs: Any) -> bytes:
+    return content.encode()
+
+
+_as_text = hug.format.content_type("text/plain")(_text_bytes)  # the handler sets the exact type
+
+
 def build_api(store: RedisStore, *, cookie_secure: bool = False) -> hug.API:
     """A fresh hug API (its own name, so routes never leak between instances).
 
@@ -59,6 +67,7 @@ def build_api(store: RedisStore, *, cookie_secure: bool = False) -> hug.API:
     api.http.add_middleware(costs)  # first in, so its response hook runs after the session's write
     api.http.add_middleware(sessions)
     lww_store = RedisStore(store.connection, namespace=LWW_NAMESPACE, expiration=store.expiration)
+    exposition = exposition_of(store, lww_store)
 
     # hug reads annotations as input types and output transforms but skips strings, so the
     # handlers' own types are written as strings.
@@ -149,12 +158,17 @@ def build_api(store: RedisStore, *, cookie_secure: bool = False) -> hug.API:
         response.set_header("Cache-Control", "max-age=86400")
         return FAVICON
 
+    def metrics(response: "Any") -> "str":
+        response.status, response.content_type, body = exposition()
+        return body
+
     def not_found() -> "str":
         return NOT_FOUND.format(title="Not found", style=SMALL_STYLE)
 
     hug.get("/", output=hug.output_format.html, api=api)(home)
     hug.get("/session", api=api)(show_session)
     hug.get("/favicon.ico", output=_svg, api=api)(favicon)
+    hug.get("/metrics", output=_as_text, api=api)(metrics)
     hug.post("/login", api=api)(login)
     hug.post("/logout", api=api)(logout)
     hug.post("/cart", api=api)(add_to_cart)
@@ -277,7 +291,9 @@ def _current_id(sessions: RedisSessionMiddleware, request: Any) -> str:
 
 def _store_unavailable(request: Any, response: Any, error: Exception, params: Any) -> None:
     """One log line and a page that says what is wrong, instead of a 500 and a traceback."""
-    logger.warning("%s %s: 503, session store unavailable: %s", request.method, request.path, error)
+    logger.warning(
+        "[%s] %s %s: 503, session store unavailable: %s", NAMESPACE, request.method, request.path, error
+    )
     response.status = "503 Service Unavailable"
     response.content_type = "text/html; charset=utf-8"
     response.set_header("Retry-After", "5")

@@ -70,7 +70,8 @@ _PAGE = (
 <span class="note">(reloads count; the page a button sends you back to does not, except after
 logging out: that page is the first of a new session)</span></p>
 <p class="note">The session id's first 8 characters are in the bar above; it changes when you log in
-or out. <a href="/session">The session as JSON</a> is a read-only request: one Redis command.</p>
+or out. <a href="/session">The session as JSON</a> is a read-only request: one Redis command.
+<a href="/metrics">The store's counters</a> are what Prometheus would scrape.</p>
 <h2>Account</h2>
 {account}
 </section>

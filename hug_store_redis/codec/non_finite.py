@@ -53,7 +53,7 @@ def holds(value: Any) -> bool:
     return False
 
 
-def cleaned(value: Any, key: str) -> Any:
+def cleaned(value: Any, key: str, namespace: str) -> Any:
     """A copy of ``value`` with ``None`` for every NaN and infinity, and a warning naming the session.
 
     Containers are copied once each (tuples become lists, as JSON has them; a cycle stays
@@ -61,7 +61,8 @@ def cleaned(value: Any, key: str) -> Any:
     fails the strict encode.
     """
     logger.warning(
-        "session %s held NaN or Infinity (written by hug_store_redis 1.0.0): written as null",
+        "[%s] session %s held NaN or Infinity (written by hug_store_redis 1.0.0): written as null",
+        namespace,
         short_id(key),
     )
     copies: dict[int, Any] = {}

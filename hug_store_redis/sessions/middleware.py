@@ -202,7 +202,9 @@ class RedisSessionMiddleware(SignedInDevices):
         except _UNREACHABLE as error:
             if self.on_error == "raise":
                 raise
-            logger.warning("session store unreachable, serving an empty session: %s", error)
+            logger.warning(
+                "[%s] session store unreachable, serving an empty session: %s", self.store.namespace, error
+            )
             return {}, _State(degraded=True)
         except CorruptSessionError as error:  # bytes that are not UTF-8, met by a decoding client
             return {}, self._discard(session_id, error.reason)
@@ -219,7 +221,9 @@ class RedisSessionMiddleware(SignedInDevices):
         return data, (session_id, payload, self._reference(data, payload))
 
     def _discard(self, session_id: str, reason: str) -> _State:
-        logger.warning("session %s: %s; starting a new session", short_id(session_id), reason)
+        logger.warning(
+            "[%s] session %s: %s; starting a new session", self.store.namespace, short_id(session_id), reason
+        )
         return _State(old_id=session_id, clear_cookie=True)
 
     def process_response(self, request: Any, response: Any, resource: Any, req_succeeded: bool) -> None:
@@ -269,8 +273,9 @@ class RedisSessionMiddleware(SignedInDevices):
             # The cookie is left alone: the request that deleted the key (logout, login) set
             # the cookie the browser should keep, and this response may arrive after it.
             logger.warning(
-                "session %s was deleted while this request ran (logout, login or expiry): "
+                "[%s] session %s was deleted while this request ran (logout, login or expiry): "
                 "its changes are dropped and the session is not recreated",
+                self.store.namespace,
                 short_id(session_id),
             )
 
@@ -290,7 +295,8 @@ class RedisSessionMiddleware(SignedInDevices):
         if self.max_session_bytes is None or len(payload) <= self.max_session_bytes:
             return False
         logger.error(
-            "session %s not saved: %d bytes is over max_session_bytes=%d",
+            "[%s] session %s not saved: %d bytes is over max_session_bytes=%d",
+            self.store.namespace,
             short_id(session_id),
             len(payload),
             self.max_session_bytes,
@@ -304,7 +310,7 @@ class RedisSessionMiddleware(SignedInDevices):
         except ValueError:
             if read is None or not non_finite.holds(self.store.decode(read, session_id or "")):
                 raise  # the handler put them there: a bug to report, not data to repair
-        return self.store.encode(non_finite.cleaned(session, session_id or ""))
+        return self.store.encode(non_finite.cleaned(session, session_id or "", self.store.namespace))
 
     def _drop_stale(self, state: _State, response: Any) -> None:
         """An empty session under a cookie we refused: clear it, store nothing."""
@@ -324,7 +330,7 @@ class RedisSessionMiddleware(SignedInDevices):
     def _unreachable(self, error: Exception) -> None:
         if self.on_error == "raise":
             raise error
-        logger.warning("session store unreachable, session not saved: %s", error)
+        logger.warning("[%s] session store unreachable, session not saved: %s", self.store.namespace, error)
 
     def _clear_cookie(self, response: Any) -> None:
         response.append_header("Set-Cookie", f"{self.cookie_name}={self._expired_cookie_attributes}")

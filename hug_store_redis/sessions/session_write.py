@@ -49,43 +49,52 @@ def save_existing(
     """
     expected = read
     rebase_onto: Callable[[Session], Session] | None = None
-    for _ in range(MAX_ATTEMPTS):
-        outcome = store.compare_and_set(session_id, expected, payload)
-        if outcome.written:
-            return Saved.WRITTEN if payload else Saved.DELETED
-        if outcome.gone:
-            return Saved.GONE
-        current = outcome.current
-        assert current is not None
-        # What this request wanted is there, written by another request (a resent write that
-        # finds its own bytes is reported written by the transport): the rebase would write the
-        # same. A merge hook decides even then: it may count the same change twice over.
-        if merge is None and as_bytes(current) == payload:
-            return Saved.WRITTEN
-        if rebase_onto is None:
-            rebase_onto = _rebasing(store.decode(read, session_id), mine, merge)
-        merged = rebase_onto(_session_in(store, current, session_id))
-        if not isinstance(merged, dict):
-            raise TypeError(f"merge must return a dict, not {type(merged).__name__}")
-        payload = _encode_merged(store, merged, session_id) if merged else b""
-        if max_session_bytes is not None and len(payload) > max_session_bytes:
-            logger.error(
-                "session %s not saved: %d bytes after merging with a concurrent write "
-                "is over max_session_bytes=%d",
-                short_id(session_id),
-                len(payload),
-                max_session_bytes,
-            )
-            return Saved.DROPPED
-        if as_bytes(current) == payload:  # the merge changes nothing Redis holds
-            return Saved.WRITTEN
-        expected = current
-    logger.error(
-        "session %s not saved: still conflicting with concurrent writes after %d attempts",
-        short_id(session_id),
-        MAX_ATTEMPTS,
-    )
-    return Saved.DROPPED
+    attempts = 0
+    try:
+        for _ in range(MAX_ATTEMPTS):
+            attempts += 1
+            outcome = store.compare_and_set(session_id, expected, payload)
+            if outcome.written:
+                return Saved.WRITTEN if payload else Saved.DELETED
+            if outcome.gone:
+                return Saved.GONE
+            current = outcome.current
+            assert current is not None
+            # What this request wanted is there, written by another request (a resent write that
+            # finds its own bytes is reported written by the transport): the rebase would write the
+            # same. A merge hook decides even then: it may count the same change twice over.
+            if merge is None and as_bytes(current) == payload:
+                return Saved.WRITTEN
+            store.note_merge()
+            if rebase_onto is None:
+                rebase_onto = _rebasing(store.decode(read, session_id), mine, merge)
+            merged = rebase_onto(_session_in(store, current, session_id))
+            if not isinstance(merged, dict):
+                raise TypeError(f"merge must return a dict, not {type(merged).__name__}")
+            payload = _encode_merged(store, merged, session_id) if merged else b""
+            if max_session_bytes is not None and len(payload) > max_session_bytes:
+                logger.error(
+                    "[%s] session %s not saved: %d bytes after merging with a concurrent write "
+                    "is over max_session_bytes=%d",
+                    store.namespace,
+                    short_id(session_id),
+                    len(payload),
+                    max_session_bytes,
+                )
+                return Saved.DROPPED
+            if as_bytes(current) == payload:  # the merge changes nothing Redis holds
+                return Saved.WRITTEN
+            expected = current
+        logger.error(
+            "[%s] session %s not saved: still conflicting with concurrent writes after %d attempts",
+            store.namespace,
+            short_id(session_id),
+            MAX_ATTEMPTS,
+        )
+        return Saved.DROPPED
+    finally:
+        if attempts:  # the write_attempts histogram: one observation per session write
+            store.note_write_attempts(attempts)
 
 
 def create(store: RedisStore, session_id: str, payload: bytes, old_id: str | None) -> str:
@@ -101,7 +110,9 @@ def create(store: RedisStore, session_id: str, payload: bytes, old_id: str | Non
             created = store.create_replacing(session_id, payload, old_id)
         if created:
             return session_id
-        logger.warning("session id %s already taken; drawing another", short_id(session_id))
+        logger.warning(
+            "[%s] session id %s already taken; drawing another", store.namespace, short_id(session_id)
+        )
         session_id = new_session_id()
     raise RuntimeError(f"no free session id after {MAX_ATTEMPTS} attempts: is the random source broken?")
 
@@ -123,7 +134,12 @@ def _session_in(store: RedisStore, current: bytes | str, session_id: str) -> dic
         if isinstance(theirs, dict):
             return theirs
         reason = f"JSON {type(theirs).__name__}, not an object"
-    logger.warning("session %s: concurrent value unreadable (%s); replacing it", short_id(session_id), reason)
+    logger.warning(
+        "[%s] session %s: concurrent value unreadable (%s); replacing it",
+        store.namespace,
+        short_id(session_id),
+        reason,
+    )
     return {}
 
 
@@ -134,4 +150,4 @@ def _encode_merged(store: RedisStore, merged: dict[str, Any], session_id: str) -
     except ValueError:
         if not non_finite.holds(merged):
             raise
-    return store.encode(non_finite.cleaned(merged, session_id))
+    return store.encode(non_finite.cleaned(merged, session_id, store.namespace))

@@ -15,6 +15,8 @@ import logging
 from typing import Any
 
 from ..clients.families import UNREACHABLE_ERRORS
+from ..errors import short_id
+from ..store import RedisStore
 from .user_sessions import UserSession, UserSessionIndex
 
 logger = logging.getLogger("hug_store_redis.signed_in_devices")  # the name it had before the move
@@ -32,6 +34,7 @@ class SignedInDevices:
     # Provided by RedisSessionMiddleware.
     user_index: UserSessionIndex
     context_name: str
+    store: RedisStore
 
     def _state(self, request: Any) -> Any:
         raise NotImplementedError
@@ -88,7 +91,12 @@ class SignedInDevices:
         try:
             self.user_index.note_seen(binding["user"], str(binding.get("handle")), session_id)
         except UNREACHABLE_ERRORS as error:  # last seen is a courtesy: never fail the request for it
-            logger.warning("last seen not recorded: %s", error)
+            logger.warning(
+                "[%s] session %s: last seen not recorded: %s",
+                self.store.namespace,
+                short_id(session_id),
+                error,
+            )
 
     def _rebind_after_regenerate(self, request: Any, new_id: str) -> None:
         """A bound session under a new id: its entry names the new id before the new key exists.

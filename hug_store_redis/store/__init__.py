@@ -3,11 +3,12 @@
 from .checks import expiration_seconds
 from .redis_store import RedisStore
 from .results import GONE, WRITTEN, SlidingRead, WriteOutcome, WriteStatus
-from .stats import StoreStats
+from .stats import Histogram, StoreStats
 
 __all__ = [
     "GONE",
     "WRITTEN",
+    "Histogram",
     "RedisStore",
     "SlidingRead",
     "StoreStats",

@@ -22,7 +22,7 @@ from .admin import AdminMixin
 from .checks import expiration_seconds, require_bytes
 from .index_writes import IndexWritesMixin
 from .results import GONE, WRITTEN, SlidingRead, WriteOutcome, WriteStatus
-from .stats import StoreStats, counting_errors
+from .stats import Histogram, StoreStats, counting_errors
 
 __all__ = ["RedisClient", "RedisStore", "SlidingRead", "WriteOutcome", "expiration_seconds"]
 
@@ -71,6 +71,10 @@ class RedisStore(AdminMixin, IndexWritesMixin):
         self._stats = StoreStats()
         self.note_skipped_write = self._stats.counter("skipped_writes")
         """Called by a caller that found nothing changed and wrote nothing (the middleware)."""
+        self.note_merge = self._stats.counter("merges")
+        """Called by a caller that re-applied its change over another writer's (the middleware)."""
+        self.note_write_attempts = self._stats.write_attempts
+        """Called once per session write with its compare-and-set calls (the ``write_attempts`` histogram)."""
         self._cached: CachedReads | None = None
         if cache is not None:
             self._cached = cached_reads_for(
@@ -121,6 +125,10 @@ class RedisStore(AdminMixin, IndexWritesMixin):
         cache = self._cache_counted.stats() if self._cache_counted is not None else {}
         return self._stats.snapshot_with(cache)
 
+    def histograms(self) -> dict[str, Histogram]:
+        """Distributions since creation: compare-and-set attempts per session write, bytes per write."""
+        return self._stats.histograms()
+
     def get(self, key: str) -> Any:
         """The data stored under ``key``; ``StoreKeyNotFound`` when there is none."""
         cached = self._cached
@@ -134,7 +142,7 @@ class RedisStore(AdminMixin, IndexWritesMixin):
     def set(self, key: str, data: Any) -> None:
         """Store ``data`` and restart its expiry. Bad data raises before Redis is touched."""
         if type(data) is non_finite.NonFiniteSession:  # NaN that get() read from 1.0.0: null, not a 500
-            data = non_finite.cleaned(data, key)
+            data = non_finite.cleaned(data, key, self.namespace)
         self.write_payload(key, self._codec.encode(data))
 
     @counting_errors
@@ -322,7 +330,7 @@ class RedisStore(AdminMixin, IndexWritesMixin):
             created = self._transport.create(key, payload)
         finally:
             self._forget(key)
-        self._count_create(created, payload)
+        self._stats.created(created, len(payload))
         return created
 
     @counting_errors
@@ -339,7 +347,7 @@ class RedisStore(AdminMixin, IndexWritesMixin):
             created, deleted = self._transport.create_replacing(key, payload, old_key)
         finally:
             self._forget(key, old_key)
-        self._count_create(created, payload)
+        self._stats.created(created, len(payload))
         if deleted:
             self._stats.count("deletes")
         return created
@@ -355,12 +363,6 @@ class RedisStore(AdminMixin, IndexWritesMixin):
         cached = self._cached
         if cached is not None:
             cached.cache.flush()
-
-    def _count_create(self, created: bool, payload: bytes) -> None:
-        if created:
-            self._stats.write(len(payload))
-        else:
-            self._stats.count("conflicts")
 
     # Connecting by URL; expiry control and namespace admin come from AdminMixin (admin.py).
 

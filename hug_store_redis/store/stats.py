@@ -1,30 +1,62 @@
 """Counters a store keeps about itself, cheap enough for every call and safe across threads."""
 
+import bisect
 import functools
 import itertools
 import threading
 from collections.abc import Callable
-from typing import Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Concatenate, NamedTuple, ParamSpec, Protocol, TypeVar
 
 from ..clients.families import CLIENT_ERRORS
-from ..errors import CorruptSessionError
+from ..errors import CorruptSessionError, NotReplicatedError
 
 FIELDS = (
     "hits",
     "misses",
     "touches",
     "writes",
+    "creates",
     "skipped_writes",
     "conflicts",
+    "merges",
     "deletes",
     "errors",
+    "replica_wait_failures",
     "bytes_in",
     "bytes_out",
 )
-SIZED = ("hits", "misses", "touches", "writes", "bytes_in", "bytes_out")
+SIZED = ("hits", "misses", "touches", "writes", "creates", "bytes_in", "bytes_out")
 """Fields that ``read`` and ``write`` update together, under the lock."""
 TALLIES = tuple(field for field in FIELDS if field not in SIZED)
 """Fields that only ever go up by one, through ``count``: no lock."""
+CACHE_FIELDS = {
+    "cache_hits": "hits",
+    "cache_misses": "misses",
+    "invalidations": "invalidations",
+    "cache_flushes": "flushes",
+    "cache_reconnects": "reconnects",
+    "cache_serving": "serving",
+}
+"""``stats()`` names for the local cache's own counts (0 without a cache)."""
+
+WRITE_ATTEMPT_BOUNDS = (1, 2, 3, 5, 10)
+"""Upper bounds of the compare-and-set attempts buckets: 10 is the middleware's limit."""
+WRITE_SIZE_BOUNDS = (256, 1024, 4096, 16384, 65536, 262144, 1048576)
+"""Upper bounds, in bytes, of the written-size buckets (a session cookie's worth up to 1 MiB)."""
+
+
+class Histogram(NamedTuple):
+    """A distribution as Prometheus and OpenTelemetry take it: ``counts[i]`` observations at
+    most ``bounds[i]`` and above the bound before (the last one: above every bound)."""
+
+    bounds: tuple[int, ...]
+    counts: tuple[int, ...]
+    sum: int
+
+    @property
+    def total(self) -> int:
+        """Observations in every bucket."""
+        return sum(self.counts)
 
 
 class StoreStats:
@@ -37,13 +69,16 @@ class StoreStats:
     skipped write, which has no round trip to hide behind, costs almost nothing.
     """
 
-    __slots__ = ("_counts", "_lock", "_peeks", "_tallies")
+    __slots__ = ("_attempts", "_attempts_sum", "_counts", "_lock", "_peeks", "_sizes", "_tallies")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts = dict.fromkeys(FIELDS, 0)  # the tallies' entries are filled in by snapshot()
         self._tallies = {field: itertools.count() for field in TALLIES}
         self._peeks = 0  # values snapshot() took from each tally to read it
+        self._sizes = [0] * (len(WRITE_SIZE_BOUNDS) + 1)  # the sum is bytes_out
+        self._attempts = [0] * (len(WRITE_ATTEMPT_BOUNDS) + 1)
+        self._attempts_sum = 0
 
     def read(self, size: int | None, touched: bool = False) -> None:
         """A read that found ``size`` bytes, or nothing (None), and restarted the expiry or not."""
@@ -65,6 +100,22 @@ class StoreStats:
         with self._lock:
             self._counts["writes"] += 1
             self._counts["bytes_out"] += size
+            self._sizes[bisect.bisect_left(WRITE_SIZE_BOUNDS, size)] += 1
+
+    def created(self, created: bool, size: int) -> None:
+        """A ``create``: a write and a create, or a conflict when the key was taken."""
+        if not created:
+            self.count("conflicts")
+            return
+        self.write(size)
+        with self._lock:
+            self._counts["creates"] += 1
+
+    def write_attempts(self, attempts: int) -> None:
+        """Compare-and-set calls one session write took (1: no other writer got in between)."""
+        with self._lock:
+            self._attempts[bisect.bisect_left(WRITE_ATTEMPT_BOUNDS, attempts)] += 1
+            self._attempts_sum += attempts
 
     def counter(self, field: str) -> Callable[[], object]:
         """``count(field)`` as one C call, for a caller on every request."""
@@ -87,11 +138,17 @@ class StoreStats:
         """``snapshot`` and a local cache's counts (empty: none), as ``RedisStore.stats`` shows them."""
         counts = self.snapshot()
         counts["hits"] += cache.get("hits", 0)  # bytes_in counts only what came from Redis
-        counts["cache_hits"] = cache.get("hits", 0)
-        counts["cache_misses"] = cache.get("misses", 0)
-        counts["invalidations"] = cache.get("invalidations", 0)
-        counts["cache_flushes"] = cache.get("flushes", 0)
+        for name, field in CACHE_FIELDS.items():
+            counts[name] = cache.get(field, 0)
         return counts
+
+    def histograms(self) -> dict[str, Histogram]:
+        """``write_attempts`` (per session write through the middleware) and ``write_bytes`` (per write)."""
+        with self._lock:
+            return {
+                "write_attempts": Histogram(WRITE_ATTEMPT_BOUNDS, tuple(self._attempts), self._attempts_sum),
+                "write_bytes": Histogram(WRITE_SIZE_BOUNDS, tuple(self._sizes), self._counts["bytes_out"]),
+            }
 
 
 class _Counted(Protocol):
@@ -116,8 +173,10 @@ def counting_errors(
     def counted(store: _S, key: str, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return method(store, key, *args, **kwargs)
-        except CLIENT_ERRORS:
+        except CLIENT_ERRORS as error:
             store._stats.count("errors")
+            if isinstance(error, NotReplicatedError):
+                store._stats.count("replica_wait_failures")
             raise
         except UnicodeDecodeError as error:
             store._stats.count("errors")

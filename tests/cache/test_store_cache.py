@@ -158,12 +158,26 @@ def test_client_kill_of_the_listener_empties_the_cache(cached_store, redis_clien
     flushes = cached_store.stats()["cache_flushes"]
     (listener,) = listeners_of(cached_store)
     sessions = listener.sessions
+    assert cached_store.stats()["cache_reconnects"] == 0
     redis_client.client_kill_filter(_id=listener.client_id)
     wait_for("the cache to be emptied", lambda: cached_store.stats()["cache_flushes"] > flushes, GENEROUS)
     redis_client.set(cached_store.namespaced_key("alice"), b'{"v":2}')
     wait_value(cached_store, "alice", b'{"v":2}')  # max_age (60 s) alone would not get here in time
     wait_for("a new tracking connection", lambda: listener.sessions > sessions, GENEROUS)
     wait_cached(cached_store, "alice")
+    assert cached_store.stats()["cache_reconnects"] == 1
+    wait_for("the cache serving", lambda: cached_store.stats()["cache_serving"] == 1, GENEROUS)
+
+
+def test_a_cache_whose_listener_cannot_connect_reports_it_fails_closed(own_server):
+    client = redis.Redis(port=own_server.port, socket_timeout=5)
+    with RedisStore(client, "closed", local_cache=True) as store:
+        store.set("alice", {"v": 1})
+        wait_cached(store, "alice")
+        wait_for("the cache serving", lambda: store.stats()["cache_serving"] == 1, GENEROUS)
+        own_server.stop()
+        wait_for("the cache to fail closed", lambda: store.stats()["cache_serving"] == 0, GENEROUS)
+        assert store.stats()["cache_reconnects"] == 0
 
 
 def test_flushall_empties_the_cache(cached_store, redis_client):

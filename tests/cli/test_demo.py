@@ -17,6 +17,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import hug
 import pytest
 import redis
 from support.commands import Commands
@@ -313,6 +314,32 @@ def test_banner_masks_the_password(start_demo, redis_server, redis_client):
         redis_client.acl_deluser("demo-user")
 
 
+def test_metrics_is_the_prometheus_exposition_of_both_stores(start_demo, redis_server, redis_client):
+    demo = start_demo("--port", "0", "--url", f"redis://{redis_server.host}:{redis_server.port}/0")
+    base, _ = demo.started()
+    browser = Browser(base)
+    page = browser.get("/")
+    assert '<a href="/metrics">' in page
+    browser.post("/cart", item="pear")
+    status, headers, body = raw_get(base + "metrics")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain; version=")
+    samples = dict(line.rsplit(" ", 1) for line in body.splitlines() if line and not line.startswith("#"))
+    assert float(samples['hug_store_redis_creates_total{namespace="demo"}']) == 1
+    # created; the cart; the page the form's redirect lands on, dropping the form's flag
+    assert float(samples['hug_store_redis_writes_total{namespace="demo"}']) == 3
+    assert 'hug_store_redis_writes_total{namespace="demo-lww"}' in samples
+    assert float(samples['hug_store_redis_write_attempts_count{namespace="demo"}']) == 2
+    assert redis_client.keys("demo:*") == [f"demo:{browser.session_id()}".encode()]  # no session of its own
+
+
+def test_metrics_without_prometheus_client_says_what_to_install(monkeypatch, redis_client):
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)  # as if not installed
+    monkeypatch.delitem(sys.modules, "hug_store_redis.metrics.prometheus", raising=False)
+    response = hug.test.get(build_api(RedisStore(redis_client, namespace="demo")), "/metrics")
+    assert response.status == "501 Not Implemented"
+    assert "pip install 'hug_store_redis[prometheus]'" in response.data
+
+
 def test_redis_down_is_a_503_page_and_one_log_line_per_request(start_demo):
     with EmbeddedRedis() as server:
         demo = start_demo("--port", "0", "--url", server.url)
@@ -333,7 +360,9 @@ def test_redis_down_is_a_503_page_and_one_log_line_per_request(start_demo):
     *logged, last = demo.errors
     assert last == "hug-store-redis demo: stopping on SIGINT"
     for line, (method, path, _) in zip(logged, requests, strict=True):  # one line each, no traceback
-        assert line.startswith(f"hug-store-redis demo: {method} /{path}: 503, session store unavailable: ")
+        assert line.startswith(
+            f"hug-store-redis demo: [demo] {method} /{path}: 503, session store unavailable: "
+        )
 
 
 def test_devices_parallel_carts_and_the_cost_of_the_previous_request(start_demo, redis_server, redis_client):

@@ -180,8 +180,8 @@ def test_redis_down_shows_the_unavailable_page(browser, start_demo):
     assert "Redis is not answering" in browser.find_element(By.TAG_NAME, "body").text
     assert demo.stop() == 0
     # One line per failed request; the browser may also have asked for /favicon.ico.
-    page = [line for line in demo.errors if line.startswith("hug-store-redis demo: GET /: ")]
-    assert page and page[0].startswith("hug-store-redis demo: GET /: 503, session store unavailable: ")
+    page = [line for line in demo.errors if line.startswith("hug-store-redis demo: [demo] GET /: ")]
+    assert page and page[0].startswith("hug-store-redis demo: [demo] GET /: 503, session store unavailable: ")
     assert all("Traceback" not in line for line in demo.errors)
 
 

@@ -88,6 +88,12 @@ def check_concurrency(namespace):
 
 def check_metrics(namespace):
     assert "hug_store_redis_writes_total 1\n" in namespace["metrics_text"](namespace["store"])
+    assert "cache_serving" not in namespace["metrics_text"](namespace["store"])
+    exposition = namespace["exposition"]  # one collector, two stores, told apart by their label
+    assert 'hug_store_redis_writes_total{namespace="shop-metrics"} 1.0' in exposition
+    assert 'hug_store_redis_writes_total{namespace="admin-metrics"} 0.0' in exposition
+    assert "hug_store_redis_write_bytes_bucket" in exposition
+    assert namespace["otel_store"].stats()["writes"] == 1
 
 
 CHECKS = {

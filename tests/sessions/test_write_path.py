@@ -60,6 +60,9 @@ def test_a_conflict_costs_one_more_compare_and_set_and_keeps_both_changes(store,
     second.write()
     assert commands.delta() == commands_of({"evalsha": 1, "get": 1}, CAS_WRITE)
     assert stored(redis_client, sid) == {"n": 0, "a": 1, "b": 2}
+    assert (store.stats()["conflicts"], store.stats()["merges"]) == (1, 1)
+    attempts = store.histograms()["write_attempts"]
+    assert (attempts.bounds, attempts.counts, attempts.sum) == ((1, 2, 3, 5, 10), (1, 1, 0, 0, 0, 0), 3)
 
 
 def test_a_conflict_holding_this_requests_own_bytes_counts_as_written(store, redis_client, sid):
@@ -71,6 +74,7 @@ def test_a_conflict_holding_this_requests_own_bytes_counts_as_written(store, red
     second.write()
     assert commands.delta() == {"evalsha": 1, "get": 1}
     assert stored(redis_client, sid) == {"n": 0, "a": 1}
+    assert (store.stats()["conflicts"], store.stats()["merges"]) == (1, 0)  # nothing to merge
 
 
 def test_the_merge_hook_decides_a_key_both_requests_changed(store, redis_client, sid):
@@ -142,6 +146,8 @@ def test_a_write_that_keeps_conflicting_gives_up_after_the_attempts_and_logs(
     assert commands.delta() == {"evalsha": MAX_ATTEMPTS}
     assert f"still conflicting with concurrent writes after {MAX_ATTEMPTS} attempts" in caplog.text
     assert "mine" not in stored(redis_client, sid)
+    assert store.stats()["merges"] == MAX_ATTEMPTS
+    assert store.histograms()["write_attempts"].counts == (0, 0, 0, 0, 1, 0)  # 10 attempts: the last bucket
 
 
 def test_max_session_bytes_is_checked_again_after_merging(store, redis_client, sid, caplog):
