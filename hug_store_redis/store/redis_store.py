@@ -90,8 +90,8 @@ class RedisStore(AdminMixin, IndexWritesMixin):
 
     def close(self) -> None:
         """Stop what the store started: detach its local cache from the invalidation listeners
-        (a listener no other store uses ends its thread and connection) and end the
-        background touch thread. Idempotent.
+        (a listener no other store uses ends its thread and connection), end the background
+        touch thread and close the fast path's idle connections. Idempotent.
 
         The store keeps working afterwards, without the cache: every read and write goes to
         Redis, so a request still in flight during shutdown is answered, and never from a copy
@@ -101,6 +101,7 @@ class RedisStore(AdminMixin, IndexWritesMixin):
         cached, self._cached = self._cached, None
         if cached is not None:
             cached.close()
+        self._transport.close()
 
     def __enter__(self) -> "RedisStore":
         return self

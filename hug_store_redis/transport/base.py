@@ -63,6 +63,10 @@ class Transport(Protocol):
     def read(self, key: str) -> bytes | str | None:
         """The value under ``key``, or None."""
 
+    def close(self) -> None:
+        """Close the connections this transport opened itself (not the client's); it reconnects
+        when used again."""
+
     def read_bytes(self, key: str) -> bytes | None:
         """The value as bytes even on a decoding client, or None: for a value that is not UTF-8."""
 

@@ -61,6 +61,9 @@ class ClientTransport:
         self._following = following
         self._scripts = ScriptSupport(client)
 
+    def close(self) -> None:
+        """Nothing of its own to close: every connection is the client's."""
+
     def read(self, key: str) -> bytes | str | None:
         return self._client.get(self._codec.namespaced_key(key))
 

@@ -185,6 +185,23 @@ class FastPath:
         self._idle.append(kept)
         return reply
 
+    def disconnect(self) -> None:
+        """Close the idle connections this path keeps; the next call reconnects.
+
+        They are not the pool's, so ``client.close()`` cannot reach them; ``RedisStore.close()``
+        calls this. Each is taken off the stack before it is closed, so no other thread is
+        sending on it; a call in flight keeps its connection until it returns.
+        """
+        taken: list[_Kept] = []
+        while True:
+            try:
+                taken.append(self._idle.pop())
+            except IndexError:
+                break
+        for kept in taken:
+            kept.connection.disconnect()
+        self._idle.extend(taken)  # as after a failure: the next send reconnects
+
     def _open(self) -> "_Kept | None":
         """A connection of this path's own, or None when it holds ``max_connections`` already."""
         pool = self._live_pool()

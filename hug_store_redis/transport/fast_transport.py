@@ -80,6 +80,10 @@ class FastTransport:
         self._create_head = b"*%d\r\n" % (4 if expiration is None else 6) + bulk(b"SET")
         self._create_tail = bulk(b"NX") + (b"" if expiration is None else bulk(b"EX") + self._expiry_s_bulk)
 
+    def close(self) -> None:
+        """The fast path's own connections are not the pool's: ``client.close()`` cannot close them."""
+        self._fast.disconnect()
+
     def read(self, key: str) -> bytes | str | None:
         return self._fast.execute(self._codec.frame_get(key))  # type: ignore[no-any-return]
 

@@ -395,3 +395,22 @@ def test_stores_on_one_client_share_its_connections(redis_server, redis_client):
         assert store.get("k") == index
     assert len([c for c in redis_client.client_list() if c["name"] == name]) == 1
     client.close()
+
+
+@pytest.mark.parametrize("make_client", [redis.Redis, valkey.Valkey], ids=["redis-py", "valkey-py"])
+def test_store_close_closes_the_fast_paths_own_connections(
+    redis_server, redis_client, make_client, store_path
+):
+    """They are not the pool's, so client.close() cannot reach them: store.close() does, and a
+    store used again reconnects."""
+    name = f"closing-{uuid.uuid4().hex}"
+    client = make_client(port=redis_server.port, client_name=name)
+    store = RedisStore(client)
+    store.set("k", 1)
+    assert store.get("k") == 1
+    client.close()
+    store.close()
+    assert [c for c in redis_client.client_list() if c["name"] == name] == []
+    assert store.get("k") == 1  # reconnects
+    store.close()
+    client.close()
