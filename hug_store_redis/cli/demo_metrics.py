@@ -10,6 +10,8 @@ from collections.abc import Callable
 from .. import metrics
 from ..store import RedisStore
 
+MISSING = "/metrics needs prometheus_client: pip install 'hug_store_redis[prometheus]'\n"
+
 Exposition = Callable[[], tuple[str, str, str]]
 """``() -> (status, content type, body)``."""
 
@@ -17,10 +19,10 @@ Exposition = Callable[[], tuple[str, str, str]]
 def exposition_of(*stores: RedisStore) -> Exposition:
     """What ``/metrics`` answers: read at each request, as every scrape reads the counts anew."""
     try:  # imported here: the demo must start without the extra
-        collector = metrics.PrometheusCollector  # first: its error names the extra to install
+        collector = metrics.PrometheusCollector
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-    except ImportError as error:
-        missing = f"{error}\n"
+    except ImportError:  # either import, whichever of prometheus_client's modules are loaded
+        missing = MISSING
         return lambda: ("501 Not Implemented", "text/plain; charset=utf-8", missing)
     registry = CollectorRegistry()
     registry.register(collector(*stores))

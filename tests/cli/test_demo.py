@@ -2,6 +2,7 @@
 
 import http.client
 import http.cookiejar
+import importlib
 import json
 import os
 import re
@@ -332,7 +333,14 @@ def test_metrics_is_the_prometheus_exposition_of_both_stores(start_demo, redis_s
     assert redis_client.keys("demo:*") == [f"demo:{browser.session_id()}".encode()]  # no session of its own
 
 
-def test_metrics_without_prometheus_client_says_what_to_install(monkeypatch, redis_client):
+@pytest.mark.parametrize("loaded_before", [False, True], ids=["fresh", "after-another-import"])
+def test_metrics_without_prometheus_client_says_what_to_install(monkeypatch, redis_client, loaded_before):
+    """Also where prometheus_client's submodules were imported before: only the top was hidden."""
+    if loaded_before:
+        importlib.import_module("prometheus_client.core")
+    else:
+        for name in [name for name in sys.modules if name.startswith("prometheus_client.")]:
+            monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "prometheus_client", None)  # as if not installed
     monkeypatch.delitem(sys.modules, "hug_store_redis.metrics.prometheus", raising=False)
     response = hug.test.get(build_api(RedisStore(redis_client, namespace="demo")), "/metrics")

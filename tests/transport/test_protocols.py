@@ -128,13 +128,17 @@ EXPECTED = [
         "misses": 2,
         "touches": 1,
         "writes": 3,
+        "creates": 0,
         "skipped_writes": 0,
         "conflicts": 0,
+        "merges": 0,
         "deletes": 2,
         "errors": 1,
+        "replica_wait_failures": 0,
         "bytes_in": 35,
         "bytes_out": 19,
         **dict.fromkeys(("cache_hits", "cache_misses", "invalidations", "cache_flushes"), 0),
+        **dict.fromkeys(("cache_reconnects", "cache_serving"), 0),
     },
 ]
 
