@@ -6,6 +6,7 @@ import pytest
 import redis
 import redis.retry
 from redis.backoff import NoBackoff
+from support.commands import record_client_calls
 from support.scripts_refused import refusing_server
 
 from hug_store_redis import RedisStore
@@ -191,19 +192,7 @@ def test_index_writes_go_through_the_transport(redis_client, store_path, monkeyp
     """On the fast path they are framed commands on its own connections, not the client's."""
     index = UserSessionIndex(RedisStore(redis_client, expiration=EXPIRATION))
     handle = index.add("alice", "sid-1")
-    sent: list[str] = []
-    execute_command, pipeline = redis_client.execute_command, redis_client.pipeline
-
-    def recorded_command(*args, **options):
-        sent.append(str(args[0]))
-        return execute_command(*args, **options)
-
-    def recorded_pipeline(*args, **options):
-        sent.append("pipeline")
-        return pipeline(*args, **options)
-
-    monkeypatch.setattr(redis_client, "execute_command", recorded_command)
-    monkeypatch.setattr(redis_client, "pipeline", recorded_pipeline)
+    sent = record_client_calls(redis_client, monkeypatch)
     index.note_seen("alice", handle, "sid-2")
     index.remove("alice", handle)
     assert sent == ([] if store_path == "fast" else ["pipeline", "HDEL"])

@@ -5,7 +5,7 @@ import redis
 from hug.exceptions import StoreKeyNotFound
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from support.commands import Commands
+from support.commands import Commands, record_client_calls
 
 from hug_store_redis import RedisStore
 from hug_store_redis.errors import NotReplicatedError
@@ -189,19 +189,7 @@ def test_touch_ttl_and_clear_go_through_the_transport(redis_client, store_path, 
     methods see only the SCAN; the generic path sends them all through the client."""
     store = RedisStore(redis_client, namespace="ns")
     store.set("k", 1)
-    sent: list[str] = []
-    execute_command, pipeline = redis_client.execute_command, redis_client.pipeline
-
-    def recorded_command(*args, **options):
-        sent.append(str(args[0]))
-        return execute_command(*args, **options)
-
-    def recorded_pipeline(*args, **options):
-        sent.append("pipeline")
-        return pipeline(*args, **options)
-
-    monkeypatch.setattr(redis_client, "execute_command", recorded_command)
-    monkeypatch.setattr(redis_client, "pipeline", recorded_pipeline)
+    sent = record_client_calls(redis_client, monkeypatch)
     assert store.touch("k") is True and store.ttl("k") > 0
     assert store.clear() == 1
     assert sent == (["SCAN"] if store_path == "fast" else ["EXPIRE", "TTL", "SCAN", "pipeline"])

@@ -61,3 +61,22 @@ def _own_client(client: Any) -> Any:
     if type(pool) is redis.ConnectionPool and "host" in options:
         return redis.Redis(host=options["host"], port=options["port"])
     return client
+
+
+def record_client_calls(client: Any, monkeypatch: Any) -> list[str]:
+    """The commands sent through the client's own methods from now on (``"pipeline"`` for a
+    pipeline): what the fast path's framed commands on its own connections bypass."""
+    sent: list[str] = []
+    execute_command, pipeline = client.execute_command, client.pipeline
+
+    def recorded_command(*args: Any, **options: Any) -> Any:
+        sent.append(str(args[0]))
+        return execute_command(*args, **options)
+
+    def recorded_pipeline(*args: Any, **options: Any) -> Any:
+        sent.append("pipeline")
+        return pipeline(*args, **options)
+
+    monkeypatch.setattr(client, "execute_command", recorded_command)
+    monkeypatch.setattr(client, "pipeline", recorded_pipeline)
+    return sent
