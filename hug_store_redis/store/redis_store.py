@@ -12,7 +12,6 @@ from ..cache.cached_reads import CachedReads, cache_of, cached_reads_for
 from ..cache.local_cache import LocalCache
 from ..clients import connect
 from ..codec import non_finite
-from ..codec.wire import as_bytes
 from ..errors import CorruptSessionError, short_id
 from ..transport.base import RedisClient, SlidingReply
 from ..transport.fast_transport import FastTransport
@@ -20,14 +19,15 @@ from ..transport.replica_wait import replica_wait
 from ..transport.selection import transport_for
 from .admin import AdminMixin
 from .checks import expiration_seconds, require_bytes
+from .conditional_writes import ConditionalWritesMixin
 from .index_writes import IndexWritesMixin
-from .results import GONE, WRITTEN, SlidingRead, WriteOutcome, WriteStatus
+from .results import SlidingRead, WriteOutcome
 from .stats import Histogram, StoreStats, counting_errors
 
 __all__ = ["RedisClient", "RedisStore", "SlidingRead", "WriteOutcome", "expiration_seconds"]
 
 
-class RedisStore(AdminMixin, IndexWritesMixin):
+class RedisStore(AdminMixin, ConditionalWritesMixin, IndexWritesMixin):
     """Session data as JSON in plain Redis strings at ``namespace:key``.
 
     Defaults, keys and bytes are those of hug_store_redis 1.0.0, so an upgrade keeps
@@ -288,70 +288,6 @@ class RedisStore(AdminMixin, IndexWritesMixin):
             self._forget(key, old_key)
         self._stats.write(len(payload))
         self._stats.count("deletes")
-
-    # Conditional writes: never lose another request's update, never recreate a key that
-    # logout or rotation deleted. ``set`` and ``write_payload`` stay last-writer-wins.
-
-    @counting_errors
-    def compare_and_set(self, key: str, expected_payload: bytes | str, payload: bytes) -> WriteOutcome:
-        """Write ``payload`` only if ``key`` still holds ``expected_payload``, the value this caller read.
-
-        Written (expiry restarted), gone (no key: never recreated), or a conflict carrying
-        the value another writer left, to merge into without another read. An empty
-        ``payload`` deletes the key if it is unchanged. A ``str`` (from a decoding client)
-        is compared as its UTF-8 bytes (``codec.wire.as_bytes``).
-        """
-        require_bytes(payload)
-        if isinstance(expected_payload, str):
-            expected_payload = as_bytes(expected_payload)
-        require_bytes(expected_payload)
-        try:  # a conflict or a gone key means any cached copy is stale too
-            reply = self._transport.compare_and_set(key, expected_payload, payload)
-        except UnicodeDecodeError:  # a decoding client's conflict with a value that is not UTF-8:
-            current = self._transport.read_bytes(key)  # its bytes, as a bytes client gets them
-            reply = 0 if current is None else current
-        finally:
-            self._forget(key)
-        if isinstance(reply, int):
-            if reply == 0:
-                return GONE
-            if payload:
-                self._stats.write(len(payload))
-            else:
-                self._stats.count("deletes")
-            return WRITTEN
-        self._stats.count("conflicts")
-        return WriteOutcome(WriteStatus.CONFLICT, reply)
-
-    @counting_errors
-    def create(self, key: str, payload: bytes) -> bool:
-        """Write a new session (SET NX with the expiry); False, writing nothing, when ``key`` exists."""
-        require_bytes(payload)
-        try:
-            created = self._transport.create(key, payload)
-        finally:
-            self._forget(key)
-        self._stats.created(created, len(payload))
-        return created
-
-    @counting_errors
-    def create_replacing(self, key: str, payload: bytes, old_key: str) -> bool:
-        """``create`` under a new id and delete ``old_key``, in one round trip (login's id rotation).
-
-        SET NX and DEL pipelined without MULTI, so it stays Cluster-safe. ``old_key`` is
-        deleted whatever SET NX found: on a collision (another session already holds
-        ``key``; with 256-bit random ids, practically impossible) this returns False and
-        the caller, which still holds ``payload``, creates it under another id.
-        """
-        require_bytes(payload)
-        try:
-            created, deleted = self._transport.create_replacing(key, payload, old_key)
-        finally:
-            self._forget(key, old_key)
-        self._stats.created(created, len(payload))
-        if deleted:
-            self._stats.count("deletes")
-        return created
 
     def _forget(self, *keys: str) -> None:
         """After a write, acknowledged or not: this process reads the keys from Redis next time."""
