@@ -235,6 +235,11 @@ class RedisStore(AdminMixin, ConditionalWritesMixin, IndexWritesMixin):
             return self._read_touching_always
         return functools.partial(self._read_sliding_below, int((expiration - touch_after) * 1000))
 
+    def untouched_reader(self) -> Callable[[str], SlidingReply]:
+        """``(value, remaining ms, False)`` in one round trip (or a local-cache hit), never sliding
+        the expiry: for a caller that decides its own touches (the middleware under ``max_lifetime``)."""
+        return functools.partial(self._read_sliding_below, 0)
+
     def _read_never_expiring(self, key: str) -> SlidingReply:
         payload = self.read_payload(key)
         return payload, -2 if payload is None else -1, False

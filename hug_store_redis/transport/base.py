@@ -78,15 +78,21 @@ class Transport(Protocol):
         ``touch_below_ms`` remain, and never on a missing key (``(None, -2, False)``).
         Only for a namespace with an expiry."""
 
-    def compare_and_set(self, key: str, expected: bytes, payload: bytes) -> int | bytes | str:
+    def compare_and_set(
+        self, key: str, expected: bytes, payload: bytes, expire_s: int | None = None
+    ) -> int | bytes | str:
         """COMPARE_AND_SET's reply: 1 written (empty ``payload``: deleted), 0 no key (never
         recreated), else the value another writer left, which is not ``expected``. A write
-        sent again after a lost reply that finds exactly ``payload`` is written (``settled``)."""
+        sent again after a lost reply that finds exactly ``payload`` is written (``settled``).
+        ``expire_s``, when given, is this write's expiry instead of the namespace's (a
+        session's remaining ``max_lifetime``); the same on ``create`` and ``create_replacing``."""
 
-    def create(self, key: str, payload: bytes) -> bool:
+    def create(self, key: str, payload: bytes, expire_s: int | None = None) -> bool:
         """SET NX with the expiry: False when the key exists (nothing written)."""
 
-    def create_replacing(self, key: str, payload: bytes, old_key: str) -> tuple[bool, bool]:
+    def create_replacing(
+        self, key: str, payload: bytes, old_key: str, expire_s: int | None = None
+    ) -> tuple[bool, bool]:
         """``create`` and DEL ``old_key`` pipelined without MULTI: (created, old key deleted)."""
 
     def write(self, key: str, payload: bytes) -> None:
@@ -100,9 +106,9 @@ class Transport(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
-    def touch(self, key: str) -> bool:
-        """EXPIRE with the namespace's expiry (EXISTS when it has none); False when there is no key.
-        Expiry-only: no ``WAIT``, and never a key created."""
+    def touch(self, key: str, expire_ms: int | None = None) -> bool:
+        """EXPIRE with the namespace's expiry (EXISTS when it has none), or PEXPIRE ``expire_ms``
+        when given; False when there is no key. Expiry-only: no ``WAIT``, and never a key created."""
 
     def ttl(self, key: str) -> int:
         """TTL's reply: seconds left, -1 for a key that never expires, -2 for no key."""

@@ -100,9 +100,12 @@ class ClientTransport:
             lambda: without_scripts.read_sliding(self._client, full_key, self._expiry_ms, touch_below_ms),
         )
 
-    def compare_and_set(self, key: str, expected: bytes, payload: bytes) -> int | bytes | str:
+    def compare_and_set(
+        self, key: str, expected: bytes, payload: bytes, expire_s: int | None = None
+    ) -> int | bytes | str:
         full_key = self._codec.namespaced_key(key)
-        arguments = (digest(expected), self._expiration or 0, payload)
+        expiration = self._expiration if expire_s is None else expire_s
+        arguments = (digest(expected), expiration or 0, payload)
         resends = (
             Resends()
         )  # the store's own resends (a Sentinel switch); the client's own retries it cannot see
@@ -118,22 +121,26 @@ class ClientTransport:
         return self._scripts.run_or_fallback(
             run,
             lambda: without_scripts.compare_and_set(
-                self._client, full_key, expected, payload, self._expiration, waiting=self._wait is not None
+                self._client, full_key, expected, payload, expiration, waiting=self._wait is not None
             ),
         )
 
-    def create(self, key: str, payload: bytes) -> bool:
+    def create(self, key: str, payload: bytes, expire_s: int | None = None) -> bool:
         full_key = self._codec.namespaced_key(key)
+        expiration = self._expiration if expire_s is None else expire_s
         (created,) = self._run_write(
-            key, lambda target: target.set(full_key, payload, ex=self._expiration, nx=True)
+            key, lambda target: target.set(full_key, payload, ex=expiration, nx=True)
         )
         return bool(created)
 
-    def create_replacing(self, key: str, payload: bytes, old_key: str) -> tuple[bool, bool]:
+    def create_replacing(
+        self, key: str, payload: bytes, old_key: str, expire_s: int | None = None
+    ) -> tuple[bool, bool]:
         full_key, full_old_key = self._codec.namespaced_key(key), self._codec.namespaced_key(old_key)
+        expiration = self._expiration if expire_s is None else expire_s
 
         def queue(pipeline: Any) -> None:
-            pipeline.set(full_key, payload, ex=self._expiration, nx=True)
+            pipeline.set(full_key, payload, ex=expiration, nx=True)
             pipeline.delete(full_old_key)
 
         created, deleted = self._run_write(key, queue, pipelined=True)
@@ -187,8 +194,10 @@ class ClientTransport:
     def exists(self, key: str) -> bool:
         return bool(self._client.exists(self._codec.namespaced_key(key)))
 
-    def touch(self, key: str) -> bool:
+    def touch(self, key: str, expire_ms: int | None = None) -> bool:
         full_key = self._codec.namespaced_key(key)
+        if expire_ms is not None:
+            return bool(self._client.pexpire(full_key, expire_ms))
         if self._expiration is None:
             return bool(self._client.exists(full_key))
         return bool(self._client.expire(full_key, self._expiration))

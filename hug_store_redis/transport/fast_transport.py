@@ -110,9 +110,12 @@ class FastTransport:
             lambda: without_scripts.read_sliding(self._client, full_key, self._expiry_ms, touch_below_ms),
         )
 
-    def compare_and_set(self, key: str, expected: bytes, payload: bytes) -> int | bytes | str:
+    def compare_and_set(
+        self, key: str, expected: bytes, payload: bytes, expire_s: int | None = None
+    ) -> int | bytes | str:
         full_key = self._codec.namespaced_key(key)
-        arguments = bulk(full_key) + bulk(digest(expected).encode()) + self._expiry_s_bulk + bulk(payload)
+        expiry = self._expiry_s_bulk if expire_s is None else bulk(b"%d" % expire_s)
+        arguments = bulk(full_key) + bulk(digest(expected).encode()) + expiry + bulk(payload)
         resends = Resends()
         return self._scripts.run_or_fallback(  # type: ignore[no-any-return]
             lambda: settled(
@@ -121,22 +124,32 @@ class FastTransport:
                 resends,
             ),
             lambda: without_scripts.compare_and_set(
-                self._client, full_key, expected, payload, self._expiration, waiting=self._wait is not None
+                self._client,
+                full_key,
+                expected,
+                payload,
+                self._expiration if expire_s is None else expire_s,
+                waiting=self._wait is not None,
             ),
         )
 
-    def create(self, key: str, payload: bytes) -> bool:
-        (created,) = self._run_write(key, (self._frame_create(key, payload),))
+    def create(self, key: str, payload: bytes, expire_s: int | None = None) -> bool:
+        (created,) = self._run_write(key, (self._frame_create(key, payload, expire_s),))
         return created is not None
 
-    def create_replacing(self, key: str, payload: bytes, old_key: str) -> tuple[bool, bool]:
+    def create_replacing(
+        self, key: str, payload: bytes, old_key: str, expire_s: int | None = None
+    ) -> tuple[bool, bool]:
         created, deleted = self._run_write(
-            key, (self._frame_create(key, payload), self._codec.frame_delete(old_key))
+            key, (self._frame_create(key, payload, expire_s), self._codec.frame_delete(old_key))
         )
         return created is not None, deleted == 1
 
-    def _frame_create(self, key: str, payload: bytes) -> bytes:
-        return self._create_head + bulk(self._codec.namespaced_key(key)) + bulk(payload) + self._create_tail
+    def _frame_create(self, key: str, payload: bytes, expire_s: int | None) -> bytes:
+        full_key = self._codec.namespaced_key(key)
+        if expire_s is not None:
+            return command(b"SET", full_key, payload, b"NX", b"EX", expire_s)
+        return self._create_head + bulk(full_key) + bulk(payload) + self._create_tail
 
     def _run_script(
         self,
@@ -183,7 +196,9 @@ class FastTransport:
     def exists(self, key: str) -> bool:
         return bool(self._fast.execute(self._codec.frame_exists(key)))
 
-    def touch(self, key: str) -> bool:
+    def touch(self, key: str, expire_ms: int | None = None) -> bool:
+        if expire_ms is not None:
+            return bool(self._fast.execute(command(b"PEXPIRE", self._codec.namespaced_key(key), expire_ms)))
         if self._expiration is None:
             return self.exists(key)
         return bool(self._fast.execute(command(b"EXPIRE", self._codec.namespaced_key(key), self._expiration)))
