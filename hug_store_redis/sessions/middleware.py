@@ -27,6 +27,7 @@ from .cookies import (
     lifetime,
     new_session_id,
 )
+from .request_state import STATE_KEY, Loaded, RequestState
 from .session_delta import MergeHook
 from .session_write import Saved, create, save_existing
 from .signed_in_devices import BOUND_KEY, SignedInDevices
@@ -44,40 +45,10 @@ DEFAULT_MAX_SESSION_BYTES = 1 << 20
 request of that browser slow (Redis sends the whole value on each read). A session growing
 without bound is a bug to see in the log, not a value to keep storing silently."""
 
-_STATE_KEY = "hug_store_redis.session"
 _UNREACHABLE = UNREACHABLE_ERRORS
 ON_ERROR_VALUES = ("raise", "degrade")
 
 _T = TypeVar("_T")
-
-
-Loaded = tuple[str, bytes | str, Any]
-"""The common request's whole state, kept in the WSGI environ: the id of a session read
-from Redis, the exact bytes read, which a write compares against, and the codec's
-reference for telling whether the session changed, nested changes included (the compiled
-twin compares the session's encoding with the bytes read in one pass)."""
-
-
-class _State:
-    """Everything else a request can do to its session, kept in the WSGI environ."""
-
-    __slots__ = ("clear_cookie", "degraded", "new_id", "old_id", "payload", "session_id")
-
-    def __init__(
-        self,
-        *,
-        session_id: str | None = None,
-        payload: bytes | str | None = None,
-        old_id: str | None = None,
-        clear_cookie: bool = False,
-        degraded: bool = False,
-    ) -> None:
-        self.session_id = session_id  # None: no session in Redis yet (nothing issued)
-        self.payload = payload  # as in Loaded: the bytes a write of session_id compares against
-        self.old_id = old_id  # a key Redis holds, to delete when the session is written
-        self.clear_cookie = clear_cookie  # the client sent a cookie we will not honour
-        self.new_id = False  # the id is not the one in the client's cookie (never written yet)
-        self.degraded = degraded  # Redis was unreachable and on_error="degrade"
 
 
 class RedisSessionMiddleware(SignedInDevices):
@@ -187,16 +158,16 @@ class RedisSessionMiddleware(SignedInDevices):
         header = env.get("HTTP_COOKIE")
         first = self._first_cookie_id(header, self._cookie_prefix) if header else None
         if first is not None:
-            data, env[_STATE_KEY] = self._load(first)
+            data, env[STATE_KEY] = self._load(first)
         else:
             values = request.get_cookie_values(self.cookie_name) if header else None
             if values and is_session_id(values[0]):
-                data, env[_STATE_KEY] = self._load(values[0])
+                data, env[STATE_KEY] = self._load(values[0])
             else:
-                data, env[_STATE_KEY] = {}, _State(clear_cookie=bool(values))
+                data, env[STATE_KEY] = {}, RequestState(clear_cookie=bool(values))
         request.context[self.context_name] = data
 
-    def _load(self, session_id: str) -> tuple[Any, Loaded | _State]:
+    def _load(self, session_id: str) -> tuple[Any, Loaded | RequestState]:
         try:
             payload, _, touched = self._read(session_id)
         except _UNREACHABLE as error:
@@ -205,11 +176,11 @@ class RedisSessionMiddleware(SignedInDevices):
             logger.warning(
                 "[%s] session store unreachable, serving an empty session: %s", self.store.namespace, error
             )
-            return {}, _State(degraded=True)
+            return {}, RequestState(degraded=True)
         except CorruptSessionError as error:  # bytes that are not UTF-8, met by a decoding client
             return {}, self._discard(session_id, error.reason)
         if payload is None:  # expired or never issued: never adopt an id the client chose
-            return {}, _State(clear_cookie=True)
+            return {}, RequestState(clear_cookie=True)
         try:
             data = self.store.decode(payload, session_id)
         except CorruptSessionError as error:
@@ -220,15 +191,15 @@ class RedisSessionMiddleware(SignedInDevices):
             self._note_seen(session_id, data[BOUND_KEY])
         return data, (session_id, payload, self._reference(data, payload))
 
-    def _discard(self, session_id: str, reason: str) -> _State:
+    def _discard(self, session_id: str, reason: str) -> RequestState:
         logger.warning(
             "[%s] session %s: %s; starting a new session", self.store.namespace, short_id(session_id), reason
         )
-        return _State(old_id=session_id, clear_cookie=True)
+        return RequestState(old_id=session_id, clear_cookie=True)
 
     def process_response(self, request: Any, response: Any, resource: Any, req_succeeded: bool) -> None:
         """Write the session only if its JSON changed; set the cookie only if it is new."""
-        state: Loaded | _State | None = request.env.get(_STATE_KEY)
+        state: Loaded | RequestState | None = request.env.get(STATE_KEY)
         session = request.context.get(self.context_name)
         if type(state) is tuple:
             session_id, payload, reference = state
@@ -238,7 +209,7 @@ class RedisSessionMiddleware(SignedInDevices):
                     self._set_cookie(response, session_id)
                 return
             self._save_existing(session, session_id, payload, response)
-        elif isinstance(state, _State) and not state.degraded:
+        elif isinstance(state, RequestState) and not state.degraded:
             if state.session_id is None and not session:
                 self._drop_stale(state, response)
             elif state.session_id is None or state.new_id:
@@ -279,7 +250,7 @@ class RedisSessionMiddleware(SignedInDevices):
                 short_id(session_id),
             )
 
-    def _save_new(self, session: Any, state: _State, response: Any) -> None:
+    def _save_new(self, session: Any, state: RequestState, response: Any) -> None:
         """SET NX under a fresh id (deleting a rotated or refused old key in the same round trip)."""
         payload = self._encode(session, state.payload, state.session_id)
         if self._too_big(payload, "(new)"):
@@ -312,7 +283,7 @@ class RedisSessionMiddleware(SignedInDevices):
                 raise  # the handler put them there: a bug to report, not data to repair
         return self.store.encode(non_finite.cleaned(session, session_id or "", self.store.namespace))
 
-    def _drop_stale(self, state: _State, response: Any) -> None:
+    def _drop_stale(self, state: RequestState, response: Any) -> None:
         """An empty session under a cookie we refused: clear it, store nothing."""
         if state.old_id is not None:
             self._guard(self.store.delete, state.old_id)
@@ -372,12 +343,12 @@ class RedisSessionMiddleware(SignedInDevices):
         state.clear_cookie = True
         request.context[self.context_name] = {}
 
-    def _state(self, request: Any) -> _State:
-        state: Loaded | _State | None = request.env.get(_STATE_KEY)
-        if isinstance(state, _State):
+    def _state(self, request: Any) -> RequestState:
+        state: Loaded | RequestState | None = request.env.get(STATE_KEY)
+        if isinstance(state, RequestState):
             return state
         if state is None:
             raise RuntimeError("RedisSessionMiddleware did not see this request: is it added to the API?")
         session_id, payload, _ = state
-        state = request.env[_STATE_KEY] = _State(session_id=session_id, payload=payload)
+        state = request.env[STATE_KEY] = RequestState(session_id=session_id, payload=payload)
         return state
