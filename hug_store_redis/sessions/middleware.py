@@ -27,6 +27,8 @@ from .cookies import (
     lifetime,
     new_session_id,
 )
+from .lifetime import Lifetime
+from .max_lifetime import MaxLifetime
 from .request_state import STATE_KEY, Loaded, RequestState
 from .session_delta import MergeHook
 from .session_write import Saved, create, save_existing
@@ -51,7 +53,7 @@ ON_ERROR_VALUES = ("raise", "degrade")
 _T = TypeVar("_T")
 
 
-class RedisSessionMiddleware(SignedInDevices):
+class RedisSessionMiddleware(SignedInDevices, MaxLifetime):
     """Sessions in a ``RedisStore``; a drop-in for ``hug.middleware.SessionMiddleware``.
 
     Takes every keyword of hug's middleware, with the same meaning, plus
@@ -65,6 +67,9 @@ class RedisSessionMiddleware(SignedInDevices):
     read; the ``touch_after`` attribute reads the value in force, after the cap.
     ``merge(base, mine, theirs) -> dict`` decides what to write when another request
     changed the session in between (default: this request's top-level changes win).
+    ``max_lifetime`` (seconds or a timedelta; default None, no limit): a session ends that
+    long after its id was issued (created, or ``regenerate`` at login), however active it
+    is; its key's expiry never outlasts it (``lifetime.py`` says how and why).
     """
 
     __slots__ = (
@@ -72,6 +77,7 @@ class RedisSessionMiddleware(SignedInDevices):
         "_cookie_prefix",
         "_expired_cookie_attributes",
         "_first_cookie_id",
+        "_lifetime",
         "_read",
         "_reference",
         "_unchanged",
@@ -84,6 +90,7 @@ class RedisSessionMiddleware(SignedInDevices):
         "cookie_path",
         "cookie_same_site",
         "cookie_secure",
+        "max_lifetime",
         "max_session_bytes",
         "merge",
         "on_error",
@@ -109,6 +116,7 @@ class RedisSessionMiddleware(SignedInDevices):
         max_session_bytes: int | None = DEFAULT_MAX_SESSION_BYTES,
         touch_after: float = DEFAULT_TOUCH_AFTER,
         merge: MergeHook | None = None,
+        max_lifetime: "float | datetime.timedelta | None" = None,
     ) -> None:
         check_cookie(cookie_name, cookie_same_site, cookie_secure)
         if on_error not in ON_ERROR_VALUES:
@@ -124,7 +132,14 @@ class RedisSessionMiddleware(SignedInDevices):
         self.store = store
         # The value in force, so reading the attribute tells what the reads do.
         self.touch_after = touch_after if store.expiration is None else min(touch_after, store.expiration / 2)
-        self._read = store.sliding_reader(self.touch_after)
+        self._lifetime = (
+            None if max_lifetime is None else Lifetime(max_lifetime, store.expiration, self.touch_after)
+        )
+        self.max_lifetime = None if self._lifetime is None else self._lifetime.seconds
+        # Under max_lifetime the touch waits for the issue time, which is inside the value.
+        self._read = (
+            store.sliding_reader(self.touch_after) if self._lifetime is None else store.untouched_reader()
+        )
         self._reference = store.codec.reference  # the store's twin, compiled or pure
         self._unchanged = store.codec.unchanged
         self._first_cookie_id = store.codec.first_cookie_id
@@ -169,7 +184,7 @@ class RedisSessionMiddleware(SignedInDevices):
 
     def _load(self, session_id: str) -> tuple[Any, Loaded | RequestState]:
         try:
-            payload, _, touched = self._read(session_id)
+            payload, ttl_ms, touched = self._read(session_id)
         except _UNREACHABLE as error:
             if self.on_error == "raise":
                 raise
@@ -187,6 +202,8 @@ class RedisSessionMiddleware(SignedInDevices):
             return {}, self._discard(session_id, error.reason)
         if not isinstance(data, dict):  # valid JSON, but no session this middleware wrote
             return {}, self._discard(session_id, f"JSON {type(data).__name__}, not an object")
+        if self._lifetime is not None:
+            return self._load_stamped(self._lifetime, session_id, payload, data, ttl_ms)
         if touched and BOUND_KEY in data:  # signed-in devices: last seen rides on the lazy touch
             self._note_seen(session_id, data[BOUND_KEY])
         return data, (session_id, payload, self._reference(data, payload))
@@ -214,11 +231,21 @@ class RedisSessionMiddleware(SignedInDevices):
                 self._drop_stale(state, response)
             elif state.session_id is None or state.new_id:
                 self._save_new(session, state, response)
+            elif self._lifetime is not None:
+                self._save_stamped(self._lifetime, session, state, response)
             else:
                 assert state.payload is not None
                 self._save_existing(session, state.session_id, state.payload, response)
 
-    def _save_existing(self, session: Any, session_id: str, read: bytes | str, response: Any) -> None:
+    def _save_existing(
+        self,
+        session: Any,
+        session_id: str,
+        read: bytes | str,
+        response: Any,
+        expire_s: int | None = None,
+        merge: MergeHook | None = None,
+    ) -> None:
         """Compare-and-set over the bytes read; a session left empty is deleted the same way."""
         if type(session) is dict and not session:
             payload = b""
@@ -228,7 +255,14 @@ class RedisSessionMiddleware(SignedInDevices):
                 return
         try:
             saved = save_existing(
-                self.store, session_id, read, session, payload, self.merge, self.max_session_bytes
+                self.store,
+                session_id,
+                read,
+                session,
+                payload,
+                self.merge if merge is None else merge,
+                self.max_session_bytes,
+                expire_s,
             )
         except _UNREACHABLE as error:
             self._unreachable(error)
@@ -252,11 +286,15 @@ class RedisSessionMiddleware(SignedInDevices):
 
     def _save_new(self, session: Any, state: RequestState, response: Any) -> None:
         """SET NX under a fresh id (deleting a rotated or refused old key in the same round trip)."""
+        expire_s = None
+        if self._lifetime is not None and type(session) is dict:  # a new id: its lifetime starts now
+            issued = self._lifetime.now()
+            session, expire_s = self._lifetime.stamped(session, issued), self._lifetime.expire_s(issued)
         payload = self._encode(session, state.payload, state.session_id)
         if self._too_big(payload, "(new)"):
             return
         session_id = self._guard(
-            create, self.store, state.session_id or new_session_id(), payload, state.old_id
+            create, self.store, state.session_id or new_session_id(), payload, state.old_id, expire_s
         )
         if session_id is not None:
             state.session_id, state.new_id = session_id, True

@@ -15,7 +15,16 @@ twin compares the session's encoding with the bytes read in one pass)."""
 class RequestState:
     """Everything else a request can do to its session, kept in the WSGI environ."""
 
-    __slots__ = ("clear_cookie", "degraded", "new_id", "old_id", "payload", "session_id")
+    __slots__ = (
+        "clear_cookie",
+        "degraded",
+        "issued",
+        "new_id",
+        "old_id",
+        "payload",
+        "reference",
+        "session_id",
+    )
 
     def __init__(
         self,
@@ -25,6 +34,8 @@ class RequestState:
         old_id: str | None = None,
         clear_cookie: bool = False,
         degraded: bool = False,
+        issued: int | None = None,
+        reference: Any = None,
     ) -> None:
         self.session_id = session_id  # None: no session in Redis yet (nothing issued)
         self.payload = payload  # as in Loaded: the bytes a write of session_id compares against
@@ -32,3 +43,5 @@ class RequestState:
         self.clear_cookie = clear_cookie  # the client sent a cookie we will not honour
         self.new_id = False  # the id is not the one in the client's cookie (never written yet)
         self.degraded = degraded  # Redis was unreachable and on_error="degrade"
+        self.issued = issued  # max_lifetime: when session_id was issued (None: not known, now)
+        self.reference = reference  # max_lifetime: as in Loaded, to skip writing an unchanged session
