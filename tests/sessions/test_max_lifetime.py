@@ -10,13 +10,16 @@ import datetime
 import json
 import logging
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import hug
 import pytest
 from support.commands import Commands
 from support.overlap import Browser, Gates, gated_api, get_with_cookie, overlap
+from support.servers import wait_for
 from support.session_app import READ, call, issued_id, make_api, set_cookies
+from support.store_cache import GENEROUS, sent_by_the_store, wait_cached
 
 from hug_store_redis import RedisStore
 from hug_store_redis.sessions import ISSUED_KEY, RedisSessionMiddleware, new_session_id
@@ -293,3 +296,26 @@ def test_requests_overlapping_the_lifetimes_end_never_revive_the_session(
     session, cookies = get_with_cookie(browser.base, "/read", sid)
     assert session == {} and cookies and cookies[0].startswith("sid=;")
     assert not redis_client.exists(f"store:{sid}")
+
+
+def test_with_the_local_cache_a_read_only_request_sends_nothing_and_a_due_touch_stays_capped(redis_client):
+    store = RedisStore(redis_client, f"cached-{uuid.uuid4().hex[:8]}", local_cache=True)
+    try:
+        api = make_api(RedisSessionMiddleware(store, max_lifetime=LIFETIME))
+        sid = new_session_id()
+        key = f"{store.namespace}:{sid}"
+        redis_client.set(key, json.dumps({ISSUED_KEY: int(time.time()) - 10, "counter": 3}), ex=LIFETIME - 20)
+        wait_cached(store, sid)
+        commands = Commands(redis_client)
+        for _ in range(20):
+            assert call(api, "/read", sid).data == {"counter": 3}
+        assert sent_by_the_store(commands) == {}
+        redis_client.pexpire(key, 30_000)  # due: the touch goes to Redis, capped
+        wait_for(  # once the invalidation of the PEXPIRE above reached the cache, a read touches
+            "a capped touch",
+            lambda: call(api, "/read", sid).data == {"counter": 3} and redis_client.pttl(key) > 30_000,
+            timeout=GENEROUS,
+        )
+        assert redis_client.pttl(key) <= (LIFETIME - 10) * 1000  # the lifetime left
+    finally:
+        store.close()
