@@ -51,6 +51,9 @@ TTL_ROUNDING_MS = 50
 """A TTL this close above the target is the millisecond rounding of an earlier capped touch,
 not a longer expiry: it is left alone rather than touched again on every read."""
 
+ENDED = -1
+"""``Lifetime.on_read``'s answer for a session whose lifetime is over."""
+
 MIN_CAPPED_TOUCH_GAIN_MS = 1000
 """A capped expiry is touched only when that gains at least this much (or ``touch_after``):
 with ``touch_after=0`` every read would otherwise send a PEXPIRE that moves nothing."""
@@ -129,16 +132,20 @@ class Lifetime:
             return None
         return left
 
-    def touch_ms(self, issued: int, ttl_ms: int) -> int | None:
-        """The PEXPIRE a read should send, or None when no touch is due.
+    def on_read(self, issued: int, ttl_ms: int) -> int | None:
+        """``ENDED`` when under a second is left (as for ``expire_s``), else the PEXPIRE (ms) a
+        read should send, or None when no touch is due. One call and one clock read per request.
 
         While more than the idle expiry is left, the store's rule: slide once fewer than
         ``expiration - touch_after`` remain. Near the end the target is the remaining
         lifetime, and a key already capped there is not due. A key expiring later than
         the target (written before the option, or under a longer lifetime) is capped now.
         """
-        left_ms = int(self.remaining_s(issued) * 1000)
-        if left_ms <= 0 or ttl_ms == -2:
+        left = issued + self.seconds - self._clock()
+        if left < 1:
+            return ENDED
+        left_ms = int(min(left, self.seconds) * 1000)
+        if ttl_ms == -2:
             return None
         if self._expiration_ms is not None and self._expiration_ms <= left_ms:
             target, gain = self._expiration_ms, self._touch_after_ms

@@ -9,7 +9,7 @@ from typing import Any
 from ..clients.families import UNREACHABLE_ERRORS
 from ..errors import CorruptSessionError, short_id
 from ..store import RedisStore
-from .lifetime import Lifetime, log_ended
+from .lifetime import ENDED, Lifetime, log_ended
 from .request_state import RequestState
 from .session_delta import MergeHook
 from .signed_in_devices import BOUND_KEY
@@ -62,10 +62,10 @@ class MaxLifetime:
         except CorruptSessionError as error:
             return {}, self._discard(session_id, error.reason)
         if issued is not None:
-            if lifetime.expire_s(issued) == 0:
+            touch_ms = lifetime.on_read(issued, ttl_ms)
+            if touch_ms == ENDED:
                 log_ended(self.store, session_id, "starting a new session")
                 return {}, RequestState(old_id=session_id, clear_cookie=True)
-            touch_ms = lifetime.touch_ms(issued, ttl_ms)
             if touch_ms is not None:
                 self._touch_capped(session_id, touch_ms, data)
         return data, RequestState(session_id=session_id, payload=payload, issued=issued, reference=reference)
