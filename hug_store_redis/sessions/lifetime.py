@@ -166,10 +166,9 @@ class Lifetime:
         and the result carries the earlier of this request's and the other writer's."""
 
         def merged(base: Session, mine: Session, theirs: Session) -> Session:
-            issued = mine[ISSUED_KEY]
-            their_issued = theirs.get(ISSUED_KEY)
-            if type(their_issued) is int:
-                issued = min(issued, their_issued)
+            # Mine has none when this request emptied the session; theirs, when 1.0.0 wrote it.
+            times = [found for found in (_issued_in(mine), _issued_in(theirs)) if found is not None]
+            issued = min(times) if times else self.now()
             if self.expire_s(issued) == 0:
                 return {}  # the other writer's issue time has ended: the session is deleted
             base, mine, theirs = _without_issued(base), _without_issued(mine), _without_issued(theirs)
@@ -182,7 +181,14 @@ class Lifetime:
 
 
 def _without_issued(session: Session) -> Session:
+    if not isinstance(session, dict):  # a handler's non-dict: the merge reports it as before
+        return session
     return {key: value for key, value in session.items() if key != ISSUED_KEY}
+
+
+def _issued_in(session: Any) -> int | None:
+    issued = session.get(ISSUED_KEY) if isinstance(session, dict) else None
+    return issued if type(issued) is int else None
 
 
 def log_ended(store: RedisStore, session_id: str, outcome: str) -> None:

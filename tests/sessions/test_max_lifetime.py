@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import hug
 import pytest
 from support.commands import Commands
+from support.driven import DrivenRequest
 from support.overlap import Browser, Gates, gated_api, get_with_cookie, overlap
 from support.servers import wait_for
 from support.session_app import READ, call, issued_id, make_api, set_cookies
@@ -319,3 +320,14 @@ def test_with_the_local_cache_a_read_only_request_sends_nothing_and_a_due_touch_
         assert redis_client.pttl(key) <= (LIFETIME - 10) * 1000  # the lifetime left
     finally:
         store.close()
+
+
+def test_a_session_emptied_while_another_request_wrote_keeps_the_others_change(store, redis_client):
+    """The conflicting write of an emptied session merges too: its issue time comes from the other writer."""
+    sid = new_session_id()
+    issued = plant(redis_client, sid, {"mine": 1}, issued_ago=10, ttl_s=LIFETIME - 20)[ISSUED_KEY]
+    request = DrivenRequest(RedisSessionMiddleware(store, max_lifetime=LIFETIME), sid)
+    request.read().clear()  # this request empties the session...
+    redis_client.set(f"store:{sid}", json.dumps({ISSUED_KEY: issued, "mine": 1, "theirs": 2}), ex=100)
+    request.write()  # ...while another added a key: that key stays, with the issue time
+    assert stored(redis_client, sid) == {ISSUED_KEY: issued, "theirs": 2}
