@@ -165,16 +165,17 @@ def index_set_frames(
     expire_s: int | None,
     expiring: Sequence[bytes],
     fields_expire_s: int | None,
-) -> list[tuple[bytes | int, ...]]:
+) -> list[tuple[bytes | str | int, ...]]:
     """The commands of ``Transport.index_set``, for both transports: HSET, EXPIRE, HEXPIRE
-    (the form Redis >= 7.4 and Valkey >= 9.0 share), each only when it has work."""
-    frames: list[tuple[bytes | int, ...]] = []
+    (the form Redis >= 7.4 and Valkey >= 9.0 share), each only when it has work. Names as
+    ``str``: a RedisCluster pipeline looks them up as text."""
+    frames: list[tuple[bytes | str | int, ...]] = []
     if fields:
-        frames.append((b"HSET", key, *(part for field in fields.items() for part in field)))
+        frames.append(("HSET", key, *(part for field in fields.items() for part in field)))
     if expire_s is not None:
-        frames.append((b"EXPIRE", key, expire_s))
+        frames.append(("EXPIRE", key, expire_s))
     if expiring and fields_expire_s is not None:
-        frames.append((b"HEXPIRE", key, fields_expire_s, b"FIELDS", len(expiring), *expiring))
+        frames.append(("HEXPIRE", key, fields_expire_s, "FIELDS", len(expiring), *expiring))
     return frames
 
 
