@@ -2,8 +2,9 @@
 
 On a server with hash-field expiry (HEXPIRE: Valkey >= 9.0, Redis >= 7.4, asked once through
 ``transport.capabilities``), each entry's two fields (``e:`` and ``s:``) expire on their own,
-``SLACK_S`` after the session they name would. So an ended session leaves the index at most a
-second after its key expires, with no call to the library; pruning on read stays for the rest
+``SLACK_S`` after the session they name would (counted from the refresh, which follows the
+session's write by a round trip). So an ended session leaves the index about a second after
+its key expires, with no call to the library; pruning on read stays for the rest
 (a key deleted by hand, a login that never wrote its key).
 
 Why an entry never ends before its live session: the session's expiry is restarted only by a
@@ -14,7 +15,13 @@ names after a rotation). A refresh claimed at ``t`` (before it is sent, so the s
 at ``t`` or later) keeps the fields until ``t + E + SLACK_S`` at least; a write or touch that
 skips one ended by ``t + SLACK_S``, so its session ends by ``t + SLACK_S + E``: never later.
 Other processes only add refreshes, and each refresh can only move the end later (the server
-adds the TTL to its own clock, in the order the refreshes arrive). A refresh that fails is
+adds the TTL to its own clock, in the order the refreshes arrive).
+
+An entry written before its session key (``bind_user``, ``regenerate``) gets a longer life,
+``max(expiry, PENDING_GRACE) + SLACK_S``: the key comes at the end of the request, however
+long it runs, and pruning keeps a pending entry as long. Such a write is never the base of a
+skip (the next write or touch, the login's own, refreshes to the usual life), so a skip still
+rests only on a refresh of the usual length, and the argument above holds. A refresh that fails is
 forgotten, so the next request tries again. The cost: one round trip (HEXPIRE, pipelined with
 the other index writes) at most once a second per entry and process, on writes and touches
 only; a read-only request that does not touch still makes one round trip.
@@ -79,9 +86,10 @@ class Throttle:
 class EntryExpiry:
     """The entries' own expiry for one index: ``seconds()`` (None without) and its refreshes."""
 
-    def __init__(self, expiration: int | None, client: Any) -> None:
+    def __init__(self, expiration: int | None, client: Any, pending_s: float) -> None:
         self._expiration = expiration
         self._client = client
+        self._pending_s = pending_s
         self._supported: bool | None = None if expiration is not None else False
         self.refreshes = Throttle(SLACK_S)
 
@@ -96,6 +104,15 @@ class EntryExpiry:
         if not self._supported or self._expiration is None:
             return None
         return self._expiration + SLACK_S
+
+    def pending_seconds(self) -> int | None:
+        """HEXPIRE's seconds for an entry written before its session key (bind, rotate): its
+        session's expiry starts only when the request ends, so the entry lasts as long as
+        pruning waits for a pending key (at least), and the write that follows shortens it."""
+        seconds = self.seconds()
+        if seconds is None or self._expiration is None:
+            return None
+        return max(self._expiration, int(self._pending_s)) + SLACK_S
 
     def maybe_due(self, handle: str) -> bool:
         """Whether a refresh may be due (lock-free; True while the server is not asked yet)."""

@@ -111,7 +111,7 @@ class UserSessionIndex:
             seen_every if store.expiration is None else min(seen_every, store.expiration / 2)
         )
         self._prefix = INDEX_PREFIX + _escaped(store.namespace) + b"|"
-        self._entry_expiry = EntryExpiry(store.expiration, self._client)
+        self._entry_expiry = EntryExpiry(store.expiration, self._client, PENDING_GRACE)
 
     @property
     def seen_every(self) -> float:
@@ -172,8 +172,11 @@ class UserSessionIndex:
     def _put(self, user_id: str, handle: str, entry: dict[str, Any], now: float) -> str:
         key = self.index_key(user_id)
         entry_field, seen_field = entry_fields(handle)
-        fields_expire_s = self._entry_expiry.seconds()
-        self._entry_expiry.refreshes.remember(handle)  # before sending: the server's clock runs later
+        fields_expire_s = self._entry_expiry.pending_seconds()  # the session key comes later
+        if fields_expire_s is not None and fields_expire_s == self._entry_expiry.seconds():
+            self._entry_expiry.refreshes.remember(handle)  # before sending: the server's clock runs later
+        else:
+            self._entry_expiry.refreshes.forget(handle)  # the login's write refreshes it
         try:
             self.store.index_set(
                 key,
