@@ -30,12 +30,16 @@ Elsewhere (Redis < 7.4, Valkey < 9.0) the hash as a whole expires after twice th
 expiry, refreshed with last seen (``user_sessions``), and dead entries go when pruned.
 """
 
+import logging
 import threading
 import time
 from collections import OrderedDict
 from typing import Any
 
+from ..clients.families import NO_PERMISSION_ERRORS
 from ..transport.capabilities import capabilities_of
+
+logger = logging.getLogger("hug_store_redis.signed_in_devices")  # the index's documented logger
 
 SLACK_S = 1
 """Seconds an entry may outlive its session; also the least time between two refreshes."""
@@ -86,7 +90,8 @@ class Throttle:
 class EntryExpiry:
     """The entries' own expiry for one index: ``seconds()`` (None without) and its refreshes."""
 
-    def __init__(self, expiration: int | None, client: Any, pending_s: float) -> None:
+    def __init__(self, expiration: int | None, client: Any, pending_s: float, namespace: str) -> None:
+        self._namespace = namespace
         self._expiration = expiration
         self._client = client
         self._pending_s = pending_s
@@ -117,3 +122,19 @@ class EntryExpiry:
     def maybe_due(self, handle: str) -> bool:
         """Whether a refresh may be due (lock-free; True while the server is not asked yet)."""
         return self._supported is not False and self.refreshes.due(handle)
+
+    def refused(self, error: Exception) -> bool:
+        """After an index write failed with ``error``: True, and entries no longer expire on
+        their own, when it was HEXPIRE refused (an ACL denying it, a failover to an older
+        server): the caller writes again without it, and pruning does the rest."""
+        text = str(error).lower()
+        if not (isinstance(error, NO_PERMISSION_ERRORS) or "unknown command" in text or "noperm" in text):
+            return False
+        if self._supported:
+            logger.warning(
+                "[%s] the server refuses HEXPIRE (%s): index entries are pruned when read instead",
+                self._namespace,
+                error,
+            )
+        self._supported = False
+        return True

@@ -37,6 +37,7 @@ from typing import Any
 
 import ujson
 
+from ..clients.families import RESPONSE_ERRORS
 from ..codec.wire import as_bytes, as_text
 from ..store.redis_store import RedisStore
 from ..transport.scripts import entry_fields
@@ -111,7 +112,7 @@ class UserSessionIndex:
             seen_every if store.expiration is None else min(seen_every, store.expiration / 2)
         )
         self._prefix = INDEX_PREFIX + _escaped(store.namespace) + b"|"
-        self._entry_expiry = EntryExpiry(store.expiration, self._client, PENDING_GRACE)
+        self._entry_expiry = EntryExpiry(store.expiration, self._client, PENDING_GRACE, store.namespace)
 
     @property
     def seen_every(self) -> float:
@@ -178,10 +179,9 @@ class UserSessionIndex:
         else:
             self._entry_expiry.refreshes.forget(handle)  # the login's write refreshes it
         try:
-            self.store.index_set(
+            self._write(
                 key,
                 {entry_field: as_bytes(ujson.encode(entry)), seen_field: _seconds(now)},
-                self._expiry(),
                 (entry_field, seen_field),
                 fields_expire_s,
             )
@@ -216,10 +216,9 @@ class UserSessionIndex:
             return
         entry_field, seen_field = entry_fields(handle)
         try:
-            self.store.index_set(
+            self._write(
                 self.index_key(user_id),
                 {seen_field: _seconds(time.time())} if seen else {},
-                self._expiry(),
                 (entry_field, seen_field) if refreshed else (),
                 fields_expire_s,
             )
@@ -329,6 +328,18 @@ class UserSessionIndex:
                 done.append(entry)
         self._drop(key, done)
         return deleted
+
+    def _write(
+        self, key: bytes, fields: dict[bytes, bytes], expiring: tuple[bytes, ...], fields_expire_s: int | None
+    ) -> None:
+        """One index write; where HEXPIRE turns out refused, written again without it (HSET and
+        EXPIRE again: the same values)."""
+        try:
+            self.store.index_set(key, fields, self._expiry(), expiring, fields_expire_s)
+        except RESPONSE_ERRORS as error:
+            if not expiring or fields_expire_s is None or not self._entry_expiry.refused(error):
+                raise
+            self.store.index_set(key, fields, self._expiry())
 
     def _drop(self, key: bytes, entries: list[_Entry]) -> None:
         """HDEL each entry only if it is unchanged: a ``rotate`` in between names a new key to keep.

@@ -6,6 +6,7 @@ and valkey-server 9.1 (HEXPIRE: each entry expires with its session). Overlaps a
 events in handlers, through a real threaded (waitress) server.
 """
 
+import logging
 import tempfile
 import threading
 
@@ -269,3 +270,35 @@ def test_a_read_only_request_stays_one_round_trip(client, fields_expire, app, st
     assert {
         name: count for name, count in commands.delta().items() if name in index_commands
     } == index_commands
+
+
+@pytest.mark.one_twin
+def test_a_server_refusing_hexpire_falls_back_to_pruning(
+    kind_server, client, fields_expire, store_path, caplog, monkeypatch
+):
+    """COMMAND INFO lists HEXPIRE, an ACL denies it: logins still work, entries are pruned as on
+    older servers, and the log says so once, with the namespace."""
+    if not fields_expire:
+        pytest.skip("HEXPIRE exists to be refused only where the server has it (Valkey 9.1 here)")
+    _, server = kind_server
+    client.acl_setuser("app", enabled=True, passwords=["+pw"], keys=["*"], commands=["+@all", "-hexpire"])
+    app_client = redis.Redis(port=server.port, username="app", password="pw", socket_timeout=5)
+    try:
+        store = RedisStore(app_client, expiration=EXPIRATION, namespace="acl")
+        index = UserSessionIndex(store)
+        with caplog.at_level(logging.WARNING, logger="hug_store_redis.signed_in_devices"):
+            handle = index.add("ann", "sid-1")
+            assert store.create("sid-1", b"{}")
+            index.note_seen("ann", handle, "sid-1")
+            index.add("ann", "sid-never-written")
+        key = index.index_key("ann")
+        assert hpttl(client, key, entry_fields(handle)[0]) == -1  # no expiry of its own
+        (record,) = caplog.records
+        assert record.getMessage().startswith("[acl] the server refuses HEXPIRE")
+        assert [entry.handle for entry in index.sessions("ann")][-1:] != []
+        wait_for("the session to expire", lambda: not store.exists("sid-1"))
+        monkeypatch.setattr(user_sessions, "PENDING_GRACE", 0.0)
+        assert index.sessions("ann") == []  # pruned, as on servers without hash-field expiry
+    finally:
+        app_client.close()
+        client.acl_deluser("app")
