@@ -299,6 +299,8 @@ class RedisSessionMiddleware(SignedInDevices, MaxLifetime):
         if session_id is not None:
             state.session_id, state.new_id = session_id, True
             self._set_cookie(response, session_id)
+            if type(session) is dict and BOUND_KEY in session:  # written after its index entry:
+                self._note_seen(session_id, session[BOUND_KEY])  # the entry's expiry follows
 
     def _too_big(self, payload: bytes, session_id: str) -> bool:
         if self.max_session_bytes is None or len(payload) <= self.max_session_bytes:

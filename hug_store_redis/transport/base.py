@@ -121,9 +121,18 @@ class Transport(Protocol):
         """UNLINK each of ``full_keys`` (Redis keys, as ``scan`` gives them), single-key commands
         pipelined without MULTI in one round trip; how many existed."""
 
-    def index_set(self, key: bytes, fields: Mapping[bytes, bytes], expire_s: int | None) -> None:
-        """HSET ``fields`` on the hash at ``key`` (a Redis key outside every namespace: the
-        per-user index) and EXPIRE it after ``expire_s`` unless None, in one round trip."""
+    def index_set(
+        self,
+        key: bytes,
+        fields: Mapping[bytes, bytes],
+        expire_s: int | None,
+        expiring: Sequence[bytes] = (),
+        fields_expire_s: int | None = None,
+    ) -> None:
+        """HSET ``fields`` (if any) on the hash at ``key`` (a Redis key outside every namespace:
+        the per-user index), EXPIRE it after ``expire_s`` unless None, and HEXPIRE the fields
+        ``expiring`` after ``fields_expire_s`` (servers with hash-field expiry), in one round
+        trip. HSET drops a field's expiry, so a field written here is listed in ``expiring``."""
 
     def index_delete(self, key: bytes, fields: Sequence[bytes]) -> None:
         """HDEL ``fields`` from the hash at ``key``."""
@@ -154,6 +163,26 @@ def shown_key(full_key: bytes) -> str:
     """A Redis key as text for ``NotReplicatedError`` (which shows 8 characters of it): bytes
     that are not UTF-8 escaped, since ``scan`` meets keys no store wrote."""
     return full_key.decode("utf-8", "backslashreplace")
+
+
+def index_set_frames(
+    key: bytes,
+    fields: Mapping[bytes, bytes],
+    expire_s: int | None,
+    expiring: Sequence[bytes],
+    fields_expire_s: int | None,
+) -> list[tuple[bytes | str | int, ...]]:
+    """The commands of ``Transport.index_set``, for both transports: HSET, EXPIRE, HEXPIRE
+    (the form Redis >= 7.4 and Valkey >= 9.0 share), each only when it has work. Names as
+    ``str``: a RedisCluster pipeline looks them up as text."""
+    frames: list[tuple[bytes | str | int, ...]] = []
+    if fields:
+        frames.append(("HSET", key, *(part for field in fields.items() for part in field)))
+    if expire_s is not None:
+        frames.append(("EXPIRE", key, expire_s))
+    if expiring and fields_expire_s is not None:
+        frames.append(("HEXPIRE", key, fields_expire_s, "FIELDS", len(expiring), *expiring))
+    return frames
 
 
 def is_unknown_command(error: Exception) -> bool:

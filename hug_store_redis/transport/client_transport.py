@@ -14,6 +14,7 @@ from .base import (
     Resends,
     SlidingReply,
     get_bytes,
+    index_set_frames,
     is_unknown_command,
     settled,
     shown_key,
@@ -222,14 +223,24 @@ class ClientTransport:
 
         return sum(int(reply) for reply in self._run_write(shown_key(full_keys[0]), queue, pipelined=True))
 
-    def index_set(self, key: bytes, fields: Mapping[bytes, bytes], expire_s: int | None) -> None:
+    def index_set(
+        self,
+        key: bytes,
+        fields: Mapping[bytes, bytes],
+        expire_s: int | None,
+        expiring: Sequence[bytes] = (),
+        fields_expire_s: int | None = None,
+    ) -> None:
+        frames = index_set_frames(key, fields, expire_s, expiring, fields_expire_s)
+        if not frames:
+            return
+
         def queue(target: Any) -> Any:
-            reply = target.hset(key, mapping=dict(fields))
-            if expire_s is not None:
-                target.expire(key, expire_s)
+            for frame in frames:  # HEXPIRE has no method in redis-py 5.3
+                reply = target.execute_command(*frame)
             return reply
 
-        self._run_write(shown_key(key), queue, pipelined=expire_s is not None)
+        self._run_write(shown_key(key), queue, pipelined=len(frames) > 1)
 
     def index_delete(self, key: bytes, fields: Sequence[bytes]) -> None:
         self._run_write(shown_key(key), lambda target: target.hdel(key, *fields))

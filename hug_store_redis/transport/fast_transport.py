@@ -10,6 +10,7 @@ from .base import (
     RedisClient,
     Resends,
     SlidingReply,
+    index_set_frames,
     is_unknown_command,
     settled,
     shown_key,
@@ -216,13 +217,18 @@ class FastTransport:
         frames = tuple(command(b"UNLINK", full_key) for full_key in full_keys)
         return sum(int(reply) for reply in self._run_write(shown_key(full_keys[0]), frames))
 
-    def index_set(self, key: bytes, fields: Mapping[bytes, bytes], expire_s: int | None) -> None:
-        frames: tuple[bytes, ...] = (
-            command(b"HSET", key, *(part for field in fields.items() for part in field)),
-        )
-        if expire_s is not None:
-            frames += (command(b"EXPIRE", key, expire_s),)
-        self._run_write(shown_key(key), frames)
+    def index_set(
+        self,
+        key: bytes,
+        fields: Mapping[bytes, bytes],
+        expire_s: int | None,
+        expiring: Sequence[bytes] = (),
+        fields_expire_s: int | None = None,
+    ) -> None:
+        frames = index_set_frames(key, fields, expire_s, expiring, fields_expire_s)
+        if not frames:
+            return
+        self._run_write(shown_key(key), tuple(command(*frame) for frame in frames))
 
     def index_delete(self, key: bytes, fields: Sequence[bytes]) -> None:
         self._run_write(shown_key(key), (command(b"HDEL", key, *fields),))
