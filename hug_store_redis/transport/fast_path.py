@@ -27,6 +27,8 @@ from redis.connection import BlockingConnectionPool, ConnectionPool
 
 from ..clients.families import UNREACHABLE_ERRORS
 from .base import Resends
+from .direct_io import pipelined_round_trip as _pipelined_round_trip
+from .direct_io import round_trip as _round_trip
 
 # Methods a fast path must not bypass, as the client family defines them. When a client's
 # class overrides or wraps one (a subclass, a pipeline, tracing instrumentation patched in
@@ -173,9 +175,10 @@ class FastPath:
         connection = kept.connection
         try:
             kept.replace_if_stale()
-            reply = connection.retry.call_with_retry(
-                _sender(round_trip, connection, frames, resends), connection.disconnect
-            )
+            try:
+                reply = round_trip(connection, frames)
+            except BaseException as error:
+                reply = _retried(error, round_trip, connection, frames, resends)
         except BaseException:
             connection.disconnect()  # a reply may still be in flight: the next send reconnects
             self._idle.append(kept)
@@ -218,9 +221,10 @@ class FastPath:
         pool = self._live_pool()
         connection: Any = pool.get_connection(*self._checkout_arguments)
         try:
-            return connection.retry.call_with_retry(
-                _sender(round_trip, connection, frames, resends), connection.disconnect
-            )
+            try:
+                return round_trip(connection, frames)
+            except BaseException as error:
+                return _retried(error, round_trip, connection, frames, resends)
         except BaseException:
             connection.disconnect()  # a reply may still be in flight: the pool reconnects it
             raise
@@ -292,19 +296,30 @@ class _Kept:
         self.connection.disconnect()
 
 
-def _pipelined_round_trip(connection: Any, frames: tuple[bytes, ...]) -> list[Any]:
-    connection.send_packed_command(frames)
-    return [connection.read_response() for _ in frames]
+def _retried(
+    error: BaseException,
+    round_trip: Callable[[Any, Any], Any],
+    connection: Any,
+    frames: Any,
+    resends: Resends | None,
+) -> Any:
+    """The connection's retry policy, taking over after a first attempt that raised ``error``.
 
-
-def _sender(
-    round_trip: Callable[[Any, Any], Any], connection: Any, frames: Any, resends: Resends | None
-) -> Callable[[], Any]:
-    """The send that the connection's retry repeats; ``resends`` counts the repeats."""
+    The first attempt runs outside ``Retry.call_with_retry`` (its backoff reset and closures
+    cost more than the send); this replays that failure as the retry's own first attempt,
+    so what is retried, how often, after which backoff, and what is raised stay the policy's.
+    ``resends`` counts every send after the first, as before.
+    """
     send: Callable[[], Any] = functools.partial(round_trip, connection, frames)
-    return send if resends is None else resends.counting(send)
+    attempts = 0
 
+    def attempt() -> Any:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            raise error
+        if resends is not None:
+            resends.happened = True
+        return send()
 
-def _round_trip(connection: Any, frame: bytes) -> Any:
-    connection.send_packed_command((frame,))
-    return connection.read_response()
+    return connection.retry.call_with_retry(attempt, connection.disconnect)
