@@ -1,6 +1,7 @@
 """The fast path's direct send and read: a failure raises, logs, disconnects and retries as the
 client's own ``send_packed_command`` / ``read_response`` under its ``Retry`` do."""
 
+import json
 import signal
 
 import pytest
@@ -61,37 +62,47 @@ def test_a_read_that_times_out_fails_as_the_clients_own_read(own_server, retries
     client.close()
 
 
-def shut_for_writing(connection) -> None:
-    """The socket can no longer send; ``poll`` still finds it idle, so the send itself fails."""
-    import socket
-
-    connection._sock.shutdown(socket.SHUT_WR)
-
-
-def test_a_send_that_fails_fails_as_the_clients_own_send(redis_server):
-    client = redis.Redis(port=redis_server.port, retry=Retry(NoBackoff(), 0))
+def test_a_send_that_times_out_fails_as_the_clients_own_send(own_server):
+    """The server is stopped: a value larger than the socket buffers cannot be sent in time."""
+    client = redis.Redis(port=own_server.port, socket_timeout=0.2, retry=Retry(NoBackoff(), 0))
     store = RedisStore(client)
     store.set("k", 1)
-    pooled = client.connection_pool.get_connection()
-    shut_for_writing(pooled)
-    client.connection_pool.release(pooled)
-    expected = failure(lambda: client.get("k"))
+    client.set("raw", 1)
     (kept,) = store._transport._fast._idle
-    shut_for_writing(kept.connection)
-    assert failure(lambda: store.get("k")) == expected
-    assert expected[0] is redis.ConnectionError
+    large = {"blob": "x" * 20_000_000}
+    own_server.send(signal.SIGSTOP)
+    try:
+        expected = failure(lambda: client.set("raw", json.dumps(large)))
+        assert failure(lambda: store.set("k", large)) == expected
+    finally:
+        own_server.send(signal.SIGCONT)
+    assert expected == (redis.TimeoutError, "Timeout writing to socket")
     assert kept.connection._sock is None  # disconnected as the client's send does
-    assert store.get("k") == 1  # the next call reconnects
+    assert store.get("k") == 1  # the next call reconnects; the partial write was never completed
     client.close()
 
 
-def test_a_retried_send_reconnects_and_succeeds(redis_server):
-    client = redis.Redis(port=redis_server.port, retry=Retry(NoBackoff(), 1))
+def test_a_retried_read_reconnects_and_succeeds(own_server):
+    """The first read times out while the server is stopped; the retry, after it runs again, succeeds."""
+    client = redis.Redis(port=own_server.port, socket_timeout=0.2, retry=Retry(NoBackoff(), 1))
     store = RedisStore(client)
     store.set("k", 1)
+
     (kept,) = store._transport._fast._idle
-    shut_for_writing(kept.connection)
-    assert store.get("k") == 1
+    connection = kept.connection
+    disconnect = connection.disconnect
+
+    def disconnect_and_resume(*args, **kwargs):
+        own_server.send(signal.SIGCONT)
+        return disconnect(*args, **kwargs)
+
+    connection.disconnect = disconnect_and_resume
+    own_server.send(signal.SIGSTOP)
+    try:
+        assert store.get("k") == 1
+    finally:
+        own_server.send(signal.SIGCONT)
+    client.close()
 
 
 def test_error_replies_raise_as_values_of_the_family(redis_server):
