@@ -148,20 +148,17 @@ class FastPath:
         self._lock = threading.Lock()  # only to open a connection: the count stays within the bound
         self._opened = 0
 
-    def execute(self, frame: bytes, resends: Resends | None = None) -> Any:
-        """One framed command's reply; ``resends`` notes a retry of it (the first reply was lost)."""
-        return self._run(_round_trip, frame, resends)
+    def execute(
+        self, frame: Any, resends: Resends | None = None, round_trip: Callable[[Any, Any], Any] | None = None
+    ) -> Any:
+        """One framed command's reply; ``resends`` notes a retry of it (the first reply was lost).
 
-    def execute_pipelined(self, frames: tuple[bytes, ...], resends: Resends | None = None) -> list[Any]:
-        """Several framed commands in one round trip; the replies in order.
-
-        An error reply raises after the connection is dropped, so no later reply can be
-        read by the next caller.
+        ``round_trip`` is ``execute_pipelined``'s, for a tuple of frames. The single command is
+        this method itself, not a wrapper around it: one call less on every store read.
         """
-        replies: list[Any] = self._run(_pipelined_round_trip, frames, resends)
-        return replies
-
-    def _run(self, round_trip: Callable[[Any, Any], Any], frames: Any, resends: Resends | None) -> Any:
+        if round_trip is None:
+            round_trip = _round_trip
+        frames = frame
         kept: _Kept | None = None
         if self._keeps_connections:
             try:
@@ -174,7 +171,9 @@ class FastPath:
             return self._run_checked_out(round_trip, frames, resends)
         connection = kept.connection
         try:
-            kept.replace_if_stale()
+            poller = kept.poller  # replace_if_stale's common case, inline: one poll(0) on the same socket
+            if poller is None or getattr(connection, "_sock", None) is not kept.sock or poller.poll(0):
+                kept.replace_if_stale()
             try:
                 reply = round_trip(connection, frames)
             except BaseException as error:
@@ -187,6 +186,15 @@ class FastPath:
             kept = _Kept(connection)
         self._idle.append(kept)
         return reply
+
+    def execute_pipelined(self, frames: tuple[bytes, ...], resends: Resends | None = None) -> list[Any]:
+        """Several framed commands in one round trip; the replies in order.
+
+        An error reply raises after the connection is dropped, so no later reply can be
+        read by the next caller.
+        """
+        replies: list[Any] = self.execute(frames, resends, _pipelined_round_trip)
+        return replies
 
     def disconnect(self) -> None:
         """Close the idle connections this path keeps; the next call reconnects.
