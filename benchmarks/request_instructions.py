@@ -6,7 +6,8 @@ alone moves between 25 and 160 us within a day); valgrind counts the instruction
 interpreter executes, which do not depend on what else runs. Each variant runs one call
 (a store call or a prebuilt WSGI app's request) ``--few`` and ``--many`` times under
 ``valgrind --tool=cachegrind --cache-sim=no``; the difference divided by the extra calls is
-the cost of one call, start-up excluded. The redis-server (started here) is not traced.
+the cost of one call, start-up excluded. The redis-server (started here, outside the
+traced process) is not traced.
 
 Store calls (small session, ``benchmarks/test_bench_store.py``'s data):
 - ``socket-get``, ``socket-set``: the same GET / SET EX frame sent with ``sendall`` and its
@@ -42,6 +43,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -191,27 +193,24 @@ def request_call(variant: str, port: int) -> tuple[Callable[[], Any], Callable[[
     return request, finish
 
 
-def modify_module_state(request: Any) -> dict[str, int]:
+def modify_module_state(request):  # type: ignore[no-untyped-def]  # hug reads annotations as input types
     MODULE_STATE["counter"] = MODULE_STATE.get("counter", 0) + 1
     return {"counter": MODULE_STATE["counter"]}
 
 
-def run_calls(variant: str, calls: int) -> None:
+def run_calls(variant: str, calls: int, port: int) -> None:
     """The traced part: build the call for ``variant`` and make it ``calls`` times."""
     sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
     import hug  # noqa: F401  # first, as in an app: it swaps ujson.dumps for a Python proxy
 
-    from hug_store_redis.cli.embedded import EmbeddedRedis
-
-    with EmbeddedRedis() as server:
-        finish: Callable[[], str] = str
-        if variant in STORE_VARIANTS:
-            call = store_call(variant, server.port)
-        else:
-            call, finish = request_call(variant, server.port)
-        for _ in range(calls):
-            call()
-        print(finish(), file=sys.stderr)
+    finish: Callable[[], str] = str
+    if variant in STORE_VARIANTS:
+        call = store_call(variant, port)
+    else:
+        call, finish = request_call(variant, port)
+    for _ in range(calls):
+        call()
+    print(finish(), file=sys.stderr)
 
 
 def with_metrics(store: object) -> "Callable[[], object]":
@@ -234,7 +233,7 @@ def with_metrics(store: object) -> "Callable[[], object]":
     return scrape
 
 
-def instructions(variant: str, calls: int) -> tuple[int, int]:
+def instructions(variant: str, calls: int, port: int) -> tuple[int, int]:
     """(instructions, cache misses) of one traced run."""
     with tempfile.TemporaryDirectory() as directory:
         completed = subprocess.run(
@@ -248,6 +247,7 @@ def instructions(variant: str, calls: int) -> tuple[int, int]:
                 "--trace",
                 variant,
                 str(calls),
+                str(port),
             ],
             capture_output=True,
             text=True,
@@ -262,17 +262,30 @@ def instructions(variant: str, calls: int) -> tuple[int, int]:
     return int(found.group(1).replace(",", "")), int(missed.group(1)) if missed else 0
 
 
-def measure(variants: list[str], few: int, many: int) -> dict[str, dict[str, float]]:
-    """Per variant: instructions per call and the cache misses of both runs."""
+def measure(variants: list[str], few: int, many: int, jobs: int) -> dict[str, dict[str, float]]:
+    """Per variant: instructions per call and the cache misses of both runs.
+
+    The server runs outside the traced process: its start-up (polling until it answers)
+    would add a varying count to each run.
+    """
+    from hug_store_redis.cli.embedded import EmbeddedRedis
+
     figures = {}
-    for variant in variants:
-        few_count, few_misses = instructions(variant, few)
-        many_count, many_misses = instructions(variant, many)
-        figures[variant] = {
-            "instructions": (many_count - few_count) / (many - few),
-            "cache_misses": few_misses + many_misses,
+    with EmbeddedRedis() as server, ThreadPoolExecutor(jobs) as pool:
+        runs = {
+            variant: (
+                pool.submit(instructions, variant, few, server.port),
+                pool.submit(instructions, variant, many, server.port),
+            )
+            for variant in variants
         }
-        print(f"{variant:24} {figures[variant]['instructions']:9,.0f} instructions per call", flush=True)
+        for variant, (few_run, many_run) in runs.items():
+            (few_count, few_misses), (many_count, many_misses) = few_run.result(), many_run.result()
+            figures[variant] = {
+                "instructions": (many_count - few_count) / (many - few),
+                "cache_misses": few_misses + many_misses,
+            }
+            print(f"{variant:24} {figures[variant]['instructions']:9,.0f} instructions per call", flush=True)
     return figures
 
 
@@ -291,15 +304,18 @@ def ratios(figures: dict[str, dict[str, float]]) -> list[tuple[str, float, float
 
 def main() -> None:
     if sys.argv[1:2] == ["--trace"]:
-        run_calls(sys.argv[2], int(sys.argv[3]))
+        run_calls(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--few", type=int, default=1000)
-    parser.add_argument("--many", type=int, default=2000)
+    parser.add_argument("--few", type=int, default=500)
+    parser.add_argument("--many", type=int, default=2500)
+    parser.add_argument(
+        "--jobs", type=int, default=2, help="traced runs at a time (counts do not depend on it)"
+    )
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--json", type=Path, help="also write the figures here (for report.py)")
     options = parser.parse_args()
-    figures = measure(options.variants, options.few, options.many)
+    figures = measure(options.variants, options.few, options.many, options.jobs)
     print()
     for variant, figure in figures.items():
         missed = f"  ({figure['cache_misses']:.0f} cache misses)" if variant.startswith("cached") else ""
