@@ -14,7 +14,10 @@ Store calls (small session, ``benchmarks/test_bench_store.py``'s data):
   reply read with ``recv`` on a bare socket: the floor of any client;
 - ``redis-py-get``, ``redis-py-set``: ``ujson.loads(r.get(k))``, ``r.set(k, ujson.dumps(d), ex=)``
   on a plain ``redis.Redis`` (hiredis), what a hand-written store does;
-- ``store-get-*``, ``store-set-*``: ``RedisStore.get`` / ``set`` per codec twin (fast path).
+- ``store-get-*``, ``store-set-*``: ``RedisStore.get`` / ``set`` per codec twin (fast path);
+- ``store-read-sliding-cython``: the middleware's session read alone (``sliding_reader(60)``,
+  the READ_AND_TOUCH script, no touch due); ``fast-path-get``: ``FastPath.execute`` of a framed
+  GET, the transport's share of ``store.get``.
 
 Requests (``benchmarks/test_bench_middleware.py``'s app: ``/read`` and ``/modify``):
 - ``no-sessions``: ``/read`` without middleware; ``no-sessions-modify``: a handler that
@@ -54,6 +57,8 @@ STORE_VARIANTS = (
     "redis-py-get",
     "redis-py-set",
     *(f"store-{operation}-{twin}" for operation in ("get", "set") for twin in TWINS),
+    "store-read-sliding-cython",
+    "fast-path-get",
 )
 REQUEST_VARIANTS = (
     "no-sessions",
@@ -129,9 +134,17 @@ def store_call(variant: str, port: int) -> Callable[[], Any]:
         return lambda: ujson.loads(client.get("bench:raw"))
     if variant == "redis-py-set":
         return lambda: client.set("bench:raw", ujson.dumps(DATA), ex=EXPIRATION)
-    store = store_on(variant.split("-")[-1], client, namespace="bench", expiration=EXPIRATION)
+    store = store_on(
+        "python" if variant.endswith("python") else "cython", client, namespace="bench", expiration=EXPIRATION
+    )
     assert store.uses_fast_path
     store.set("raw", DATA)
+    if variant == "store-read-sliding-cython":
+        read = store.sliding_reader(60)  # the middleware's read, touch_after=60: no touch due
+        return lambda: read("raw")
+    if variant == "fast-path-get":
+        fast, frame = store._transport._fast, store.codec.frame_get("raw")  # type: ignore[attr-defined]
+        return lambda: fast.execute(frame)
     if operation == "get":
         return lambda: store.get("raw")
     return lambda: store.set("raw", DATA)
@@ -323,7 +336,7 @@ def main() -> None:
     for what, value, goal in ratios(figures):
         print(f"{what}: {value:.3f} (goal <= {goal})")
     if options.json:
-        command = "python benchmarks/request_instructions.py " + " ".join(sys.argv[1:])
+        command = ".venv/bin/python benchmarks/request_instructions.py " + " ".join(sys.argv[1:])
         options.json.write_text(json.dumps({"command": command, "per_call": figures}, indent=1))
 
 
