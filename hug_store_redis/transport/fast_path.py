@@ -176,8 +176,11 @@ class FastPath:
                 kept.replace_if_stale()
             try:
                 reply = round_trip(connection, frames)
+                failure = None
             except BaseException as error:
-                reply = _retried(error, round_trip, connection, frames, resends)
+                failure = error
+            if failure is not None:  # outside the except: the retries' errors chain as the policy's own
+                reply = _retried(failure, round_trip, connection, frames, resends)
         except BaseException:
             connection.disconnect()  # a reply may still be in flight: the next send reconnects
             self._idle.append(kept)
@@ -232,7 +235,8 @@ class FastPath:
             try:
                 return round_trip(connection, frames)
             except BaseException as error:
-                return _retried(error, round_trip, connection, frames, resends)
+                failure = error
+            return _retried(failure, round_trip, connection, frames, resends)  # outside the except, as above
         except BaseException:
             connection.disconnect()  # a reply may still be in flight: the pool reconnects it
             raise
