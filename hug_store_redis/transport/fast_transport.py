@@ -52,6 +52,7 @@ class FastTransport:
         "_on_client",
         "_read_and_touch",
         "_scripts",
+        "_sliding_tail",
         "_wait",
     )
 
@@ -77,6 +78,7 @@ class FastTransport:
         self._read_and_touch = FramedScript(READ_AND_TOUCH, 2)
         self._compare_and_set = FramedScript(COMPARE_AND_SET, 3)
         self._expiry_s_bulk = bulk(b"%d" % (expiration or 0))
+        self._sliding_tail = (-1, b"")  # (touch_below_ms, its framed ARGV) of the last sliding read
         # SET key payload NX [EX seconds]
         self._create_head = b"*%d\r\n" % (4 if expiration is None else 6) + bulk(b"SET")
         self._create_tail = bulk(b"NX") + (b"" if expiration is None else bulk(b"EX") + self._expiry_s_bulk)
@@ -105,7 +107,11 @@ class FastTransport:
 
     def read_sliding(self, key: str, touch_below_ms: int) -> SlidingReply:
         full_key = self._codec.namespaced_key(key)
-        arguments = bulk(full_key) + self._expiry_ms_bulk + bulk(b"%d" % touch_below_ms)
+        below, tail = self._sliding_tail  # a caller reads with one touch_below_ms: framed once
+        if below != touch_below_ms:
+            tail = self._expiry_ms_bulk + bulk(b"%d" % touch_below_ms)
+            self._sliding_tail = touch_below_ms, tail
+        arguments = b"$%d\r\n%b\r\n%b" % (len(full_key), full_key, tail)
         return self._scripts.run_or_fallback(
             lambda: sliding_reply(self._run_script(self._read_and_touch, arguments)),
             lambda: without_scripts.read_sliding(self._client, full_key, self._expiry_ms, touch_below_ms),
@@ -164,6 +170,8 @@ class FastTransport:
         ``writing``: the key of a data write, which then goes through ``_run_write`` (``WAIT``).
         """
         try:
+            if writing is None:  # a read: no WAIT, no resends
+                return self._fast.execute(script.by_sha + arguments)
             return self._send_script(script.by_sha + arguments, writing, resends)
         except NO_SCRIPT_ERRORS:
             return self._send_script(script.by_text + arguments, writing, resends)

@@ -55,3 +55,34 @@ def test_a_chart_without_its_groups_is_not_written(tmp_path):
     done = plot(tmp_path / "run.json", tmp_path / "charts")
     assert done.returncode == 0, done.stderr
     assert {path.name for path in (tmp_path / "charts").iterdir()} == CHARTS - {"bench-middleware.png"}
+
+
+# request_instructions.py's JSON from a real run (store calls and requests, both twins).
+INSTRUCTIONS = Path(__file__).with_name("data") / "instructions-run.json"
+
+
+def test_instruction_counts_get_their_chart_and_table(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "benchmarks/plots.py", str(RUN), str(tmp_path), str(INSTRUCTIONS)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert {path.name for path in tmp_path.iterdir()} == CHARTS | {"bench-instructions.png"}
+    assert png_size(tmp_path / "bench-instructions.png")[1] >= 200
+    report = subprocess.run(
+        [sys.executable, "benchmarks/report.py", str(RUN), "make bench", str(INSTRUCTIONS)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert report.returncode == 0, report.stderr
+    counted = json.loads(INSTRUCTIONS.read_text())
+    assert counted["command"] in report.stdout
+    assert "| store.get / redis-py get+loads, above a bare socket GET |" in report.stdout
+    for variant, figure in counted["per_call"].items():  # every count, beside its median where timed
+        assert f"| {variant}" in report.stdout and f"{figure['instructions']:,.0f}" in report.stdout
+    assert "| store-get-cython | " in report.stdout and "| store-get-cython | n/a" not in report.stdout
