@@ -163,6 +163,7 @@ def test_stats_are_exact(redis_client):
 
 
 @pytest.mark.one_twin
+@pytest.mark.needs_scripting
 def test_noscript_after_script_flush_and_after_a_restart(own_server, store_path):
     client = redis.Redis(port=own_server.port)
     store = RedisStore(client, expiration=EXPIRATION)

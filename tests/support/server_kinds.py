@@ -100,3 +100,19 @@ def selected_server() -> ServerKind:
 def server_mode(info: dict[str, str]) -> str:
     """INFO's mode field: ``server_mode`` on Valkey, ``redis_mode`` on Redis."""
     return info.get("server_mode") or info["redis_mode"]
+
+
+#: ``--deny-scripting``: every server started with its default user denied ``@scripting`` by ACL,
+#: as managed services do (``support.servers.RedisServer`` adds the ``user`` directive).
+DENY_SCRIPTING = ("--user", "default", "on", "nopass", "~*", "&*", "+@all", "-@scripting")
+_scripting_denied = False
+
+
+def deny_scripting(denied: bool) -> None:
+    """Make every server of this run refuse scripts to its default user (called once, at configure)."""
+    global _scripting_denied
+    _scripting_denied = denied
+
+
+def scripting_denied() -> bool:
+    return _scripting_denied
