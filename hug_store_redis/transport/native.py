@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, TypeVar
 
-from ..clients.families import RESPONSE_ERRORS
+from ..clients.families import RESPONSE_ERRORS, UNREACHABLE_ERRORS
 from ..codec.wire import as_bytes
 from .base import Resends, settled
 from .capabilities import NONE, ServerCapabilities, capabilities_of
@@ -133,9 +133,17 @@ def compare_and_set(
     expiration: int | None,
     scripted: Callable[[], T],
 ) -> int | bytes | str | T:
-    """COMPARE_AND_SET natively where the server can, else ``scripted()`` (the script or WATCH)."""
+    """COMPARE_AND_SET natively where the server can, else ``scripted()`` (the script or WATCH).
+
+    A server unreachable while it is asked what it can do gets ``scripted()``: the write then
+    meets the outage where the transport handles it (a Sentinel-managed client holds and
+    retries it across the failover), and the next write asks again.
+    """
     for attempt in (1, 2):
-        found = detected.get() if attempt == 1 else _asked_again(detected)
+        try:
+            found = detected.get() if attempt == 1 else _asked_again(detected)
+        except UNREACHABLE_ERRORS:
+            break
         commands = compare_and_set_commands(found, full_key, expected, payload, expiration)
         if commands is None:
             break

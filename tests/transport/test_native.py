@@ -134,3 +134,24 @@ def test_a_node_that_turns_out_newer_is_detected_again(tmp_path, store_path):
     finally:
         client.close()
         server.stop()
+
+
+def test_a_server_down_when_asked_fails_the_write_as_usual_and_is_asked_again(tmp_path, store_path):
+    """Unreachable at the first conditional write: the write raises the client's connection
+    error (counted), nothing is remembered, and once the server is back the write is native."""
+    server = RedisServer(tmp_path, executable=valkey9_server_executable()).start()
+    client = redis.Redis(port=server.port, socket_timeout=5)
+    try:
+        store = RedisStore(client, expiration=EXPIRATION)
+        server.stop()
+        with pytest.raises(redis.ConnectionError):
+            store.compare_and_set("k", b"[1]", b"[2]")
+        assert store.stats()["errors"] == 1
+        server.start()
+        client.set("store:k", b"[1]")
+        calls = Commands(client, only={"set", "evalsha", "eval"})
+        assert store.compare_and_set("k", b"[1]", b"[2]").written
+        assert calls.delta() == {"set": 1}
+    finally:
+        client.close()
+        server.stop()
