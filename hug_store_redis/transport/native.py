@@ -66,6 +66,10 @@ class Detected:
                     found = self._found = capabilities_of(self._client, probe_scripting=False)
         return found
 
+    def settle(self, found: ServerCapabilities) -> None:
+        """Take ``found`` instead of what the server says (it refused what it claimed)."""
+        self._found = found
+
     def forget(self) -> None:
         """The node may have changed (a native command refused): ask again next time."""
         self._found = None
@@ -151,8 +155,13 @@ def compare_and_set(
         try:
             replies = send(commands, resends)
         except RESPONSE_ERRORS as error:
-            if attempt == 2 or not node_changed(error):
+            if not node_changed(error):
                 raise
+            # Never raised: "unknown command" errors quote the arguments, a session key among
+            # them. Refused again after asking again: the script, which every server runs,
+            # until a sign that the node changed.
+            if attempt == 2:
+                detected.settle(NONE)
             continue
         reply: int | bytes | str = settled(compare_and_set_reply(replies, expected), payload, resends)
         return reply

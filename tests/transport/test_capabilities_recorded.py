@@ -163,3 +163,21 @@ def test_a_native_form_refused_is_asked_again_then_scripted():
 
     assert native.compare_and_set(detected, send, b"k", b"[1]", b"[2]", 60, lambda: "scripted") == "scripted"
     assert not detected.get().set_ifeq
+
+
+def test_a_native_form_refused_although_claimed_goes_to_the_script_without_raising():
+    """A node claiming SET IFEQ that refuses it twice: the script, no error (an "unknown
+    command" text quotes the session key), and no native attempt on the next write."""
+    connection = RecordedConnection(
+        {"COMMAND INFO": REDIS_8_4_COMMAND_INFO, "COMMAND DOCS": REDIS_8_4_SET_DOCS, "EVALSHA": None}
+    )
+    detected = native.Detected(connection)
+    sent: list = []
+
+    def send(commands, resends):
+        sent.append(commands[0][0])
+        raise redis.ResponseError("unknown command 'SET', with args beginning with: 'store:secret-id'")
+
+    assert native.compare_and_set(detected, send, b"k", b"[1]", b"[2]", 60, lambda: "scripted") == "scripted"
+    assert native.compare_and_set(detected, send, b"k", b"[1]", b"[2]", 60, lambda: "scripted") == "scripted"
+    assert sent == ["SET", "SET"]
