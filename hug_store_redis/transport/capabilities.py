@@ -67,22 +67,27 @@ class ServerCapabilities:
 NONE = ServerCapabilities()
 
 
-def server_capabilities(client: Any) -> ServerCapabilities:
+def server_capabilities(client: Any, *, probe_scripting: bool = True) -> ServerCapabilities:
     """What the server behind ``client`` (one node: a Redis, not a RedisCluster) can do.
 
     Three round trips, once per node: COMMAND INFO, COMMAND DOCS SET, and an EVALSHA that runs
-    nothing. A connection error propagates (the caller asks again later); a refusal does not.
+    nothing (``probe_scripting=False`` leaves it out and says ``scripting=True``: for a caller
+    that learns a refusal from its first script anyway). A connection error propagates (the
+    caller asks again later); a refusal does not.
     """
     return from_replies(
         _ask(client, "COMMAND INFO", *ASKED),
         _ask(client, "COMMAND DOCS", "SET"),
-        _ask(client, "EVALSHA", NO_SUCH_SCRIPT, 0),
+        _ask(client, "EVALSHA", NO_SUCH_SCRIPT, 0) if probe_scripting else None,
     )
 
 
-def cluster_capabilities(client: Any) -> dict[str, ServerCapabilities]:
+def cluster_capabilities(client: Any, *, probe_scripting: bool = True) -> dict[str, ServerCapabilities]:
     """``server_capabilities`` of every primary, by ``host:port`` (one entry for a lone server)."""
-    return {_node_name(node): server_capabilities(node) for node in primary_clients(client)}
+    return {
+        _node_name(node): server_capabilities(node, probe_scripting=probe_scripting)
+        for node in primary_clients(client)
+    }
 
 
 def common(capabilities: Iterable[ServerCapabilities]) -> ServerCapabilities:
@@ -98,9 +103,9 @@ def common(capabilities: Iterable[ServerCapabilities]) -> ServerCapabilities:
     )
 
 
-def capabilities_of(client: Any) -> ServerCapabilities:
+def capabilities_of(client: Any, *, probe_scripting: bool = True) -> ServerCapabilities:
     """What every primary behind ``client`` (a server or a Cluster) can do."""
-    return common(cluster_capabilities(client).values())
+    return common(cluster_capabilities(client, probe_scripting=probe_scripting).values())
 
 
 def from_replies(command_info: Any, set_docs: Any, evalsha: Any) -> ServerCapabilities:

@@ -8,7 +8,7 @@ from ..clients.families import RESPONSE_ERRORS
 from ..codec.wire import as_bytes
 from ..topology.cluster import primary_clients
 from ..topology.sentinel_follow import Following
-from . import without_scripts
+from . import native, without_scripts
 from .base import (
     RedisClient,
     Resends,
@@ -21,7 +21,14 @@ from .base import (
     sliding_reply,
 )
 from .replica_wait import ReplicaWait
-from .scripts import COMPARE_AND_SET, DROP_UNCHANGED, READ_AND_TOUCH, ScriptSupport, digest, entry_fields
+from .scripts import (
+    COMPARE_AND_SET,
+    DROP_UNCHANGED,
+    READ_AND_TOUCH,
+    ScriptSupport,
+    digest,
+    entry_fields,
+)
 
 
 class ClientTransport:
@@ -36,6 +43,7 @@ class ClientTransport:
     __slots__ = (
         "_client",
         "_codec",
+        "_detected",
         "_expiration",
         "_expiry_ms",
         "_following",
@@ -61,6 +69,8 @@ class ClientTransport:
         self._wait = wait
         self._following = following
         self._scripts = ScriptSupport(client)
+        self._detected = native.Detected(client)
+        self._scripts.on_reload = self._detected.script_missing  # NOSCRIPT: the node may be another
 
     def close(self) -> None:
         """Nothing of its own to close: every connection is the client's."""
@@ -119,12 +129,37 @@ class ClientTransport:
             )
             return settled(reply, payload, resends)  # type: ignore[no-any-return]
 
-        return self._scripts.run_or_fallback(
-            run,
-            lambda: without_scripts.compare_and_set(
-                self._client, full_key, expected, payload, expiration, waiting=self._wait is not None
-            ),
+        def scripted() -> int | bytes | str:
+            return self._scripts.run_or_fallback(
+                run,
+                lambda: without_scripts.compare_and_set(
+                    self._client,
+                    full_key,
+                    expected,
+                    payload,
+                    expiration,
+                    waiting=self._wait is not None,
+                ),
+            )
+
+        return native.compare_and_set(
+            self._detected, self._native_sender(key), full_key, expected, payload, expiration, scripted
         )
+
+    def _native_sender(self, key: str) -> native.Send:
+        """``native.Send`` over ``_run_write``: SET's reply raw (``get=True``: redis-py's and
+        valkey-py's SET callback then hands back what GET found instead of a bool)."""
+
+        def send(commands: tuple[native.Command, ...], resends: Resends) -> list[Any]:
+            def queue(target: Any) -> Any:
+                reply = None
+                for parts in commands:
+                    reply = target.execute_command(*parts, **({"get": True} if parts[0] == "SET" else {}))
+                return reply
+
+            return self._run_write(key, queue, pipelined=len(commands) > 1, resends=resends)
+
+        return send
 
     def create(self, key: str, payload: bytes, expire_s: int | None = None) -> bool:
         full_key = self._codec.namespaced_key(key)

@@ -5,7 +5,7 @@ from typing import Any
 
 from ..clients.families import NO_SCRIPT_ERRORS, RESPONSE_ERRORS
 from ..codec.wire import bulk, command
-from . import without_scripts
+from . import native, without_scripts
 from .base import (
     RedisClient,
     Resends,
@@ -43,6 +43,7 @@ class FastTransport:
         "_compare_and_set",
         "_create_head",
         "_create_tail",
+        "_detected",
         "_expiration",
         "_expiry_ms",
         "_expiry_ms_bulk",
@@ -73,8 +74,9 @@ class FastTransport:
         self._expiry_ms_bulk = bulk(b"%d" % self._expiry_ms)
         self._getex_supported = True
         self._wait = wait
-        self._on_client = ClientTransport(client, codec, expiration)  # the Redis < 6.2 fallback
+        self._on_client = ClientTransport(client, codec, expiration)  # Redis < 6.2
         self._scripts = ScriptSupport(client)
+        self._detected = native.Detected(client)
         self._read_and_touch = FramedScript(READ_AND_TOUCH, 2)
         self._compare_and_set = FramedScript(COMPARE_AND_SET, 3)
         self._expiry_s_bulk = bulk(b"%d" % (expiration or 0))
@@ -121,24 +123,32 @@ class FastTransport:
         self, key: str, expected: bytes, payload: bytes, expire_s: int | None = None
     ) -> int | bytes | str:
         full_key = self._codec.namespaced_key(key)
+        expiration = self._expiration if expire_s is None else expire_s
         expiry = self._expiry_s_bulk if expire_s is None else bulk(b"%d" % expire_s)
         arguments = bulk(full_key) + bulk(digest(expected).encode()) + expiry + bulk(payload)
         resends = Resends()
-        return self._scripts.run_or_fallback(  # type: ignore[no-any-return]
-            lambda: settled(
-                self._run_script(self._compare_and_set, arguments, writing=key, resends=resends),
-                payload,
-                resends,
-            ),
-            lambda: without_scripts.compare_and_set(
-                self._client,
-                full_key,
-                expected,
-                payload,
-                self._expiration if expire_s is None else expire_s,
-                waiting=self._wait is not None,
-            ),
-        )
+
+        def scripted() -> int | bytes | str:
+            return self._scripts.run_or_fallback(  # type: ignore[no-any-return]
+                lambda: settled(
+                    self._run_script(self._compare_and_set, arguments, writing=key, resends=resends),
+                    payload,
+                    resends,
+                ),
+                lambda: without_scripts.compare_and_set(
+                    self._client,
+                    full_key,
+                    expected,
+                    payload,
+                    expiration,
+                    waiting=self._wait is not None,
+                ),
+            )
+
+        def send(commands: tuple[native.Command, ...], resends: Resends) -> list[Any]:
+            return self._run_write(key, tuple(command(*parts) for parts in commands), resends)
+
+        return native.compare_and_set(self._detected, send, full_key, expected, payload, expiration, scripted)
 
     def create(self, key: str, payload: bytes, expire_s: int | None = None) -> bool:
         (created,) = self._run_write(key, (self._frame_create(key, payload, expire_s),))
@@ -174,6 +184,7 @@ class FastTransport:
                 return self._fast.execute(script.by_sha + arguments)
             return self._send_script(script.by_sha + arguments, writing, resends)
         except NO_SCRIPT_ERRORS:
+            self._detected.script_missing(script.by_sha)  # after a restart or failover: ask again
             return self._send_script(script.by_text + arguments, writing, resends)
 
     def _send_script(self, frame: bytes, writing: str | None, resends: Resends | None) -> Any:
@@ -250,6 +261,7 @@ class FastTransport:
                     shown_key(key), (command(b"EVALSHA", DROP_UNCHANGED.sha, 1, key, *arguments),)
                 )
             except NO_SCRIPT_ERRORS:  # restart, failover, SCRIPT FLUSH: EVAL loads it
+                self._detected.script_missing(DROP_UNCHANGED.sha)
                 self._run_write(shown_key(key), (command(b"EVAL", DROP_UNCHANGED.text, 1, key, *arguments),))
 
         self._scripts.run_or_fallback(

@@ -148,23 +148,29 @@ class ScriptSupport:
     logged once, without the refused command's arguments, which hold a session key.
     """
 
-    __slots__ = ("_client", "_lock", "available")
+    __slots__ = ("_client", "_lock", "available", "on_reload")
 
     def __init__(self, client: Any) -> None:
         self._client = client
         self._lock = threading.Lock()
         self.available = True
+        #: Called with the script's SHA1 on NOSCRIPT (a restart, a failover, SCRIPT FLUSH, or
+        #: its first use): the node may be another one.
+        self.on_reload: Callable[[str], None] = _nothing
 
     def give_up(self, error: Exception) -> None:
         """Remember that scripts are refused (``error`` said so); log it the first time."""
+        self.refused("no permission (ACL)" if isinstance(error, NO_PERMISSION_ERRORS) else "unknown command")
+
+    def refused(self, why: str) -> None:
+        """Remember that scripts are refused for ``why``; log it the first time."""
         with self._lock:
             if not self.available:
                 return
             self.available = False
-        why = "no permission (ACL)" if isinstance(error, NO_PERMISSION_ERRORS) else "unknown command"
         logger.warning(
             "Redis at %s refuses Lua scripts (%s): lazy-expiry reads use GET + PTTL and "
-            "compare-and-set uses WATCH/MULTI from now on",
+            "compare-and-set uses SET IFEQ where the server has it, else WATCH/MULTI, from now on",
             server_name(self._client),
             why,
         )
@@ -191,4 +197,9 @@ class ScriptSupport:
         try:
             return self._client.evalsha(script.sha, 1, full_key, *arguments)
         except NO_SCRIPT_ERRORS:
+            self.on_reload(script.sha)
             return self._client.eval(script.text, 1, full_key, *arguments)
+
+
+def _nothing(sha: str) -> None:
+    pass

@@ -131,6 +131,7 @@ def test_a_replica_receives_nothing_from_reads_inside_touch_after(tmp_path, stor
 
 
 @pytest.mark.one_twin
+@pytest.mark.needs_scripting
 def test_noscript_after_script_flush_reloads_once(redis_client, store_path):
     store = RedisStore(redis_client, expiration=EXPIRATION)
     store.set("k", [1])
@@ -143,6 +144,7 @@ def test_noscript_after_script_flush_reloads_once(redis_client, store_path):
 
 
 @pytest.mark.one_twin
+@pytest.mark.needs_scripting
 def test_noscript_after_a_restart_reloads(own_server, store_path):
     client = redis.Redis(port=own_server.port)
     store = RedisStore(client, expiration=EXPIRATION)

