@@ -1,0 +1,272 @@
+"""The payload API the middleware uses: read once, compare bytes, write only what changed.
+
+``PayloadMixin`` gives ``RedisStore`` these operations. Each takes a session id and maps it
+once, here, to what Redis holds: ``_handle`` (the id, or its HMAC under the newest of
+``key_secrets``, ``hashed_keys.py``) and ``_seal``/``_open`` (nothing, or AES-GCM under
+``encryption_keys``, ``sealing.py``). A payload given to a write is the JSON from ``encode``;
+a payload read back, and a compare-and-set's ``expected_payload``, are the bytes Redis holds.
+
+A read that finds nothing under the newest handle tries the older ones (``_older``, empty
+without a rotation); a compare-and-set that finds no key under the newest moves the session
+from an older one (``key_moves.py``).
+"""
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..codec.wire import as_bytes
+from ..transport.base import SlidingReply, Transport
+from .checks import require_bytes
+from .results import GONE, WRITTEN, SlidingRead, WriteOutcome, WriteStatus
+from .stats import StoreStats, counting_errors
+
+if TYPE_CHECKING:
+    from ..cache.cached_reads import CachedReads
+
+
+class PayloadMixin:
+    """``RedisStore``'s payload-level reads and writes, through its transport and cache."""
+
+    expiration: int | None
+    _transport: Transport
+    _stats: StoreStats
+    _cached: "CachedReads | None"
+    _handle: Callable[[str], str]
+    _older: Callable[[str], tuple[str, ...]]
+    _seal: Callable[[bytes, str], bytes]
+    _open: Callable[[Any, str], Any]
+
+    if TYPE_CHECKING:
+
+        def _move(self, key: str, handle: str, expected: bytes, stored: bytes) -> WriteOutcome: ...
+
+    def read_payload(self, key: str, *, touch: bool = False) -> bytes | str | None:
+        """The stored value, or None; with ``touch``, the expiry restarts in the same round trip.
+
+        GETEX (Redis >= 6.2) reads and slides the expiry in one command; older servers
+        get GET and EXPIRE pipelined without MULTI, still one round trip.
+        """
+        read = self._read_and_touch if touch else self._read_cached
+        payload = read(self._handle(key))
+        if payload is None:
+            for handle in self._older(key):
+                payload = read(handle)
+                if payload is not None:
+                    break
+        return payload
+
+    def _read_cached(self, handle: str) -> bytes | str | None:
+        cached = self._cached
+        payload = cached.hit(handle) if cached is not None else None
+        return self._read(handle) if payload is None else payload
+
+    @counting_errors
+    def _read(self, handle: str) -> bytes | str | None:
+        """From Redis (through the cache's placeholder when there is one); counted."""
+        cached = self._cached  # read once: close() may run in another thread
+        payload = self._transport.read(handle) if cached is None else cached.miss(handle)[0]
+        self._stats.read(None if payload is None else len(payload))
+        return payload
+
+    @counting_errors
+    def _read_and_touch(self, handle: str) -> bytes | str | None:
+        """A touch on every read is a write: the cache cannot save it a round trip."""
+        payload = self._transport.read_and_touch(handle)
+        self._forget(handle)
+        self._stats.read(None if payload is None else len(payload), touched=self.expiration is not None)
+        return payload
+
+    def read_payload_sliding(self, key: str, touch_after: float) -> SlidingRead:
+        """The stored value (None when absent) and its remaining ms, sliding the expiry lazily.
+
+        The expiry restarts only once ``touch_after`` seconds have passed since it last
+        did, so reads in between write nothing (no replication, no AOF); a missing key is
+        never created. ``touch_after=0`` slides on every read (GETEX). ``ttl_ms`` is -1
+        for keys that never expire and -2 when there is no key.
+        """
+        return SlidingRead(*self.sliding_reader(touch_after)(key))
+
+    def sliding_reader(self, touch_after: float) -> Callable[[str], SlidingReply]:
+        """``read_payload_sliding`` for one ``touch_after``, checked once, answering plain tuples.
+
+        For a caller that reads on every request (the middleware): building the named
+        tuple costs several times a local-cache hit.
+        """
+        expiration = self.expiration
+        if expiration is None:
+            return self._read_never_expiring
+        if not 0 <= touch_after < expiration:
+            raise ValueError(
+                f"touch_after must be from 0 to below the expiration ({expiration} s), got {touch_after!r}"
+            )
+        if touch_after == 0:
+            return self._read_touching_always
+        return functools.partial(self._read_sliding_below, int((expiration - touch_after) * 1000))
+
+    def _read_never_expiring(self, key: str) -> SlidingReply:
+        payload = self.read_payload(key)
+        return payload, -2 if payload is None else -1, False
+
+    def _read_touching_always(self, key: str) -> SlidingReply:
+        payload = self.read_payload(key, touch=True)
+        assert self.expiration is not None
+        return payload, -2 if payload is None else self.expiration * 1000, payload is not None
+
+    def _read_sliding_below(self, touch_below_ms: int, key: str) -> SlidingReply:
+        handle = self._handle(key)
+        cached = self._cached
+        if cached is not None:
+            hit = cached.hit_sliding(handle, touch_below_ms)
+            if hit is not None:
+                return hit
+        reply = self._read_sliding(handle, touch_below_ms)
+        if reply[0] is None:
+            for handle in self._older(key):
+                reply = self._read_sliding(handle, touch_below_ms)
+                if reply[0] is not None:
+                    break
+        return reply
+
+    @counting_errors
+    def _read_sliding(self, handle: str, touch_below_ms: int) -> SlidingReply:
+        cached = self._cached
+        if cached is None:
+            reply = self._transport.read_sliding(handle, touch_below_ms)
+        else:
+            reply = cached.miss(handle, touch_below_ms)
+        payload = reply[0]
+        self._stats.read(None if payload is None else len(payload), reply[2])
+        return reply
+
+    @counting_errors
+    def write_payload(self, key: str, payload: bytes) -> None:
+        """Write bytes from ``encode`` and restart the expiry (last writer wins)."""
+        require_bytes(payload)
+        handle = self._handle(key)
+        stored = self._seal(payload, key)
+        try:
+            self._transport.write(handle, stored)
+        finally:
+            self._forget(handle)
+        self._stats.write(len(stored))
+        self._drop_older(key)
+
+    @counting_errors
+    def replace_payload(self, key: str, payload: bytes, old_key: str) -> None:
+        """Write ``payload`` under ``key`` and delete ``old_key``, in one round trip.
+
+        For rotating a session id at login. Two single-key commands pipelined without
+        MULTI, so it stays Cluster-safe; a failure between them leaves the old key, which
+        expires on its own.
+        """
+        require_bytes(payload)
+        handle, old_handle = self._handle(key), self._handle(old_key)
+        stored = self._seal(payload, key)
+        try:
+            self._transport.replace(handle, stored, old_handle)
+        finally:
+            self._forget(handle, old_handle)
+        self._stats.write(len(stored))
+        self._stats.count("deletes")
+        self._drop_older(old_key)
+
+    # Conditional writes: never lose another request's update, never recreate a key that
+    # logout or rotation deleted. ``set`` and ``write_payload`` stay last-writer-wins.
+
+    @counting_errors
+    def compare_and_set(self, key: str, expected_payload: bytes | str, payload: bytes) -> WriteOutcome:
+        """Write ``payload`` only if ``key`` still holds ``expected_payload``, the value this caller read.
+
+        Written (expiry restarted), gone (no key: never recreated), or a conflict carrying
+        the value another writer left, to merge into without another read. An empty
+        ``payload`` deletes the key if it is unchanged. A ``str`` (from a decoding client)
+        is compared as its UTF-8 bytes (``codec.wire.as_bytes``). Under ``key_secrets``, a
+        session found only under an older secret moves to the newest (``key_moves.py``).
+        """
+        require_bytes(payload)
+        if isinstance(expected_payload, str):
+            expected_payload = as_bytes(expected_payload)
+        require_bytes(expected_payload)
+        handle = self._handle(key)
+        stored = self._seal(payload, key)
+        outcome = self._compare_and_set(handle, expected_payload, stored)
+        if outcome is GONE and self._older(key):
+            return self._move(key, handle, expected_payload, stored)
+        return outcome
+
+    def _compare_and_set(self, handle: str, expected: bytes, stored: bytes) -> WriteOutcome:
+        try:  # a conflict or a gone key means any cached copy is stale too
+            reply = self._transport.compare_and_set(handle, expected, stored)
+        except UnicodeDecodeError:  # a decoding client's conflict with a value that is not UTF-8:
+            current = self._transport.read_bytes(handle)  # its bytes, as a bytes client gets them
+            reply = 0 if current is None else current
+        finally:
+            self._forget(handle)
+        if isinstance(reply, int):
+            if reply == 0:
+                return GONE
+            if stored:
+                self._stats.write(len(stored))
+            else:
+                self._stats.count("deletes")
+            return WRITTEN
+        self._stats.count("conflicts")
+        return WriteOutcome(WriteStatus.CONFLICT, reply)
+
+    @counting_errors
+    def create(self, key: str, payload: bytes) -> bool:
+        """Write a new session (SET NX with the expiry); False, writing nothing, when ``key`` exists."""
+        require_bytes(payload)
+        return self._create(self._handle(key), self._seal(payload, key))
+
+    def _create(self, handle: str, stored: bytes) -> bool:
+        try:
+            created = self._transport.create(handle, stored)
+        finally:
+            self._forget(handle)
+        self._stats.created(created, len(stored))
+        return created
+
+    @counting_errors
+    def create_replacing(self, key: str, payload: bytes, old_key: str) -> bool:
+        """``create`` under a new id and delete ``old_key``, in one round trip (login's id rotation).
+
+        SET NX and DEL pipelined without MULTI, so it stays Cluster-safe. ``old_key`` is
+        deleted whatever SET NX found: on a collision (another session already holds
+        ``key``; with 256-bit random ids, practically impossible) this returns False and
+        the caller, which still holds ``payload``, creates it under another id.
+        """
+        require_bytes(payload)
+        handle, old_handle = self._handle(key), self._handle(old_key)
+        stored = self._seal(payload, key)
+        try:
+            created, deleted = self._transport.create_replacing(handle, stored, old_handle)
+        finally:
+            self._forget(handle, old_handle)
+        self._stats.created(created, len(stored))
+        if deleted:
+            self._stats.count("deletes")
+        self._drop_older(old_key)
+        return created
+
+    def _drop_older(self, key: str) -> None:
+        """Delete ``key``'s copies under older secrets (none without a rotation): a session
+        written under the newest must not come back from an older one."""
+        for handle in self._older(key):
+            try:
+                self._transport.delete(handle)
+            finally:
+                self._forget(handle)
+
+    def _forget(self, *handles: str) -> None:
+        """After a write, acknowledged or not: this process reads the keys from Redis next time."""
+        cached = self._cached
+        if cached is not None:
+            for handle in handles:
+                cached.forget(handle)
+
+    def _flush_local_cache(self) -> None:
+        cached = self._cached
+        if cached is not None:
+            cached.cache.flush()
