@@ -3,8 +3,9 @@
 Single-key commands only, so it stays Cluster-safe (the two keys are in different slots), in
 an order that keeps the rules of ``DESIGN.md`` while other requests overlap:
 
-1. read the old key: gone means try the next older secret; other bytes than the caller's
-   base are a conflict to merge into (nothing is written);
+1. read the old key: gone means try the next older secret (and, after the last, the new
+   key once more: another request may have moved the session since); other bytes than
+   the caller's base are a conflict to merge into (nothing is written);
 2. create the new key (SET NX): a reader finds the session under one key or the other,
    never under neither, so nobody is logged out; if it exists, another request moved the
    session first and this write becomes a compare-and-set against its value;
@@ -59,4 +60,5 @@ class KeyMovesMixin:
                 return GONE
             self._compare_and_set(handle, stored, b"")  # changed under the older secret
             return released
-        return GONE
+        # No older key holds it: another request may have moved it since the first try.
+        return self._compare_and_set(handle, expected, stored)

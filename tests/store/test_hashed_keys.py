@@ -219,3 +219,36 @@ def test_the_local_cache_keeps_each_handle_apart(redis_client):
         read = after.read_payload(sid)
         assert after.compare_and_set(sid, read, after.encode({"n": 4})).written
         assert after.get(sid) == {"n": 4} and redis_client.keys("*") == [redis_key(NEW, sid)]
+
+
+class MovedByAnotherAfterGone:
+    """The store's transport, with another request moving the session right after this
+    store's compare-and-set found no key under the newest secret."""
+
+    def __init__(self, transport, move):
+        self._transport, self._move = transport, move
+
+    def compare_and_set(self, key, expected, payload):
+        reply = self._transport.compare_and_set(key, expected, payload)
+        if reply == 0 and self._move is not None:
+            move, self._move = self._move, None
+            move()
+        return reply
+
+    def __getattr__(self, name):
+        return getattr(self._transport, name)
+
+
+def test_a_session_moved_by_another_request_mid_write_is_a_conflict_not_gone(rotated, redis_client):
+    """Without the last look at the new key this write was dropped as if logged out."""
+    before, after = rotated
+    other = RedisStore(redis_client, key_secrets=[NEW, OLD])
+    sid = new_session_id()
+    before.set(sid, {"n": 1})
+    read = after.read_payload(sid)
+    after._transport = MovedByAnotherAfterGone(
+        after._transport, lambda: other.compare_and_set(sid, read, other.encode({"n": 1, "a": 1}))
+    )
+    outcome = after.compare_and_set(sid, read, after.encode({"n": 1, "b": 1}))
+    assert outcome.conflict and after.decode(outcome.current, sid) == {"n": 1, "a": 1}
+    assert redis_client.keys("*") == [redis_key(NEW, sid)]
