@@ -7,8 +7,9 @@ URL-safe base64 without padding. A handle opens nothing: the cookie needs the id
 cannot be had from the handle without the secret.
 
 Secrets are listed newest first. Writes go under the newest; a read that finds nothing there
-tries the older ones, one round trip each, so a rotation forces nobody out and a cookie that
-matches nothing costs one round trip per secret (keep the list short: two while rotating).
+tries the older ones, one round trip each, then the newest again (``payloads.py``), so a
+rotation forces nobody out; a cookie that matches nothing costs one round trip per secret
+plus one (keep the list short: two while rotating, one otherwise).
 """
 
 import base64

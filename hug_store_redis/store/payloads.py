@@ -7,7 +7,10 @@ once, here, to what Redis holds: ``_handle`` (the id, or its HMAC under the newe
 a payload read back, and a compare-and-set's ``expected_payload``, are the bytes Redis holds.
 
 A read that finds nothing under the newest handle tries the older ones (``_older``, empty
-without a rotation); a compare-and-set that finds no key under the newest moves the session
+without a rotation) and then the newest once more: a move (``key_moves.py``) creates the new
+key before it deletes the old one, so a session moved between the first two reads is found
+by the third, and no reader ever sees it under neither. A cookie that matches nothing costs
+one round trip per secret plus one. A compare-and-set that finds no key under the newest moves the session
 from an older one (``key_moves.py``).
 """
 
@@ -48,12 +51,16 @@ class PayloadMixin:
         get GET and EXPIRE pipelined without MULTI, still one round trip.
         """
         read = self._read_and_touch if touch else self._read_cached
-        payload = read(self._handle(key))
+        newest = self._handle(key)
+        payload = read(newest)
         if payload is None:
-            for handle in self._older(key):
+            older = self._older(key)
+            for handle in older:
                 payload = read(handle)
                 if payload is not None:
-                    break
+                    return payload
+            if older:  # moved to the newest between the two reads: a session is never lost
+                payload = read(newest)
         return payload
 
     def _read_cached(self, handle: str) -> bytes | str | None:
@@ -122,10 +129,13 @@ class PayloadMixin:
                 return hit
         reply = self._read_sliding(handle, touch_below_ms)
         if reply[0] is None:
-            for handle in self._older(key):
-                reply = self._read_sliding(handle, touch_below_ms)
+            older = self._older(key)
+            for old in older:
+                reply = self._read_sliding(old, touch_below_ms)
                 if reply[0] is not None:
-                    break
+                    return reply
+            if older:  # moved to the newest between the two reads: a session is never lost
+                reply = self._read_sliding(handle, touch_below_ms)
         return reply
 
     @counting_errors

@@ -252,3 +252,36 @@ def test_a_session_moved_by_another_request_mid_write_is_a_conflict_not_gone(rot
     outcome = after.compare_and_set(sid, read, after.encode({"n": 1, "b": 1}))
     assert outcome.conflict and after.decode(outcome.current, sid) == {"n": 1, "a": 1}
     assert redis_client.keys("*") == [redis_key(NEW, sid)]
+
+
+class MovedAfterFirstRead:
+    """The store's transport, with another request moving the session right after this
+    store's first read found nothing under the newest secret."""
+
+    def __init__(self, transport, move):
+        self._transport, self._move = transport, move
+
+    def read_sliding(self, key, touch_below_ms):
+        reply = self._transport.read_sliding(key, touch_below_ms)
+        if reply[0] is None and self._move is not None:
+            move, self._move = self._move, None
+            move()
+        return reply
+
+    def __getattr__(self, name):
+        return getattr(self._transport, name)
+
+
+def test_a_session_moved_between_the_reads_of_its_two_keys_is_still_found(redis_client):
+    """Without the last read of the newest key the session was under neither: a forced logout."""
+    before = RedisStore(redis_client, key_secrets=[OLD])
+    after = RedisStore(redis_client, key_secrets=[NEW, OLD])
+    other = RedisStore(redis_client, key_secrets=[NEW, OLD])
+    sid = new_session_id()
+    before.set(sid, {"n": 1})
+    read = before.read_payload(sid)
+    after._transport = MovedAfterFirstRead(
+        after._transport, lambda: other.compare_and_set(sid, read, other.encode({"n": 2}))
+    )
+    payload = after.read_payload_sliding(sid, 10).payload
+    assert payload is not None and after.decode(payload, sid) == {"n": 2}
