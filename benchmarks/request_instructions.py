@@ -12,12 +12,18 @@ by the extra requests is the cost of one request, start-up excluded.
 - ``cached-session-metrics``: ``cached-session`` with a ``PrometheusCollector`` registered and
   ``instrument`` on an OpenTelemetry meter provider, scraped once after the requests: the
   exporters read the counts the store keeps anyway, so a request should cost the same;
+- ``cached-session-protected``: ``cached-session`` on a store with ``key_secrets`` (two: a
+  rotation under way, the session already under the newest) and ``encryption_keys``: each
+  request computes the HMAC of its id and opens the AES-GCM value the cache holds;
+- ``session``, ``session-protected``: the same two stores without the local cache, every
+  read a round trip to Redis (the server not traced);
 - ``own-cost-cython``, ``own-cost-python``: the middleware with Redis stubbed out
   (benchmarks/test_bench_middleware.py's ``StubbedReadStore``), per codec twin.
 
 Command: ``.venv/bin/python benchmarks/request_instructions.py`` (needs valgrind:
 ``apt-get install valgrind``; ``--variants cached-session cached-session-metrics`` runs only
-those). The embedded redis-server is not traced.
+those; ``--variants cached-session cached-session-protected session session-protected`` the
+key_secrets/encryption_keys comparison). The embedded redis-server is not traced.
 """
 
 import argparse
@@ -29,8 +35,20 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-VARIANTS = ("no-sessions", "cached-session", "cached-session-metrics", "own-cost-cython", "own-cost-python")
+VARIANTS = (
+    "no-sessions",
+    "cached-session",
+    "cached-session-metrics",
+    "cached-session-protected",
+    "session",
+    "session-protected",
+    "own-cost-cython",
+    "own-cost-python",
+)
+PROTECTED = {"key_secrets": [b"n" * 32, b"o" * 32], "encryption_keys": [bytes(range(32))]}
+"""The options of the ``-protected`` variants."""
 HERE = Path(__file__).resolve().parent
 
 
@@ -56,8 +74,12 @@ def run_requests(variant: str, requests: int) -> None:
         client = redis.Redis(port=server.port)
         store = None
         scrape = None
-        if variant.startswith("cached-session"):
-            store = RedisStore(client, namespace="instructions", local_cache=True)
+        protection: dict[str, Any] = PROTECTED if variant.endswith("-protected") else {}
+        if variant in ("session", "session-protected"):
+            store = RedisStore(client, namespace="instructions", **protection)
+            store.set(session_id, data)
+        elif variant.startswith("cached-session"):
+            store = RedisStore(client, namespace="instructions", local_cache=True, **protection)
             store.set(session_id, data)
             while store.stats()["cache_hits"] == 0:  # until the listener serves
                 store.get(session_id)
@@ -153,6 +175,10 @@ def main() -> None:
     if "cached-session" in per_request and "cached-session-metrics" in per_request:
         ratio = per_request["cached-session-metrics"] / per_request["cached-session"]
         print(f"metrics on / off, read-only cached request: {ratio:.4f}x (limit 1.02x)")
+    for plain in ("cached-session", "session"):
+        if plain in per_request and f"{plain}-protected" in per_request:
+            ratio = per_request[f"{plain}-protected"] / per_request[plain]
+            print(f"key_secrets + encryption_keys on / off, read-only {plain}: {ratio:.4f}x (target 1.10x)")
 
 
 if __name__ == "__main__":

@@ -285,3 +285,14 @@ def test_a_session_moved_between_the_reads_of_its_two_keys_is_still_found(redis_
     )
     payload = after.read_payload_sliding(sid, 10).payload
     assert payload is not None and after.decode(payload, sid) == {"n": 2}
+
+
+@pytest.mark.parametrize("secret", [b"s" * 32, b"s" * 64, b"s" * 65, bytes(range(256)) * 2])
+def test_the_handle_is_hmac_sha256_of_the_id(redis_client, secret):
+    store = RedisStore(redis_client, key_secrets=[secret])
+    for sid in (new_session_id(), "", "ключ", "\udcff"):
+        digest = hmac.new(secret, sid.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+        expected = base64.urlsafe_b64encode(digest).rstrip(b"=")
+        assert store.namespaced_key(sid) == b"store:" + expected
+    with pytest.raises(TypeError, match="session key must be str, not bytes"):
+        store.namespaced_key(b"abc")
