@@ -5,6 +5,11 @@ key the README allows), a character stdout cannot encode and the backslash itsel
 backslash escape (``\\n``, ``\\x1b``, ``\\ud800``, ``\\\\``). ``show`` and ``rm`` read their id the
 same way, so an id ``ls`` printed can be given back, also one beginning with ``-``.
 
+A namespace written with ``key_secrets`` or ``encryption_keys`` needs them here too, from the
+environment (never the command line, which ``ps`` shows): ``HUG_STORE_REDIS_KEY_SECRETS`` and
+``HUG_STORE_REDIS_ENCRYPTION_KEYS``, each a comma-separated list of hex strings, newest first.
+``ls`` then prints handles, and ``show ID`` and ``rm ID`` hash the id they are given.
+
 Exit status: 0 done, 1 no such session (``show``, ``rm``) or ``clear`` declined, 2 a bad
 URL, an unreachable server or an error reply such as WRONGTYPE (one line on stderr from
 ``main``, never a traceback).
@@ -13,6 +18,7 @@ URL, an unreachable server or an error reply such as WRONGTYPE (one line on stde
 import argparse
 import datetime
 import json
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -25,6 +31,9 @@ from ..sessions import UserSessionIndex
 from ..store import RedisStore
 from .support import URL_VARIABLE, UserError, given_url, verified_client
 
+KEY_SECRETS_VARIABLE = "HUG_STORE_REDIS_KEY_SECRETS"
+ENCRYPTION_KEYS_VARIABLE = "HUG_STORE_REDIS_ENCRYPTION_KEYS"
+
 #: Namespaces at least this big get a progress line per deleted batch during ``clear``.
 PROGRESS_THRESHOLD = 1000
 
@@ -33,12 +42,31 @@ def _run(args: argparse.Namespace) -> int:
     url = given_url(args.url)
     if not url:
         raise UserError(f"no server: pass --url URL or set {URL_VARIABLE}")
+    key_secrets = _hex_list(KEY_SECRETS_VARIABLE)
+    encryption_keys = _hex_list(ENCRYPTION_KEYS_VARIABLE)
     client = verified_client(url)
     try:
-        status: int = args.action(RedisStore(client, namespace=args.namespace), args)
+        try:
+            store = RedisStore(
+                client, namespace=args.namespace, key_secrets=key_secrets, encryption_keys=encryption_keys
+            )
+        except (TypeError, ValueError, ImportError) as error:
+            raise UserError(str(error)) from None
+        status: int = args.action(store, args)
         return status
     finally:
         client.close()
+
+
+def _hex_list(variable: str) -> list[bytes] | None:
+    """The secrets in ``variable`` (comma-separated hex, newest first), or None when unset."""
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return None
+    try:
+        return [bytes.fromhex(item.strip()) for item in text.split(",")]
+    except ValueError:
+        raise UserError(f"{variable} must be comma-separated hex strings, newest first") from None
 
 
 def _count(store: RedisStore, args: argparse.Namespace) -> int:
@@ -190,7 +218,7 @@ def register_sessions(commands: "argparse._SubParsersAction[argparse.ArgumentPar
     )
     for name, action, help_text in (
         ("count", _count, "how many sessions the namespace holds"),
-        ("ls", _ls, "every session id, one per line (odd characters as backslash escapes)"),
+        ("ls", _ls, "every session id (handle under key_secrets), one per line, odd characters escaped"),
         ("show", _show, "one session's data as indented JSON"),
         ("rm", _rm, "delete one session"),
         ("clear", _clear, "delete every session in the namespace"),
