@@ -44,7 +44,7 @@ class KeyMapping:
             self.handle: Callable[[str], str] = _same
             self.older: Callable[[str], tuple[str, ...]] = _none
             return
-        self.handle = handle_under(secrets[0])
+        self.handle = remembered(handle_under(secrets[0]))
         rest = [handle_under(secret) for secret in secrets[1:]]
 
         def older(key: str) -> tuple[str, ...]:
@@ -54,6 +54,28 @@ class KeyMapping:
 
 
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+REMEMBERED = 4096
+"""Handles under the newest secret kept per store (then all forgotten at once): a session's
+requests hash its id once, not on every read. The ids are in this process's memory anyway."""
+
+
+def remembered(handle: Callable[[str], str]) -> Callable[[str], str]:
+    """``handle`` with the last ``REMEMBERED`` answers kept, for ids that are exact ``str``."""
+    known: dict[str, str] = {}
+    get = known.get
+
+    def remembering(key: str) -> str:
+        found = get(key) if type(key) is str else None
+        if found is None:
+            found = handle(key)
+            if len(known) >= REMEMBERED:
+                known.clear()
+            if type(key) is str:
+                known[key] = found
+        return found
+
+    return remembering
 
 
 def handle_under(secret: bytes) -> Callable[[str], str]:

@@ -29,6 +29,12 @@ VERSION = 1
 _NONCE_BYTES = 12
 _HEADER_BYTES = 1 + 4 + _NONCE_BYTES
 _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+REMEMBERED = 1024
+REMEMBERED_BYTES = 4096
+"""What each store keeps of the values it opened (then forgets all at once): a session read
+again, unchanged, is not decrypted again. Keyed by the exact stored bytes and the id, so a
+value written since (a new nonce) or read for another session is opened afresh. At most
+``REMEMBERED`` values of at most ``REMEMBERED_BYTES`` each."""
 
 
 def _plain(payload: Any, key: str) -> Any:
@@ -76,6 +82,20 @@ class Sealing:
             nonce = urandom(_NONCE_BYTES)
             return encode(newest_head + nonce + newest.encrypt(nonce, payload, logical_key(key)))
 
+        opened: dict[bytes | str, tuple[str, bytes]] = {}
+        get = opened.get
+
+        def remembering_open(stored: Any, key: str) -> bytes:
+            hit = get(stored) if type(stored) is bytes or type(stored) is str else None
+            if hit is not None and hit[0] == key:
+                return hit[1]
+            plain = open_(stored, key)
+            if len(stored) <= REMEMBERED_BYTES and type(key) is str:
+                if len(opened) >= REMEMBERED:
+                    opened.clear()
+                opened[stored] = (key, plain)
+            return plain
+
         def open_(stored: Any, key: str) -> bytes:
             try:
                 if type(stored) is str:  # from a decoding client
@@ -95,7 +115,7 @@ class Sealing:
             return plain
 
         self.seal = seal
-        self.open = open_
+        self.open = remembering_open
 
 
 def checked_keys(encryption_keys: Sequence[bytes] | None) -> list[bytes]:

@@ -296,3 +296,19 @@ def test_the_handle_is_hmac_sha256_of_the_id(redis_client, secret):
         assert store.namespaced_key(sid) == b"store:" + expected
     with pytest.raises(TypeError, match="session key must be str, not bytes"):
         store.namespaced_key(b"abc")
+
+
+def test_remembered_handles_stay_right_past_the_bound(redis_client, monkeypatch):
+    from hug_store_redis.store import hashed_keys
+
+    monkeypatch.setattr(hashed_keys, "REMEMBERED", 2)
+    store = RedisStore(redis_client, key_secrets=[NEW])
+    ids = [new_session_id() for _ in range(5)]
+    for _ in range(3):
+        for sid in ids:
+            assert store.namespaced_key(sid) == redis_key(NEW, sid)
+
+    class Id(str):
+        pass
+
+    assert store.namespaced_key(Id(ids[0])) == redis_key(NEW, ids[0])

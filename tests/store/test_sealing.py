@@ -135,6 +135,7 @@ def test_a_value_no_key_opens_is_corrupt_data(sealed, redis_client, damage):
 def test_a_value_copied_under_another_session_does_not_open(sealed, redis_client):
     victim, attacker = new_session_id(), new_session_id()
     sealed.set(victim, {"user": "admin"})
+    assert sealed.get(victim) == {"user": "admin"}  # opened once: remembered for the victim only
     redis_client.set(f"store:{attacker}", redis_client.get(f"store:{victim}"))
     with pytest.raises(CorruptSessionError, match="does not open"):
         sealed.get(attacker)
@@ -200,3 +201,23 @@ def test_a_tampered_session_is_a_fresh_one_with_a_warning_never_a_500(sealed, re
     assert "does not open" in caplog.text
     with pytest.raises(StoreKeyNotFound):
         sealed.get(sid)  # the key was dropped with the session
+
+
+def test_values_opened_before_are_remembered_within_bounds(redis_client, monkeypatch):
+    from hug_store_redis.store import sealing
+
+    monkeypatch.setattr(sealing, "REMEMBERED", 2)
+    store = RedisStore(redis_client, encryption_keys=[K1])
+    ids = [new_session_id() for _ in range(5)]
+    for round_ in range(2):
+        for number, sid in enumerate(ids):
+            store.set(sid, {"n": number, "round": round_})
+            for _ in range(2):
+                assert store.get(sid) == {"n": number, "round": round_}
+    big = {"blob": "x" * 5000}
+    store.set(ids[0], big)
+    assert store.get(ids[0]) == big and store.get(ids[0]) == big
+    stored = redis_client.get(f"store:{ids[1]}")
+    redis_client.set(f"store:{ids[1]}", stored[:-4] + (b"AAAA" if stored[-4:] != b"AAAA" else b"BBBB"))
+    with pytest.raises(CorruptSessionError):
+        store.get(ids[1])
