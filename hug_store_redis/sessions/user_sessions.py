@@ -260,9 +260,12 @@ class UserSessionIndex:
         if not entries:
             return []
         pipeline = self._client.pipeline(transaction=False)
-        for entry in entries:
-            pipeline.exists(self.store.namespaced_key(entry.session_id))
-        exists = pipeline.execute()
+        keys = [self.store.redis_keys(entry.session_id) for entry in entries]
+        for session_keys in keys:  # one EXISTS per key (Cluster-safe), every key_secrets one
+            for session_key in session_keys:
+                pipeline.exists(session_key)
+        replies = iter(pipeline.execute())
+        exists = [any([next(replies) for _ in session_keys]) for session_keys in keys]
         live, dead = [], []
         for entry, found in zip(entries, exists, strict=True):
             if found or now - entry.bound < PENDING_GRACE:

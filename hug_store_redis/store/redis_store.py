@@ -186,6 +186,11 @@ class RedisStore(PayloadMixin, KeyMovesMixin, AdminMixin, IndexWritesMixin):
         ``namespace:handle`` under ``key_secrets``."""
         return self._codec.namespaced_key(self._handle(key))
 
+    def redis_keys(self, key: str) -> tuple[bytes, ...]:
+        """Every Redis key ``key`` may be under: ``namespaced_key``, then one per older secret
+        while ``key_secrets`` rotate (for a caller checking that a session exists)."""
+        return tuple(self._codec.namespaced_key(handle) for handle in (self._handle(key), *self._older(key)))
+
     def encode(self, data: Any) -> bytes:
         """The JSON ``set`` writes for ``data`` (sealed on the way in under ``encryption_keys``)."""
         return self._codec.encode(data)
