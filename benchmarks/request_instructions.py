@@ -18,7 +18,11 @@ by the extra requests is the cost of one request, start-up excluded.
 - ``session``, ``session-protected``: the same two stores without the local cache, every
   read a round trip to Redis (the server not traced);
 - ``own-cost-cython``, ``own-cost-python``: the middleware with Redis stubbed out
-  (benchmarks/test_bench_middleware.py's ``StubbedReadStore``), per codec twin.
+  (benchmarks/test_bench_middleware.py's ``StubbedReadStore``), per codec twin;
+- ``modify-cache-off``, ``modify-cache-on``: a request that changes its session (a read and
+  a compare-and-set write on every request; benchmarks/test_bench_middleware.py's app) on a
+  store with ``local_cache`` off and on: what the cache adds to a write, the listener
+  thread's handling of the write's own invalidation included.
 
 Command: ``.venv/bin/python benchmarks/request_instructions.py`` (needs valgrind:
 ``apt-get install valgrind``; ``--variants cached-session cached-session-metrics`` runs only
@@ -49,12 +53,18 @@ VARIANTS = (
 )
 PROTECTED = {"key_secrets": [b"n" * 32, b"o" * 32], "encryption_keys": [bytes(range(32))]}
 """The options of the ``-protected`` variants."""
+CACHE_COST_VARIANTS = ("modify-cache-off", "modify-cache-on")
+"""The local cache's cost on a write (issue 24): apart, so other variants merge in beside them."""
+VARIANTS += CACHE_COST_VARIANTS
 HERE = Path(__file__).resolve().parent
 
 
 def run_requests(variant: str, requests: int) -> None:
     """The traced part: build the app for ``variant`` and call it ``requests`` times."""
     sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
+    if variant in CACHE_COST_VARIANTS:
+        run_modifying_requests(variant, requests)
+        return
     import falcon.testing
     import redis
     from support.twins import twin_module
@@ -104,6 +114,37 @@ def run_requests(variant: str, requests: int) -> None:
             # then stops serving for a moment (fail closed) and a few reads go to Redis.
             print(f"cache misses: {store.stats()['cache_misses'] - misses}", file=sys.stderr)
             store.close()
+
+
+def run_modifying_requests(variant: str, requests: int) -> None:
+    """``requests`` session-changing requests on one session, the cache off or on (then serving)."""
+    import falcon.testing
+    import redis
+    from test_bench_middleware import build_app
+
+    from hug_store_redis import RedisStore
+    from hug_store_redis.cli.embedded import EmbeddedRedis
+    from hug_store_redis.sessions import RedisSessionMiddleware, new_session_id
+
+    def start_response(status: str, headers: object, exc_info: object = None) -> None:
+        assert status == "200 OK", status
+
+    session_id = new_session_id()
+    with EmbeddedRedis() as server:
+        store = RedisStore(redis.Redis(port=server.port), "instructions", local_cache=variant.endswith("-on"))
+        store.set(session_id, {"counter": 0})
+        while variant.endswith("-on") and store.stats()["cache_hits"] == 0:  # until the listener serves
+            store.get(session_id)
+            time.sleep(0.01)
+        app = build_app(RedisSessionMiddleware(store, cookie_secure=False))
+        environ = falcon.testing.create_environ(path="/modify", headers={"Cookie": f"sid={session_id}"})
+        for _ in range(requests):
+            b"".join(app(dict(environ), start_response))
+        assert store.get(session_id)["counter"] == requests
+        if variant.endswith("-on"):
+            time.sleep(0.2)  # the last writes' invalidations are read inside the traced run
+            print(f"cache misses: {store.stats()['cache_misses']}", file=sys.stderr)
+        store.close()
 
 
 def with_metrics(store: object) -> "Callable[[], object]":
@@ -172,6 +213,9 @@ def main() -> None:
         missed = f"  ({misses[variant]} cache misses)" if variant.startswith("cached-session") else ""
         ratio = count / baseline
         print(f"{variant:22} {count:9,.0f} instructions per request  {ratio:.3f}x no-sessions{missed}")
+    if "modify-cache-off" in per_request and "modify-cache-on" in per_request:
+        ratio = per_request["modify-cache-on"] / per_request["modify-cache-off"]
+        print(f"modifying request, local_cache on / off: {ratio:.3f}x (goal 1.1x)")
     if "cached-session" in per_request and "cached-session-metrics" in per_request:
         ratio = per_request["cached-session-metrics"] / per_request["cached-session"]
         print(f"metrics on / off, read-only cached request: {ratio:.4f}x (limit 1.02x)")

@@ -3,6 +3,12 @@
     make bench-throughput          # or, with the options below:
     .venv/bin/python benchmarks/throughput.py [--rounds 3] [--threads 4 8] [--duration 10] [--warmup 3]
         [--connections 16] [--sessions 64] [--json build/throughput.json]
+        [--server waitress|gunicorn] [--runs no-sessions:/read cache-on:/read ...]
+
+    # the local cache's cost as a user sees it (issue 24): gunicorn gthread, one connection,
+    # the cached read-only request against no sessions, many short alternating rounds
+    .venv/bin/python benchmarks/throughput.py --server gunicorn --threads 4 --connections 1 \
+        --runs no-sessions:/read cache-on:/read --rounds 15 --duration 4 --warmup 1
 
 An embedded redis-server, then for each waitress thread count and each variant: the app of
 benchmarks/throughput_app.py in a process of its own (waitress), driven by ``wrk`` (one
@@ -22,6 +28,8 @@ listener's PING/INFO left out); the modifying variants lost no update (the count
 Redis add up to the handler's calls; the app's merge hook adds up overlapping increments).
 A failed check fails the run (exit status 1).
 Ratios to no-sessions are from the same run and thread count.
+``--server gunicorn`` serves the app through gunicorn's ``gthread`` worker instead of waitress
+(``waitress threads`` in the table are then gunicorn's ``--threads``).
 """
 
 import argparse
@@ -59,18 +67,19 @@ SESSION = {"user": USER, "counter": 0, "cart": [1, 2, 3], "csrf": "0123456789abc
 def main() -> int:
     arguments = parse_arguments()
     results = []
+    runs = arguments.runs
     with EmbeddedRedis() as server:
         client = redis.Redis(host=server.host, port=server.port)
         for round_ in range(arguments.rounds):
             for threads in arguments.threads:
-                shift = round_ % len(RUNS)  # each round starts elsewhere: drift is not one variant's
-                for variant, path in RUNS[shift:] + RUNS[:shift]:
+                shift = round_ % len(runs)  # each round starts elsewhere: drift is not one variant's
+                for variant, path in runs[shift:] + runs[:shift]:
                     result = measure(client, server.port, variant, path, threads, arguments)
                     result["round"] = round_
                     results.append(result)
                     print(progress(result), flush=True)
         client.close()
-    print("\n" + table(results))
+    print("\n" + table(results, runs))
     if arguments.json:
         Path(arguments.json).parent.mkdir(parents=True, exist_ok=True)
         Path(arguments.json).write_text(json.dumps(results, indent=2))
@@ -94,7 +103,21 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
     parser.add_argument("--sessions", type=int, default=64, help="distinct session cookies")
     parser.add_argument("--json", default="build/throughput.json", help="raw results ('' for none)")
-    return parser.parse_args()
+    parser.add_argument("--server", choices=("waitress", "gunicorn"), default="waitress")
+    parser.add_argument(
+        "--runs", nargs="+", type=run_of, default=list(RUNS), help="variant:path pairs (no-sessions first)"
+    )
+    arguments = parser.parse_args()
+    if arguments.runs[0] != ("no-sessions", "/read"):
+        parser.error("--runs must start with no-sessions:/read, the baseline of every ratio")
+    return arguments
+
+
+def run_of(text: str) -> tuple[str, str]:
+    variant, _, path = text.partition(":")
+    if (variant, path) not in RUNS:
+        raise argparse.ArgumentTypeError(f"not one of {', '.join(f'{v}:{p}' for v, p in RUNS)}")
+    return variant, path
 
 
 def measure(
@@ -107,26 +130,28 @@ def measure(
     port = free_port()
     command = [sys.executable, str(HERE / "throughput_app.py"), "--variant", variant]
     command += ["--threads", str(threads), "--port", str(port), "--redis-port", str(redis_port)]
+    command += ["--server", arguments.server]
     app = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         wait_ready(app, port)
         wrk(port, path, ids, arguments.warmup, arguments.connections)
         before = server_stats(port)
         client.config_resetstat()
-        cpu_before = psutil.Process(app.pid).cpu_times()
+        cpu_before = app_cpu(app.pid)
         load = wrk(port, path, ids, arguments.duration, arguments.connections)
-        cpu_after = psutil.Process(app.pid).cpu_times()
+        cpu_after = app_cpu(app.pid)
         commands = sent_commands(client)
         after = settled_stats(port)  # requests wrk gave up on when it stopped have finished
         counters = sum(store.get(session_id)["counter"] for session_id in ids)
     finally:
         app.terminate()
         _, errors = app.communicate(timeout=30)
-    cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
+    cpu = cpu_after - cpu_before
     result = {
         "variant": variant,
         "path": path,
         "threads": threads,
+        "server": arguments.server,
         "connections": arguments.connections,
         "requests_per_second": load["requests"] / (load["duration_us"] / 1e6),
         "app_cpu_us_per_request": cpu * 1e6 / max(load["requests"], 1),
@@ -142,6 +167,13 @@ def measure(
     }
     result["failed"] = failed_checks(result, variant, path)
     return result
+
+
+def app_cpu(pid: int) -> float:
+    """User + system seconds of the app's process and its children (gunicorn's worker)."""
+    process = psutil.Process(pid)
+    times = [p.cpu_times() for p in (process, *process.children(recursive=True))]
+    return sum(t.user + t.system for t in times)
 
 
 def failed_checks(result: dict[str, Any], variant: str, path: str) -> list[str]:
@@ -241,12 +273,12 @@ def progress(result: dict[str, Any]) -> str:
     )
 
 
-def table(results: list[dict[str, Any]]) -> str:
+def table(results: list[dict[str, Any]], runs: list[tuple[str, str]]) -> str:
     rows = [HEADER]
     for threads in sorted({result["threads"] for result in results}):
         baseline = [r for r in results if r["threads"] == threads and r["variant"] == "no-sessions"]
         baseline_rps = {r["round"]: r["requests_per_second"] for r in baseline}
-        for variant, path in RUNS:
+        for variant, path in runs:
             same = [r for r in results if (r["variant"], r["path"], r["threads"]) == (variant, path, threads)]
             rps = median(r["requests_per_second"] for r in same)
             ratios = [r["requests_per_second"] / baseline_rps[r["round"]] for r in same]

@@ -1,8 +1,10 @@
 """The app benchmarks/throughput.py drives: one hug handler behind waitress, in a process of its own.
 
 ``python benchmarks/throughput_app.py --variant cache-on --threads 4 --port P --redis-port R``
-serves until it is terminated. Every variant runs the same handlers; only the middleware
-differs, so the difference in requests per second is what sessions cost:
+serves until it is terminated; ``--server gunicorn`` serves through gunicorn's ``gthread``
+worker (one worker process, ``--threads`` threads) instead of waitress. Every variant runs
+the same handlers; only the middleware differs, so the difference in requests per second is
+what sessions cost:
 
 - ``no-sessions``: no session middleware;
 - ``cache-off``: ``RedisSessionMiddleware`` on a ``RedisStore`` (one Redis round trip a request);
@@ -11,7 +13,8 @@ differs, so the difference in requests per second is what sessions cost:
 ``GET /read`` answers 500 when a session variant did not find the session the driver wrote,
 so every 200 that wrk counts is a request that really read it. ``GET /modify`` adds one to
 the session's counter (a compare-and-set write on every request; overlapping requests on
-one session conflict, and the merge hook adds their increments up). ``GET /_stats`` reports
+one session conflict, and the merge hook adds their increments up). ``GET /_probe`` answers
+the store's cache hits (``?write=1``: and changes the session). ``GET /_stats`` reports
 the store's counters and how many times ``/modify`` ran, for the driver's checks.
 """
 
@@ -70,6 +73,15 @@ def build_app(variant: str, redis_port: int) -> Any:
             modified[0] += 1
         return {"counter": session["counter"]}
 
+    @hug.get("/_probe", api=api)
+    def probe(request, write=""):
+        """For benchmarks/cache_write_to_hit.py: the store's cache hits so far (after this read),
+        and with ``write=1`` a change to the session, written after the handler returns."""
+        session = request.context.get("session", {})
+        if write:
+            session["counter"] = session.get("counter", 0) + 1
+        return store.stats()["cache_hits"] if store is not None else 0
+
     @hug.get("/_stats", api=api)
     def stats():
         counts: dict[str, Any] = store.stats() if store is not None else {}
@@ -89,7 +101,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--redis-port", type=int, required=True)
+    parser.add_argument("--server", choices=("waitress", "gunicorn"), default="waitress")
     arguments = parser.parse_args()
+    if arguments.server == "gunicorn":
+        serve_with_gunicorn(arguments.variant, arguments.threads, arguments.port, arguments.redis_port)
+        return
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "task queue depth" under load
     server = waitress.create_server(
         build_app(arguments.variant, arguments.redis_port),
@@ -100,6 +116,23 @@ def main() -> None:
         ident="throughput",
     )
     server.run()
+
+
+def serve_with_gunicorn(variant: str, threads: int, port: int, redis_port: int) -> None:
+    """One gthread worker; the app (and its store's listener thread) is built in it, after the fork."""
+    from gunicorn.app.base import BaseApplication
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            settings = {"bind": f"127.0.0.1:{port}", "workers": 1, "worker_class": "gthread"}
+            settings.update(threads=threads, backlog=1024, keepalive=60, loglevel="warning")
+            for name, value in settings.items():
+                self.cfg.set(name, value)
+
+        def load(self) -> Any:
+            return build_app(variant, redis_port)
+
+    Server().run()
 
 
 if __name__ == "__main__":

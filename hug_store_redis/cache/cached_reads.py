@@ -87,10 +87,9 @@ class CachedReads:
         ``touch_below_ms`` 0 never touches (a plain read that also learns the remaining TTL).
         """
         cache = self.cache
-        full_key = self._namespaced_key(key)
-        if not cache.serving:
+        token = cache.begin_read(self._namespaced_key(key))
+        if not token.valid:  # not serving: the cache installs nothing from this read
             self._wake_sources()
-        token = cache.begin_read(full_key)
         try:
             payload, remaining_ms, touched = self._transport.read_sliding(key, touch_below_ms)
         except BaseException:

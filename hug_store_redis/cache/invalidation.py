@@ -93,7 +93,8 @@ class InvalidationListener:
         self._max_retry_delay = max_retry_delay
         self._on_invalidation = on_invalidation
         self._client_name = client_name
-        self._subscriptions: list[tuple[bytes, LocalCache]] = []
+        self._subscriptions: list[tuple[bytes, LocalCache]] = []  # replaced whole, never mutated:
+        # the thread reads it for every push without the lock
         self._unregistered: list[tuple[bytes, LocalCache]] = []
         self._lock = threading.Lock()
         self._generation = 0
@@ -130,7 +131,7 @@ class InvalidationListener:
             if (key_prefix, cache) in self._subscriptions:
                 return
             cache.attach(self)
-            self._subscriptions.append((key_prefix, cache))
+            self._subscriptions = [*self._subscriptions, (key_prefix, cache)]
             self._unregistered.append((key_prefix, cache))
             self._stop_when_idle = False
         self._wake()
@@ -180,7 +181,7 @@ class InvalidationListener:
         with self._lock:
             for _, cache in self._subscriptions:
                 cache.detach(self)
-            self._subscriptions.clear()
+            self._subscriptions = []
 
     def __enter__(self) -> "InvalidationListener":
         return self.start()
@@ -237,9 +238,10 @@ class InvalidationListener:
         self._swaps = None  # the caches are empty: the first heartbeat sets the baseline
         confirmed = False
         while not self._stopping and not self._idle() and generation == self._generation:
-            with self._lock:
-                new, self._unregistered = self._unregistered, []
-            connection.track(_Expected("tracking", monotonic()), [prefix for prefix, _ in new])
+            if self._unregistered:  # attach() wakes the thread after adding, so none waits unseen
+                with self._lock:
+                    new, self._unregistered = self._unregistered, []
+                connection.track(_Expected("tracking", monotonic()), [prefix for prefix, _ in new])
             now = monotonic()
             if not connection.pending and now >= next_beat:
                 beats += 1
@@ -318,11 +320,10 @@ class InvalidationListener:
         if len(message) < 2 or message[0] != b"invalidate":
             return
         keys = message[1]
-        with self._lock:
-            subscriptions = list(self._subscriptions)
         if keys is None:
             self._flush_all()
         else:
+            subscriptions = self._subscriptions  # a snapshot: the list is replaced, never changed
             for key in keys:
                 for prefix, cache in subscriptions:
                     if key.startswith(prefix):

@@ -40,13 +40,42 @@ class Resp3Reader:
         self._buffer += data
 
     def messages(self) -> Iterator[Any]:
-        while self._buffer:
+        buffer = self._buffer
+        while buffer:
+            if buffer.startswith(_ONE_INVALIDATION):  # a write's push: most of what arrives
+                found = _one_invalidation(buffer)
+                if found is not None:
+                    yield found
+                    continue
             try:
-                message, end = _parse(self._buffer, 0)
+                message, end = _parse(buffer, 0)
             except _Incomplete:
                 return
-            del self._buffer[:end]
+            del buffer[:end]
             yield message
+
+
+_ONE_INVALIDATION = b">2\r\n$10\r\ninvalidate\r\n*1\r\n$"
+_KEY_AT = len(_ONE_INVALIDATION)
+
+
+def _one_invalidation(buffer: bytearray) -> Push | None:
+    """``[b"invalidate", [key]]`` taken off the buffer's front; None leaves it to ``_parse``.
+
+    The same message ``_parse`` returns, read without its general walk: the listener reads
+    one such push per write to a tracked key, this process's own included.
+    """
+    end = buffer.find(b"\r\n", _KEY_AT)
+    length = buffer[_KEY_AT:end]
+    if end < 0 or not length.isdigit():
+        return None  # incomplete, or a form _parse judges (and reports) itself
+    start = end + 2
+    stop = start + int(length)
+    if buffer[stop : stop + 2] != b"\r\n":
+        return None
+    key = bytes(buffer[start:stop])
+    del buffer[: stop + 2]
+    return Push([b"invalidate", [key]])
 
 
 def _line(buffer: bytearray, pos: int) -> tuple[bytes, int]:

@@ -5,7 +5,7 @@ heartbeats); this class only talks to the server. Each command carries a tag tha
 with its reply, so the listener knows what a reply answers and when it was asked.
 """
 
-import selectors
+import select
 import socket
 import ssl
 from collections import deque
@@ -37,10 +37,13 @@ class TrackingConnection(Generic[Tag]):
     ) -> None:
         self._sock = open_socket(address, tls, timeout)
         self._wake = wake
-        # not select(): a server process easily has descriptors above 1023
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(self._sock, selectors.EVENT_READ)
-        self._selector.register(wake, selectors.EVENT_READ)
+        self._wake_fd = wake.fileno()
+        # poll(), not select(): a server process easily has descriptors above 1023; not the
+        # selectors module either, whose Python layers cost more than the push they deliver
+        self._poll = select.poll()
+        self._poll.register(self._sock, select.POLLIN)
+        self._poll.register(wake, select.POLLIN)
+        self._tls = isinstance(self._sock, ssl.SSLSocket)
         self._reader = Resp3Reader()
         self.pending: deque[Tag] = deque()
         """Tags of the commands sent and not answered yet, oldest first."""
@@ -76,16 +79,19 @@ class TrackingConnection(Generic[Tag]):
 
     def receive(self, timeout: float) -> list[tuple[Tag | None, Any]]:
         """Messages that arrived within ``timeout`` s: (tag, reply) or (None, push message)."""
-        ready = {key.fileobj for key, _ in self._selector.select(max(timeout, 0.0))}
-        if self._wake in ready:
-            self._wake.recv(4096)
-        if self._sock not in ready:
+        data = None
+        for fd, _ in self._poll.poll(max(timeout, 0.0) * 1000):  # an error or hang-up: recv says which
+            if fd == self._wake_fd:
+                self._wake.recv(4096)
+            else:
+                data = self._sock.recv(READ_SIZE)
+                if not data:
+                    raise ListenerError("connection closed by the server")
+        if data is None:
             return []
-        data = self._sock.recv(READ_SIZE)
-        if not data:
-            raise ListenerError("connection closed by the server")
         self._reader.feed(data)
-        self._drain_decrypted()
+        if self._tls:
+            self._drain_decrypted()
         messages: list[tuple[Tag | None, Any]] = []
         for message in self._reader.messages():
             if isinstance(message, Push):
@@ -108,7 +114,6 @@ class TrackingConnection(Generic[Tag]):
             self._reader.feed(data)
 
     def close(self) -> None:
-        self._selector.close()
         self._sock.close()
 
     def abandon(self) -> None:

@@ -2,6 +2,7 @@
 compare-and-set writes with merge, and the per-user index of signed-in devices."""
 
 from .cookies import SESSION_ID_BYTES, is_session_id, new_session_id
+from .lifetime import ISSUED_KEY
 from .middleware import RedisSessionMiddleware
 from .session_delta import Delta, MergeHook, Session, rebase
 from .session_write import MAX_ATTEMPTS
@@ -10,6 +11,7 @@ from .user_sessions import UserSession, UserSessionIndex
 
 __all__ = [
     "BOUND_KEY",
+    "ISSUED_KEY",
     "MAX_ATTEMPTS",
     "SESSION_ID_BYTES",
     "Delta",

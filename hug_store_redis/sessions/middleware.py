@@ -27,6 +27,9 @@ from .cookies import (
     lifetime,
     new_session_id,
 )
+from .lifetime import Lifetime
+from .max_lifetime import MaxLifetime
+from .request_state import STATE_KEY, Loaded, RequestState
 from .session_delta import MergeHook
 from .session_write import Saved, create, save_existing
 from .signed_in_devices import BOUND_KEY, SignedInDevices
@@ -44,43 +47,13 @@ DEFAULT_MAX_SESSION_BYTES = 1 << 20
 request of that browser slow (Redis sends the whole value on each read). A session growing
 without bound is a bug to see in the log, not a value to keep storing silently."""
 
-_STATE_KEY = "hug_store_redis.session"
 _UNREACHABLE = UNREACHABLE_ERRORS
 ON_ERROR_VALUES = ("raise", "degrade")
 
 _T = TypeVar("_T")
 
 
-Loaded = tuple[str, bytes | str, Any]
-"""The common request's whole state, kept in the WSGI environ: the id of a session read
-from Redis, the exact bytes read, which a write compares against, and the codec's
-reference for telling whether the session changed, nested changes included (the compiled
-twin compares the session's encoding with the bytes read in one pass)."""
-
-
-class _State:
-    """Everything else a request can do to its session, kept in the WSGI environ."""
-
-    __slots__ = ("clear_cookie", "degraded", "new_id", "old_id", "payload", "session_id")
-
-    def __init__(
-        self,
-        *,
-        session_id: str | None = None,
-        payload: bytes | str | None = None,
-        old_id: str | None = None,
-        clear_cookie: bool = False,
-        degraded: bool = False,
-    ) -> None:
-        self.session_id = session_id  # None: no session in Redis yet (nothing issued)
-        self.payload = payload  # as in Loaded: the bytes a write of session_id compares against
-        self.old_id = old_id  # a key Redis holds, to delete when the session is written
-        self.clear_cookie = clear_cookie  # the client sent a cookie we will not honour
-        self.new_id = False  # the id is not the one in the client's cookie (never written yet)
-        self.degraded = degraded  # Redis was unreachable and on_error="degrade"
-
-
-class RedisSessionMiddleware(SignedInDevices):
+class RedisSessionMiddleware(SignedInDevices, MaxLifetime):
     """Sessions in a ``RedisStore``; a drop-in for ``hug.middleware.SessionMiddleware``.
 
     Takes every keyword of hug's middleware, with the same meaning, plus
@@ -94,6 +67,9 @@ class RedisSessionMiddleware(SignedInDevices):
     read; the ``touch_after`` attribute reads the value in force, after the cap.
     ``merge(base, mine, theirs) -> dict`` decides what to write when another request
     changed the session in between (default: this request's top-level changes win).
+    ``max_lifetime`` (seconds or a timedelta; default None, no limit): a session ends that
+    long after its id was issued (created, or ``regenerate`` at login), however active it
+    is; its key's expiry never outlasts it (``lifetime.py`` says how and why).
     """
 
     __slots__ = (
@@ -101,6 +77,7 @@ class RedisSessionMiddleware(SignedInDevices):
         "_cookie_prefix",
         "_expired_cookie_attributes",
         "_first_cookie_id",
+        "_lifetime",
         "_read",
         "_reference",
         "_unchanged",
@@ -113,6 +90,7 @@ class RedisSessionMiddleware(SignedInDevices):
         "cookie_path",
         "cookie_same_site",
         "cookie_secure",
+        "max_lifetime",
         "max_session_bytes",
         "merge",
         "on_error",
@@ -138,6 +116,7 @@ class RedisSessionMiddleware(SignedInDevices):
         max_session_bytes: int | None = DEFAULT_MAX_SESSION_BYTES,
         touch_after: float = DEFAULT_TOUCH_AFTER,
         merge: MergeHook | None = None,
+        max_lifetime: "float | datetime.timedelta | None" = None,
     ) -> None:
         check_cookie(cookie_name, cookie_same_site, cookie_secure)
         if on_error not in ON_ERROR_VALUES:
@@ -153,7 +132,14 @@ class RedisSessionMiddleware(SignedInDevices):
         self.store = store
         # The value in force, so reading the attribute tells what the reads do.
         self.touch_after = touch_after if store.expiration is None else min(touch_after, store.expiration / 2)
-        self._read = store.sliding_reader(self.touch_after)
+        self._lifetime = (
+            None if max_lifetime is None else Lifetime(max_lifetime, store.expiration, self.touch_after)
+        )
+        self.max_lifetime = None if self._lifetime is None else self._lifetime.seconds
+        # Under max_lifetime the touch waits for the issue time, which is inside the value.
+        self._read = (
+            store.sliding_reader(self.touch_after) if self._lifetime is None else store.untouched_reader()
+        )
         self._reference = store.codec.reference  # the store's twin, compiled or pure
         self._unchanged = store.codec.unchanged
         self._first_cookie_id = store.codec.first_cookie_id
@@ -187,48 +173,50 @@ class RedisSessionMiddleware(SignedInDevices):
         header = env.get("HTTP_COOKIE")
         first = self._first_cookie_id(header, self._cookie_prefix) if header else None
         if first is not None:
-            data, env[_STATE_KEY] = self._load(first)
+            data, env[STATE_KEY] = self._load(first)
         else:
             values = request.get_cookie_values(self.cookie_name) if header else None
             if values and is_session_id(values[0]):
-                data, env[_STATE_KEY] = self._load(values[0])
+                data, env[STATE_KEY] = self._load(values[0])
             else:
-                data, env[_STATE_KEY] = {}, _State(clear_cookie=bool(values))
+                data, env[STATE_KEY] = {}, RequestState(clear_cookie=bool(values))
         request.context[self.context_name] = data
 
-    def _load(self, session_id: str) -> tuple[Any, Loaded | _State]:
+    def _load(self, session_id: str) -> tuple[Any, Loaded | RequestState]:
         try:
-            payload, _, touched = self._read(session_id)
+            payload, ttl_ms, touched = self._read(session_id)
         except _UNREACHABLE as error:
             if self.on_error == "raise":
                 raise
             logger.warning(
                 "[%s] session store unreachable, serving an empty session: %s", self.store.namespace, error
             )
-            return {}, _State(degraded=True)
+            return {}, RequestState(degraded=True)
         except CorruptSessionError as error:  # bytes that are not UTF-8, met by a decoding client
             return {}, self._discard(session_id, error.reason)
         if payload is None:  # expired or never issued: never adopt an id the client chose
-            return {}, _State(clear_cookie=True)
+            return {}, RequestState(clear_cookie=True)
         try:
             data, json = self.store.decode_stored(payload, session_id)  # json: payload, unless sealed
         except CorruptSessionError as error:
             return {}, self._discard(session_id, error.reason)
         if not isinstance(data, dict):  # valid JSON, but no session this middleware wrote
             return {}, self._discard(session_id, f"JSON {type(data).__name__}, not an object")
+        if self._lifetime is not None:
+            return self._load_stamped(self._lifetime, session_id, payload, data, ttl_ms)
         if touched and BOUND_KEY in data:  # signed-in devices: last seen rides on the lazy touch
             self._note_seen(session_id, data[BOUND_KEY])
         return data, (session_id, payload, self._reference(data, json))
 
-    def _discard(self, session_id: str, reason: str) -> _State:
+    def _discard(self, session_id: str, reason: str) -> RequestState:
         logger.warning(
             "[%s] session %s: %s; starting a new session", self.store.namespace, short_id(session_id), reason
         )
-        return _State(old_id=session_id, clear_cookie=True)
+        return RequestState(old_id=session_id, clear_cookie=True)
 
     def process_response(self, request: Any, response: Any, resource: Any, req_succeeded: bool) -> None:
         """Write the session only if its JSON changed; set the cookie only if it is new."""
-        state: Loaded | _State | None = request.env.get(_STATE_KEY)
+        state: Loaded | RequestState | None = request.env.get(STATE_KEY)
         session = request.context.get(self.context_name)
         if type(state) is tuple:
             session_id, payload, reference = state
@@ -238,16 +226,26 @@ class RedisSessionMiddleware(SignedInDevices):
                     self._set_cookie(response, session_id)
                 return
             self._save_existing(session, session_id, payload, response)
-        elif isinstance(state, _State) and not state.degraded:
+        elif isinstance(state, RequestState) and not state.degraded:
             if state.session_id is None and not session:
                 self._drop_stale(state, response)
             elif state.session_id is None or state.new_id:
                 self._save_new(session, state, response)
+            elif self._lifetime is not None:
+                self._save_stamped(self._lifetime, session, state, response)
             else:
                 assert state.payload is not None
                 self._save_existing(session, state.session_id, state.payload, response)
 
-    def _save_existing(self, session: Any, session_id: str, read: bytes | str, response: Any) -> None:
+    def _save_existing(
+        self,
+        session: Any,
+        session_id: str,
+        read: bytes | str,
+        response: Any,
+        expire_s: int | None = None,
+        merge: MergeHook | None = None,
+    ) -> None:
         """Compare-and-set over the bytes read; a session left empty is deleted the same way."""
         if type(session) is dict and not session:
             payload = b""
@@ -257,7 +255,14 @@ class RedisSessionMiddleware(SignedInDevices):
                 return
         try:
             saved = save_existing(
-                self.store, session_id, read, session, payload, self.merge, self.max_session_bytes
+                self.store,
+                session_id,
+                read,
+                session,
+                payload,
+                self.merge if merge is None else merge,
+                self.max_session_bytes,
+                expire_s,
             )
         except _UNREACHABLE as error:
             self._unreachable(error)
@@ -279,17 +284,23 @@ class RedisSessionMiddleware(SignedInDevices):
                 short_id(session_id),
             )
 
-    def _save_new(self, session: Any, state: _State, response: Any) -> None:
+    def _save_new(self, session: Any, state: RequestState, response: Any) -> None:
         """SET NX under a fresh id (deleting a rotated or refused old key in the same round trip)."""
+        expire_s = None
+        if self._lifetime is not None and type(session) is dict:  # a new id: its lifetime starts now
+            issued = self._lifetime.now()
+            session, expire_s = self._lifetime.stamped(session, issued), self._lifetime.expire_s(issued)
         payload = self._encode(session, state.payload, state.session_id)
         if self._too_big(payload, "(new)"):
             return
         session_id = self._guard(
-            create, self.store, state.session_id or new_session_id(), payload, state.old_id
+            create, self.store, state.session_id or new_session_id(), payload, state.old_id, expire_s
         )
         if session_id is not None:
             state.session_id, state.new_id = session_id, True
             self._set_cookie(response, session_id)
+            if type(session) is dict and BOUND_KEY in session:  # written after its index entry:
+                self._note_seen(session_id, session[BOUND_KEY])  # the entry's expiry follows
 
     def _too_big(self, payload: bytes, session_id: str) -> bool:
         if self.max_session_bytes is None or len(payload) <= self.max_session_bytes:
@@ -312,7 +323,7 @@ class RedisSessionMiddleware(SignedInDevices):
                 raise  # the handler put them there: a bug to report, not data to repair
         return self.store.encode(non_finite.cleaned(session, session_id or "", self.store.namespace))
 
-    def _drop_stale(self, state: _State, response: Any) -> None:
+    def _drop_stale(self, state: RequestState, response: Any) -> None:
         """An empty session under a cookie we refused: clear it, store nothing."""
         if state.old_id is not None:
             self._guard(self.store.delete, state.old_id)
@@ -372,12 +383,12 @@ class RedisSessionMiddleware(SignedInDevices):
         state.clear_cookie = True
         request.context[self.context_name] = {}
 
-    def _state(self, request: Any) -> _State:
-        state: Loaded | _State | None = request.env.get(_STATE_KEY)
-        if isinstance(state, _State):
+    def _state(self, request: Any) -> RequestState:
+        state: Loaded | RequestState | None = request.env.get(STATE_KEY)
+        if isinstance(state, RequestState):
             return state
         if state is None:
             raise RuntimeError("RedisSessionMiddleware did not see this request: is it added to the API?")
         session_id, payload, _ = state
-        state = request.env[_STATE_KEY] = _State(session_id=session_id, payload=payload)
+        state = request.env[STATE_KEY] = RequestState(session_id=session_id, payload=payload)
         return state

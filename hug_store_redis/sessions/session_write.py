@@ -41,11 +41,13 @@ def save_existing(
     payload: bytes,
     merge: MergeHook | None = None,
     max_session_bytes: int | None = None,
+    expire_s: int | None = None,
 ) -> Saved:
     """Write ``payload`` (``mine`` encoded; ``b""`` deletes) over the ``read`` bytes, merging on conflict.
 
     On a key both this request and another changed, this request wins, unless ``merge``
-    decides. What this request read is decoded only when a conflict needs it.
+    decides. What this request read is decoded only when a conflict needs it. ``expire_s``:
+    the expiry of every attempt, when shorter than the namespace's (``max_lifetime``).
     """
     expected = read
     rebase_onto: Callable[[Session], Session] | None = None
@@ -53,7 +55,7 @@ def save_existing(
     try:
         for _ in range(MAX_ATTEMPTS):
             attempts += 1
-            outcome = store.compare_and_set(session_id, expected, payload)
+            outcome = store.compare_and_set(session_id, expected, payload, expire_s=expire_s)
             if outcome.written:
                 return Saved.WRITTEN if payload else Saved.DELETED
             if outcome.gone:
@@ -97,7 +99,9 @@ def save_existing(
             store.note_write_attempts(attempts)
 
 
-def create(store: RedisStore, session_id: str, payload: bytes, old_id: str | None) -> str:
+def create(
+    store: RedisStore, session_id: str, payload: bytes, old_id: str | None, expire_s: int | None = None
+) -> str:
     """Create the session (SET NX), deleting ``old_id`` in the same round trip; the id it got.
 
     On a collision (an id another session holds: with 256 random bits, practically never)
@@ -105,9 +109,9 @@ def create(store: RedisStore, session_id: str, payload: bytes, old_id: str | Non
     """
     for _ in range(MAX_ATTEMPTS):
         if old_id is None:
-            created = store.create(session_id, payload)
+            created = store.create(session_id, payload, expire_s=expire_s)
         else:
-            created = store.create_replacing(session_id, payload, old_id)
+            created = store.create_replacing(session_id, payload, old_id, expire_s=expire_s)
         if created:
             return session_id
         logger.warning(

@@ -5,10 +5,12 @@ only calls the hooks at the bottom (on a touched load or a write, on regenerate,
 
 The session carries its own binding under ``BOUND_KEY`` (``{"user", "handle"}``), so a
 request on a bound session knows its index entry without asking Redis: it costs no extra
-round trip, except a last-seen update at most once per ``UserSessionIndex.seen_every``
-(60 s, or half the session expiry if shorter) per session and process, after a read that
-slid the session's expiry or a write that restarted it: the update also refreshes the
-index's expiry, so "sign out everywhere" reaches every live session.
+round trip, except an index update after a read that slid the session's expiry or a write
+that restarted it (a new session's too): last seen at most once per
+``UserSessionIndex.seen_every`` (60 s, or half the session expiry if shorter), which also
+refreshes the index's expiry, so "sign out everywhere" reaches every live session; and where
+entries expire on their own, their expiry at most once a second (``index_expiry``), so they
+end with their sessions, never before. Each per session (or entry) and process.
 """
 
 import logging
@@ -84,10 +86,10 @@ class SignedInDevices:
     # Hooks the middleware calls.
 
     def _note_seen(self, session_id: str, binding: Any) -> None:
-        if not self.user_index.seen_due(session_id):  # the common case: one dict lookup, no lock
-            return
         if _binding({BOUND_KEY: binding}) is None:
             return
+        if not self.user_index.refresh_due(session_id, str(binding.get("handle"))):
+            return  # the common case: dict lookups, no lock
         try:
             self.user_index.note_seen(binding["user"], str(binding.get("handle")), session_id)
         except UNREACHABLE_ERRORS as error:  # last seen is a courtesy: never fail the request for it

@@ -18,28 +18,30 @@ nothing a client could use:
 - end: session keys first, index entries after. A crash in between leaves entries whose
   keys are gone: pruned later. The reverse order could leave a live, unlisted session.
 
-Entries are pruned when read or written, verified against the session keys (EXISTS), not
-by a guessed expiry; an entry younger than ``PENDING_GRACE`` may not have its key yet and
-is kept. The hash expires after twice the session expiry, refreshed by every bind and
-last-seen update, so it outlives the sessions it lists and vanishes with an idle user.
-The middleware updates last seen on every touch and every write of a bound session (each
-restarts the session's expiry), throttled per process to ``seen_every`` <= expiry / 2: a
-session written at ``w`` expires at ``w + E``, and this process refreshed the index after
-``w - E/2``, so until at least ``w + 3E/2``.
+Where the server has hash-field expiry, each entry's fields expire on their own at most a
+second after its session (``index_expiry``: refreshed after the session's writes and touches,
+in the same round trip as the other index writes). Everywhere, entries are pruned when read
+or written, verified against the session keys (EXISTS), not by a guessed expiry; an entry
+younger than ``PENDING_GRACE`` may not have its key yet and is kept. The hash expires after
+twice the session expiry, refreshed by every bind and last-seen update, so it outlives the
+sessions it lists and vanishes with an idle user. The middleware updates last seen on every
+touch and every write of a bound session (each restarts the session's expiry), throttled per
+process to ``seen_every`` <= expiry / 2: a session written at ``w`` expires at ``w + E``, and
+this process refreshed the index after ``w - E/2``, so until at least ``w + 3E/2``.
 """
 
 import secrets
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import ujson
 
+from ..clients.families import RESPONSE_ERRORS
 from ..codec.wire import as_bytes, as_text
 from ..store.redis_store import RedisStore
 from ..transport.scripts import entry_fields
+from .index_expiry import EntryExpiry, Throttle
 
 INDEX_PREFIX = b"hug_store_redis-users|"
 """No ``:`` anywhere in an index key (``:`` and ``|`` in names are escaped), so no namespace's
@@ -51,7 +53,6 @@ PENDING_GRACE = 300.0
 
 MAX_SESSIONS = 32
 SEEN_EVERY = 60.0
-_SEEN_MEMORY = 10_000
 _ESCAPES = {ord("%"): "%25", ord(":"): "%3A", ord("|"): "%7C"}
 
 
@@ -107,10 +108,20 @@ class UserSessionIndex:
         self.max_sessions = max_sessions
         # At most half the expiry: the refreshes that follow a session's writes and touches
         # then keep the index (2 x expiry) alive past every expiry they restart.
-        self.seen_every = seen_every if store.expiration is None else min(seen_every, store.expiration / 2)
+        self._seen = Throttle(
+            seen_every if store.expiration is None else min(seen_every, store.expiration / 2)
+        )
         self._prefix = INDEX_PREFIX + _escaped(store.namespace) + b"|"
-        self._seen: OrderedDict[str, float] = OrderedDict()  # session id -> monotonic time
-        self._seen_lock = threading.Lock()
+        self._entry_expiry = EntryExpiry(store.expiration, self._client, PENDING_GRACE, store.namespace)
+
+    @property
+    def seen_every(self) -> float:
+        """Seconds between two last-seen updates of a session by this process."""
+        return self._seen.every
+
+    @seen_every.setter
+    def seen_every(self, seconds: float) -> None:
+        self._seen.every = seconds
 
     def index_key(self, user_id: str) -> bytes:
         """``hug_store_redis-users|<namespace>|<user id>``, with ``%``, ``:`` and ``|`` escaped."""
@@ -162,30 +173,58 @@ class UserSessionIndex:
     def _put(self, user_id: str, handle: str, entry: dict[str, Any], now: float) -> str:
         key = self.index_key(user_id)
         entry_field, seen_field = entry_fields(handle)
-        self.store.index_set(
-            key, {entry_field: as_bytes(ujson.encode(entry)), seen_field: _seconds(now)}, self._expiry()
-        )
+        fields_expire_s = self._entry_expiry.pending_seconds()  # the session key comes later
+        if fields_expire_s is not None and fields_expire_s == self._entry_expiry.seconds():
+            self._entry_expiry.refreshes.remember(handle)  # before sending: the server's clock runs later
+        else:
+            self._entry_expiry.refreshes.forget(handle)  # the login's write refreshes it
+        try:
+            self._write(
+                key,
+                {entry_field: as_bytes(ujson.encode(entry)), seen_field: _seconds(now)},
+                (entry_field, seen_field),
+                fields_expire_s,
+            )
+        except BaseException:
+            self._entry_expiry.refreshes.forget(handle)
+            raise
         live = self._live_entries(key, now)
         surplus = sorted(live, key=lambda item: item.created)[: max(0, len(live) - self.max_sessions)]
         self._end(key, surplus)
-        self._remember_seen(entry["sid"])
+        self._seen.remember(entry["sid"])
         return handle
 
     def note_seen(self, user_id: str, handle: str, session_id: str) -> None:
-        """Refresh last seen and the index's expiry, at most once per ``seen_every`` per session
-        in this process.
+        """After a write or touch of a bound session: refresh last seen and the index's expiry
+        at most once per ``seen_every``, and the entry's own expiry (where the server has one)
+        at most once per ``index_expiry.SLACK_S``, per session and process.
 
-        The check is a dict lookup; the update is one round trip (HSET and EXPIRE pipelined).
-        An update that fails is not remembered, so the next request tries again.
+        The checks are dict lookups; the update is one round trip (HSET, EXPIRE and HEXPIRE
+        pipelined). An update that fails is not remembered, so the next request tries again.
         """
-        if not self._due(session_id):
+        fields_expire_s = self._entry_expiry.seconds()
+        refreshes = self._entry_expiry.refreshes
+        seen = self._seen.claim(session_id)
+        if fields_expire_s is None:
+            refreshed = False
+        elif seen:  # HSET drops the field's expiry: HEXPIRE goes with it
+            refreshes.remember(handle)
+            refreshed = True
+        else:
+            refreshed = refreshes.claim(handle)
+        if not seen and not refreshed:
             return
-        key = self.index_key(user_id)
+        entry_field, seen_field = entry_fields(handle)
         try:
-            self.store.index_set(key, {entry_fields(handle)[1]: _seconds(time.time())}, self._expiry())
+            self._write(
+                self.index_key(user_id),
+                {seen_field: _seconds(time.time())} if seen else {},
+                (entry_field, seen_field) if refreshed else (),
+                fields_expire_s,
+            )
         except BaseException:
-            with self._seen_lock:
-                self._seen.pop(session_id, None)
+            self._seen.forget(session_id)
+            refreshes.forget(handle)
             raise
 
     def sessions(self, user_id: str, current_session_id: str | None = None) -> list[UserSession]:
@@ -293,6 +332,18 @@ class UserSessionIndex:
         self._drop(key, done)
         return deleted
 
+    def _write(
+        self, key: bytes, fields: dict[bytes, bytes], expiring: tuple[bytes, ...], fields_expire_s: int | None
+    ) -> None:
+        """One index write; where HEXPIRE turns out refused, written again without it (HSET and
+        EXPIRE again: the same values)."""
+        try:
+            self.store.index_set(key, fields, self._expiry(), expiring, fields_expire_s)
+        except RESPONSE_ERRORS as error:
+            if not expiring or fields_expire_s is None or not self._entry_expiry.refused(error):
+                raise
+            self.store.index_set(key, fields, self._expiry())
+
     def _drop(self, key: bytes, entries: list[_Entry]) -> None:
         """HDEL each entry only if it is unchanged: a ``rotate`` in between names a new key to keep.
 
@@ -306,22 +357,9 @@ class UserSessionIndex:
         return None if self.store.expiration is None else 2 * self.store.expiration
 
     def seen_due(self, session_id: str) -> bool:
-        """Whether ``note_seen`` would write; lock-free (one dict lookup), so a request can ask cheaply."""
-        last = self._seen.get(session_id)
-        return last is None or time.monotonic() - last >= self.seen_every
+        """Whether ``note_seen`` may write; lock-free (dict lookups), so a request can ask cheaply."""
+        return self._seen.due(session_id)
 
-    def _due(self, session_id: str) -> bool:
-        now = time.monotonic()
-        with self._seen_lock:
-            last = self._seen.get(session_id)
-            if last is not None and now - last < self.seen_every:
-                return False
-            self._seen[session_id] = now
-            self._seen.move_to_end(session_id)
-            if len(self._seen) > _SEEN_MEMORY:  # forgetting only costs one early update
-                self._seen.popitem(last=False)
-            return True
-
-    def _remember_seen(self, session_id: str) -> None:
-        with self._seen_lock:
-            self._seen[session_id] = time.monotonic()
+    def refresh_due(self, session_id: str, handle: str) -> bool:
+        """``seen_due``, or the entry's own expiry may need refreshing (lock-free)."""
+        return self._seen.due(session_id) or self._entry_expiry.maybe_due(handle)

@@ -20,6 +20,7 @@ from ..clients.families import CLIENT_ERRORS
 from ..codec import TwinCodec
 from ..errors import short_id
 from ..transport.base import Transport
+from .checks import require_expiry
 from .stats import StoreStats, counting_errors, counting_failures
 
 #: Keys asked for per SCAN step, and UNLINKs sent per round trip.
@@ -67,16 +68,19 @@ class AdminMixin:
         def _flush_local_cache(self) -> None: ...
 
     @counting_errors
-    def touch(self, key: str) -> bool:
+    def touch(self, key: str, *, expire_ms: int | None = None) -> bool:
         """Restart the expiry of ``key`` without reading it; False when there is no such key.
 
+        ``expire_ms``: expire after that many milliseconds instead of the namespace's expiry
+        (the middleware caps a session's expiry at its remaining ``max_lifetime``).
         Expiry-only, like the sliding read, so it does not wait for ``wait_replicas``: a
         restart a failover loses only lets the session expire when it would have anyway.
         """
+        require_expiry(expire_ms, "expire_ms")
         for handle in (self._handle(key), *self._older(key)):
-            if self.expiration is not None:
+            if self.expiration is not None or expire_ms is not None:
                 self._forget(handle)
-            if self._transport.touch(handle):
+            if self._transport.touch(handle, expire_ms):
                 return True
         return False
 

@@ -26,6 +26,13 @@ def expiration_seconds(expiration: "int | float | datetime.timedelta | None") ->
     return int(seconds)
 
 
+def require_expiry(expire: object, unit: str = "expire_s") -> None:
+    """A per-write expiry (a session's remaining lifetime): a positive int, since Redis refuses
+    ``EX 0`` and fractions, and a caller's rounding slip must fail here, not set no expiry."""
+    if expire is not None and (type(expire) is not int or expire <= 0):
+        raise ValueError(f"{unit} must be a positive int or None, got {expire!r}")
+
+
 def require_bytes(payload: object) -> None:
     """The generic path would hand a str to redis-py, which writes it; refuse it on both paths."""
     if not isinstance(payload, bytes):

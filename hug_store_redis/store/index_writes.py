@@ -20,9 +20,17 @@ class IndexWritesMixin:
     _stats: StoreStats
 
     @counting_failures
-    def index_set(self, key: bytes, fields: Mapping[bytes, bytes], expire_s: int | None) -> None:
-        """HSET ``fields`` on the hash at ``key``, then EXPIRE it (unless ``expire_s`` is None)."""
-        self._transport.index_set(key, fields, expire_s)
+    def index_set(
+        self,
+        key: bytes,
+        fields: Mapping[bytes, bytes],
+        expire_s: int | None,
+        expiring: Sequence[bytes] = (),
+        fields_expire_s: int | None = None,
+    ) -> None:
+        """HSET ``fields`` on the hash at ``key``, EXPIRE it (unless ``expire_s`` is None) and
+        HEXPIRE the fields ``expiring`` (unless ``fields_expire_s`` is None), in one round trip."""
+        self._transport.index_set(key, fields, expire_s, expiring, fields_expire_s)
 
     @counting_failures
     def index_delete(self, key: bytes, fields: Sequence[bytes]) -> None:

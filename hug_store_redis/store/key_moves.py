@@ -29,16 +29,19 @@ class KeyMovesMixin:
 
     _transport: Transport
     _older: Callable[[str], tuple[str, ...]]
-    _compare_and_set: Callable[[str, bytes, bytes], WriteOutcome]
-    _create: Callable[[str, bytes], bool]
+    _compare_and_set: Callable[[str, bytes, bytes, int | None], WriteOutcome]
+    _create: Callable[[str, bytes, int | None], bool]
     _forget: Callable[..., None]
 
-    def _move(self, key: str, handle: str, expected: bytes, stored: bytes) -> WriteOutcome:
+    def _move(
+        self, key: str, handle: str, expected: bytes, stored: bytes, expire_s: int | None = None
+    ) -> WriteOutcome:
         """``compare_and_set`` after the newest ``handle`` had no key: ``expected`` and
-        ``stored`` are as Redis holds them (``stored`` empty: delete the session)."""
+        ``stored`` are as Redis holds them (``stored`` empty: delete the session); ``expire_s``
+        is the write's own expiry (``max_lifetime``), or None for the namespace's."""
         for old in self._older(key):
             if not stored:  # a delete: the session, wherever it is, if unchanged
-                outcome = self._compare_and_set(old, expected, stored)
+                outcome = self._compare_and_set(old, expected, stored, None)
                 if outcome is GONE:
                     continue
                 return outcome
@@ -47,9 +50,9 @@ class KeyMovesMixin:
                 continue
             if as_bytes(current) != expected:
                 return WriteOutcome(WriteStatus.CONFLICT, current)
-            if not self._create(handle, stored):  # moved by another request first
-                return self._compare_and_set(handle, expected, stored)
-            released = self._compare_and_set(old, expected, b"")
+            if not self._create(handle, stored, expire_s):  # moved by another request first
+                return self._compare_and_set(handle, expected, stored, expire_s)
+            released = self._compare_and_set(old, expected, b"", None)
             if released is WRITTEN:
                 return WRITTEN
             if released is GONE:  # logged out while this moved: the session stays deleted
@@ -58,7 +61,7 @@ class KeyMovesMixin:
                 finally:
                     self._forget(handle)
                 return GONE
-            self._compare_and_set(handle, stored, b"")  # changed under the older secret
+            self._compare_and_set(handle, stored, b"", None)  # changed under the older secret
             return released
         # No older key holds it: another request may have moved it since the first try.
-        return self._compare_and_set(handle, expected, stored)
+        return self._compare_and_set(handle, expected, stored, expire_s)

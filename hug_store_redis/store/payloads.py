@@ -10,18 +10,16 @@ A read that finds nothing under the newest handle tries the older ones (``_older
 without a rotation) and then the newest once more: a move (``key_moves.py``) creates the new
 key before it deletes the old one, so a session moved between the first two reads is found
 by the third, and no reader ever sees it under neither. A cookie that matches nothing costs
-one round trip per secret plus one. A compare-and-set that finds no key under the newest moves the session
-from an older one (``key_moves.py``).
+one round trip per secret plus one. The conditional writes (``conditional_writes.py``) map and seal alike.
 """
 
 import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..codec.wire import as_bytes
 from ..transport.base import SlidingReply, Transport
 from .checks import require_bytes
-from .results import GONE, WRITTEN, SlidingRead, WriteOutcome, WriteStatus
+from .results import SlidingRead
 from .stats import StoreStats, counting_errors
 
 if TYPE_CHECKING:
@@ -39,10 +37,6 @@ class PayloadMixin:
     _older: Callable[[str], tuple[str, ...]]
     _seal: Callable[[bytes, str], bytes]
     _open: Callable[[Any, str], Any]
-
-    if TYPE_CHECKING:
-
-        def _move(self, key: str, handle: str, expected: bytes, stored: bytes) -> WriteOutcome: ...
 
     def read_payload(self, key: str, *, touch: bool = False) -> bytes | str | None:
         """The stored value, or None; with ``touch``, the expiry restarts in the same round trip.
@@ -110,6 +104,11 @@ class PayloadMixin:
         if touch_after == 0:
             return self._read_touching_always
         return functools.partial(self._read_sliding_below, int((expiration - touch_after) * 1000))
+
+    def untouched_reader(self) -> Callable[[str], SlidingReply]:
+        """``(value, remaining ms, False)`` in one round trip (or a local-cache hit), never sliding
+        the expiry: for a caller that decides its own touches (the middleware under ``max_lifetime``)."""
+        return functools.partial(self._read_sliding_below, 0)
 
     def _read_never_expiring(self, key: str) -> SlidingReply:
         payload = self.read_payload(key)
@@ -180,85 +179,6 @@ class PayloadMixin:
         self._stats.write(len(stored))
         self._stats.count("deletes")
         self._drop_older(old_key)
-
-    # Conditional writes: never lose another request's update, never recreate a key that
-    # logout or rotation deleted. ``set`` and ``write_payload`` stay last-writer-wins.
-
-    @counting_errors
-    def compare_and_set(self, key: str, expected_payload: bytes | str, payload: bytes) -> WriteOutcome:
-        """Write ``payload`` only if ``key`` still holds ``expected_payload``, the value this caller read.
-
-        Written (expiry restarted), gone (no key: never recreated), or a conflict carrying
-        the value another writer left, to merge into without another read. An empty
-        ``payload`` deletes the key if it is unchanged. A ``str`` (from a decoding client)
-        is compared as its UTF-8 bytes (``codec.wire.as_bytes``). Under ``key_secrets``, a
-        session found only under an older secret moves to the newest (``key_moves.py``).
-        """
-        require_bytes(payload)
-        if isinstance(expected_payload, str):
-            expected_payload = as_bytes(expected_payload)
-        require_bytes(expected_payload)
-        handle = self._handle(key)
-        stored = self._seal(payload, key)
-        outcome = self._compare_and_set(handle, expected_payload, stored)
-        if outcome is GONE and self._older(key):
-            return self._move(key, handle, expected_payload, stored)
-        return outcome
-
-    def _compare_and_set(self, handle: str, expected: bytes, stored: bytes) -> WriteOutcome:
-        try:  # a conflict or a gone key means any cached copy is stale too
-            reply = self._transport.compare_and_set(handle, expected, stored)
-        except UnicodeDecodeError:  # a decoding client's conflict with a value that is not UTF-8:
-            current = self._transport.read_bytes(handle)  # its bytes, as a bytes client gets them
-            reply = 0 if current is None else current
-        finally:
-            self._forget(handle)
-        if isinstance(reply, int):
-            if reply == 0:
-                return GONE
-            if stored:
-                self._stats.write(len(stored))
-            else:
-                self._stats.count("deletes")
-            return WRITTEN
-        self._stats.count("conflicts")
-        return WriteOutcome(WriteStatus.CONFLICT, reply)
-
-    @counting_errors
-    def create(self, key: str, payload: bytes) -> bool:
-        """Write a new session (SET NX with the expiry); False, writing nothing, when ``key`` exists."""
-        require_bytes(payload)
-        return self._create(self._handle(key), self._seal(payload, key))
-
-    def _create(self, handle: str, stored: bytes) -> bool:
-        try:
-            created = self._transport.create(handle, stored)
-        finally:
-            self._forget(handle)
-        self._stats.created(created, len(stored))
-        return created
-
-    @counting_errors
-    def create_replacing(self, key: str, payload: bytes, old_key: str) -> bool:
-        """``create`` under a new id and delete ``old_key``, in one round trip (login's id rotation).
-
-        SET NX and DEL pipelined without MULTI, so it stays Cluster-safe. ``old_key`` is
-        deleted whatever SET NX found: on a collision (another session already holds
-        ``key``; with 256-bit random ids, practically impossible) this returns False and
-        the caller, which still holds ``payload``, creates it under another id.
-        """
-        require_bytes(payload)
-        handle, old_handle = self._handle(key), self._handle(old_key)
-        stored = self._seal(payload, key)
-        try:
-            created, deleted = self._transport.create_replacing(handle, stored, old_handle)
-        finally:
-            self._forget(handle, old_handle)
-        self._stats.created(created, len(stored))
-        if deleted:
-            self._stats.count("deletes")
-        self._drop_older(old_key)
-        return created
 
     def _drop_older(self, key: str) -> None:
         """Delete ``key``'s copies under older secrets (none without a rotation): a session

@@ -18,6 +18,7 @@ from ..transport.replica_wait import replica_wait
 from ..transport.selection import transport_for
 from .admin import AdminMixin
 from .checks import expiration_seconds
+from .conditional_writes import ConditionalWritesMixin
 from .hashed_keys import KeyMapping, checked_secrets
 from .index_writes import IndexWritesMixin
 from .key_moves import KeyMovesMixin
@@ -29,7 +30,7 @@ from .stats import Histogram, StoreStats, counting_errors
 __all__ = ["RedisClient", "RedisStore", "SlidingRead", "WriteOutcome", "expiration_seconds"]
 
 
-class RedisStore(PayloadMixin, KeyMovesMixin, AdminMixin, IndexWritesMixin):
+class RedisStore(PayloadMixin, ConditionalWritesMixin, KeyMovesMixin, AdminMixin, IndexWritesMixin):
     """Session data as JSON in plain Redis strings at ``namespace:key``.
 
     Defaults, keys and bytes are those of hug_store_redis 1.0.0, so an upgrade keeps

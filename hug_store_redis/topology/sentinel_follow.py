@@ -19,6 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError
 
 from .addresses import Address, address_of
+from .client_internals import require_supported
 from .sentinel_listener import HOLD_LIMIT_S, MasterFollower, Switch
 
 __all__ = [
@@ -76,6 +77,7 @@ def follow(client: Any) -> Following | None:
     sentinels = list(pool.sentinel_manager.sentinels)
     if not sentinels:
         return None
+    require_supported(pool)  # at store construction: never a follower that cannot cut connections
     key = (str(pool.service_name), tuple(sorted(address_of(sentinel) for sentinel in sentinels)))
     with _FOLLOWERS_LOCK:
         follower = _FOLLOWERS.get(key)

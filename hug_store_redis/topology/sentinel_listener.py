@@ -33,6 +33,7 @@ from redis.retry import Retry
 
 from ..codec.wire import as_text
 from .addresses import Address, address_of
+from .client_internals import in_use_connections, socket_of
 
 logger = logging.getLogger("hug_store_redis.sentinel_follow")
 SWITCH = "+switch-master"
@@ -78,7 +79,7 @@ class _Link:
 
     def socket(self) -> Any:
         connection = self.pubsub.connection
-        return getattr(connection, "_sock", None) if connection is not None else None
+        return socket_of(connection) if connection is not None else None
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -280,22 +281,13 @@ def drop_old_primary(pool: Any, new: Address, reporter: Address) -> None:
     if proxy is not None and hasattr(proxy, "master_address"):
         proxy.master_address = new
     pool.disconnect(inuse_connections=False)
-    for connection in _in_use(pool):
+    for connection in in_use_connections(pool):
         if (getattr(connection, "host", None), getattr(connection, "port", None)) != new:
             # redis-py reconnects a connection that failed mid-command to the address it holds,
             # without asking the sentinels again: point it at the new primary first, as
             # SentinelManagedConnection.connect_to does.
             connection.host, connection.port = new
-            sock = getattr(connection, "_sock", None)
+            sock = socket_of(connection)
             if sock is not None:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-
-
-def _in_use(pool: Any) -> list[Any]:
-    lock = getattr(pool, "_lock", None)
-    connections = getattr(pool, "_in_use_connections", ())
-    if lock is None:
-        return list(connections)
-    with lock:
-        return list(connections)

@@ -78,15 +78,21 @@ class Transport(Protocol):
         ``touch_below_ms`` remain, and never on a missing key (``(None, -2, False)``).
         Only for a namespace with an expiry."""
 
-    def compare_and_set(self, key: str, expected: bytes, payload: bytes) -> int | bytes | str:
+    def compare_and_set(
+        self, key: str, expected: bytes, payload: bytes, expire_s: int | None = None
+    ) -> int | bytes | str:
         """COMPARE_AND_SET's reply: 1 written (empty ``payload``: deleted), 0 no key (never
         recreated), else the value another writer left, which is not ``expected``. A write
-        sent again after a lost reply that finds exactly ``payload`` is written (``settled``)."""
+        sent again after a lost reply that finds exactly ``payload`` is written (``settled``).
+        ``expire_s``, when given, is this write's expiry instead of the namespace's (a
+        session's remaining ``max_lifetime``); the same on ``create`` and ``create_replacing``."""
 
-    def create(self, key: str, payload: bytes) -> bool:
+    def create(self, key: str, payload: bytes, expire_s: int | None = None) -> bool:
         """SET NX with the expiry: False when the key exists (nothing written)."""
 
-    def create_replacing(self, key: str, payload: bytes, old_key: str) -> tuple[bool, bool]:
+    def create_replacing(
+        self, key: str, payload: bytes, old_key: str, expire_s: int | None = None
+    ) -> tuple[bool, bool]:
         """``create`` and DEL ``old_key`` pipelined without MULTI: (created, old key deleted)."""
 
     def write(self, key: str, payload: bytes) -> None:
@@ -100,9 +106,9 @@ class Transport(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
-    def touch(self, key: str) -> bool:
-        """EXPIRE with the namespace's expiry (EXISTS when it has none); False when there is no key.
-        Expiry-only: no ``WAIT``, and never a key created."""
+    def touch(self, key: str, expire_ms: int | None = None) -> bool:
+        """EXPIRE with the namespace's expiry (EXISTS when it has none), or PEXPIRE ``expire_ms``
+        when given; False when there is no key. Expiry-only: no ``WAIT``, and never a key created."""
 
     def ttl(self, key: str) -> int:
         """TTL's reply: seconds left, -1 for a key that never expires, -2 for no key."""
@@ -115,9 +121,18 @@ class Transport(Protocol):
         """UNLINK each of ``full_keys`` (Redis keys, as ``scan`` gives them), single-key commands
         pipelined without MULTI in one round trip; how many existed."""
 
-    def index_set(self, key: bytes, fields: Mapping[bytes, bytes], expire_s: int | None) -> None:
-        """HSET ``fields`` on the hash at ``key`` (a Redis key outside every namespace: the
-        per-user index) and EXPIRE it after ``expire_s`` unless None, in one round trip."""
+    def index_set(
+        self,
+        key: bytes,
+        fields: Mapping[bytes, bytes],
+        expire_s: int | None,
+        expiring: Sequence[bytes] = (),
+        fields_expire_s: int | None = None,
+    ) -> None:
+        """HSET ``fields`` (if any) on the hash at ``key`` (a Redis key outside every namespace:
+        the per-user index), EXPIRE it after ``expire_s`` unless None, and HEXPIRE the fields
+        ``expiring`` after ``fields_expire_s`` (servers with hash-field expiry), in one round
+        trip. HSET drops a field's expiry, so a field written here is listed in ``expiring``."""
 
     def index_delete(self, key: bytes, fields: Sequence[bytes]) -> None:
         """HDEL ``fields`` from the hash at ``key``."""
@@ -148,6 +163,26 @@ def shown_key(full_key: bytes) -> str:
     """A Redis key as text for ``NotReplicatedError`` (which shows 8 characters of it): bytes
     that are not UTF-8 escaped, since ``scan`` meets keys no store wrote."""
     return full_key.decode("utf-8", "backslashreplace")
+
+
+def index_set_frames(
+    key: bytes,
+    fields: Mapping[bytes, bytes],
+    expire_s: int | None,
+    expiring: Sequence[bytes],
+    fields_expire_s: int | None,
+) -> list[tuple[bytes | str | int, ...]]:
+    """The commands of ``Transport.index_set``, for both transports: HSET, EXPIRE, HEXPIRE
+    (the form Redis >= 7.4 and Valkey >= 9.0 share), each only when it has work. Names as
+    ``str``: a RedisCluster pipeline looks them up as text."""
+    frames: list[tuple[bytes | str | int, ...]] = []
+    if fields:
+        frames.append(("HSET", key, *(part for field in fields.items() for part in field)))
+    if expire_s is not None:
+        frames.append(("EXPIRE", key, expire_s))
+    if expiring and fields_expire_s is not None:
+        frames.append(("HEXPIRE", key, fields_expire_s, "FIELDS", len(expiring), *expiring))
+    return frames
 
 
 def is_unknown_command(error: Exception) -> bool:

@@ -14,6 +14,7 @@ from .base import (
     Resends,
     SlidingReply,
     get_bytes,
+    index_set_frames,
     is_unknown_command,
     settled,
     shown_key,
@@ -100,9 +101,12 @@ class ClientTransport:
             lambda: without_scripts.read_sliding(self._client, full_key, self._expiry_ms, touch_below_ms),
         )
 
-    def compare_and_set(self, key: str, expected: bytes, payload: bytes) -> int | bytes | str:
+    def compare_and_set(
+        self, key: str, expected: bytes, payload: bytes, expire_s: int | None = None
+    ) -> int | bytes | str:
         full_key = self._codec.namespaced_key(key)
-        arguments = (digest(expected), self._expiration or 0, payload)
+        expiration = self._expiration if expire_s is None else expire_s
+        arguments = (digest(expected), expiration or 0, payload)
         resends = (
             Resends()
         )  # the store's own resends (a Sentinel switch); the client's own retries it cannot see
@@ -118,22 +122,26 @@ class ClientTransport:
         return self._scripts.run_or_fallback(
             run,
             lambda: without_scripts.compare_and_set(
-                self._client, full_key, expected, payload, self._expiration, waiting=self._wait is not None
+                self._client, full_key, expected, payload, expiration, waiting=self._wait is not None
             ),
         )
 
-    def create(self, key: str, payload: bytes) -> bool:
+    def create(self, key: str, payload: bytes, expire_s: int | None = None) -> bool:
         full_key = self._codec.namespaced_key(key)
+        expiration = self._expiration if expire_s is None else expire_s
         (created,) = self._run_write(
-            key, lambda target: target.set(full_key, payload, ex=self._expiration, nx=True)
+            key, lambda target: target.set(full_key, payload, ex=expiration, nx=True)
         )
         return bool(created)
 
-    def create_replacing(self, key: str, payload: bytes, old_key: str) -> tuple[bool, bool]:
+    def create_replacing(
+        self, key: str, payload: bytes, old_key: str, expire_s: int | None = None
+    ) -> tuple[bool, bool]:
         full_key, full_old_key = self._codec.namespaced_key(key), self._codec.namespaced_key(old_key)
+        expiration = self._expiration if expire_s is None else expire_s
 
         def queue(pipeline: Any) -> None:
-            pipeline.set(full_key, payload, ex=self._expiration, nx=True)
+            pipeline.set(full_key, payload, ex=expiration, nx=True)
             pipeline.delete(full_old_key)
 
         created, deleted = self._run_write(key, queue, pipelined=True)
@@ -187,8 +195,10 @@ class ClientTransport:
     def exists(self, key: str) -> bool:
         return bool(self._client.exists(self._codec.namespaced_key(key)))
 
-    def touch(self, key: str) -> bool:
+    def touch(self, key: str, expire_ms: int | None = None) -> bool:
         full_key = self._codec.namespaced_key(key)
+        if expire_ms is not None:
+            return bool(self._client.pexpire(full_key, expire_ms))
         if self._expiration is None:
             return bool(self._client.exists(full_key))
         return bool(self._client.expire(full_key, self._expiration))
@@ -213,14 +223,24 @@ class ClientTransport:
 
         return sum(int(reply) for reply in self._run_write(shown_key(full_keys[0]), queue, pipelined=True))
 
-    def index_set(self, key: bytes, fields: Mapping[bytes, bytes], expire_s: int | None) -> None:
+    def index_set(
+        self,
+        key: bytes,
+        fields: Mapping[bytes, bytes],
+        expire_s: int | None,
+        expiring: Sequence[bytes] = (),
+        fields_expire_s: int | None = None,
+    ) -> None:
+        frames = index_set_frames(key, fields, expire_s, expiring, fields_expire_s)
+        if not frames:
+            return
+
         def queue(target: Any) -> Any:
-            reply = target.hset(key, mapping=dict(fields))
-            if expire_s is not None:
-                target.expire(key, expire_s)
+            for frame in frames:  # HEXPIRE has no method in redis-py 5.3
+                reply = target.execute_command(*frame)
             return reply
 
-        self._run_write(shown_key(key), queue, pipelined=expire_s is not None)
+        self._run_write(shown_key(key), queue, pipelined=len(frames) > 1)
 
     def index_delete(self, key: bytes, fields: Sequence[bytes]) -> None:
         self._run_write(shown_key(key), lambda target: target.hdel(key, *fields))

@@ -10,6 +10,7 @@ from .base import (
     RedisClient,
     Resends,
     SlidingReply,
+    index_set_frames,
     is_unknown_command,
     settled,
     shown_key,
@@ -110,9 +111,12 @@ class FastTransport:
             lambda: without_scripts.read_sliding(self._client, full_key, self._expiry_ms, touch_below_ms),
         )
 
-    def compare_and_set(self, key: str, expected: bytes, payload: bytes) -> int | bytes | str:
+    def compare_and_set(
+        self, key: str, expected: bytes, payload: bytes, expire_s: int | None = None
+    ) -> int | bytes | str:
         full_key = self._codec.namespaced_key(key)
-        arguments = bulk(full_key) + bulk(digest(expected).encode()) + self._expiry_s_bulk + bulk(payload)
+        expiry = self._expiry_s_bulk if expire_s is None else bulk(b"%d" % expire_s)
+        arguments = bulk(full_key) + bulk(digest(expected).encode()) + expiry + bulk(payload)
         resends = Resends()
         return self._scripts.run_or_fallback(  # type: ignore[no-any-return]
             lambda: settled(
@@ -121,22 +125,32 @@ class FastTransport:
                 resends,
             ),
             lambda: without_scripts.compare_and_set(
-                self._client, full_key, expected, payload, self._expiration, waiting=self._wait is not None
+                self._client,
+                full_key,
+                expected,
+                payload,
+                self._expiration if expire_s is None else expire_s,
+                waiting=self._wait is not None,
             ),
         )
 
-    def create(self, key: str, payload: bytes) -> bool:
-        (created,) = self._run_write(key, (self._frame_create(key, payload),))
+    def create(self, key: str, payload: bytes, expire_s: int | None = None) -> bool:
+        (created,) = self._run_write(key, (self._frame_create(key, payload, expire_s),))
         return created is not None
 
-    def create_replacing(self, key: str, payload: bytes, old_key: str) -> tuple[bool, bool]:
+    def create_replacing(
+        self, key: str, payload: bytes, old_key: str, expire_s: int | None = None
+    ) -> tuple[bool, bool]:
         created, deleted = self._run_write(
-            key, (self._frame_create(key, payload), self._codec.frame_delete(old_key))
+            key, (self._frame_create(key, payload, expire_s), self._codec.frame_delete(old_key))
         )
         return created is not None, deleted == 1
 
-    def _frame_create(self, key: str, payload: bytes) -> bytes:
-        return self._create_head + bulk(self._codec.namespaced_key(key)) + bulk(payload) + self._create_tail
+    def _frame_create(self, key: str, payload: bytes, expire_s: int | None) -> bytes:
+        full_key = self._codec.namespaced_key(key)
+        if expire_s is not None:
+            return command(b"SET", full_key, payload, b"NX", b"EX", expire_s)
+        return self._create_head + bulk(full_key) + bulk(payload) + self._create_tail
 
     def _run_script(
         self,
@@ -183,7 +197,9 @@ class FastTransport:
     def exists(self, key: str) -> bool:
         return bool(self._fast.execute(self._codec.frame_exists(key)))
 
-    def touch(self, key: str) -> bool:
+    def touch(self, key: str, expire_ms: int | None = None) -> bool:
+        if expire_ms is not None:
+            return bool(self._fast.execute(command(b"PEXPIRE", self._codec.namespaced_key(key), expire_ms)))
         if self._expiration is None:
             return self.exists(key)
         return bool(self._fast.execute(command(b"EXPIRE", self._codec.namespaced_key(key), self._expiration)))
@@ -201,13 +217,18 @@ class FastTransport:
         frames = tuple(command(b"UNLINK", full_key) for full_key in full_keys)
         return sum(int(reply) for reply in self._run_write(shown_key(full_keys[0]), frames))
 
-    def index_set(self, key: bytes, fields: Mapping[bytes, bytes], expire_s: int | None) -> None:
-        frames: tuple[bytes, ...] = (
-            command(b"HSET", key, *(part for field in fields.items() for part in field)),
-        )
-        if expire_s is not None:
-            frames += (command(b"EXPIRE", key, expire_s),)
-        self._run_write(shown_key(key), frames)
+    def index_set(
+        self,
+        key: bytes,
+        fields: Mapping[bytes, bytes],
+        expire_s: int | None,
+        expiring: Sequence[bytes] = (),
+        fields_expire_s: int | None = None,
+    ) -> None:
+        frames = index_set_frames(key, fields, expire_s, expiring, fields_expire_s)
+        if not frames:
+            return
+        self._run_write(shown_key(key), tuple(command(*frame) for frame in frames))
 
     def index_delete(self, key: bytes, fields: Sequence[bytes]) -> None:
         self._run_write(shown_key(key), (command(b"HDEL", key, *fields),))

@@ -52,3 +52,43 @@ def test_garbage_is_a_protocol_error(garbage):
 def test_commands_are_bulk_string_arrays():
     assert encode_command("PING") == b"*1\r\n$4\r\nPING\r\n"
     assert encode_command("SET", b"k\r\n", 5) == b"*3\r\n$3\r\nSET\r\n$3\r\nk\r\n\r\n$1\r\n5\r\n"
+
+
+# One key per push: what a write sends, read without the general walk (resp3._one_invalidation).
+ONE_KEY = b">2\r\n$10\r\ninvalidate\r\n*1\r\n$5\r\nns:a1\r\n"
+ONE_KEY_STREAM = ONE_KEY + b">2\r\n$10\r\ninvalidate\r\n*1\r\n$0\r\n\r\n+PONG\r\n" + ONE_KEY + ONE_KEY[:-3]
+
+
+def test_one_key_pushes_are_the_messages_the_general_walk_gives():
+    messages = parsed([ONE_KEY_STREAM])
+    assert messages == [
+        [b"invalidate", [b"ns:a1"]],
+        [b"invalidate", [b""]],
+        b"PONG",
+        [b"invalidate", [b"ns:a1"]],
+    ]
+    assert [type(message) for message in messages] == [Push, Push, bytes, Push]
+    for chunk_size in (1, 2, 3, 7, 30, 31, 32):
+        chunks = [ONE_KEY_STREAM[i : i + chunk_size] for i in range(0, len(ONE_KEY_STREAM), chunk_size)]
+        assert repr(parsed(chunks)) == repr(messages)
+
+
+def test_one_key_push_with_a_key_of_crlf_bytes():
+    key = b"ns:\r\n$1\r\nx"
+    message = b">2\r\n$10\r\ninvalidate\r\n*1\r\n$%d\r\n%s\r\n" % (len(key), key)
+    assert parsed([message]) == [[b"invalidate", [key]]]
+    assert parsed([message[i : i + 1] for i in range(len(message))]) == [[b"invalidate", [key]]]
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b">2\r\n$10\r\ninvalidate\r\n*1\r\n$x\r\nab\r\n",  # no length
+        b">2\r\n$10\r\ninvalidate\r\n*1\r\n$2\r\nabcd\r\n",  # longer than its length
+    ],
+)
+def test_malformed_one_key_push_is_a_protocol_error(garbage):
+    reader = Resp3Reader()
+    reader.feed(garbage)
+    with pytest.raises(ProtocolError):
+        list(reader.messages())

@@ -101,7 +101,7 @@ def test_the_store_on_a_valkey_cluster(redis_cluster, cluster_client):
 @pytest.mark.one_twin
 def test_the_servers_of_this_run_are_the_selected_kind(redis_client, redis_cluster):
     """``--server`` reaches the session server and every Cluster node alike."""
-    expected = selected_server().name
+    expected = selected_server().program
     assert redis_client.info("server").get("server_name", "redis") == expected
     names = {node.client.info("server").get("server_name", "redis") for node in redis_cluster.nodes}
     assert names == {expected}

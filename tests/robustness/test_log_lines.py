@@ -4,6 +4,7 @@ of a session id: each line the package logs about a store or a session, made to 
 import json
 import logging
 import re
+import time
 import uuid
 
 import pytest
@@ -120,4 +121,30 @@ def test_the_local_cache_and_its_listener_name_the_namespace(redis_server, redis
     decoding.close()
     assert_named(
         lines_of(logged, "local cache serving", "invalidations lost", "background touch of"), namespace
+    )
+
+
+def test_the_lifetimes_lines_name_the_namespace(redis_client, namespace, logged):
+    store = RedisStore(redis_client, namespace)
+    ended = json.dumps({"hug_store_redis.issued": 1, "n": 0})  # issued in 1970
+    redis_client.set(f"{namespace}:{SID}", ended)
+    call(make_api(RedisSessionMiddleware(store, max_lifetime=600)), "/read", SID)
+    redis_client.set(f"{namespace}:{SID}", json.dumps({"hug_store_redis.issued": 10**9 * 3, "n": 0}))
+    call(make_api(RedisSessionMiddleware(store, max_lifetime=600)), "/read", SID)  # in the future
+    issued = int(time.time())
+    redis_client.set(f"{namespace}:{SID}", json.dumps({"hug_store_redis.issued": issued, "n": 0}))
+    request = DrivenRequest(RedisSessionMiddleware(store, max_lifetime=2, touch_after=1), SID)
+    request.read()["n"] = 1
+    while time.time() < issued + 1.05:  # under a second left: over, as writes count whole seconds
+        time.sleep(0.05)
+    request.write()
+    assert not redis_client.exists(f"{namespace}:{SID}")
+    assert_named(
+        lines_of(
+            logged,
+            "reached max_lifetime: starting a new session",
+            "in the future",
+            "reached max_lifetime: this request's changes are dropped",
+        ),
+        namespace,
     )

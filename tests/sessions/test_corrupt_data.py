@@ -90,8 +90,8 @@ def test_a_corrupt_value_deleted_after_the_conflict_is_not_recreated(client, red
     redis_client.set(f"store:{sid}", NOT_UTF_8, ex=100)
     real = store.compare_and_set
 
-    def then_deleted(*args):
-        outcome = real(*args)
+    def then_deleted(*args, **kwargs):
+        outcome = real(*args, **kwargs)
         redis_client.delete(f"store:{sid}")
         return outcome
 

@@ -11,13 +11,15 @@ is gone, and nothing brings a gone session back.
 
 import copy
 import json
+import time
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from support.driven import DrivenRequest
 from support.hypothesis_profiles import FUZZ
 
-from hug_store_redis.sessions import RedisSessionMiddleware, new_session_id
+from hug_store_redis.sessions import ISSUED_KEY, RedisSessionMiddleware, new_session_id
 
 KEYS = ("a", "b", "c", "d", "e")
 LOGOUT = "logout"
@@ -62,13 +64,19 @@ def serially_applied(state, read, mine):
     return state or GONE
 
 
+@pytest.mark.parametrize("max_lifetime", [None, 600])
 @FUZZ
 @given(scenario=scenarios())
-def test_interleaved_requests_equal_their_changes_applied_in_write_order(store, redis_client, scenario):
+def test_interleaved_requests_equal_their_changes_applied_in_write_order(
+    store, redis_client, scenario, max_lifetime
+):
+    """With ``max_lifetime`` too: every merge carries the issue time, which no handler sees."""
     base, specs, order = scenario
     sid = new_session_id()
-    assert store.create(sid, store.encode(base))
-    middleware = RedisSessionMiddleware(store)
+    issued = int(time.time())
+    stored_base = base if max_lifetime is None else {ISSUED_KEY: issued, **base}
+    assert store.create(sid, store.encode(stored_base))
+    middleware = RedisSessionMiddleware(store, max_lifetime=max_lifetime)
     driven = [DrivenRequest(middleware, sid) for _ in specs]
     expected = copy.deepcopy(base)
     reads = {}
@@ -90,6 +98,9 @@ def test_interleaved_requests_equal_their_changes_applied_in_write_order(store, 
             expected = serially_applied(expected, reads[index], request.session)
         request.write()
     payload = redis_client.get(f"store:{sid}")
-    assert (None if payload is None else json.loads(payload)) == expected
+    found = None if payload is None else json.loads(payload)
+    if max_lifetime is not None and found is not None:
+        assert found.pop(ISSUED_KEY) == issued
+    assert found == expected
     if LOGOUT in specs:
         assert payload is None

@@ -222,3 +222,14 @@ class BrokenClient:
 def test_non_str_key_is_a_type_error_before_any_redis_call(key, operation):
     with pytest.raises(TypeError, match="session key must be str"):
         getattr(RedisStore(BrokenClient()), operation)(key)
+
+
+def test_touch_can_expire_sooner_than_the_namespace_and_never_creates_a_key(redis_client):
+    store = RedisStore(redis_client, namespace="ns", expiration=300)
+    store.set("k", {"a": 1})
+    assert store.touch("k", expire_ms=4500) is True
+    assert 0 < redis_client.pttl("ns:k") <= 4500
+    assert store.touch("missing", expire_ms=4500) is False and not redis_client.exists("ns:missing")
+    never = RedisStore(redis_client, namespace="never", expiration=None)
+    never.set("k", 1)
+    assert never.touch("k", expire_ms=3000) is True and 0 < redis_client.pttl("never:k") <= 3000

