@@ -78,6 +78,8 @@ class RedisStore(PayloadMixin, ConditionalWritesMixin, KeyMovesMixin, AdminMixin
         self.namespace = namespace
         self._handle = keys.handle
         self._older = keys.older
+        self._token = keys.token
+        self._handles_of = keys.handles_of
         self.hashed_keys = keys.hashed
         """Whether Redis keys are HMACs of the ids (``key_secrets``): ``ids()`` then lists handles."""
         sealing = Sealing(encryption_keys, self._codec.namespaced_key)
@@ -166,11 +168,15 @@ class RedisStore(PayloadMixin, ConditionalWritesMixin, KeyMovesMixin, AdminMixin
     def exists(self, key: str) -> bool:
         return any(self._transport.exists(handle) for handle in (self._handle(key), *self._older(key)))
 
-    @counting_errors
     def delete(self, key: str) -> bool:
         """True when a key was deleted, False when there was none (under every ``key_secrets``)."""
+        return self.delete_token(self._token(key))
+
+    @counting_errors
+    def delete_token(self, token: str) -> bool:
+        """``delete`` for the session an ``index_token`` names (the per-user index ending it)."""
         deleted = False
-        for handle in (self._handle(key), *self._older(key)):
+        for handle in self._handles_of(token):
             try:
                 deleted = self._transport.delete(handle) or deleted
             finally:
@@ -190,7 +196,17 @@ class RedisStore(PayloadMixin, ConditionalWritesMixin, KeyMovesMixin, AdminMixin
     def redis_keys(self, key: str) -> tuple[bytes, ...]:
         """Every Redis key ``key`` may be under: ``namespaced_key``, then one per older secret
         while ``key_secrets`` rotate (for a caller checking that a session exists)."""
-        return tuple(self._codec.namespaced_key(handle) for handle in (self._handle(key), *self._older(key)))
+        return self.token_redis_keys(self._token(key))
+
+    def index_token(self, key: str) -> str:
+        """What the per-user index stores for session ``key``: the id itself (as 1.0.0's index
+        did), or under ``key_secrets`` SHA-256 of it, which is no usable id, yet names the
+        session's key under every secret (``token_redis_keys``, ``delete_token``)."""
+        return self._token(key)
+
+    def token_redis_keys(self, token: str) -> tuple[bytes, ...]:
+        """``redis_keys`` of the session an ``index_token`` names."""
+        return tuple(self._codec.namespaced_key(handle) for handle in self._handles_of(token))
 
     def encode(self, data: Any) -> bytes:
         """The JSON ``set`` writes for ``data`` (sealed on the way in under ``encryption_keys``)."""

@@ -8,10 +8,10 @@ cache on (``cached``). The Cluster leg is in tests/topology/test_hashed_keys_top
 import base64
 import hashlib
 import hmac
-import threading
 
 import pytest
 from hug.exceptions import StoreKeyNotFound
+from support.monitor import monitored
 from support.store_cache import wait_cached, wait_value
 
 from hug_store_redis import RedisStore
@@ -21,10 +21,14 @@ OLD = b"o" * 32
 NEW = b"n" * 32
 
 
-def handle(secret: bytes, session_id: str) -> str:
-    """The spec: HMAC-SHA256 of the id's UTF-8, URL-safe base64 without padding."""
-    digest = hmac.new(secret, session_id.encode(), hashlib.sha256).digest()
+def b64(digest: bytes) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def handle(secret: bytes, session_id: str) -> str:
+    """The spec: HMAC-SHA256 under the secret of the id's SHA-256, URL-safe base64 without padding."""
+    hashed = hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).digest()
+    return b64(hmac.new(secret, hashed, hashlib.sha256).digest())
 
 
 def redis_key(secret: bytes, session_id: str) -> bytes:
@@ -67,27 +71,12 @@ def test_secrets_that_cannot_be_one_are_refused_with_what_to_do(redis_client, se
 def test_no_key_value_or_command_holds_the_id(redis_client, redis_server):
     store = RedisStore(redis_client, key_secrets=[NEW])
     sid = new_session_id()
-    seen: list[str] = []
-    monitor_ready = threading.Event()
-
-    def watch() -> None:
-        with redis_client.monitor() as monitor:
-            monitor_ready.set()
-            for command in monitor.listen():
-                seen.append(command["command"])
-                if "STOP-MONITOR" in command["command"]:
-                    return
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    assert monitor_ready.wait(10)
-    store.set(sid, {"user": "ann"})
-    assert store.get(sid) == {"user": "ann"}
-    payload = store.read_payload_sliding(sid, 10).payload
-    assert store.compare_and_set(sid, payload, store.encode({"user": "bob"})).written
-    assert store.exists(sid) and store.touch(sid) and store.ttl(sid) > 0
-    redis_client.echo("STOP-MONITOR")
-    watcher.join(10)
+    with monitored(redis_client) as seen:
+        store.set(sid, {"user": "ann"})
+        assert store.get(sid) == {"user": "ann"}
+        payload = store.read_payload_sliding(sid, 10).payload
+        assert store.compare_and_set(sid, payload, store.encode({"user": "bob"})).written
+        assert store.exists(sid) and store.touch(sid) and store.ttl(sid) > 0
     assert len(seen) >= 6
     assert not any(sid in line for line in seen)
     assert redis_client.keys("*") == [redis_key(NEW, sid)]
@@ -288,14 +277,17 @@ def test_a_session_moved_between_the_reads_of_its_two_keys_is_still_found(redis_
 
 
 @pytest.mark.parametrize("secret", [b"s" * 32, b"s" * 64, b"s" * 65, bytes(range(256)) * 2])
-def test_the_handle_is_hmac_sha256_of_the_id(redis_client, secret):
+def test_the_handle_is_hmac_sha256_of_the_ids_sha256(redis_client, secret):
     store = RedisStore(redis_client, key_secrets=[secret])
     for sid in (new_session_id(), "", "ключ", "\udcff"):
-        digest = hmac.new(secret, sid.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+        hashed = hashlib.sha256(sid.encode("utf-8", "surrogatepass")).digest()
+        assert store.index_token(sid) == base64.urlsafe_b64encode(hashed).rstrip(b"=").decode()
+        digest = hmac.new(secret, hashed, hashlib.sha256).digest()
         expected = base64.urlsafe_b64encode(digest).rstrip(b"=")
         assert store.namespaced_key(sid) == b"store:" + expected
-    with pytest.raises(TypeError, match="session key must be str, not bytes"):
-        store.namespaced_key(b"abc")
+    for call in (store.namespaced_key, store.index_token):
+        with pytest.raises(TypeError, match="session key must be str, not bytes"):
+            call(b"abc")
 
 
 def test_remembered_handles_stay_right_past_the_bound(redis_client, monkeypatch):
