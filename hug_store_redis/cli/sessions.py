@@ -18,7 +18,6 @@ URL, an unreachable server or an error reply such as WRONGTYPE (one line on stde
 import argparse
 import datetime
 import json
-import os
 import re
 import sys
 from collections.abc import Sequence
@@ -29,10 +28,14 @@ from hug.exceptions import StoreKeyNotFound
 from ..errors import CorruptSessionError
 from ..sessions import UserSessionIndex
 from ..store import RedisStore
-from .support import URL_VARIABLE, UserError, given_url, verified_client
-
-KEY_SECRETS_VARIABLE = "HUG_STORE_REDIS_KEY_SECRETS"
-ENCRYPTION_KEYS_VARIABLE = "HUG_STORE_REDIS_ENCRYPTION_KEYS"
+from .support import (
+    URL_VARIABLE,
+    UserError,
+    given_url,
+    protected_store,
+    protection_from_environment,
+    verified_client,
+)
 
 #: Namespaces at least this big get a progress line per deleted batch during ``clear``.
 PROGRESS_THRESHOLD = 1000
@@ -42,31 +45,14 @@ def _run(args: argparse.Namespace) -> int:
     url = given_url(args.url)
     if not url:
         raise UserError(f"no server: pass --url URL or set {URL_VARIABLE}")
-    key_secrets = _hex_list(KEY_SECRETS_VARIABLE)
-    encryption_keys = _hex_list(ENCRYPTION_KEYS_VARIABLE)
+    protection = protection_from_environment()
     client = verified_client(url)
     try:
-        try:
-            store = RedisStore(
-                client, namespace=args.namespace, key_secrets=key_secrets, encryption_keys=encryption_keys
-            )
-        except (TypeError, ValueError, ImportError) as error:
-            raise UserError(str(error)) from None
+        store = protected_store(client, args.namespace, protection)
         status: int = args.action(store, args)
         return status
     finally:
         client.close()
-
-
-def _hex_list(variable: str) -> list[bytes] | None:
-    """The secrets in ``variable`` (comma-separated hex, newest first), or None when unset."""
-    text = os.environ.get(variable, "").strip()
-    if not text:
-        return None
-    try:
-        return [bytes.fromhex(item.strip()) for item in text.split(",")]
-    except ValueError:
-        raise UserError(f"{variable} must be comma-separated hex strings, newest first") from None
 
 
 def _count(store: RedisStore, args: argparse.Namespace) -> int:
