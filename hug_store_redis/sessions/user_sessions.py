@@ -11,10 +11,9 @@ One Redis hash per user, outside every namespace's ``namespace:*`` pattern (see
   (clamped to half the session expiry).
 
 The handle is random and shown in pages; the session id never leaves Redis (nor enters it,
-under ``key_secrets``). Every call is
-a single-key command (or a pipeline of them), so the index and the sessions may live in
-different Cluster slots. Order of operations, so that a crash between two steps leaves
-nothing a client could use:
+under ``key_secrets``). Every call is a single-key command (or a pipeline of them), so the
+index and the sessions may live in different Cluster slots. Order of operations, so that a
+crash between two steps leaves nothing a client could use:
 
 - bind: index entry first, session key after (the middleware writes it at the end of the
   request). A crash in between leaves an entry whose key never appears: pruned later.
