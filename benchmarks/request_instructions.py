@@ -29,7 +29,11 @@ Requests (``benchmarks/test_bench_middleware.py``'s app: ``/read`` and ``/modify
   read is a hit, the run counts the misses);
 - ``cached-session-metrics``: ``cached-read-cython`` with a ``PrometheusCollector`` registered
   and ``instrument`` on an OpenTelemetry meter provider, scraped once after the requests;
-- ``own-cost-*``: the middleware with Redis stubbed out (``StubbedReadStore``), per twin.
+- ``own-cost-*``: the middleware with Redis stubbed out (``StubbedReadStore``), per twin;
+- ``read-protected-cython``, ``cached-read-protected-cython``: ``read-cython`` and
+  ``cached-read-cython`` on a store with ``key_secrets`` (two: a rotation under way, the
+  session already under the newest) and ``encryption_keys``: each request maps its id to
+  its handle and opens the AES-GCM value.
 
 Command: ``.venv/bin/python benchmarks/request_instructions.py`` (needs valgrind;
 ``--variants read-cython no-sessions`` runs only those; ``--json FILE`` also writes the
@@ -66,7 +70,11 @@ REQUEST_VARIANTS = (
     *(f"{kind}-{twin}" for kind in ("read", "modify", "cached-read", "cached-modify") for twin in TWINS),
     "cached-session-metrics",
     *(f"own-cost-{twin}" for twin in TWINS),
+    "read-protected-cython",
+    "cached-read-protected-cython",
 )
+PROTECTED = {"key_secrets": [b"n" * 32, b"o" * 32], "encryption_keys": [bytes(range(32))]}
+"""The options of the ``-protected`` variants."""
 VARIANTS = STORE_VARIANTS + REQUEST_VARIANTS
 # Ratios reported: (name, numerator, denominator, floor subtracted from both, goal).
 # ``socket-*`` is the bare round trip: "client cost above a bare socket round trip".
@@ -95,6 +103,20 @@ RATIOS = (
         "cached-read-cython",
         None,
         1.02,
+    ),
+    (
+        "key_secrets + encryption_keys / off, read-only request",
+        "read-protected-cython",
+        "read-cython",
+        None,
+        1.1,
+    ),
+    (
+        "key_secrets + encryption_keys / off, cached read-only request",
+        "cached-read-protected-cython",
+        "cached-read-cython",
+        None,
+        1.1,
     ),
 )
 HERE = Path(__file__).resolve().parent
@@ -174,7 +196,8 @@ def request_call(variant: str, port: int) -> tuple[Callable[[], Any], Callable[[
         store.payloads[session_id] = store.encode(DATA)
     elif not variant.startswith("no-sessions"):
         cached = variant.startswith("cached-")
-        store = store_on(twin, client, namespace="instructions", local_cache=cached)
+        protection: dict[str, Any] = PROTECTED if "-protected-" in variant else {}
+        store = store_on(twin, client, namespace="instructions", local_cache=cached, **protection)
         store.set(session_id, DATA)
         while cached and store.stats()["cache_hits"] == 0:  # until the listener serves
             store.get(session_id)

@@ -9,10 +9,10 @@ import logging
 import shlex
 import signal
 import sys
-import threading
 import time
 import uuid
 import wsgiref.simple_server
+from collections.abc import Sequence
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from types import FrameType
@@ -26,9 +26,10 @@ from hug.exceptions import StoreKeyNotFound
 from ..clients import mask_url
 from ..sessions import RedisSessionMiddleware, Session, rebase
 from ..store import RedisStore
+from .demo_costs import RequestCosts
 from .demo_metrics import exposition_of
 from .demo_page import FAVICON, NOT_FOUND, PRODUCTS, SMALL_STYLE, UNAVAILABLE, render
-from .support import URL_VARIABLE, UserError, client_or_embedded
+from .support import URL_VARIABLE, UserError, client_or_embedded, protected_store, protection_from_environment
 
 NAMESPACE = "demo"
 LWW_NAMESPACE = "demo-lww"
@@ -55,18 +56,31 @@ def _text_bytes(content: str, **kwargs: Any) -> bytes:
 _as_text = hug.format.content_type("text/plain")(_text_bytes)  # the handler sets the exact type
 
 
-def build_api(store: RedisStore, *, cookie_secure: bool = False) -> hug.API:
+def build_api(
+    store: RedisStore,
+    *,
+    cookie_secure: bool = False,
+    key_secrets: Sequence[bytes] | None = None,
+    encryption_keys: Sequence[bytes] | None = None,
+) -> hug.API:
     """A fresh hug API (its own name, so routes never leak between instances).
 
     ``cookie_secure`` is off by default because the demo serves plain HTTP; behind HTTPS
-    turn it on.
+    turn it on. ``key_secrets`` and ``encryption_keys`` protect the side-by-side cart's store
+    as they protect ``store``: Redis then holds no id of either.
     """
     api = hug.API(f"hug_store_redis_demo_{uuid.uuid4().hex}")
     sessions = RedisSessionMiddleware(store, cookie_secure=cookie_secure, merge=merge_carts)
     costs = RequestCosts(store.connection, sessions)
     api.http.add_middleware(costs)  # first in, so its response hook runs after the session's write
     api.http.add_middleware(sessions)
-    lww_store = RedisStore(store.connection, namespace=LWW_NAMESPACE, expiration=store.expiration)
+    lww_store = RedisStore(
+        store.connection,
+        namespace=LWW_NAMESPACE,
+        expiration=store.expiration,
+        key_secrets=key_secrets,
+        encryption_keys=encryption_keys,
+    )
     exposition = exposition_of(store, lww_store)
 
     # hug reads annotations as input types and output transforms but skips strings, so the
@@ -84,7 +98,8 @@ def build_api(store: RedisStore, *, cookie_secure: bool = False) -> hug.API:
         session["visits"] = session.get("visits", 0) + counted
         user = session.get("user")
         devices = sessions.user_sessions(user, current=request) if user else None
-        return render(session, session_id, devices=devices, cost=costs.last(session_id), stats=store.stats())
+        shown = _shown_id(store, session_id)
+        return render(session, shown, devices=devices, cost=costs.last(session_id), stats=store.stats())
 
     def show_session(request: "Any") -> "dict[str, Any]":
         session: dict[str, Any] = request.context["session"]
@@ -216,61 +231,12 @@ def _add_last_writer_wins(store: RedisStore, session_id: str, item: str) -> bool
     return True
 
 
-class RequestCosts:
-    """Which Redis commands each browser's previous request cost, from INFO commandstats.
-
-    Counted by the server around the request (its own INFO calls left out), so requests
-    running at the same moment add up; the demo says so. Not on a Cluster (many servers).
-    """
-
-    _REMEMBERED = 1000
-
-    def __init__(self, client: Any, sessions: RedisSessionMiddleware) -> None:
-        self._client = client
-        self._sessions = sessions
-        self._enabled = not hasattr(client, "get_primaries")
-        self._last: dict[str, tuple[str, dict[str, int]]] = {}
-        self._lock = threading.Lock()
-
-    def last(self, session_id: str) -> tuple[str, dict[str, int]] | None:
-        with self._lock:
-            return self._last.get(session_id)
-
-    def _calls(self) -> dict[str, int] | None:
-        """None when Redis does not answer: the request itself then says so (a 503 page)."""
-        try:
-            stats = self._client.info("commandstats")
-        except redis.RedisError:
-            return None
-        return {name.removeprefix("cmdstat_"): value["calls"] for name, value in stats.items()}
-
-    def process_request(self, request: Any, response: Any) -> None:
-        if self._enabled and request.path != "/favicon.ico":
-            request.context["demo.commands_before"] = self._calls()
-
-    def process_response(self, request: Any, response: Any, resource: Any, req_succeeded: bool) -> None:
-        before = request.context.get("demo.commands_before")
-        if before is None:
-            return
-        try:
-            session_id = self._sessions._current_id(request)
-        except RuntimeError:  # the session middleware never loaded this request (Redis down)
-            return
-        if session_id is None:
-            return
-        after = self._calls()
-        if after is None:
-            return
-        spent = {
-            name: calls - before.get(name, 0)
-            for name, calls in sorted(after.items())
-            if name != "info" and calls > before.get(name, 0)
-        }
-        with self._lock:
-            self._last.pop(session_id, None)
-            self._last[session_id] = (f"{request.method} {request.path}", spent)
-            if len(self._last) > self._REMEMBERED:
-                del self._last[next(iter(self._last))]
+def _shown_id(store: RedisStore, session_id: str) -> str:
+    """What the page shows of its session (8 characters of it): the id, or under ``key_secrets``
+    the handle Redis knows it by, which is what ``sessions ls`` and a SCAN list."""
+    if not store.hashed_keys:
+        return session_id
+    return store.namespaced_key(session_id)[len(store.namespace) + 1 :].decode("ascii")
 
 
 def _back_home(request: Any) -> None:
@@ -358,32 +324,38 @@ def run(url: str | None, host: str, port: int) -> int:
     if not 0 <= port <= 65535:
         raise UserError(f"--port must be between 0 and 65535, got {port}")
     logging.basicConfig(format="hug-store-redis demo: %(message)s", level=logging.WARNING)
+    protection = protection_from_environment()  # key_secrets, encryption_keys, as the sessions CLI
     with contextlib.ExitStack() as stack:
         client, url, where = client_or_embedded(stack, url)
+        store = protected_store(client, NAMESPACE, protection)
         try:
-            httpd = make_server(build_api(RedisStore(client, namespace=NAMESPACE)), host, port)
+            httpd = make_server(build_api(store, **protection), host, port)
         except OSError as error:
             raise UserError(f"cannot listen on {host}:{port}: {error}") from None
         stack.callback(httpd.server_close)
         print(f"hug_store_redis demo: open http://{host}:{httpd.server_port}/", flush=True)
         print(f"sessions in Redis: {where}; Ctrl-C to stop", flush=True)
-        print(f"namespace {NAMESPACE} on {mask_url(url)}; {_see_them(url)}", flush=True)
+        protected = any(value is not None for value in protection.values())
+        print(f"namespace {NAMESPACE} on {mask_url(url)}; {_see_them(url, protected)}", flush=True)
         stopped_by = serve_until_signal(httpd)
         print(f"hug-store-redis demo: stopping on {stopped_by}", file=sys.stderr, flush=True)
     return 0
 
 
-def _see_them(url: str) -> str:
+def _see_them(url: str, protected: bool = False) -> str:
     """The command that lists the demo's sessions, runnable as copied.
 
     A URL with a password is never printed: the command reads it from ``$REDIS_URL``
-    instead of carrying a masked copy, which would not connect.
+    instead of carrying a masked copy, which would not connect. Nor are secrets: with
+    them, the command needs the same environment as the demo.
     """
     script = _console_script()
+    same = " and the demo's HUG_STORE_REDIS_* secrets" if protected else ""
     if mask_url(url) == url:
-        return f"see them: {script} sessions ls --url {shlex.quote(url)} --namespace {NAMESPACE}"
+        where = " (with the demo's HUG_STORE_REDIS_* secrets)" if protected else ""
+        return f"see them{where}: {script} sessions ls --url {shlex.quote(url)} --namespace {NAMESPACE}"
     return (
-        "see them (with REDIS_URL holding that URL, password included): "
+        f"see them (with REDIS_URL holding that URL, password included{same}): "
         f'{script} sessions ls --url "${URL_VARIABLE}" --namespace {NAMESPACE}'
     )
 

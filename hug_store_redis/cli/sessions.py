@@ -5,6 +5,11 @@ key the README allows), a character stdout cannot encode and the backslash itsel
 backslash escape (``\\n``, ``\\x1b``, ``\\ud800``, ``\\\\``). ``show`` and ``rm`` read their id the
 same way, so an id ``ls`` printed can be given back, also one beginning with ``-``.
 
+A namespace written with ``key_secrets`` or ``encryption_keys`` needs them here too, from the
+environment (never the command line, which ``ps`` shows): ``HUG_STORE_REDIS_KEY_SECRETS`` and
+``HUG_STORE_REDIS_ENCRYPTION_KEYS``, each a comma-separated list of hex strings, newest first.
+``ls`` then prints handles, and ``show ID`` and ``rm ID`` hash the id they are given.
+
 Exit status: 0 done, 1 no such session (``show``, ``rm``) or ``clear`` declined, 2 a bad
 URL, an unreachable server or an error reply such as WRONGTYPE (one line on stderr from
 ``main``, never a traceback).
@@ -23,7 +28,14 @@ from hug.exceptions import StoreKeyNotFound
 from ..errors import CorruptSessionError
 from ..sessions import UserSessionIndex
 from ..store import RedisStore
-from .support import URL_VARIABLE, UserError, given_url, verified_client
+from .support import (
+    URL_VARIABLE,
+    UserError,
+    given_url,
+    protected_store,
+    protection_from_environment,
+    verified_client,
+)
 
 #: Namespaces at least this big get a progress line per deleted batch during ``clear``.
 PROGRESS_THRESHOLD = 1000
@@ -33,9 +45,11 @@ def _run(args: argparse.Namespace) -> int:
     url = given_url(args.url)
     if not url:
         raise UserError(f"no server: pass --url URL or set {URL_VARIABLE}")
+    protection = protection_from_environment()
     client = verified_client(url)
     try:
-        status: int = args.action(RedisStore(client, namespace=args.namespace), args)
+        store = protected_store(client, args.namespace, protection)
+        status: int = args.action(store, args)
         return status
     finally:
         client.close()
@@ -190,7 +204,7 @@ def register_sessions(commands: "argparse._SubParsersAction[argparse.ArgumentPar
     )
     for name, action, help_text in (
         ("count", _count, "how many sessions the namespace holds"),
-        ("ls", _ls, "every session id, one per line (odd characters as backslash escapes)"),
+        ("ls", _ls, "every session id (handle under key_secrets), one per line, odd characters escaped"),
         ("show", _show, "one session's data as indented JSON"),
         ("rm", _rm, "delete one session"),
         ("clear", _clear, "delete every session in the namespace"),

@@ -197,7 +197,7 @@ class RedisSessionMiddleware(SignedInDevices, MaxLifetime):
         if payload is None:  # expired or never issued: never adopt an id the client chose
             return {}, RequestState(clear_cookie=True)
         try:
-            data = self.store.decode(payload, session_id)
+            data, json = self.store.decode_stored(payload, session_id)  # json: payload, unless sealed
         except CorruptSessionError as error:
             return {}, self._discard(session_id, error.reason)
         if not isinstance(data, dict):  # valid JSON, but no session this middleware wrote
@@ -206,7 +206,7 @@ class RedisSessionMiddleware(SignedInDevices, MaxLifetime):
             return self._load_stamped(self._lifetime, session_id, payload, data, ttl_ms)
         if touched and BOUND_KEY in data:  # signed-in devices: last seen rides on the lazy touch
             self._note_seen(session_id, data[BOUND_KEY])
-        return data, (session_id, payload, self._reference(data, payload))
+        return data, (session_id, payload, self._reference(data, json))
 
     def _discard(self, session_id: str, reason: str) -> RequestState:
         logger.warning(

@@ -4,14 +4,16 @@ One Redis hash per user, outside every namespace's ``namespace:*`` pattern (see
 ``index_key``), so ``count``/``ids``/``clear`` never see it. Fields, per bound session:
 
 - ``e:<handle>``: compact JSON ``{"sid", "created", "bound", "ua", "ip"}``, plus ``"old"``,
-  the id a ``regenerate`` is replacing (so both are ended if the rotation never finishes);
+  the id a ``regenerate`` is replacing (so both are ended if the rotation never finishes).
+  Under ``key_secrets``, ``sid`` and ``old`` hold ``store.index_token``s (SHA-256 of the id,
+  no usable id) from which the store finds the session's key under every secret;
 - ``s:<handle>``: last seen, Unix seconds, refreshed at most once per ``seen_every``
   (clamped to half the session expiry).
 
-The handle is random and shown in pages; the session id never leaves Redis. Every call is
-a single-key command (or a pipeline of them), so the index and the sessions may live in
-different Cluster slots. Order of operations, so that a crash between two steps leaves
-nothing a client could use:
+The handle is random and shown in pages; the session id never leaves Redis (nor enters it,
+under ``key_secrets``). Every call is a single-key command (or a pipeline of them), so the
+index and the sessions may live in different Cluster slots. Order of operations, so that a
+crash between two steps leaves nothing a client could use:
 
 - bind: index entry first, session key after (the middleware writes it at the end of the
   request). A crash in between leaves an entry whose key never appears: pruned later.
@@ -81,8 +83,8 @@ class UserSession:
 class _Entry:
     raw: bytes | str  # the e: field as read: dropped only while it still holds exactly this
     handle: str
-    session_id: str
-    old_session_id: str | None
+    token: str  # store.index_token of the session id: the id itself without key_secrets
+    old_token: str | None
     created: float
     bound: float
     user_agent: str
@@ -146,13 +148,13 @@ class UserSessionIndex:
         """
         now = time.time()
         entry = {
-            "sid": session_id,
+            "sid": self.store.index_token(session_id),
             "created": now if created is None else created,
             "bound": now,
             "ua": _printable(user_agent[:USER_AGENT_CHARS]),
             "ip": ip,
         }
-        return self._put(user_id, secrets.token_urlsafe(12), entry, now)
+        return self._put(user_id, secrets.token_urlsafe(12), entry, now, session_id)
 
     def rotate(self, user_id: str, handle: str, session_id: str, old_session_id: str | None) -> str:
         """``regenerate`` on a bound session: the entry names the new id (and the old one until it goes).
@@ -167,10 +169,12 @@ class UserSessionIndex:
         except ValueError:
             entry = {}
         entry.setdefault("created", now)
-        entry.update(sid=session_id, old=old_session_id, bound=now)
-        return self._put(user_id, handle, entry, now)
+        token = self.store.index_token
+        old = None if old_session_id is None else token(old_session_id)
+        entry.update(sid=token(session_id), old=old, bound=now)
+        return self._put(user_id, handle, entry, now, session_id)
 
-    def _put(self, user_id: str, handle: str, entry: dict[str, Any], now: float) -> str:
+    def _put(self, user_id: str, handle: str, entry: dict[str, Any], now: float, session_id: str) -> str:
         key = self.index_key(user_id)
         entry_field, seen_field = entry_fields(handle)
         fields_expire_s = self._entry_expiry.pending_seconds()  # the session key comes later
@@ -191,7 +195,7 @@ class UserSessionIndex:
         live = self._live_entries(key, now)
         surplus = sorted(live, key=lambda item: item.created)[: max(0, len(live) - self.max_sessions)]
         self._end(key, surplus)
-        self._seen.remember(entry["sid"])
+        self._seen.remember(session_id)
         return handle
 
     def note_seen(self, user_id: str, handle: str, session_id: str) -> None:
@@ -231,6 +235,7 @@ class UserSessionIndex:
         """Every live session of ``user_id``, most recently seen first; dead entries are pruned."""
         live = self._live_entries(self.index_key(user_id), time.time())
         live.sort(key=lambda item: item.last_seen, reverse=True)
+        current = None if current_session_id is None else self.store.index_token(current_session_id)
         return [
             UserSession(
                 handle=entry.handle,
@@ -238,7 +243,7 @@ class UserSessionIndex:
                 last_seen=entry.last_seen,
                 user_agent=entry.user_agent,
                 ip=entry.ip,
-                current=entry.session_id == current_session_id,
+                current=entry.token == current,
             )
             for entry in live
         ]
@@ -246,7 +251,8 @@ class UserSessionIndex:
     def end_all(self, user_id: str, *, keep_session_id: str | None = None) -> int:
         """End every indexed session of ``user_id`` but ``keep_session_id``; how many keys were deleted."""
         key = self.index_key(user_id)
-        doomed = [entry for entry in self._entries(key) if entry.session_id != keep_session_id]
+        keep = None if keep_session_id is None else self.store.index_token(keep_session_id)
+        doomed = [entry for entry in self._entries(key) if entry.token != keep]
         return self._end(key, doomed)
 
     def end_one(self, user_id: str, handle: str) -> bool:
@@ -257,8 +263,8 @@ class UserSessionIndex:
 
     def forget(self, user_id: str, session_id: str) -> None:
         """Drop the entries of a session whose key is already deleted (logout)."""
-        key = self.index_key(user_id)
-        self._drop(key, [entry for entry in self._entries(key) if entry.session_id == session_id])
+        key, token = self.index_key(user_id), self.store.index_token(session_id)
+        self._drop(key, [entry for entry in self._entries(key) if entry.token == token])
 
     def remove(self, user_id: str, handle: str) -> None:
         """Drop one entry, leaving its session alone (the session was bound again)."""
@@ -299,9 +305,12 @@ class UserSessionIndex:
         if not entries:
             return []
         pipeline = self._client.pipeline(transaction=False)
-        for entry in entries:
-            pipeline.exists(self.store.namespaced_key(entry.session_id))
-        exists = pipeline.execute()
+        keys = [self.store.token_redis_keys(entry.token) for entry in entries]
+        for session_keys in keys:  # one EXISTS per key (Cluster-safe), every key_secrets one
+            for session_key in session_keys:
+                pipeline.exists(session_key)
+        replies = iter(pipeline.execute())
+        exists = [any([next(replies) for _ in session_keys]) for session_keys in keys]
         live, dead = [], []
         for entry, found in zip(entries, exists, strict=True):
             if found or now - entry.bound < PENDING_GRACE:
@@ -320,9 +329,9 @@ class UserSessionIndex:
         deleted, done = 0, []
         now = time.time()
         for entry in entries:
-            found = self.store.delete(entry.session_id)
-            if entry.old_session_id is not None:
-                self.store.delete(entry.old_session_id)  # a rotation that never finished
+            found = self.store.delete_token(entry.token)
+            if entry.old_token is not None:
+                self.store.delete_token(entry.old_token)  # a rotation that never finished
             deleted += found
             if found or now - entry.bound >= PENDING_GRACE:
                 done.append(entry)

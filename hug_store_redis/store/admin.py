@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from hug.exceptions import StoreKeyNotFound
 
 from ..clients.families import CLIENT_ERRORS
+from ..codec import TwinCodec
 from ..errors import short_id
 from ..transport.base import Transport
 from .checks import require_expiry
@@ -57,9 +58,12 @@ class AdminMixin:
     _transport: Transport
     _stats: StoreStats
 
+    _handle: Callable[[str], str]
+    _older: Callable[[str], tuple[str, ...]]
+    _codec: "TwinCodec"
+
     if TYPE_CHECKING:
 
-        def namespaced_key(self, key: str) -> bytes: ...
         def _forget(self, *keys: str) -> None: ...
         def _flush_local_cache(self) -> None: ...
 
@@ -73,15 +77,21 @@ class AdminMixin:
         restart a failover loses only lets the session expire when it would have anyway.
         """
         require_expiry(expire_ms, "expire_ms")
-        if self.expiration is not None or expire_ms is not None:
-            self._forget(key)
-        return self._transport.touch(key, expire_ms)
+        for handle in (self._handle(key), *self._older(key)):
+            if self.expiration is not None or expire_ms is not None:
+                self._forget(handle)
+            if self._transport.touch(handle, expire_ms):
+                return True
+        return False
 
     @counting_errors
     def ttl(self, key: str) -> int | None:
         """Seconds until ``key`` expires, None when it never does; ``StoreKeyNotFound`` when absent."""
-        seconds = self._transport.ttl(key)
-        if seconds == -2:
+        for handle in (self._handle(key), *self._older(key)):
+            seconds = self._transport.ttl(handle)
+            if seconds != -2:
+                break
+        else:
             raise StoreKeyNotFound(short_id(key))
         return None if seconds == -1 else seconds
 
@@ -91,10 +101,11 @@ class AdminMixin:
 
     def ids(self) -> Iterator[str]:
         """The keys of every session in the namespace, as given to ``set``; order is arbitrary.
+        Under ``key_secrets`` these are handles (HMACs of the ids): Redis holds no id.
 
         Keys that are not valid UTF-8 cannot have been written by the store and are skipped.
         """
-        start = len(self.namespaced_key(""))
+        start = len(self._codec.namespaced_key(""))
         for full_key in self._scan():
             try:
                 yield full_key[start:].decode("utf-8", "surrogatepass")
@@ -122,7 +133,7 @@ class AdminMixin:
     def _scan(self) -> Iterator[bytes]:
         """Every Redis key under ``namespace:``, as bytes; a failed step is counted once and raised."""
         try:
-            yield from self._transport.scan(match_pattern(self.namespaced_key("")), BATCH_SIZE)
+            yield from self._transport.scan(match_pattern(self._codec.namespaced_key("")), BATCH_SIZE)
         except CLIENT_ERRORS:
             self._stats.count("errors")
             raise

@@ -2,9 +2,12 @@
 key that logout or rotation deleted (``set`` and ``write_payload`` stay last-writer-wins).
 
 A mixin of ``RedisStore``, as ``AdminMixin`` and ``IndexWritesMixin`` are: one transport call
-each, the local cache told, the counts kept.
+each, the local cache told, the counts kept. Each maps the session id once to its handle
+and seals the payload (``payloads.py`` says how); a compare-and-set that finds no key under
+the newest handle moves the session from an older one (``key_moves.py``).
 """
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..codec.wire import as_bytes
@@ -19,10 +22,17 @@ class ConditionalWritesMixin:
 
     _transport: Transport
     _stats: StoreStats
+    _handle: Callable[[str], str]
+    _older: Callable[[str], tuple[str, ...]]
+    _seal: Callable[[bytes, str], bytes]
 
     if TYPE_CHECKING:
 
         def _forget(self, *keys: str) -> None: ...
+        def _drop_older(self, key: str) -> None: ...
+        def _move(
+            self, key: str, handle: str, expected: bytes, stored: bytes, expire_s: int | None = None
+        ) -> WriteOutcome: ...
 
     @counting_errors
     def compare_and_set(
@@ -35,25 +45,36 @@ class ConditionalWritesMixin:
         ``payload`` deletes the key if it is unchanged. A ``str`` (from a decoding client)
         is compared as its UTF-8 bytes (``codec.wire.as_bytes``). ``expire_s`` (here and on
         ``create``, ``create_replacing``): this write's expiry instead of the namespace's, for
-        a session whose ``max_lifetime`` ends sooner.
+        a session whose ``max_lifetime`` ends sooner. Under ``key_secrets``, a session found
+        only under an older secret moves to the newest (``key_moves.py``).
         """
         require_bytes(payload)
         require_expiry(expire_s)
         if isinstance(expected_payload, str):
             expected_payload = as_bytes(expected_payload)
         require_bytes(expected_payload)
+        handle = self._handle(key)
+        stored = self._seal(payload, key)
+        outcome = self._compare_and_set(handle, expected_payload, stored, expire_s)
+        if outcome is GONE and self._older(key):
+            return self._move(key, handle, expected_payload, stored, expire_s)
+        return outcome
+
+    def _compare_and_set(
+        self, handle: str, expected: bytes, stored: bytes, expire_s: int | None = None
+    ) -> WriteOutcome:
         try:  # a conflict or a gone key means any cached copy is stale too
-            reply = self._transport.compare_and_set(key, expected_payload, payload, expire_s)
+            reply = self._transport.compare_and_set(handle, expected, stored, expire_s)
         except UnicodeDecodeError:  # a decoding client's conflict with a value that is not UTF-8:
-            current = self._transport.read_bytes(key)  # its bytes, as a bytes client gets them
+            current = self._transport.read_bytes(handle)  # its bytes, as a bytes client gets them
             reply = 0 if current is None else current
         finally:
-            self._forget(key)
+            self._forget(handle)
         if isinstance(reply, int):
             if reply == 0:
                 return GONE
-            if payload:
-                self._stats.write(len(payload))
+            if stored:
+                self._stats.write(len(stored))
             else:
                 self._stats.count("deletes")
             return WRITTEN
@@ -65,11 +86,14 @@ class ConditionalWritesMixin:
         """Write a new session (SET NX with the expiry); False, writing nothing, when ``key`` exists."""
         require_bytes(payload)
         require_expiry(expire_s)
+        return self._create(self._handle(key), self._seal(payload, key), expire_s)
+
+    def _create(self, handle: str, stored: bytes, expire_s: int | None = None) -> bool:
         try:
-            created = self._transport.create(key, payload, expire_s)
+            created = self._transport.create(handle, stored, expire_s)
         finally:
-            self._forget(key)
-        self._stats.created(created, len(payload))
+            self._forget(handle)
+        self._stats.created(created, len(stored))
         return created
 
     @counting_errors
@@ -85,11 +109,14 @@ class ConditionalWritesMixin:
         """
         require_bytes(payload)
         require_expiry(expire_s)
+        handle, old_handle = self._handle(key), self._handle(old_key)
+        stored = self._seal(payload, key)
         try:
-            created, deleted = self._transport.create_replacing(key, payload, old_key, expire_s)
+            created, deleted = self._transport.create_replacing(handle, stored, old_handle, expire_s)
         finally:
-            self._forget(key, old_key)
-        self._stats.created(created, len(payload))
+            self._forget(handle, old_handle)
+        self._stats.created(created, len(stored))
         if deleted:
             self._stats.count("deletes")
+        self._drop_older(old_key)
         return created

@@ -1,8 +1,7 @@
 """RedisStore: hug's store API (get/set/exists/delete) on one Redis namespace."""
 
 import datetime
-import functools
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 
 from hug.exceptions import StoreKeyNotFound
@@ -13,21 +12,25 @@ from ..cache.local_cache import LocalCache
 from ..clients import connect
 from ..codec import non_finite
 from ..errors import CorruptSessionError, short_id
-from ..transport.base import RedisClient, SlidingReply
+from ..transport.base import RedisClient
 from ..transport.fast_transport import FastTransport
 from ..transport.replica_wait import replica_wait
 from ..transport.selection import transport_for
 from .admin import AdminMixin
-from .checks import expiration_seconds, require_bytes
+from .checks import expiration_seconds
 from .conditional_writes import ConditionalWritesMixin
+from .hashed_keys import KeyMapping, checked_secrets
 from .index_writes import IndexWritesMixin
+from .key_moves import KeyMovesMixin
+from .payloads import PayloadMixin
 from .results import SlidingRead, WriteOutcome
+from .sealing import Sealing
 from .stats import Histogram, StoreStats, counting_errors
 
 __all__ = ["RedisClient", "RedisStore", "SlidingRead", "WriteOutcome", "expiration_seconds"]
 
 
-class RedisStore(AdminMixin, ConditionalWritesMixin, IndexWritesMixin):
+class RedisStore(PayloadMixin, ConditionalWritesMixin, KeyMovesMixin, AdminMixin, IndexWritesMixin):
     """Session data as JSON in plain Redis strings at ``namespace:key``.
 
     Defaults, keys and bytes are those of hug_store_redis 1.0.0, so an upgrade keeps
@@ -46,6 +49,11 @@ class RedisStore(AdminMixin, ConditionalWritesMixin, IndexWritesMixin):
     ``local_cache=True`` (or a ``LocalCache`` with its own limits) serves reads from this
     process's memory while Redis's invalidations are known to flow (``cached_reads.py``);
     every write through the store drops its key from the cache once acknowledged.
+
+    ``key_secrets`` (bytes, newest first) keep session ids out of Redis: the key is an HMAC
+    of the id (``hashed_keys.py``). ``encryption_keys`` (32 bytes each, newest first) seal
+    every value with AES-256-GCM (``sealing.py``). Both rotate: reads accept the older
+    ones, the next write uses the newest. Unset, keys and bytes are 1.0.0's.
     """
 
     def __init__(
@@ -58,13 +66,25 @@ class RedisStore(AdminMixin, ConditionalWritesMixin, IndexWritesMixin):
         wait_replicas: int = 0,
         wait_timeout_ms: int = 1000,
         local_cache: "bool | LocalCache" = False,
+        key_secrets: Sequence[bytes] | None = None,
+        encryption_keys: Sequence[bytes] | None = None,
     ) -> None:
         cache = cache_of(local_cache)
+        keys = KeyMapping(key_secrets)
         self.expiration = expiration_seconds(expiration)
         wait = replica_wait(wait_replicas, wait_timeout_ms, connection)
         self._codec = codec.Codec(namespace, self.expiration)
         self.connection = connection
         self.namespace = namespace
+        self._handle = keys.handle
+        self._older = keys.older
+        self._token = keys.token
+        self._handles_of = keys.handles_of
+        self.hashed_keys = keys.hashed
+        """Whether Redis keys are HMACs of the ids (``key_secrets``): ``ids()`` then lists handles."""
+        sealing = Sealing(encryption_keys, self._codec.namespaced_key)
+        self._seal = sealing.seal
+        self._open = sealing.open
         self._transport = transport_for(
             connection, self._codec, self.expiration, fast_path=fast_path, wait=wait
         )
@@ -132,13 +152,11 @@ class RedisStore(AdminMixin, ConditionalWritesMixin, IndexWritesMixin):
 
     def get(self, key: str) -> Any:
         """The data stored under ``key``; ``StoreKeyNotFound`` when there is none."""
-        cached = self._cached
-        payload: bytes | str | None = cached.hit(key) if cached is not None else None
+        payload = self.read_payload(key)
         if payload is None:
-            payload = self._read(key)
-            if payload is None:
-                raise StoreKeyNotFound(short_id(key))
-        return non_finite.mark(self.decode(payload, key), payload)
+            raise StoreKeyNotFound(short_id(key))
+        data, json = self.decode_stored(payload, key)
+        return non_finite.mark(data, json)
 
     def set(self, key: str, data: Any) -> None:
         """Store ``data`` and restart its expiry. Bad data raises before Redis is touched."""
@@ -148,163 +166,66 @@ class RedisStore(AdminMixin, ConditionalWritesMixin, IndexWritesMixin):
 
     @counting_errors
     def exists(self, key: str) -> bool:
-        return self._transport.exists(key)
+        return any(self._transport.exists(handle) for handle in (self._handle(key), *self._older(key)))
+
+    def delete(self, key: str) -> bool:
+        """True when a key was deleted, False when there was none (under every ``key_secrets``)."""
+        return self.delete_token(self._token(key))
 
     @counting_errors
-    def delete(self, key: str) -> bool:
-        """True when a key was deleted, False when there was none."""
-        try:
-            deleted = self._transport.delete(key)
-        finally:
-            self._forget(key)
+    def delete_token(self, token: str) -> bool:
+        """``delete`` for the session an ``index_token`` names (the per-user index ending it)."""
+        deleted = False
+        for handle in self._handles_of(token):
+            try:
+                deleted = self._transport.delete(handle) or deleted
+            finally:
+                self._forget(handle)
         if deleted:
             self._stats.count("deletes")
         return deleted
 
     # The pieces below let a caller (the session middleware) read once, compare bytes,
-    # and write only what changed.
+    # and write only what changed (the payload API: payloads.py).
 
     def namespaced_key(self, key: str) -> bytes:
-        """The Redis key for ``key``: ``namespace:key`` in UTF-8."""
-        return self._codec.namespaced_key(key)
+        """The Redis key a write of ``key`` goes to: ``namespace:key`` in UTF-8, or
+        ``namespace:handle`` under ``key_secrets``."""
+        return self._codec.namespaced_key(self._handle(key))
+
+    def redis_keys(self, key: str) -> tuple[bytes, ...]:
+        """Every Redis key ``key`` may be under: ``namespaced_key``, then one per older secret
+        while ``key_secrets`` rotate (for a caller checking that a session exists)."""
+        return self.token_redis_keys(self._token(key))
+
+    def index_token(self, key: str) -> str:
+        """What the per-user index stores for session ``key``: the id itself (as 1.0.0's index
+        did), or under ``key_secrets`` SHA-256 of it, which is no usable id, yet names the
+        session's key under every secret (``token_redis_keys``, ``delete_token``)."""
+        return self._token(key)
+
+    def token_redis_keys(self, token: str) -> tuple[bytes, ...]:
+        """``redis_keys`` of the session an ``index_token`` names."""
+        return tuple(self._codec.namespaced_key(handle) for handle in self._handles_of(token))
 
     def encode(self, data: Any) -> bytes:
-        """The exact bytes ``set`` would write for ``data``."""
+        """The JSON ``set`` writes for ``data`` (sealed on the way in under ``encryption_keys``)."""
         return self._codec.encode(data)
 
     def decode(self, payload: bytes | str, key: str) -> Any:
-        """Data from bytes read for ``key``; ``CorruptSessionError`` when they are not JSON."""
+        """Data from bytes read for ``key``; ``CorruptSessionError`` when they are not JSON
+        (or, under ``encryption_keys``, when no key opens them)."""
+        return self.decode_stored(payload, key)[0]
+
+    def decode_stored(self, payload: bytes | str, key: str) -> tuple[Any, bytes | str]:
+        """``(data, its JSON)`` from bytes read for ``key``: the JSON is ``payload`` itself
+        unless it was sealed, and is what a caller compares an unchanged session with."""
         try:
-            return self._codec.decode(payload, key)
+            json = self._open(payload, key)
+            return self._codec.decode(json, key), json
         except CorruptSessionError:
             self._stats.count("errors")
             raise
-
-    def read_payload(self, key: str, *, touch: bool = False) -> bytes | str | None:
-        """The raw value, or None; with ``touch``, the expiry restarts in the same round trip.
-
-        GETEX (Redis >= 6.2) reads and slides the expiry in one command; older servers
-        get GET and EXPIRE pipelined without MULTI, still one round trip.
-        """
-        if touch:
-            return self._read_and_touch(key)
-        cached = self._cached
-        payload = cached.hit(key) if cached is not None else None
-        return self._read(key) if payload is None else payload
-
-    @counting_errors
-    def _read(self, key: str) -> bytes | str | None:
-        """From Redis (through the cache's placeholder when there is one); counted."""
-        cached = self._cached  # read once: close() may run in another thread
-        payload = self._transport.read(key) if cached is None else cached.miss(key)[0]
-        self._stats.read(None if payload is None else len(payload))
-        return payload
-
-    @counting_errors
-    def _read_and_touch(self, key: str) -> bytes | str | None:
-        """A touch on every read is a write: the cache cannot save it a round trip."""
-        payload = self._transport.read_and_touch(key)
-        self._forget(key)
-        self._stats.read(None if payload is None else len(payload), touched=self.expiration is not None)
-        return payload
-
-    def read_payload_sliding(self, key: str, touch_after: float) -> SlidingRead:
-        """The raw value (None when absent) and its remaining ms, sliding the expiry lazily.
-
-        The expiry restarts only once ``touch_after`` seconds have passed since it last
-        did, so reads in between write nothing (no replication, no AOF); a missing key is
-        never created. ``touch_after=0`` slides on every read (GETEX). ``ttl_ms`` is -1
-        for keys that never expire and -2 when there is no key.
-        """
-        return SlidingRead(*self.sliding_reader(touch_after)(key))
-
-    def sliding_reader(self, touch_after: float) -> Callable[[str], SlidingReply]:
-        """``read_payload_sliding`` for one ``touch_after``, checked once, answering plain tuples.
-
-        For a caller that reads on every request (the middleware): building the named
-        tuple costs several times a local-cache hit.
-        """
-        expiration = self.expiration
-        if expiration is None:
-            return self._read_never_expiring
-        if not 0 <= touch_after < expiration:
-            raise ValueError(
-                f"touch_after must be from 0 to below the expiration ({expiration} s), got {touch_after!r}"
-            )
-        if touch_after == 0:
-            return self._read_touching_always
-        return functools.partial(self._read_sliding_below, int((expiration - touch_after) * 1000))
-
-    def untouched_reader(self) -> Callable[[str], SlidingReply]:
-        """``(value, remaining ms, False)`` in one round trip (or a local-cache hit), never sliding
-        the expiry: for a caller that decides its own touches (the middleware under ``max_lifetime``)."""
-        return functools.partial(self._read_sliding_below, 0)
-
-    def _read_never_expiring(self, key: str) -> SlidingReply:
-        payload = self.read_payload(key)
-        return payload, -2 if payload is None else -1, False
-
-    def _read_touching_always(self, key: str) -> SlidingReply:
-        payload = self._read_and_touch(key)
-        assert self.expiration is not None
-        return payload, -2 if payload is None else self.expiration * 1000, payload is not None
-
-    def _read_sliding_below(self, touch_below_ms: int, key: str) -> SlidingReply:
-        cached = self._cached
-        if cached is not None:
-            hit = cached.hit_sliding(key, touch_below_ms)
-            if hit is not None:
-                return hit
-        return self._read_sliding(key, touch_below_ms)
-
-    @counting_errors
-    def _read_sliding(self, key: str, touch_below_ms: int) -> SlidingReply:
-        cached = self._cached
-        if cached is None:
-            reply = self._transport.read_sliding(key, touch_below_ms)
-        else:
-            reply = cached.miss(key, touch_below_ms)
-        payload = reply[0]
-        self._stats.read(None if payload is None else len(payload), reply[2])
-        return reply
-
-    @counting_errors
-    def write_payload(self, key: str, payload: bytes) -> None:
-        """Write bytes from ``encode`` and restart the expiry."""
-        require_bytes(payload)
-        try:
-            self._transport.write(key, payload)
-        finally:
-            self._forget(key)
-        self._stats.write(len(payload))
-
-    @counting_errors
-    def replace_payload(self, key: str, payload: bytes, old_key: str) -> None:
-        """Write ``payload`` under ``key`` and delete ``old_key``, in one round trip.
-
-        For rotating a session id at login. Two single-key commands pipelined without
-        MULTI, so it stays Cluster-safe; a failure between them leaves the old key, which
-        expires on its own.
-        """
-        require_bytes(payload)
-        try:
-            self._transport.replace(key, payload, old_key)
-        finally:
-            self._forget(key, old_key)
-        self._stats.write(len(payload))
-        self._stats.count("deletes")
-
-    def _forget(self, *keys: str) -> None:
-        """After a write, acknowledged or not: this process reads the keys from Redis next time."""
-        cached = self._cached
-        if cached is not None:
-            for key in keys:
-                cached.forget(key)
-
-    def _flush_local_cache(self) -> None:
-        cached = self._cached
-        if cached is not None:
-            cached.cache.flush()
 
     # Connecting by URL; expiry control and namespace admin come from AdminMixin (admin.py).
 
@@ -319,6 +240,8 @@ class RedisStore(AdminMixin, ConditionalWritesMixin, IndexWritesMixin):
         wait_replicas: int = 0,
         wait_timeout_ms: int = 1000,
         local_cache: "bool | LocalCache" = False,
+        key_secrets: Sequence[bytes] | None = None,
+        encryption_keys: Sequence[bytes] | None = None,
         **client_kwargs: Any,
     ) -> "RedisStore":
         """A store on a new client for ``url`` (``redis://``, ``rediss://``, ``unix://``,
@@ -330,6 +253,8 @@ class RedisStore(AdminMixin, ConditionalWritesMixin, IndexWritesMixin):
         expiration_seconds(expiration)
         replica_wait(wait_replicas, wait_timeout_ms)
         cache_of(local_cache)
+        checked_secrets(key_secrets)
+        Sealing(encryption_keys, codec.Codec(namespace).namespaced_key)  # also: is cryptography there?
         return cls(
             connect.client_from_url(url, cluster=cluster, **client_kwargs),
             namespace,
@@ -337,4 +262,6 @@ class RedisStore(AdminMixin, ConditionalWritesMixin, IndexWritesMixin):
             wait_replicas=wait_replicas,
             wait_timeout_ms=wait_timeout_ms,
             local_cache=local_cache,
+            key_secrets=key_secrets,
+            encryption_keys=encryption_keys,
         )

@@ -266,3 +266,25 @@ def test_an_id_after_double_dash_and_a_bad_escape(url, redis_client):
     unknown = console("sessions", "show", "-x", "--nope", "--url", url, "--namespace", "odd")
     assert unknown.returncode == 2 and "unrecognized arguments" in unknown.stderr
     assert store.count() == 1
+
+
+def test_a_protected_namespace_takes_its_secrets_from_the_environment(capsys, url, redis_client, monkeypatch):
+    secret, key = bytes(range(32)), bytes(range(50, 82))
+    store = RedisStore(redis_client, namespace="safe", key_secrets=[secret], encryption_keys=[key])
+    store.set("alice", {"user": "alice"})
+    monkeypatch.setenv("HUG_STORE_REDIS_KEY_SECRETS", f"{'ab' * 32}, {secret.hex()}")
+    monkeypatch.setenv("HUG_STORE_REDIS_ENCRYPTION_KEYS", key.hex())
+    status, out, _ = run(capsys, "sessions", "ls", "--url", url, "--namespace", "safe")
+    assert status == 0 and out.split() == [store.namespaced_key("alice")[len(b"safe:") :].decode()]
+    status, out, _ = run(capsys, "sessions", "show", "alice", "--url", url, "--namespace", "safe")
+    assert status == 0 and json.loads(out) == {"user": "alice"}
+    monkeypatch.setenv("HUG_STORE_REDIS_ENCRYPTION_KEYS", "zz")
+    status, _, err = run(capsys, "sessions", "show", "alice", "--url", url, "--namespace", "safe")
+    assert status == 2 and "HUG_STORE_REDIS_ENCRYPTION_KEYS must be comma-separated hex" in err
+    monkeypatch.setenv("HUG_STORE_REDIS_ENCRYPTION_KEYS", "abcd")
+    status, _, err = run(capsys, "sessions", "show", "alice", "--url", url, "--namespace", "safe")
+    assert status == 2 and "AES-256 needs exactly 32" in err
+    monkeypatch.delenv("HUG_STORE_REDIS_KEY_SECRETS")
+    monkeypatch.delenv("HUG_STORE_REDIS_ENCRYPTION_KEYS")
+    assert run(capsys, "sessions", "show", "alice", "--url", url, "--namespace", "safe")[0] == 1
+    assert run(capsys, "sessions", "rm", "alice", "--url", url, "--namespace", "safe")[0] == 1

@@ -455,3 +455,69 @@ def test_overlapping_adds_to_cart_all_land_through_the_session(redis_client, mon
         httpd.shutdown()
         httpd.server_close()
         thread.join()
+
+
+def redis_dump(client) -> list[bytes]:
+    """Every key and value in the database, as a dump of it would hold them."""
+    dump = []
+    for key in client.keys("*"):
+        dump.append(key)
+        if client.type(key) == b"hash":
+            dump.extend(part for item in client.hgetall(key).items() for part in item)
+        else:
+            dump.append(client.get(key))
+    return dump
+
+
+def test_demo_with_key_secrets_shows_handles_and_redis_holds_no_id(
+    start_demo, redis_server, redis_client, monkeypatch, tmp_path
+):
+    """Before the demo read HUG_STORE_REDIS_KEY_SECRETS, the page showed the id and Redis held
+    it in every key."""
+    secret = bytes(range(32))
+    monkeypatch.setenv("HUG_STORE_REDIS_KEY_SECRETS", secret.hex())
+    url = f"redis://{redis_server.host}:{redis_server.port}/0"
+    demo = start_demo("--port", "0", "--url", url)
+    base, _ = demo.started()
+    inspect = demo.line()
+    laptop, phone = Browser(base), Browser(base)
+    laptop.post("/login", name="Ann")
+    phone.post("/login", name="Ann")
+    phone.post("/api/cart", item="pear", mode="lww")  # the side-by-side store too
+    page = phone.get("/")
+    ids = [laptop.session_id(), phone.session_id()]
+    store = RedisStore(redis_client, namespace="demo", key_secrets=[secret])
+    handles = sorted(store.namespaced_key(sid).removeprefix(b"demo:").decode() for sid in ids)
+    assert shown_id(page) == store.namespaced_key(ids[1]).removeprefix(b"demo:").decode()[:8]
+    dump = redis_dump(redis_client)
+    assert len(dump) >= 6
+    for sid in ids:
+        assert sid[:8] not in page
+        assert not any(sid.encode() in part for part in dump)
+    command = inspect.split(": ", 1)[1]
+    assert "(with the demo's HUG_STORE_REDIS_* secrets)" in inspect
+    listed = subprocess.run(shlex.split(command), cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert (listed.returncode, sorted(listed.stdout.split())) == (0, handles), listed.stderr
+    assert demo.stop() == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("not-hex", "must be comma-separated hex strings"), ("ab" * 8, "each needs at least 32")],
+)
+def test_bad_key_secrets_are_one_line_on_stderr(tmp_path, redis_server, value, message):
+    result = subprocess.run(
+        [sys.executable, "-m", "hug_store_redis", "demo", "--port", "0"],
+        cwd=tmp_path,
+        env={
+            **os.environ,
+            "REDIS_URL": f"redis://{redis_server.host}:{redis_server.port}/0",
+            "HUG_STORE_REDIS_KEY_SECRETS": value,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("hug-store-redis demo: ") and message in line

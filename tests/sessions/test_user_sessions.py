@@ -273,3 +273,18 @@ def test_servers_refusing_scripts_still_prune_and_end(tmp_path, store_path, how,
         client.close()
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("client", ["server", "cluster"], indirect=True)
+def test_a_session_still_under_the_older_key_secret_stays_listed_and_is_ended(client, monkeypatch):
+    """Before redis_keys the index looked under the newest secret only: a live session not yet
+    moved was pruned as dead, and "sign out everywhere" left it signed in."""
+    old, new = b"o" * 32, b"n" * 32
+    before = RedisStore(client, expiration=EXPIRATION, key_secrets=[old])
+    login(before, UserSessionIndex(before), "alice", "sid-1")
+    after = RedisStore(client, expiration=EXPIRATION, key_secrets=[new, old])
+    index = UserSessionIndex(after)
+    monkeypatch.setattr(module, "PENDING_GRACE", 0)  # an entry without its key is dead at once
+    assert len(index.sessions("alice")) == 1
+    assert index.end_all("alice") == 1
+    assert not after.exists("sid-1") and not before.exists("sid-1")

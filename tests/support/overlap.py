@@ -86,9 +86,10 @@ def gated_api(middleware, gates):
 class Browser:
     """A cookie-keeping HTTP client, like a browser tab; safe to use from several threads."""
 
-    def __init__(self, base):
+    def __init__(self, base, jar=None):
+        """``jar``: another tab's cookies (the same browser on another app server)."""
         self.base = base
-        self.jar = http.cookiejar.CookieJar()
+        self.jar = http.cookiejar.CookieJar() if jar is None else jar
         self._opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
 
     def get(self, path, **params):

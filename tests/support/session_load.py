@@ -35,8 +35,9 @@ def session_ids(store):
     return ids
 
 
-def add_items(base_url, ids, threads, requests_per_thread, cookie_name="sid"):
-    """Run the load; a request that does not answer 200 fails the run."""
+def add_items(base_url, ids, threads, requests_per_thread, cookie_name="sid", prefix=""):
+    """Run the load; a request that does not answer 200 fails the run. ``prefix`` keeps the
+    items of runs side by side apart."""
     address = urllib.parse.urlsplit(base_url)
     failures = []
 
@@ -45,7 +46,7 @@ def add_items(base_url, ids, threads, requests_per_thread, cookie_name="sid"):
         try:
             for index in range(requests_per_thread):
                 sid = ids[(thread + index) % len(ids)]
-                item = f"t{thread}-{index}"
+                item = f"{prefix}t{thread}-{index}"
                 connection.request("GET", f"/add?item={item}", headers={"Cookie": f"{cookie_name}={sid}"})
                 response = connection.getresponse()
                 response.read()
