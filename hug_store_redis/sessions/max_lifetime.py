@@ -53,10 +53,20 @@ class MaxLifetime:
         raise NotImplementedError
 
     def _load_stamped(
-        self, lifetime: Lifetime, session_id: str, payload: bytes | str, data: Any, ttl_ms: int
+        self,
+        lifetime: Lifetime,
+        session_id: str,
+        payload: bytes | str,
+        json: bytes | str,
+        data: Any,
+        ttl_ms: int,
     ) -> tuple[Any, RequestState]:
-        """``max_lifetime``: the issue time out of the app's sight; a session past it not honoured."""
-        reference = self._reference(data, payload)  # taken while data is what Redis holds
+        """``max_lifetime``: the issue time out of the app's sight; a session past it not honoured.
+
+        ``payload`` is what Redis holds (the compare-and-set base), ``json`` the JSON it opens to:
+        the same bytes unless ``encryption_keys`` sealed them, and change detection compares JSON.
+        """
+        reference = self._reference(data, json)  # taken while data is what Redis holds
         try:
             issued = lifetime.take_issued(data, session_id)
         except CorruptSessionError as error:

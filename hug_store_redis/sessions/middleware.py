@@ -203,7 +203,7 @@ class RedisSessionMiddleware(SignedInDevices, MaxLifetime):
         if not isinstance(data, dict):  # valid JSON, but no session this middleware wrote
             return {}, self._discard(session_id, f"JSON {type(data).__name__}, not an object")
         if self._lifetime is not None:
-            return self._load_stamped(self._lifetime, session_id, payload, data, ttl_ms)
+            return self._load_stamped(self._lifetime, session_id, payload, json, data, ttl_ms)
         if touched and BOUND_KEY in data:  # signed-in devices: last seen rides on the lazy touch
             self._note_seen(session_id, data[BOUND_KEY])
         return data, (session_id, payload, self._reference(data, json))

@@ -74,6 +74,23 @@ def test_a_read_only_request_is_still_one_round_trip(api, redis_client):
     assert commands.delta() == {name: 3 * count for name, count in READ.items()}
 
 
+@pytest.mark.parametrize(
+    "protection",
+    [{"encryption_keys": [bytes(range(32))]}, {"key_secrets": [b"s" * 32], "encryption_keys": [bytes(32)]}],
+    ids=["sealed", "hashed-and-sealed"],
+)
+def test_a_read_only_request_on_a_sealed_session_writes_nothing(redis_client, protection):
+    """Change detection compares the opened JSON, never the sealed bytes (random nonces): with
+    the compiled twin a read-only request used to rewrite the session every time."""
+    pytest.importorskip("cryptography")
+    api = make_api(RedisSessionMiddleware(RedisStore(redis_client, **protection), max_lifetime=LIFETIME))
+    sid = a_session_id(api)
+    commands = Commands(redis_client)
+    for _ in range(3):
+        assert call(api, "/read", sid).data == {"counter": 1}
+    assert commands.delta() == {name: 3 * count for name, count in READ.items()}
+
+
 def test_past_its_lifetime_a_session_is_not_honoured_and_the_next_request_starts_afresh(api, redis_client):
     """The key outlives the lifetime here (a lifetime lowered since it was written): the
     middleware's own check ends it, and Redis's capped expiry is not what this test sees."""
