@@ -17,9 +17,34 @@ def primary_clients(connection: Any) -> list[Any]:
     get_primaries = getattr(connection, "get_primaries", None)
     if get_primaries is None:
         return [connection]
-    # valkey-py's ValkeyCluster names it get_valkey_connection.
-    node_client = getattr(connection, "get_redis_connection", None) or connection.get_valkey_connection
-    return [node_client(node) for node in get_primaries()]
+    return [node_client(connection, node) for node in get_primaries()]
+
+
+def node_name(client: Any) -> str:
+    """``host:port`` of the one server ``client`` talks to (a primary's client, or a lone
+    server's), or its socket path: what names a node in ``primary_clients``' list."""
+    options = getattr(getattr(client, "connection_pool", None), "connection_kwargs", None) or {}
+    if "path" in options:
+        return f"unix:{options['path']}"
+    return f"{options.get('host', '?')}:{options.get('port', 6379)}"
+
+
+def key_node_name(client: Any, full_key: bytes | None) -> str | None:
+    """``node_name`` of the primary serving ``full_key`` (any key: a lone server's own), or
+    None where the client cannot say (a slot map being refreshed)."""
+    node_for_key = getattr(client, "get_node_from_key", None)
+    if node_for_key is None or full_key is None:
+        return None if node_for_key is not None else node_name(client)
+    try:
+        return node_name(node_client(client, node_for_key(full_key)))
+    except Exception:  # a stale or refreshing slot map: unknown, never an error of the caller's
+        return None
+
+
+def node_client(client: Any, node: Any) -> Any:
+    """The client of one cluster ``node`` (valkey-py names the method get_valkey_connection)."""
+    connection_of = getattr(client, "get_redis_connection", None) or client.get_valkey_connection
+    return connection_of(node)
 
 
 def slot_map(client: Any) -> tuple[Address, ...]:

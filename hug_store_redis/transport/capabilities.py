@@ -25,7 +25,7 @@ from typing import Any
 
 from ..clients.families import NO_PERMISSION_ERRORS, NO_SCRIPT_ERRORS, RESPONSE_ERRORS
 from ..codec.wire import as_bytes
-from ..topology.cluster import primary_clients
+from ..topology.cluster import node_name, primary_clients
 
 #: The commands COMMAND INFO is asked about, in the order of its reply.
 ASKED = (b"DELIFEQ", b"DELEX", b"HSETEX", b"HEXPIRE", b"EVALSHA")
@@ -85,7 +85,7 @@ def server_capabilities(client: Any, *, probe_scripting: bool = True) -> ServerC
 def cluster_capabilities(client: Any, *, probe_scripting: bool = True) -> dict[str, ServerCapabilities]:
     """``server_capabilities`` of every primary, by ``host:port`` (one entry for a lone server)."""
     return {
-        _node_name(node): server_capabilities(node, probe_scripting=probe_scripting)
+        node_name(node): server_capabilities(node, probe_scripting=probe_scripting)
         for node in primary_clients(client)
     }
 
@@ -171,10 +171,3 @@ def _refused(error: Exception) -> bool:
         return True
     text = str(error).lower()
     return any(word in text for word in ("noperm", "no permission", "unknown", "syntax", "not allowed"))
-
-
-def _node_name(client: Any) -> str:
-    options = getattr(getattr(client, "connection_pool", None), "connection_kwargs", None) or {}
-    if "path" in options:
-        return f"unix:{options['path']}"
-    return f"{options.get('host', '?')}:{options.get('port', 6379)}"

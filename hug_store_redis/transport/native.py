@@ -30,8 +30,9 @@ from typing import Any, TypeVar
 
 from ..clients.families import RESPONSE_ERRORS, UNREACHABLE_ERRORS
 from ..codec.wire import as_bytes
+from ..topology.cluster import key_node_name
 from .base import Resends, settled
-from .capabilities import NONE, ServerCapabilities, capabilities_of
+from .capabilities import NONE, ServerCapabilities, cluster_capabilities, common
 
 T = TypeVar("T")
 #: A command as its parts: words as ``str`` (what the clients' response callbacks are keyed
@@ -47,14 +48,20 @@ class Detected:
     write (not when the store is made: a store may be built before its server is up, and
     other operations need none of it), kept until a sign that the node changed (``forget``),
     then asked again. Scripting is not probed here: a refused script says so at its first
-    use (``ScriptSupport``), as it always has."""
+    use (``ScriptSupport``), as it always has.
 
-    __slots__ = ("_client", "_found", "_loaded", "_lock")
+    Scripts are loaded per node, so NOSCRIPT is remembered per (node, script): a Cluster's
+    primaries each answer it once per script as they warm up, and none of that is a change.
+    """
+
+    __slots__ = ("_client", "_found", "_loaded", "_lock", "_nodes")
 
     def __init__(self, client: Any) -> None:
         self._client = client
         self._found: ServerCapabilities | None = None
-        self._loaded: set[Hashable] = set()
+        #: The nodes ``_found`` was asked of (``node_name``), None until asked.
+        self._nodes: frozenset[str] | None = None
+        self._loaded: set[tuple[str | None, Hashable]] = set()
         self._lock = threading.Lock()
 
     def get(self) -> ServerCapabilities:
@@ -63,7 +70,9 @@ class Detected:
             with self._lock:
                 found = self._found
                 if found is None:
-                    found = self._found = capabilities_of(self._client, probe_scripting=False)
+                    by_node = cluster_capabilities(self._client, probe_scripting=False)
+                    self._nodes = frozenset(by_node)
+                    found = self._found = common(by_node.values())
         return found
 
     def settle(self, found: ServerCapabilities) -> None:
@@ -74,13 +83,21 @@ class Detected:
         """The node may have changed (a native command refused): ask again next time."""
         self._found = None
 
-    def script_missing(self, script: Hashable) -> None:
-        """NOSCRIPT for ``script`` (its SHA1, or its framed head). The first time it only means
-        "not loaded yet"; after that, the node lost its scripts (a restart, a failover, SCRIPT
-        FLUSH) and may be another server."""
-        if script in self._loaded:
-            self.forget()
-        self._loaded.add(script)
+    def script_missing(self, script: Hashable, full_key: bytes | None = None) -> None:
+        """NOSCRIPT for ``script`` (its SHA1, or its framed head) on the node of ``full_key``
+        (None: the lone server's). The first time on a node that was asked, it only means "not
+        loaded there yet". A second time (the node lost its scripts: a restart, SCRIPT FLUSH)
+        or from a node that was not asked (a failover promoted it), the node may be another
+        server: ask again, and count that node's scripts as lost."""
+        node = key_node_name(self._client, full_key)
+        with self._lock:
+            lost = (node, script) in self._loaded
+            if lost:  # all of them: a restart or a flush takes every script
+                self._loaded = {entry for entry in self._loaded if entry[0] != node}
+            unasked = self._found is not None and self._nodes is not None and node not in self._nodes
+            if lost or unasked:
+                self._found = None
+            self._loaded.add((node, script))
 
 
 def compare_and_set_commands(

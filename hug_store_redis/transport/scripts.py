@@ -154,9 +154,9 @@ class ScriptSupport:
         self._client = client
         self._lock = threading.Lock()
         self.available = True
-        #: Called with the script's SHA1 on NOSCRIPT (a restart, a failover, SCRIPT FLUSH, or
-        #: its first use): the node may be another one.
-        self.on_reload: Callable[[str], None] = _nothing
+        #: Called with the script's SHA1 and the key on NOSCRIPT (a restart, a failover, SCRIPT
+        #: FLUSH, or its first use on the key's node): the node may be another one.
+        self.on_reload: Callable[[str, bytes], None] = _nothing
 
     def give_up(self, error: Exception) -> None:
         """Remember that scripts are refused (``error`` said so); log it the first time."""
@@ -197,9 +197,9 @@ class ScriptSupport:
         try:
             return self._client.evalsha(script.sha, 1, full_key, *arguments)
         except NO_SCRIPT_ERRORS:
-            self.on_reload(script.sha)
+            self.on_reload(script.sha, full_key)
             return self._client.eval(script.text, 1, full_key, *arguments)
 
 
-def _nothing(sha: str) -> None:
+def _nothing(sha: str, full_key: bytes) -> None:
     pass

@@ -5,12 +5,12 @@ out to be another server (a failover or restart onto an older or newer one) re-d
 
 import pytest
 import redis
-from support.commands import Commands
+from support.commands import Commands, command_calls
 from support.server_kinds import valkey9_server_executable, valkey_server_executable
 from support.servers import RedisServer
 
 from hug_store_redis import RedisStore
-from hug_store_redis.transport import COMPARE_AND_SET
+from hug_store_redis.transport import COMPARE_AND_SET, READ_AND_TOUCH
 
 pytestmark = pytest.mark.one_twin
 
@@ -131,6 +131,34 @@ def test_a_node_that_turns_out_newer_is_detected_again(tmp_path, store_path):
         assert store.compare_and_set("k", b"[3]", b"[4]").written
         assert calls.delta() == {"set": 1} and client.get("store:k") == b"[4]"
         newer.stop()
+    finally:
+        client.close()
+        server.stop()
+
+
+def test_a_script_flush_asks_again_once_whatever_the_scripts_lost(tmp_path, store_path):
+    """Redis 7.0 (scripts for reads and writes): a flush takes every script of the node, so the
+    first NOSCRIPT after it asks again and the second script's reload is warm-up, not another
+    change (it used to ask a second time)."""
+    server = RedisServer(tmp_path, executable="redis-server").start()
+    client = redis.Redis(port=server.port, socket_timeout=5)
+    try:
+        store = RedisStore(client, expiration=EXPIRATION)
+        assert store.create("k", b"[1]")
+
+        def round_of(version: int) -> None:
+            assert store.read_payload_sliding("k", 50).payload == b"[%d]" % version
+            assert store.compare_and_set("k", b"[%d]" % version, b"[%d]" % (version + 1)).written
+
+        round_of(1)  # each script's first NOSCRIPT: warm-up
+        asked = command_calls(client).get("command|info", 0)
+        assert asked == 1
+        client.script_flush()
+        for version in (2, 3, 4):
+            round_of(version)
+        assert command_calls(client).get("command|info", 0) == asked + 1
+        assert client.script_exists(READ_AND_TOUCH.sha, COMPARE_AND_SET.sha) == [True, True]
+        assert store.stats()["errors"] == 0
     finally:
         client.close()
         server.stop()
