@@ -118,3 +118,26 @@ def test_a_session_really_logged_out_stays_gone_after_the_extra_looks(redis_clie
     assert this.read_payload_sliding(sid, 10).payload is None
     assert this.compare_and_set(sid, read, this.encode({"late": 1})).gone
     assert redis_client.keys("*") == []
+
+
+class CountedReads:
+    """The store's transport, counting its sliding reads (one round trip each)."""
+
+    def __init__(self, transport):
+        self._transport, self.reads = transport, 0
+
+    def read_sliding(self, key, touch_below_ms):
+        self.reads += 1
+        return self._transport.read_sliding(key, touch_below_ms)
+
+    def __getattr__(self, name):
+        return getattr(self._transport, name)
+
+
+def test_a_hit_stays_one_round_trip_and_a_miss_looks_three_rounds(redis_client):
+    """The extra looks cost only a miss: the newest key, then three rounds of the older and the newest."""
+    this, _, _, sid = fleet(redis_client)
+    this._transport = counted = CountedReads(this._transport)
+    this.set(sid, {"n": 1})  # under NEW now
+    assert this.read_payload_sliding(sid, 10).payload is not None and counted.reads == 1
+    assert this.read_payload_sliding(new_session_id(), 10).payload is None and counted.reads == 1 + 1 + 3 * 2
