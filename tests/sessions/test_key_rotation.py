@@ -94,7 +94,7 @@ def run_fleet(bases, ids_of):
     def run(base, ids, prefix):
         try:
             add_items(base, ids, 4, 30, prefix=prefix)
-        except AssertionError as failure:
+        except Exception as failure:  # not 200, or no answer: lost with the thread otherwise
             failures.append(failure)
 
     runs = [threading.Thread(target=run, args=(base, ids_of(n), f"{n}-")) for n, base in enumerate(bases)]
