@@ -11,8 +11,10 @@ either: the cookie needs the id, and neither a handle nor a token gives it back.
 
 Secrets are listed newest first. Writes go under the newest; a read that finds nothing there
 tries the older ones, one round trip each, then the newest again (``payloads.py``), so a
-rotation forces nobody out; a cookie that matches nothing costs one round trip per secret
-plus one (keep the list short: two while rotating, one otherwise).
+rotation forces nobody out. A fleet half rotated moves sessions both ways, so a miss is
+looked at again, up to ``MOVE_ROUNDS`` times: a cookie that matches nothing costs one round
+trip plus ``MOVE_ROUNDS`` per older secret and newest (keep the list short: two while
+rotating, one otherwise).
 """
 
 import base64
@@ -22,6 +24,16 @@ from collections.abc import Callable, Sequence
 
 MIN_SECRET_BYTES = 32
 """HMAC-SHA256's own block of security: a shorter secret is easier to guess than the ids it hides."""
+
+
+MOVE_ROUNDS = 3
+"""Looks at the older keys and the newest, after a miss under the newest, before a session is
+taken as gone. Each look that misses a session that exists needs another move, in the
+opposite direction, to complete within one of this request's round trips: only a fleet half
+rotated (servers on ``[new, old]`` and on ``[old, new]``) moves sessions both ways, and a move
+itself takes three round trips, so three rounds need six opposite moves of one session inside
+six of this request's round trips. A real miss pays for them (``1 + 3 * len(secrets)`` round
+trips with a rotation, one without), so the bound stays small."""
 
 
 def _same(key: str) -> str:

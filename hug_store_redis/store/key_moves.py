@@ -14,6 +14,13 @@ an order that keeps the rules of ``DESIGN.md`` while other requests overlap:
 4. if the old key went meanwhile (logout), the new key is deleted too: a deleted session
    stays deleted. If a writer that does not know the newest secret yet changed it, the new
    copy is withdrawn if untouched and its value is the conflict to merge into.
+
+A fleet half rotated (servers on ``[new, old]`` beside servers on ``[old, new]``) moves a
+session both ways: after step 1 found no older key, the last look at the new key can find it
+gone because another server moved it back meanwhile. So a write takes "gone" for an answer
+only when a whole round (older keys, then the newest) finds nothing, ``MOVE_ROUNDS`` times
+(``hashed_keys.py``); every look only acts on a key holding the caller's base, so a logout
+still ends the session and nothing is recreated.
 """
 
 from collections.abc import Callable
@@ -21,6 +28,7 @@ from typing import Any
 
 from ..codec.wire import as_bytes
 from ..transport.base import Transport
+from .hashed_keys import MOVE_ROUNDS
 from .results import GONE, WRITTEN, WriteOutcome, WriteStatus
 
 
@@ -39,7 +47,19 @@ class KeyMovesMixin:
         """``compare_and_set`` after the newest ``handle`` had no key: ``expected`` and
         ``stored`` are as Redis holds them (``stored`` empty: delete the session); ``expire_s``
         is the write's own expiry (``max_lifetime``), or None for the namespace's."""
-        for old in self._older(key):
+        older = self._older(key)
+        for _ in range(MOVE_ROUNDS):
+            outcome = self._move_once(older, handle, expected, stored, expire_s)
+            if outcome is not None:
+                return outcome
+        return GONE
+
+    def _move_once(
+        self, older: tuple[str, ...], handle: str, expected: bytes, stored: bytes, expire_s: int | None
+    ) -> WriteOutcome | None:
+        """One round: each older key, then the newest; None when none held the session (look
+        again), GONE only for a logout that overlapped this move."""
+        for old in older:
             if not stored:  # a delete: the session, wherever it is, if unchanged
                 outcome = self._compare_and_set(old, expected, stored, None)
                 if outcome is GONE:
@@ -64,4 +84,5 @@ class KeyMovesMixin:
             self._compare_and_set(handle, stored, b"", None)  # changed under the older secret
             return released
         # No older key holds it: another request may have moved it since the first try.
-        return self._compare_and_set(handle, expected, stored, expire_s)
+        outcome = self._compare_and_set(handle, expected, stored, expire_s)
+        return None if outcome is GONE else outcome

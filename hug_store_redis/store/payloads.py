@@ -9,8 +9,10 @@ a payload read back, and a compare-and-set's ``expected_payload``, are the bytes
 A read that finds nothing under the newest handle tries the older ones (``_older``, empty
 without a rotation) and then the newest once more: a move (``key_moves.py``) creates the new
 key before it deletes the old one, so a session moved between the first two reads is found
-by the third, and no reader ever sees it under neither. A cookie that matches nothing costs
-one round trip per secret plus one. The conditional writes (``conditional_writes.py``) map and seal alike.
+by the third. A fleet half rotated also moves it back between the second and the third, so
+the round is repeated, ``MOVE_ROUNDS`` times in all (``hashed_keys.py`` says why that bound).
+A read that hits under the newest stays one round trip. The conditional writes
+(``conditional_writes.py``) map and seal alike.
 """
 
 import functools
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..transport.base import SlidingReply, Transport
 from .checks import require_bytes
+from .hashed_keys import MOVE_ROUNDS
 from .results import SlidingRead
 from .stats import StoreStats, counting_errors
 
@@ -49,12 +52,14 @@ class PayloadMixin:
         payload = read(newest)
         if payload is None:
             older = self._older(key)
-            for handle in older:
-                payload = read(handle)
+            for _ in range(MOVE_ROUNDS if older else 0):
+                for handle in older:
+                    payload = read(handle)
+                    if payload is not None:
+                        return payload
+                payload = read(newest)  # moved to the newest between the reads
                 if payload is not None:
                     return payload
-            if older:  # moved to the newest between the two reads: a session is never lost
-                payload = read(newest)
         return payload
 
     def _read_cached(self, handle: str) -> bytes | str | None:
@@ -129,12 +134,14 @@ class PayloadMixin:
         reply = self._read_sliding(handle, touch_below_ms)
         if reply[0] is None:
             older = self._older(key)
-            for old in older:
-                reply = self._read_sliding(old, touch_below_ms)
+            for _ in range(MOVE_ROUNDS if older else 0):
+                for old in older:
+                    reply = self._read_sliding(old, touch_below_ms)
+                    if reply[0] is not None:
+                        return reply
+                reply = self._read_sliding(handle, touch_below_ms)  # moved to the newest meanwhile
                 if reply[0] is not None:
                     return reply
-            if older:  # moved to the newest between the two reads: a session is never lost
-                reply = self._read_sliding(handle, touch_below_ms)
         return reply
 
     @counting_errors
