@@ -85,6 +85,8 @@ class RedisStore(PayloadMixin, ConditionalWritesMixin, KeyMovesMixin, AdminMixin
         sealing = Sealing(encryption_keys, self._codec.namespaced_key)
         self._seal = sealing.seal
         self._open = sealing.open
+        self.encrypted = sealing.encrypted
+        """Whether values are sealed (``encryption_keys``): they open only with the session's id."""
         self._transport = transport_for(
             connection, self._codec, self.expiration, fast_path=fast_path, wait=wait
         )
