@@ -11,7 +11,8 @@ either: the cookie needs the id, and neither a handle nor a token gives it back.
 
 Secrets are listed newest first. Writes go under the newest; a read that finds nothing there
 tries the older ones, one round trip each, then the newest again (``payloads.py``), so a
-rotation forces nobody out; a cookie that matches nothing costs one round trip per secret
+rotation forces nobody out (a session moves to the newest on its next write or due touch,
+``renewals.py``); a cookie that matches nothing costs one round trip per secret
 plus one (keep the list short: two while rotating, one otherwise).
 """
 

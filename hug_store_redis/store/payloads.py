@@ -10,7 +10,8 @@ A read that finds nothing under the newest handle tries the older ones (``_older
 without a rotation) and then the newest once more: a move (``key_moves.py``) creates the new
 key before it deletes the old one, so a session moved between the first two reads is found
 by the third, and no reader ever sees it under neither. A cookie that matches nothing costs
-one round trip per secret plus one. The conditional writes (``conditional_writes.py``) map and seal alike.
+one round trip per secret plus one. A read whose lazy touch is due and that finds the session
+under an older secret, or sealed under an older key, renews it (``renewals.py``). The conditional writes (``conditional_writes.py``) map and seal alike.
 """
 
 import functools
@@ -37,6 +38,8 @@ class PayloadMixin:
     _older: Callable[[str], tuple[str, ...]]
     _seal: Callable[[bytes, str], bytes]
     _open: Callable[[Any, str], Any]
+    _stale: Callable[[Any], bool]
+    _renewed: Callable[..., bytes | str]
 
     def read_payload(self, key: str, *, touch: bool = False) -> bytes | str | None:
         """The stored value, or None; with ``touch``, the expiry restarts in the same round trip.
@@ -52,9 +55,11 @@ class PayloadMixin:
             for handle in older:
                 payload = read(handle)
                 if payload is not None:
-                    return payload
+                    return self._renewed(key, handle, payload) if touch else payload
             if older:  # moved to the newest between the two reads: a session is never lost
                 payload = read(newest)
+        elif touch and self._stale(payload):  # a touch is a write: renew with it (renewals.py)
+            return self._renewed(key, newest, payload)
         return payload
 
     def _read_cached(self, handle: str) -> bytes | str | None:
@@ -125,16 +130,20 @@ class PayloadMixin:
         if cached is not None:
             hit = cached.hit_sliding(handle, touch_below_ms)
             if hit is not None:
+                if hit[2] and self._stale(hit[0]):
+                    return self._renewed(key, handle, hit[0]), hit[1], True
                 return hit
         reply = self._read_sliding(handle, touch_below_ms)
         if reply[0] is None:
             older = self._older(key)
             for old in older:
                 reply = self._read_sliding(old, touch_below_ms)
-                if reply[0] is not None:
-                    return reply
+                if reply[0] is not None:  # a due touch moves it to the newest (renewals.py)
+                    return (self._renewed(key, old, reply[0]), reply[1], True) if reply[2] else reply
             if older:  # moved to the newest between the two reads: a session is never lost
                 reply = self._read_sliding(handle, touch_below_ms)
+        elif reply[2] and self._stale(reply[0]):
+            return self._renewed(key, handle, reply[0]), reply[1], True
         return reply
 
     @counting_errors
