@@ -11,7 +11,8 @@ without a rotation) and then the newest once more: a move (``key_moves.py``) cre
 key before it deletes the old one, so a session moved between the first two reads is found
 by the third, and no reader ever sees it under neither. A cookie that matches nothing costs
 one round trip per secret plus one. A read whose lazy touch is due and that finds the session
-under an older secret, or sealed under an older key, renews it (``renewals.py``). The conditional writes (``conditional_writes.py``) map and seal alike.
+under an older secret, or sealed under an older key, renews it (``renewals.py``). The
+conditional writes (``conditional_writes.py``) map and seal alike.
 """
 
 import functools
