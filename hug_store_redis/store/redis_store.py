@@ -56,7 +56,8 @@ class RedisStore(
     ``key_secrets`` (bytes, newest first) keep session ids out of Redis: the key is an HMAC
     of the id (``hashed_keys.py``). ``encryption_keys`` (32 bytes each, newest first) seal
     every value with AES-256-GCM (``sealing.py``). Both rotate: reads accept the older
-    ones, the next write uses the newest. Unset, keys and bytes are 1.0.0's.
+    ones, the next write (or due touch, ``renewals.py``) uses the newest. Unset, keys and
+    bytes are 1.0.0's.
     """
 
     def __init__(
