@@ -8,7 +8,10 @@ same way, so an id ``ls`` printed can be given back, also one beginning with ``-
 A namespace written with ``key_secrets`` or ``encryption_keys`` needs them here too, from the
 environment (never the command line, which ``ps`` shows): ``HUG_STORE_REDIS_KEY_SECRETS`` and
 ``HUG_STORE_REDIS_ENCRYPTION_KEYS``, each a comma-separated list of hex strings, newest first.
-``ls`` then prints handles, and ``show ID`` and ``rm ID`` hash the id they are given.
+``ls`` then prints handles; ``show`` and ``rm`` hash what they are given as an id and, when no
+session has that id, take it as a handle ``ls`` printed (the Redis key ``namespace:handle``
+as it is). ``rm`` removes that copy; ``show`` prints it unless it is sealed: a sealed value
+opens only with the session's id (its associated data), which a handle does not give back.
 
 Exit status: 0 done, 1 no such session (``show``, ``rm``) or ``clear`` declined, 2 a bad
 URL, an unreachable server or an error reply such as WRONGTYPE (one line on stderr from
@@ -109,12 +112,36 @@ def unescaped(text: str) -> str:
     return _ESCAPE.sub(one, text)
 
 
+_HANDLE = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def _by_handle(store: RedisStore, given: str) -> RedisStore | None:
+    """Under ``key_secrets``, a store whose key for ``given`` is ``namespace:given`` as it is:
+    for a handle ``ls`` printed, which hashing as an id would miss."""
+    if not store.hashed_keys or not _HANDLE.fullmatch(given):
+        return None
+    return RedisStore(store.connection, namespace=store.namespace)
+
+
 def _show(store: RedisStore, args: argparse.Namespace) -> int:
+    given = unescaped(args.id)
     try:
-        data: Any = store.get(unescaped(args.id))
+        data: Any = store.get(given)
     except StoreKeyNotFound:
-        print(f"no session {args.id!r} in namespace {store.namespace!r}", file=sys.stderr)
-        return 1
+        plain = _by_handle(store, given)
+        stored = None if plain is None else plain.read_payload(given)
+        if stored is None:
+            print(f"no session {args.id!r} in namespace {store.namespace!r}", file=sys.stderr)
+            return 1
+        if store.encrypted:
+            print(
+                f"session {args.id!r} is sealed (encryption_keys): it opens only with the session id, "
+                "which a handle does not give back; rm takes the handle",
+                file=sys.stderr,
+            )
+            return 1
+        assert plain is not None
+        return _show(plain, args)
     except CorruptSessionError as error:
         print(error, file=sys.stderr)
         return 1
@@ -123,7 +150,9 @@ def _show(store: RedisStore, args: argparse.Namespace) -> int:
 
 
 def _rm(store: RedisStore, args: argparse.Namespace) -> int:
-    if store.delete(unescaped(args.id)):
+    given = unescaped(args.id)
+    plain = _by_handle(store, given)
+    if store.delete(given) or (plain is not None and plain.delete(given)):
         print(f"deleted session {args.id!r}")
         return 0
     print(f"no session {args.id!r} in namespace {store.namespace!r}", file=sys.stderr)
@@ -205,8 +234,8 @@ def register_sessions(commands: "argparse._SubParsersAction[argparse.ArgumentPar
     for name, action, help_text in (
         ("count", _count, "how many sessions the namespace holds"),
         ("ls", _ls, "every session id (handle under key_secrets), one per line, odd characters escaped"),
-        ("show", _show, "one session's data as indented JSON"),
-        ("rm", _rm, "delete one session"),
+        ("show", _show, "one session's data as indented JSON (by id, or a handle ls printed)"),
+        ("rm", _rm, "delete one session (by id, or a handle ls printed)"),
         ("clear", _clear, "delete every session in the namespace"),
         ("user", _user, "a user's signed-in sessions (handle, created, last seen, User-Agent)"),
     ):

@@ -66,6 +66,7 @@ class AdminMixin:
 
         def _forget(self, *keys: str) -> None: ...
         def _flush_local_cache(self) -> None: ...
+        def _renew_touched(self, key: str, found: str, expire_ms: int | None) -> None: ...
 
     @counting_errors
     def touch(self, key: str, *, expire_ms: int | None = None) -> bool:
@@ -81,6 +82,7 @@ class AdminMixin:
             if self.expiration is not None or expire_ms is not None:
                 self._forget(handle)
             if self._transport.touch(handle, expire_ms):
+                self._renew_touched(key, handle, expire_ms)  # under an older secret or key: moved
                 return True
         return False
 

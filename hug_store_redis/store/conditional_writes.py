@@ -58,6 +58,8 @@ class ConditionalWritesMixin:
         outcome = self._compare_and_set(handle, expected_payload, stored, expire_s)
         if outcome is GONE and self._older(key):
             return self._move(key, handle, expected_payload, stored, expire_s)
+        if not stored and outcome is WRITTEN:  # an interrupted move can leave an older copy:
+            self._drop_older(key)  # an emptied session must not come back from it
         return outcome
 
     def _compare_and_set(

@@ -11,10 +11,11 @@ either: the cookie needs the id, and neither a handle nor a token gives it back.
 
 Secrets are listed newest first. Writes go under the newest; a read that finds nothing there
 tries the older ones, one round trip each, then the newest again (``payloads.py``), so a
-rotation forces nobody out. A fleet half rotated moves sessions both ways, so a miss is
-looked at again, up to ``MOVE_ROUNDS`` times: a cookie that matches nothing costs one round
-trip plus ``MOVE_ROUNDS`` per older secret and newest (keep the list short: two while
-rotating, one otherwise).
+rotation forces nobody out (a session moves to the newest on its next write or due touch,
+``renewals.py``). A fleet half rotated moves sessions both ways, so a miss is looked at
+again, up to ``MOVE_ROUNDS`` times: a cookie that matches nothing costs one round trip plus
+``MOVE_ROUNDS`` per older secret and newest (keep the list short: two while rotating, one
+otherwise).
 """
 
 import base64

@@ -11,8 +11,9 @@ without a rotation) and then the newest once more: a move (``key_moves.py``) cre
 key before it deletes the old one, so a session moved between the first two reads is found
 by the third. A fleet half rotated also moves it back between the second and the third, so
 the round is repeated, ``MOVE_ROUNDS`` times in all (``hashed_keys.py`` says why that bound).
-A read that hits under the newest stays one round trip. The conditional writes
-(``conditional_writes.py``) map and seal alike.
+A read that hits under the newest stays one round trip. A read whose lazy touch is due and
+that finds the session under an older secret, or sealed under an older key, renews it
+(``renewals.py``). The conditional writes (``conditional_writes.py``) map and seal alike.
 """
 
 import functools
@@ -40,6 +41,8 @@ class PayloadMixin:
     _older: Callable[[str], tuple[str, ...]]
     _seal: Callable[[bytes, str], bytes]
     _open: Callable[[Any, str], Any]
+    _stale: Callable[[Any], bool]
+    _renewed: Callable[..., bytes | str]
 
     def read_payload(self, key: str, *, touch: bool = False) -> bytes | str | None:
         """The stored value, or None; with ``touch``, the expiry restarts in the same round trip.
@@ -56,10 +59,12 @@ class PayloadMixin:
                 for handle in older:
                     payload = read(handle)
                     if payload is not None:
-                        return payload
+                        return self._renewed(key, handle, payload) if touch else payload
                 payload = read(newest)  # moved to the newest between the reads
                 if payload is not None:
-                    return payload
+                    break
+        if touch and payload is not None and self._stale(payload):  # a touch is a write: renew with it
+            return self._renewed(key, newest, payload)
         return payload
 
     def _read_cached(self, handle: str) -> bytes | str | None:
@@ -130,6 +135,8 @@ class PayloadMixin:
         if cached is not None:
             hit = cached.hit_sliding(handle, touch_below_ms)
             if hit is not None:
+                if hit[2] and self._stale(hit[0]):
+                    return self._renewed(key, handle, hit[0]), hit[1], True
                 return hit
         reply = self._read_sliding(handle, touch_below_ms)
         if reply[0] is None:
@@ -137,11 +144,13 @@ class PayloadMixin:
             for _ in range(MOVE_ROUNDS if older else 0):
                 for old in older:
                     reply = self._read_sliding(old, touch_below_ms)
-                    if reply[0] is not None:
-                        return reply
+                    if reply[0] is not None:  # a due touch moves it to the newest (renewals.py)
+                        return (self._renewed(key, old, reply[0]), reply[1], True) if reply[2] else reply
                 reply = self._read_sliding(handle, touch_below_ms)  # moved to the newest meanwhile
                 if reply[0] is not None:
-                    return reply
+                    break
+        if reply[2] and reply[0] is not None and self._stale(reply[0]):
+            return self._renewed(key, handle, reply[0]), reply[1], True
         return reply
 
     @counting_errors

@@ -23,6 +23,7 @@ from .hashed_keys import KeyMapping, checked_secrets
 from .index_writes import IndexWritesMixin
 from .key_moves import KeyMovesMixin
 from .payloads import PayloadMixin
+from .renewals import RenewalsMixin
 from .results import SlidingRead, WriteOutcome
 from .sealing import Sealing
 from .stats import Histogram, StoreStats, counting_errors
@@ -30,7 +31,9 @@ from .stats import Histogram, StoreStats, counting_errors
 __all__ = ["RedisClient", "RedisStore", "SlidingRead", "WriteOutcome", "expiration_seconds"]
 
 
-class RedisStore(PayloadMixin, ConditionalWritesMixin, KeyMovesMixin, AdminMixin, IndexWritesMixin):
+class RedisStore(
+    PayloadMixin, ConditionalWritesMixin, KeyMovesMixin, RenewalsMixin, AdminMixin, IndexWritesMixin
+):
     """Session data as JSON in plain Redis strings at ``namespace:key``.
 
     Defaults, keys and bytes are those of hug_store_redis 1.0.0, so an upgrade keeps
@@ -53,7 +56,8 @@ class RedisStore(PayloadMixin, ConditionalWritesMixin, KeyMovesMixin, AdminMixin
     ``key_secrets`` (bytes, newest first) keep session ids out of Redis: the key is an HMAC
     of the id (``hashed_keys.py``). ``encryption_keys`` (32 bytes each, newest first) seal
     every value with AES-256-GCM (``sealing.py``). Both rotate: reads accept the older
-    ones, the next write uses the newest. Unset, keys and bytes are 1.0.0's.
+    ones, the next write (or due touch, ``renewals.py``) uses the newest. Unset, keys and
+    bytes are 1.0.0's.
     """
 
     def __init__(
@@ -85,6 +89,10 @@ class RedisStore(PayloadMixin, ConditionalWritesMixin, KeyMovesMixin, AdminMixin
         sealing = Sealing(encryption_keys, self._codec.namespaced_key)
         self._seal = sealing.seal
         self._open = sealing.open
+        self._stale = sealing.stale
+        self._rotating_seals = sealing.rotating
+        self.encrypted = sealing.encrypted
+        """Whether values are sealed (``encryption_keys``): they open only with the session's id."""
         self._transport = transport_for(
             connection, self._codec, self.expiration, fast_path=fast_path, wait=wait
         )

@@ -41,6 +41,10 @@ def _plain(payload: Any, key: str) -> Any:
     return payload
 
 
+def _newest(stored: Any) -> bool:
+    return False
+
+
 def _aesgcm() -> Any:
     try:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -59,16 +63,21 @@ class Sealing:
     """``seal(json, id)`` gives the bytes Redis stores and ``open(stored, id)`` the JSON back.
 
     Without keys both hand their argument back unchanged, so the bytes stay 1.0.0's.
+
+    ``stale(stored)``: whether a value is sealed under an older key than the newest (a read
+    whose touch is due seals it again, so retiring that key logs nobody out).
     """
 
-    __slots__ = ("encrypted", "open", "seal")
+    __slots__ = ("encrypted", "open", "rotating", "seal", "stale")
 
     def __init__(self, encryption_keys: Sequence[bytes] | None, logical_key: Callable[[str], bytes]) -> None:
         keys = checked_keys(encryption_keys)
         self.encrypted = bool(keys)
+        self.rotating = len(keys) > 1
         if not keys:
             self.seal: Callable[[bytes, str], bytes] = _plain
             self.open: Callable[[Any, str], Any] = _plain
+            self.stale: Callable[[Any], bool] = _newest
             return
         aesgcm = _aesgcm()
         ciphers = {key_id(key): aesgcm(key) for key in keys}
@@ -114,8 +123,22 @@ class Sealing:
                 raise CorruptSessionError(key, "sealed value does not open (tampered or moved)") from None
             return plain
 
+        newest_id = key_id(keys[0])
+
+        def stale(stored: Any) -> bool:
+            """The key id from the first 8 characters alone (6 bytes); anything unreadable is
+            left to ``open``, which calls it corrupt."""
+            try:
+                head = stored[:8]
+                if type(head) is str:
+                    head = head.encode("ascii")
+                return bool(a2b(head.translate(_FROM_URLSAFE))[1:5] != newest_id)
+            except (binascii.Error, ValueError, TypeError, AttributeError):
+                return False
+
         self.seal = seal
         self.open = remembering_open
+        self.stale = stale if len(keys) > 1 else _newest
 
 
 def checked_keys(encryption_keys: Sequence[bytes] | None) -> list[bytes]:

@@ -288,3 +288,31 @@ def test_a_protected_namespace_takes_its_secrets_from_the_environment(capsys, ur
     monkeypatch.delenv("HUG_STORE_REDIS_ENCRYPTION_KEYS")
     assert run(capsys, "sessions", "show", "alice", "--url", url, "--namespace", "safe")[0] == 1
     assert run(capsys, "sessions", "rm", "alice", "--url", url, "--namespace", "safe")[0] == 1
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["hashed", "hashed-and-sealed"])
+def test_a_handle_ls_printed_is_taken_back_by_show_and_rm(capsys, url, redis_client, monkeypatch, encrypted):
+    """Before, show and rm hashed the handle as if it were an id: "no such session"."""
+    secret, key = bytes(range(32)), bytes(range(50, 82))
+    protection = {"key_secrets": [secret], "encryption_keys": [key] if encrypted else None}
+    store = RedisStore(redis_client, namespace="safe", **protection)
+    store.set("alice", {"user": "alice"})
+    store.set("bob", {"user": "bob"})
+    monkeypatch.setenv("HUG_STORE_REDIS_KEY_SECRETS", secret.hex())
+    if encrypted:
+        monkeypatch.setenv("HUG_STORE_REDIS_ENCRYPTION_KEYS", key.hex())
+    alice = store.namespaced_key("alice")[len(b"safe:") :].decode()
+    status, out, _ = run(capsys, "sessions", "ls", "--url", url, "--namespace", "safe")
+    assert status == 0 and alice in out.split()
+    status, out, err = run(capsys, "sessions", "show", alice, "--url", url, "--namespace", "safe")
+    if encrypted:  # the value is sealed with the id as associated data: a handle cannot open it
+        assert status == 1 and "sealed" in err and "the session id" in err
+    else:
+        assert status == 0 and json.loads(out) == {"user": "alice"}
+    status, out, _ = run(capsys, "sessions", "rm", alice, "--url", url, "--namespace", "safe")
+    assert status == 0 and "deleted session" in out
+    assert not store.exists("alice") and store.get("bob") == {"user": "bob"}
+    assert run(capsys, "sessions", "rm", alice, "--url", url, "--namespace", "safe")[0] == 1
+    assert run(capsys, "sessions", "show", alice, "--url", url, "--namespace", "safe")[0] == 1
+    status, out, _ = run(capsys, "sessions", "show", "bob", "--url", url, "--namespace", "safe")
+    assert status == 0 and json.loads(out) == {"user": "bob"}  # an id is still hashed

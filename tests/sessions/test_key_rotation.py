@@ -154,3 +154,109 @@ def test_a_fleet_half_rotated_with_each_session_on_one_server_logs_nobody_out(
     assert sorted(redis_client.keys("*")) == sorted(
         (rotated if n % 2 == 0 else not_yet).namespaced_key(sid) for n, sid in enumerate(ids)
     )
+
+
+def aged(redis_client, store, sid):
+    """The session's key as if idle for most of a day: the next read's lazy touch is due."""
+    for key in store.redis_keys(sid):
+        redis_client.pexpire(key, 60_000)
+
+
+@pytest.mark.parametrize("sealed", [False, True], ids=["hashed", "hashed-and-sealed"])
+def test_a_session_only_read_is_under_the_newest_once_its_touch_is_due(redis_client, serve, gates, sealed):
+    """Before, reads slid the expiry on the old key and moved nothing: the session stayed
+    under the old secret and key, and retiring them (step 3) logged it out."""
+    sealing = {"encryption_keys": [bytes(range(32))]} if sealed else {}
+    rotated_sealing = {"encryption_keys": [bytes(range(100, 132)), bytes(range(32))]} if sealed else {}
+    newest_sealing = {"encryption_keys": [bytes(range(100, 132))]} if sealed else {}
+    old_app = RedisSessionMiddleware(
+        RedisStore(redis_client, key_secrets=[OLD], **sealing), cookie_secure=False
+    )
+    before = Browser(serve(gated_api(old_app, gates)))
+    assert before.get("/set", key="base", value="0") == "ok"
+    rotated = RedisStore(redis_client, key_secrets=[NEW, OLD], **rotated_sealing)
+    browser = Browser(
+        serve(gated_api(RedisSessionMiddleware(rotated, cookie_secure=False), gates)), before.jar
+    )
+    sid = browser.session_id()
+    assert browser.get("/read") == {"base": "0"}  # no touch due: nothing written
+    assert redis_client.keys("*") != [rotated.namespaced_key(sid)]
+    aged(redis_client, rotated, sid)
+    assert browser.get("/read") == {"base": "0"}
+    assert redis_client.keys("*") == [rotated.namespaced_key(sid)]
+    retired = RedisStore(redis_client, key_secrets=[NEW], **newest_sealing)  # step 3
+    after_step_3 = Browser(
+        serve(gated_api(RedisSessionMiddleware(retired, cookie_secure=False), gates)), before.jar
+    )
+    assert after_step_3.get("/read") == {"base": "0"} and after_step_3.session_id() == sid
+
+
+def test_writes_overlapping_the_move_on_read_keep_both_updates(moving, rotated, gates, redis_client):
+    """Both requests read before either writes; whichever read first moved the session, and
+    the other's base (the old key's bytes) is what the new key holds, or a conflict to merge."""
+    sid = moving.session_id()
+    aged(redis_client, rotated, sid)
+    overlap(
+        moving, gates, ("a", "/set", {"key": "a", "value": "A"}), ("b", "/set", {"key": "b", "value": "B"})
+    )
+    assert moving.get("/read") == {"base": "0", "a": "A", "b": "B"}
+    assert redis_client.keys("*") == [rotated.namespaced_key(sid)]
+
+
+def test_a_logout_beside_a_read_that_moves_the_session_stays_final(moving, rotated, gates, redis_client):
+    sid = moving.session_id()
+    aged(redis_client, rotated, sid)
+    overlap(moving, gates, ("slow", "/set", {"key": "late", "value": "1"}), ("logout", "/logout", {}))
+    assert redis_client.keys("*") == []
+    data, cookies = get_with_cookie(moving.base, "/read", sid)
+    assert data == {} and cookies[0].startswith("sid=; Max-Age=0")
+
+
+def test_under_max_lifetime_the_capped_touch_moves_it_within_the_lifetime(redis_client, serve, gates):
+    keys = {"key_secrets": [OLD], "encryption_keys": [bytes(range(32))]}
+    rotated_keys = {"key_secrets": [NEW, OLD], "encryption_keys": [bytes(range(100, 132)), bytes(range(32))]}
+    newest_keys = {"key_secrets": [NEW], "encryption_keys": [bytes(range(100, 132))]}
+
+    def app(protection):
+        store = RedisStore(redis_client, **protection)
+        return store, serve(
+            gated_api(RedisSessionMiddleware(store, cookie_secure=False, max_lifetime=3600), gates)
+        )
+
+    before = Browser(app(keys)[1])
+    assert before.get("/set", key="base", value="0") == "ok"
+    rotated, base = app(rotated_keys)
+    browser = Browser(base, before.jar)
+    sid = browser.session_id()
+    aged(redis_client, rotated, sid)
+    assert browser.get("/read") == {"base": "0"}
+    assert redis_client.keys("*") == [rotated.namespaced_key(sid)]
+    assert 0 < redis_client.pttl(rotated.namespaced_key(sid)) <= 3600_000
+    after_step_3 = Browser(app(newest_keys)[1], before.jar)
+    assert after_step_3.get("/read") == {"base": "0"} and after_step_3.session_id() == sid
+
+
+def test_sealed_writes_overlapping_the_reseal_on_read_keep_both_updates(redis_client, serve, gates):
+    """Sealed again, the new key holds other bytes than the old key's: a request whose base
+    is the old key's bytes meets a conflict and merges, losing nothing."""
+    old_keys = {"key_secrets": [OLD], "encryption_keys": [bytes(range(32))]}
+    rotated_keys = {"key_secrets": [NEW, OLD], "encryption_keys": [bytes(range(100, 132)), bytes(range(32))]}
+    before = Browser(
+        serve(
+            gated_api(
+                RedisSessionMiddleware(RedisStore(redis_client, **old_keys), cookie_secure=False), gates
+            )
+        )
+    )
+    assert before.get("/set", key="base", value="0") == "ok"
+    rotated = RedisStore(redis_client, **rotated_keys)
+    browser = Browser(
+        serve(gated_api(RedisSessionMiddleware(rotated, cookie_secure=False), gates), 6), before.jar
+    )
+    sid = browser.session_id()
+    aged(redis_client, rotated, sid)
+    overlap(
+        browser, gates, ("a", "/set", {"key": "a", "value": "A"}), ("b", "/set", {"key": "b", "value": "B"})
+    )
+    assert browser.get("/read") == {"base": "0", "a": "A", "b": "B"}
+    assert redis_client.keys("*") == [rotated.namespaced_key(sid)]

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 
 import pytest
+import redis
 from hug.exceptions import StoreKeyNotFound
 from support.monitor import monitored
 from support.store_cache import wait_cached, wait_value
@@ -98,8 +99,9 @@ def test_a_session_under_the_old_secret_reads_through_the_rotated_store(rotated,
     before.set(sid, {"n": 1})
     assert after.get(sid) == {"n": 1}
     assert after.read_payload_sliding(sid, 10).payload == redis_client.get(redis_key(OLD, sid))
-    assert after.exists(sid) and after.ttl(sid) > 0 and after.touch(sid)
-    assert redis_client.keys("*") == [redis_key(OLD, sid)]  # reads move nothing
+    assert after.exists(sid) and after.ttl(sid) > 0
+    assert redis_client.keys("*") == [redis_key(OLD, sid)]  # reads with no touch due move nothing
+    assert after.touch(sid) and redis_client.keys("*") == [redis_key(NEW, sid)]  # a touch moves it
     with pytest.raises(StoreKeyNotFound):
         after.get(new_session_id())
 
@@ -304,3 +306,39 @@ def test_remembered_handles_stay_right_past_the_bound(redis_client, monkeypatch)
         pass
 
     assert store.namespaced_key(Id(ids[0])) == redis_key(NEW, ids[0])
+
+
+class ReleaseFails:
+    """The store's transport, with the connection lost on a move's release of the old key
+    (its conditional delete): the move leaves both copies, as a process dying there does."""
+
+    def __init__(self, transport, old_key):
+        self._transport, self._old_key = transport, old_key
+
+    def compare_and_set(self, key, expected, payload, expire_s=None):
+        if payload == b"" and key == self._old_key:
+            raise redis.ConnectionError("lost on the release")
+        return self._transport.compare_and_set(key, expected, payload, expire_s)
+
+    def __getattr__(self, name):
+        return getattr(self._transport, name)
+
+
+def test_a_session_emptied_after_an_interrupted_move_stays_empty(rotated, redis_client):
+    """Before the fix the conditional delete took only the newest copy: the next read found
+    the older one and the cleared session came back."""
+    before, after = rotated
+    sid = new_session_id()
+    before.set(sid, {"cart": ["book"]})
+    read = after.read_payload(sid)
+    real = after._transport
+    after._transport = ReleaseFails(real, handle(OLD, sid))
+    with pytest.raises(redis.ConnectionError):
+        after.compare_and_set(sid, read, after.encode({"cart": ["book", "pen"]}))
+    after._transport = real
+    assert sorted(redis_client.keys("*")) == sorted([redis_key(NEW, sid), redis_key(OLD, sid)])
+    current = after.read_payload(sid)
+    assert after.decode(current, sid) == {"cart": ["book", "pen"]}
+    assert after.compare_and_set(sid, current, b"").written  # session.clear()
+    assert after.read_payload(sid) is None and redis_client.keys("*") == []
+    assert after.compare_and_set(sid, current, b"").gone

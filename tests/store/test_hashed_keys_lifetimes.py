@@ -39,10 +39,11 @@ def test_touch_with_expire_ms_reaches_the_session_under_an_older_secret(redis_cl
     after = RedisStore(redis_client, expiration=EXPIRATION, key_secrets=[NEW, OLD])
     sid = new_session_id()
     before.set(sid, {"n": 1})
-    assert after.touch(sid, expire_ms=20_000)
-    assert 0 < redis_client.pttl(redis_key(OLD, sid)) <= 20_000
+    assert after.touch(sid, expire_ms=20_000)  # and moves it to the newest (renewals.py)
+    assert redis_client.keys("*") == [redis_key(NEW, sid)]
+    assert 0 < redis_client.pttl(redis_key(NEW, sid)) <= 20_000
     assert not after.touch(new_session_id(), expire_ms=20_000)  # never creates a key
-    assert redis_client.keys("*") == [redis_key(OLD, sid)]
+    assert redis_client.keys("*") == [redis_key(NEW, sid)]
 
 
 def test_the_untouched_reader_finds_an_older_secret_s_session_and_slides_nothing(redis_client):
