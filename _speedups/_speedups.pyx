@@ -254,10 +254,31 @@ cdef bint _same_layout(const unsigned char* compact, Py_ssize_t size,
     return at == expected_size
 
 
+# The characters of a session id (URL-safe base64), for ASCII text read as bytes.
+cdef unsigned char _ID_CHARS[256]
+for _byte in range(256):
+    _ID_CHARS[_byte] = (48 <= _byte <= 57 or 65 <= _byte <= 90 or 97 <= _byte <= 122
+                        or _byte == 45 or _byte == 95)
+
+
 cpdef object first_cookie_id(str header, str prefix):
-    """The pure twin's answer in one pass over the characters, without the regex engine."""
+    """The pure twin's answer in one pass over the characters, without the regex engine:
+    over the bytes themselves for ASCII text (the header browsers send), else by character."""
     cdef Py_ssize_t start = len(prefix), end = start + SESSION_ID_LENGTH, index
     cdef Py_UCS4 char
+    cdef const unsigned char* text
+    if PyUnicode_IS_COMPACT_ASCII(header) and PyUnicode_IS_COMPACT_ASCII(prefix):
+        if PyUnicode_GET_LENGTH(header) < end:
+            return None
+        text = <const unsigned char*>PyUnicode_DATA(header)
+        if PyUnicode_GET_LENGTH(header) > end and text[end] != 59:  # ;
+            return None
+        if memcmp(text, PyUnicode_DATA(prefix), start) != 0:
+            return None
+        for index in range(start, end):
+            if not _ID_CHARS[text[index]]:
+                return None
+        return header[start:end]
     if len(header) < end or (len(header) > end and header[end] != u";"):
         return None
     if not header.startswith(prefix):
