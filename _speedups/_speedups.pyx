@@ -5,7 +5,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from cpython.dict cimport PyDict_Check, PyDict_Next
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check
 from cpython.list cimport PyList_Check, PyList_GET_ITEM, PyList_GET_SIZE
-from cpython.long cimport PyLong_Check
+from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_Check
 from cpython.object cimport PyObject
 from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from cpython.unicode cimport PyUnicode_Check
@@ -15,6 +15,8 @@ from cpython.unicode cimport PyUnicode_AsEncodedString, PyUnicode_DecodeUTF8
 
 cdef extern from "Python.h":
     bint PyUnicode_IS_COMPACT_ASCII(object text)
+    int PyUnicode_KIND(object text)
+    int PyUnicode_1BYTE_KIND
     void* PyUnicode_DATA(object text)
     Py_ssize_t PyUnicode_GET_LENGTH(object text)
 from libc.stdint cimport uint64_t
@@ -121,6 +123,88 @@ cpdef bint encodes_as(object data, object payload):
                         expected, expected_size)
 
 
+cdef object _snapshot(object value, int depth):
+    """A private copy of the containers of a decoded session (leaves are immutable and
+    shared), so ``unchanged`` can tell an untouched session by walking it, without encoding
+    it; None past ``MAX_DEPTH`` (the encoding comparison then decides alone)."""
+    cdef type cls = type(value)
+    cdef Py_ssize_t position = 0, index, size
+    cdef PyObject* key_pointer
+    cdef PyObject* item_pointer
+    cdef dict copied
+    cdef list items
+    if cls is dict:
+        if depth >= _MAX_DEPTH:
+            raise RecursionError
+        copied = {}
+        while PyDict_Next(value, &position, &key_pointer, &item_pointer):
+            copied[<object>key_pointer] = _snapshot(<object>item_pointer, depth + 1)
+        return copied
+    if cls is list:
+        if depth >= _MAX_DEPTH:
+            raise RecursionError
+        size = PyList_GET_SIZE(value)
+        items = [None] * size
+        for index in range(size):
+            items[index] = _snapshot(<object>PyList_GET_ITEM(value, index), depth + 1)
+        return items
+    return value
+
+
+cdef bint _plain_text(object text):
+    """A str ujson encodes whatever it holds: ASCII or Latin-1, so no lone surrogate."""
+    return PyUnicode_IS_COMPACT_ASCII(text) or PyUnicode_KIND(text) == PyUnicode_1BYTE_KIND
+
+
+cdef bint _same_tree(object session, object snapshot, int depth):
+    """Whether ``session`` is ``snapshot`` value for value: the same exact types, dict keys
+    in the same order, and only leaves whose JSON is a function of their value (ASCII or
+    Latin-1 str, 64-bit int, finite float, bool, None). True means both encode alike; False
+    means only "not proven": the encoding comparison then decides, as before."""
+    cdef type cls = type(session)
+    cdef Py_ssize_t position = 0, other_position = 0, index, size
+    cdef PyObject* key_pointer
+    cdef PyObject* item_pointer
+    cdef PyObject* other_key_pointer
+    cdef PyObject* other_item_pointer
+    cdef int overflow
+    cdef double number, other_number
+    if cls is not type(snapshot) or depth >= _MAX_DEPTH:
+        return False
+    if cls is str:
+        return (session is snapshot or session == snapshot) and _plain_text(session)
+    if cls is dict:
+        if len(<dict>session) != len(<dict>snapshot):
+            return False
+        while PyDict_Next(session, &position, &key_pointer, &item_pointer):
+            if not PyDict_Next(snapshot, &other_position, &other_key_pointer, &other_item_pointer):
+                return False
+            if not _same_tree(<object>key_pointer, <object>other_key_pointer, depth + 1):
+                return False
+            if not _same_tree(<object>item_pointer, <object>other_item_pointer, depth + 1):
+                return False
+        return True
+    if cls is list:
+        size = PyList_GET_SIZE(session)
+        if size != PyList_GET_SIZE(snapshot):
+            return False
+        for index in range(size):
+            if not _same_tree(<object>PyList_GET_ITEM(session, index),
+                              <object>PyList_GET_ITEM(snapshot, index), depth + 1):
+                return False
+        return True
+    if cls is int:
+        PyLong_AsLongLongAndOverflow(session, &overflow)
+        return overflow == 0 and session == snapshot
+    if cls is float:
+        number, other_number = PyFloat_AS_DOUBLE(session), PyFloat_AS_DOUBLE(snapshot)
+        return isfinite(number) and memcmp(&number, &other_number, sizeof(double)) == 0
+    return session is snapshot and (session is None or session is True or session is False)
+
+
+cdef object _NO_SNAPSHOT = object()
+
+
 cdef bint _same_value(object session, object payload):
     """Bytes in another writer's layout (1.0.0's float forms, another client's compact JSON)
     may hold the session's value all the same: compared as the pure twin compares."""
@@ -170,10 +254,31 @@ cdef bint _same_layout(const unsigned char* compact, Py_ssize_t size,
     return at == expected_size
 
 
+# The characters of a session id (URL-safe base64), for ASCII text read as bytes.
+cdef unsigned char _ID_CHARS[256]
+for _byte in range(256):
+    _ID_CHARS[_byte] = (48 <= _byte <= 57 or 65 <= _byte <= 90 or 97 <= _byte <= 122
+                        or _byte == 45 or _byte == 95)
+
+
 cpdef object first_cookie_id(str header, str prefix):
-    """The pure twin's answer in one pass over the characters, without the regex engine."""
+    """The pure twin's answer in one pass over the characters, without the regex engine:
+    over the bytes themselves for ASCII text (the header browsers send), else by character."""
     cdef Py_ssize_t start = len(prefix), end = start + SESSION_ID_LENGTH, index
     cdef Py_UCS4 char
+    cdef const unsigned char* text
+    if PyUnicode_IS_COMPACT_ASCII(header) and PyUnicode_IS_COMPACT_ASCII(prefix):
+        if PyUnicode_GET_LENGTH(header) < end:
+            return None
+        text = <const unsigned char*>PyUnicode_DATA(header)
+        if PyUnicode_GET_LENGTH(header) > end and text[end] != 59:  # ;
+            return None
+        if memcmp(text, PyUnicode_DATA(prefix), start) != 0:
+            return None
+        for index in range(start, end):
+            if not _ID_CHARS[text[index]]:
+                return None
+        return header[start:end]
     if len(header) < end or (len(header) > end and header[end] != u";"):
         return None
     if not header.startswith(prefix):
@@ -391,11 +496,21 @@ cdef class Codec:
         return decode_json(payload, key)
 
     def reference(self, data, payload):
-        """The bytes read: ``unchanged`` compares the session's encoding with them directly."""
-        return payload
+        """A private copy of ``data``'s containers beside the bytes read: a session the
+        handler left alone is told unchanged by a walk, with no encoding; otherwise its
+        encoding is compared with the bytes, as the pure twin compares."""
+        try:
+            return _snapshot(data, 0), payload
+        except RecursionError:
+            return _NO_SNAPSHOT, payload
 
     def unchanged(self, session, reference):
-        return encodes_as(session, reference) or _same_value(session, reference)
+        cdef object snapshot, payload = reference
+        if type(reference) is tuple and len(<tuple>reference) == 2:  # from ``reference``
+            snapshot, payload = <tuple>reference
+            if snapshot is not _NO_SNAPSHOT and _same_tree(session, snapshot, 0):
+                return True
+        return encodes_as(session, payload) or _same_value(session, payload)
 
     def first_cookie_id(self, str header, str prefix):
         return first_cookie_id(header, prefix)

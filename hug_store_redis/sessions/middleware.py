@@ -13,8 +13,9 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from falcon.util.structures import Context  # type: ignore[import-untyped]  # hug's request context
+
 from ..clients.families import UNREACHABLE_ERRORS
-from ..codec import non_finite
 from ..errors import CorruptSessionError, short_id
 from ..store.redis_store import RedisStore
 from .cookies import (
@@ -31,7 +32,7 @@ from .lifetime import Lifetime
 from .max_lifetime import MaxLifetime
 from .request_state import STATE_KEY, Loaded, RequestState
 from .session_delta import MergeHook
-from .session_write import Saved, create, save_existing
+from .session_write import Saved, create, encode_session, save_existing, too_big
 from .signed_in_devices import BOUND_KEY, SignedInDevices
 from .user_sessions import UserSessionIndex
 
@@ -75,9 +76,11 @@ class RedisSessionMiddleware(SignedInDevices, MaxLifetime):
     __slots__ = (
         "_cookie_attributes",
         "_cookie_prefix",
+        "_decode_stored",
         "_expired_cookie_attributes",
         "_first_cookie_id",
         "_lifetime",
+        "_note_skipped_write",
         "_read",
         "_reference",
         "_unchanged",
@@ -143,6 +146,8 @@ class RedisSessionMiddleware(SignedInDevices, MaxLifetime):
         self._reference = store.codec.reference  # the store's twin, compiled or pure
         self._unchanged = store.codec.unchanged
         self._first_cookie_id = store.codec.first_cookie_id
+        self._decode_stored = store.decode_stored  # bound once: the read path's calls, not lookups
+        self._note_skipped_write = store.note_skipped_write
         self.merge = merge
         self.context_name = context_name
         self.cookie_name = cookie_name
@@ -180,7 +185,11 @@ class RedisSessionMiddleware(SignedInDevices, MaxLifetime):
                 data, env[STATE_KEY] = self._load(values[0])
             else:
                 data, env[STATE_KEY] = {}, RequestState(clear_cookie=bool(values))
-        request.context[self.context_name] = data
+        context = request.context
+        if type(context) is Context:  # falcon's: its item access is a Python method over __dict__
+            context.__dict__[self.context_name] = data
+        else:
+            context[self.context_name] = data
 
     def _load(self, session_id: str) -> tuple[Any, Loaded | RequestState]:
         try:
@@ -197,7 +206,7 @@ class RedisSessionMiddleware(SignedInDevices, MaxLifetime):
         if payload is None:  # expired or never issued: never adopt an id the client chose
             return {}, RequestState(clear_cookie=True)
         try:
-            data, json = self.store.decode_stored(payload, session_id)  # json: payload, unless sealed
+            data, json = self._decode_stored(payload, session_id)  # json: payload, unless sealed
         except CorruptSessionError as error:
             return {}, self._discard(session_id, error.reason)
         if not isinstance(data, dict):  # valid JSON, but no session this middleware wrote
@@ -217,11 +226,12 @@ class RedisSessionMiddleware(SignedInDevices, MaxLifetime):
     def process_response(self, request: Any, response: Any, resource: Any, req_succeeded: bool) -> None:
         """Write the session only if its JSON changed; set the cookie only if it is new."""
         state: Loaded | RequestState | None = request.env.get(STATE_KEY)
-        session = request.context.get(self.context_name)
+        context = request.context
+        session = (context.__dict__ if type(context) is Context else context).get(self.context_name)
         if type(state) is tuple:
             session_id, payload, reference = state
             if self._unchanged(session, reference):
-                self.store.note_skipped_write()
+                self._note_skipped_write()
                 if self.cookie_max_age is not None:  # slide the browser's expiry with Redis's
                     self._set_cookie(response, session_id)
                 return
@@ -250,8 +260,8 @@ class RedisSessionMiddleware(SignedInDevices, MaxLifetime):
         if type(session) is dict and not session:
             payload = b""
         else:
-            payload = self._encode(session, read, session_id)
-            if self.max_session_bytes is not None and self._too_big(payload, session_id):
+            payload = encode_session(self.store, session, read, session_id)
+            if too_big(self.store, payload, session_id, self.max_session_bytes):
                 return
         try:
             saved = save_existing(
@@ -290,8 +300,8 @@ class RedisSessionMiddleware(SignedInDevices, MaxLifetime):
         if self._lifetime is not None and type(session) is dict:  # a new id: its lifetime starts now
             issued = self._lifetime.now()
             session, expire_s = self._lifetime.stamped(session, issued), self._lifetime.expire_s(issued)
-        payload = self._encode(session, state.payload, state.session_id)
-        if self._too_big(payload, "(new)"):
+        payload = encode_session(self.store, session, state.payload, state.session_id)
+        if too_big(self.store, payload, "(new)", self.max_session_bytes):
             return
         session_id = self._guard(
             create, self.store, state.session_id or new_session_id(), payload, state.old_id, expire_s
@@ -301,27 +311,6 @@ class RedisSessionMiddleware(SignedInDevices, MaxLifetime):
             self._set_cookie(response, session_id)
             if type(session) is dict and BOUND_KEY in session:  # written after its index entry:
                 self._note_seen(session_id, session[BOUND_KEY])  # the entry's expiry follows
-
-    def _too_big(self, payload: bytes, session_id: str) -> bool:
-        if self.max_session_bytes is None or len(payload) <= self.max_session_bytes:
-            return False
-        logger.error(
-            "[%s] session %s not saved: %d bytes is over max_session_bytes=%d",
-            self.store.namespace,
-            short_id(session_id),
-            len(payload),
-            self.max_session_bytes,
-        )
-        return True
-
-    def _encode(self, session: Any, read: bytes | str | None, session_id: str | None) -> bytes:
-        """Strict JSON. NaN and Infinity a session read from 1.0.0 held are written as null."""
-        try:
-            return self.store.encode(session)
-        except ValueError:
-            if read is None or not non_finite.holds(self.store.decode(read, session_id or "")):
-                raise  # the handler put them there: a bug to report, not data to repair
-        return self.store.encode(non_finite.cleaned(session, session_id or "", self.store.namespace))
 
     def _drop_stale(self, state: RequestState, response: Any) -> None:
         """An empty session under a cookie we refused: clear it, store nothing."""

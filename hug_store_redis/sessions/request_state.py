@@ -9,7 +9,8 @@ Loaded = tuple[str, bytes | str, Any]
 """The common request's whole state, kept in the WSGI environ: the id of a session read
 from Redis, the exact bytes read, which a write compares against, and the codec's
 reference for telling whether the session changed, nested changes included (the compiled
-twin compares the session's encoding with the bytes read in one pass)."""
+twin walks the session beside a private copy of what was read, and encodes it only when the
+walk cannot tell)."""
 
 
 class RequestState:

@@ -155,3 +155,29 @@ def _encode_merged(store: RedisStore, merged: dict[str, Any], session_id: str) -
         if not non_finite.holds(merged):
             raise
     return store.encode(non_finite.cleaned(merged, session_id, store.namespace))
+
+
+def too_big(store: RedisStore, payload: bytes, session_id: str, limit: int | None) -> bool:
+    """Over ``max_session_bytes`` (None: no limit): logged, and the session is not saved."""
+    if limit is None or len(payload) <= limit:
+        return False
+    logger.error(
+        "[%s] session %s not saved: %d bytes is over max_session_bytes=%d",
+        store.namespace,
+        short_id(session_id),
+        len(payload),
+        limit,
+    )
+    return True
+
+
+def encode_session(
+    store: RedisStore, session: Any, read: bytes | str | None, session_id: str | None
+) -> bytes:
+    """Strict JSON. NaN and Infinity a session read from 1.0.0 held are written as null."""
+    try:
+        return store.encode(session)
+    except ValueError:
+        if read is None or not non_finite.holds(store.decode(read, session_id or "")):
+            raise  # the handler put them there: a bug to report, not data to repair
+    return store.encode(non_finite.cleaned(session, session_id or "", store.namespace))

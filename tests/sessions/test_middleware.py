@@ -8,6 +8,8 @@ import socket
 import urllib.request
 import uuid
 
+import falcon
+import falcon.testing
 import hug
 import pytest
 import redis
@@ -459,3 +461,29 @@ def test_degrade_after_a_socket_timeout_on_a_server_that_never_answers(caplog):
             call(strict, "/read", "G" * 43)
     assert (response.status, response.data) == ("200 OK", {})
     assert "session store unreachable" in caplog.text and "Timeout" in caplog.text
+
+
+class DictContextRequest(falcon.Request):
+    """An app whose request context is a plain dict (falcon's ``context_type``)."""
+
+    context_type = dict
+
+
+@pytest.mark.parametrize("request_type", [falcon.Request, DictContextRequest])
+def test_session_lives_in_any_request_context_type(middleware, store, session_id, request_type):
+    """falcon's own Context is reached through its ``__dict__``; any other context by item access."""
+
+    def request_with(change):
+        request = request_type(falcon.testing.create_environ(headers={"Cookie": f"sid={session_id}"}))
+        response = falcon.Response()
+        middleware.process_request(request, response)
+        change(request.context["session"])
+        middleware.process_response(request, response, None, True)
+        return request.context
+
+    context = request_with(lambda session: None)
+    assert type(context) is (dict if request_type is DictContextRequest else falcon.Request.context_type)
+    assert context["session"] == {"counter": 1}
+    request_with(lambda session: session.update(cart=[1]))
+    request_with(lambda session: session["cart"].append(2))
+    assert store.get(session_id) == {"counter": 1, "cart": [1, 2]}
