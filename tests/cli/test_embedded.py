@@ -83,10 +83,21 @@ THREAD_SCRIPT = textwrap.dedent(
 )
 
 
+def _interruptible() -> None:
+    """Ctrl-C as at a terminal: a run started in the background (``cmd &`` in a script, as CI
+    may do) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _run_until_port(script: str, cwd: Path) -> tuple[subprocess.Popen, int]:
     """Run from an empty directory, so the installed package is imported, not the source tree."""
     process = subprocess.Popen(
-        [sys.executable, "-c", script], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", script],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_interruptible,
     )
     port, *rest = process.stdout.readline().split()
     assert rest in ([], ["True"]), process.stderr.read()
