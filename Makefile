@@ -139,6 +139,12 @@ test-valkey: $(VENV)/.installed ## store, transport, 1.0.0-compatibility and wri
 # all, on both twins.
 OTHER_LEG_ARGS := -m "not slow and not packaging" --ignore=tests/topology --ignore=tests/cache \
   --ignore=tests/transport/test_stale_connections.py --ignore=tests/cli/test_cli_errors.py
+# The interpreter leg also leaves the per-user index, key rotation and field expiry suites to the
+# main and pure legs: session logic over the store, the same on every Python, and the slowest
+# of the other legs (threads through waitress, expiries waited for).
+INTERPRETER_LEG_ARGS := --ignore=tests/sessions/test_user_sessions.py --ignore=tests/sessions/test_signed_in_devices.py \
+  --ignore=tests/sessions/test_user_index_secrets.py --ignore=tests/sessions/test_key_rotation.py \
+  --ignore=tests/sessions/test_index_expiry.py --ignore=tests/sessions/test_lost_items_under_load.py
 
 test-pure: redis-server browser $(PURE_VENV)/.installed ## the suite on a build made with HUG_STORE_REDIS_NO_EXTENSIONS=1
 	$(PURE_VENV)/bin/pytest --no-extensions $(OTHER_LEG_ARGS) --ignore=tests/cli $(PYTEST_ARGS)
@@ -149,7 +155,7 @@ test-py3%: redis-server browser ## the suite on Python 3.N: test-py313 (part of 
 	if [ -z "$$py" ]; then echo "SKIPPED test-py3$*: no Python 3.$* interpreter on this machine"; exit 0; fi; \
 	$(MAKE) --no-print-directory PYTHON=$$py VENV=.venv-py3$* .venv-py3$*/.installed && \
 	.venv-py3$*/bin/python -I -c "import hug, sys; print('hug on', sys.version.split()[0], 'from', hug.__file__)" && \
-	.venv-py3$*/bin/pytest $(OTHER_LEG_ARGS) $(PYTEST_ARGS)
+	.venv-py3$*/bin/pytest $(OTHER_LEG_ARGS) $(INTERPRETER_LEG_ARGS) $(PYTEST_ARGS)
 
 # The console script, not `python -m`, so the installed (compiled) package runs, not the source tree.
 demo: demo-server ## the demo app on an embedded redis-server, or DEMO_ARGS="--url redis://..."
