@@ -83,6 +83,13 @@ def ratio(group: dict[str, float], numerator: str, denominator: str) -> str:
     return f"{value:.2f}" if value >= 0.1 else f"{value:.3f}"
 
 
+def distribution_version(package: str) -> str:
+    """The distribution that installed ``package`` and its version: on Python 3.12+ ``hug``
+    comes from the ``hug-upgraded`` fork, and no distribution is named ``hug``."""
+    name = metadata.packages_distributions().get(package, [package])[0]
+    return f"{name} {metadata.version(name)}"
+
+
 def machine() -> list[str]:
     cpu = next(
         (
@@ -94,7 +101,7 @@ def machine() -> list[str]:
     )
     server = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()
     versions = ", ".join(
-        f"{name} {metadata.version(name)}" for name in ("redis", "hiredis", "ujson", "Cython", "hug")
+        distribution_version(name) for name in ("redis", "hiredis", "ujson", "Cython", "hug")
     )
     return [
         f"- CPU: {cpu}, {len(__import__('os').sched_getaffinity(0))} cores (shared, noisy)",
