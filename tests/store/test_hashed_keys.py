@@ -12,6 +12,7 @@ import hmac
 import pytest
 import redis
 from hug.exceptions import StoreKeyNotFound
+from support.forced_moves import LogoutBeforeCreate
 from support.monitor import monitored
 from support.store_cache import wait_cached, wait_value
 
@@ -167,21 +168,6 @@ def test_delete_removes_the_session_under_every_secret(rotated, redis_client):
     RedisStore(redis_client, key_secrets=[NEW]).set(sid, {"n": 2})  # both copies, as a mixed fleet can
     assert after.delete(sid) and redis_client.keys("*") == [] and not after.delete(sid)
     assert after.compare_and_set(sid, b"{}", b"{}").gone and redis_client.keys("*") == []
-
-
-class LogoutBeforeCreate:
-    """The store's transport, with a logout (both keys deleted) landing after the move read the
-    old key and before its SET NX of the new one."""
-
-    def __init__(self, transport, client, keys):
-        self._transport, self._client, self._keys = transport, client, keys
-
-    def create(self, key, payload, expire_s=None):
-        self._client.delete(*self._keys)
-        return self._transport.create(key, payload, expire_s)
-
-    def __getattr__(self, name):
-        return getattr(self._transport, name)
 
 
 def test_a_logout_while_the_session_moves_stays_final(rotated, redis_client):

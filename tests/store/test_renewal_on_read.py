@@ -9,6 +9,7 @@ import base64
 
 import pytest
 from hug.exceptions import StoreKeyNotFound
+from support.forced_moves import LogoutBeforeCreate
 
 from hug_store_redis import RedisStore
 from hug_store_redis.sessions import new_session_id
@@ -87,21 +88,6 @@ def test_both_at_once_and_the_capped_touch_too(redis_client):
     RedisStore(redis_client, encryption_keys=[OLD_KEY]).set(plain_sid, {"m": 1})
     assert newest_only.touch(plain_sid, expire_ms=5000)
     assert RedisStore(redis_client, encryption_keys=[NEW_KEY]).get(plain_sid) == {"m": 1}
-
-
-class LogoutBeforeCreate:
-    """The store's transport, with a logout (every copy deleted) landing after the read and
-    before the move's SET NX of the new key."""
-
-    def __init__(self, transport, client, keys):
-        self._transport, self._client, self._keys = transport, client, keys
-
-    def create(self, key, payload, expire_s=None):
-        self._client.delete(*self._keys)
-        return self._transport.create(key, payload, expire_s)
-
-    def __getattr__(self, name):
-        return getattr(self._transport, name)
 
 
 def test_a_logout_during_the_move_on_read_stays_final(redis_client):
