@@ -1,11 +1,12 @@
 """When the per-user index's entries end: with their sessions, where the server can do it.
 
-On a server with hash-field expiry (HEXPIRE: Valkey >= 9.0, Redis >= 7.4, asked once through
-``transport.capabilities``), each entry's two fields (``e:`` and ``s:``) expire on their own,
-``SLACK_S`` after the session they name would (counted from the refresh, which follows the
-session's write by a round trip). So an ended session leaves the index about a second after
-its key expires, with no call to the library; pruning on read stays for the rest
-(a key deleted by hand, a login that never wrote its key).
+On a server with hash-field expiry (HEXPIRE: Valkey >= 9.0, Redis >= 7.4, as the store's
+transport detected it, again after a failover or a restart as another version), each entry's
+two fields (``e:`` and ``s:``) expire on their own, ``SLACK_S`` after the session they name
+would (counted from the refresh, which follows the session's write by a round trip). So an
+ended session leaves the index about a second after its key expires, with no call to the
+library; pruning on read stays for the rest (a key deleted by hand, a login that never wrote
+its key).
 
 Why an entry never ends before its live session: the session's expiry is restarted only by a
 write or a touch, and after each the middleware asks ``UserSessionIndex.note_seen``. That
@@ -34,10 +35,10 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Callable
 
 from ..clients.families import NO_PERMISSION_ERRORS
-from ..transport.capabilities import capabilities_of
+from ..transport.capabilities import ServerCapabilities
 
 logger = logging.getLogger("hug_store_redis.signed_in_devices")  # the index's documented logger
 
@@ -88,25 +89,43 @@ class Throttle:
 
 
 class EntryExpiry:
-    """The entries' own expiry for one index: ``seconds()`` (None without) and its refreshes."""
+    """The entries' own expiry for one index: ``seconds()`` (None without) and its refreshes.
 
-    def __init__(self, expiration: int | None, client: Any, pending_s: float, namespace: str) -> None:
+    Whether the server expires hash fields is read from the store's transport each time
+    (``server_capabilities``: one detection per store, asked again by the transport after a
+    failover or a restart as another version), never remembered here: an index that asked
+    once would keep an old server's answer across a switch, and never expire entries again
+    after a failover onto a server that can, nor stop sending HEXPIRE to one that cannot.
+    """
+
+    def __init__(
+        self,
+        expiration: int | None,
+        capabilities: Callable[[], ServerCapabilities],
+        changed: Callable[[], None],
+        pending_s: float,
+        namespace: str,
+    ) -> None:
         self._namespace = namespace
         self._expiration = expiration
-        self._client = client
+        self._capabilities = capabilities
+        self._changed = changed
         self._pending_s = pending_s
-        self._supported: bool | None = None if expiration is not None else False
+        #: The detection under which the server refused HEXPIRE (an ACL that denies it although
+        #: COMMAND INFO lists it): no HEXPIRE until the transport asks again (a new object).
+        self._refused_under: ServerCapabilities | None = None
         self.refreshes = Throttle(SLACK_S)
 
     def seconds(self) -> int | None:
         """HEXPIRE's seconds for an entry's fields, or None where they do not expire on their own.
 
-        Asks the server once (COMMAND INFO, on every primary of a Cluster); a failure to ask
-        propagates, and the next index write asks again.
+        The transport's detection (asked at its first use: COMMAND INFO, on every primary of
+        a Cluster); a failure to ask propagates, and the next index write asks again.
         """
-        if self._supported is None:
-            self._supported = capabilities_of(self._client).hash_field_expiry
-        if not self._supported or self._expiration is None:
+        if self._expiration is None:
+            return None
+        found = self._capabilities()
+        if not found.hash_field_expiry or found is self._refused_under:
             return None
         return self._expiration + SLACK_S
 
@@ -120,21 +139,32 @@ class EntryExpiry:
         return max(self._expiration, int(self._pending_s)) + SLACK_S
 
     def maybe_due(self, handle: str) -> bool:
-        """Whether a refresh may be due (lock-free; True while the server is not asked yet)."""
-        return self._supported is not False and self.refreshes.due(handle)
+        """Whether a refresh may be due (lock-free). It does not look at the server's detection,
+        which the transport may renew at any time (a failover): ``note_seen`` reads that, at
+        the cost of an attribute read once the transport has asked."""
+        return self._expiration is not None and self.refreshes.due(handle)
 
     def refused(self, error: Exception) -> bool:
-        """After an index write failed with ``error``: True, and entries no longer expire on
-        their own, when it was HEXPIRE refused (an ACL denying it, a failover to an older
-        server): the caller writes again without it, and pruning does the rest."""
+        """After an index write with HEXPIRE failed with ``error``: True when the caller should
+        write again without it (False: not about HEXPIRE, raise it).
+
+        "Unknown command": the node is not the one detected (a failover onto an older server, a
+        restart as one), so the transport asks again, quietly. A refusal by a server that still
+        claims HEXPIRE (an ACL denying it) holds until the transport's next detection, logged
+        once per detection; pruning does the rest meanwhile.
+        """
         text = str(error).lower()
-        if not (isinstance(error, NO_PERMISSION_ERRORS) or "unknown command" in text or "noperm" in text):
+        unknown = "unknown command" in text
+        if not (unknown or isinstance(error, NO_PERMISSION_ERRORS) or "noperm" in text):
             return False
-        if self._supported:
+        if unknown:
+            self._changed()
+        found = self._capabilities()
+        if found.hash_field_expiry and found is not self._refused_under:
             logger.warning(
                 "[%s] the server refuses HEXPIRE (%s): index entries are pruned when read instead",
                 self._namespace,
                 error,
             )
-        self._supported = False
+            self._refused_under = found
         return True

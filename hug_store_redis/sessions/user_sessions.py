@@ -114,7 +114,9 @@ class UserSessionIndex:
             seen_every if store.expiration is None else min(seen_every, store.expiration / 2)
         )
         self._prefix = INDEX_PREFIX + _escaped(store.namespace) + b"|"
-        self._entry_expiry = EntryExpiry(store.expiration, self._client, PENDING_GRACE, store.namespace)
+        self._entry_expiry = EntryExpiry(
+            store.expiration, store.server_capabilities, store.server_changed, PENDING_GRACE, store.namespace
+        )
 
     @property
     def seen_every(self) -> float:
@@ -207,6 +209,8 @@ class UserSessionIndex:
         pipelined). An update that fails is not remembered, so the next request tries again.
         """
         fields_expire_s = self._entry_expiry.seconds()
+        if fields_expire_s is None and not self._seen.due(session_id):
+            return  # lock-free: no entry expiry on this server, last seen not due
         refreshes = self._entry_expiry.refreshes
         seen = self._seen.claim(session_id)
         if fields_expire_s is None:

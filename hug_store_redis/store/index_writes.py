@@ -5,11 +5,16 @@ keys. They are writes like a session's: on the fast path framed on its own conne
 under ``wait_replicas`` acknowledged only once the replicas hold them (an index entry a
 failover loses is a session "sign out everywhere" cannot reach), and counted in
 ``stats()["errors"]`` when they fail. The index reads through the client.
+
+What the server can do (hash-field expiry for the index's entries) is the transport's one
+detection, not a second one kept here: the transport asks it again after a failover or a
+restart as another version, and the index follows without remembering anything of its own.
 """
 
 from collections.abc import Mapping, Sequence
 
 from ..transport.base import Transport
+from ..transport.capabilities import ServerCapabilities
 from .stats import StoreStats, counting_failures
 
 
@@ -41,3 +46,12 @@ class IndexWritesMixin:
     def index_drop_unchanged(self, key: bytes, entries: Sequence[tuple[str, bytes | str]]) -> None:
         """Drop each ``(handle, entry as read)`` whose entry still holds what was read."""
         self._transport.index_drop_unchanged(key, entries)
+
+    def server_capabilities(self) -> ServerCapabilities:
+        """What the server can do, as the transport detected it (asked at first use, again
+        after a sign the node changed); a failure to ask propagates."""
+        return self._transport.capabilities()
+
+    def server_changed(self) -> None:
+        """A command ``server_capabilities`` promised was refused as unknown: ask again next time."""
+        self._transport.capabilities_changed()

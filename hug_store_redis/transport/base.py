@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from ..codec.wire import as_bytes
+from .capabilities import ServerCapabilities
 
 SlidingReply = tuple[bytes | str | None, int, bool]
 T = TypeVar("T")
@@ -140,6 +141,15 @@ class Transport(Protocol):
     def index_drop_unchanged(self, key: bytes, entries: Sequence[tuple[str, bytes | str]]) -> None:
         """DROP_UNCHANGED for ``(handle, entry as read)`` pairs: each entry's fields go only if
         it still holds what was read. A server refusing scripts gets a plain HDEL of them."""
+
+    def capabilities(self) -> ServerCapabilities:
+        """What the server can do, as this transport detected it (``native.Detected``): asked
+        at first use, kept until a sign that the node changed (a failover, a restart as another
+        version), then asked again. One detection per store, shared by every layer above it."""
+
+    def capabilities_changed(self) -> None:
+        """A command the detection promised was refused as unknown: the node is another one,
+        so the next ``capabilities`` asks again."""
 
 
 def sliding_reply(reply: Any) -> SlidingReply:

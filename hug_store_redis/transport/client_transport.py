@@ -20,6 +20,7 @@ from .base import (
     shown_key,
     sliding_reply,
 )
+from .capabilities import ServerCapabilities
 from .replica_wait import ReplicaWait
 from .scripts import (
     COMPARE_AND_SET,
@@ -290,3 +291,9 @@ class ClientTransport:
                 key, [field for handle, _ in entries for field in entry_fields(handle)]
             ),
         )
+
+    def capabilities(self) -> ServerCapabilities:
+        return self._detected.get()
+
+    def capabilities_changed(self) -> None:
+        self._detected.forget()

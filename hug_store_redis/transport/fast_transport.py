@@ -16,6 +16,7 @@ from .base import (
     shown_key,
     sliding_reply,
 )
+from .capabilities import ServerCapabilities
 from .client_transport import ClientTransport
 from .fast_path import FastPath
 from .replica_wait import ReplicaWait
@@ -270,3 +271,9 @@ class FastTransport:
                 key, [field for handle, _ in entries for field in entry_fields(handle)]
             ),
         )
+
+    def capabilities(self) -> ServerCapabilities:
+        return self._detected.get()
+
+    def capabilities_changed(self) -> None:
+        self._detected.forget()
