@@ -304,7 +304,13 @@ class UserSessionIndex:
         return entries
 
     def _live_entries(self, key: bytes, now: float) -> list[_Entry]:
-        """Entries whose session key exists (or may still be written); the others are pruned."""
+        """Entries whose session key exists (or may still be written); the others are pruned.
+
+        One pipelined EXISTS per key finds the live sessions in one round trip. Under a
+        ``key_secrets`` rotation a session can move from one key to the other between two of
+        those EXISTS and miss both, so an entry about to be pruned is looked at again as the
+        store's reads look (``RedisStore.token_exists``): only dead entries pay for it, once.
+        """
         entries = self._entries(key)
         if not entries:
             return []
@@ -316,9 +322,11 @@ class UserSessionIndex:
         replies = iter(pipeline.execute())
         exists = [any([next(replies) for _ in session_keys]) for session_keys in keys]
         live, dead = [], []
-        for entry, found in zip(entries, exists, strict=True):
+        for entry, session_keys, found in zip(entries, keys, exists, strict=True):
             if found or now - entry.bound < PENDING_GRACE:
                 live.append(entry)
+            elif len(session_keys) > 1 and self.store.token_exists(entry.token):
+                live.append(entry)  # moved between two of the looks above: a rotation half done
             else:
                 dead.append(entry)
         self._drop(key, dead)

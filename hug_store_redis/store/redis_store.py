@@ -19,7 +19,7 @@ from ..transport.selection import transport_for
 from .admin import AdminMixin
 from .checks import expiration_seconds
 from .conditional_writes import ConditionalWritesMixin
-from .hashed_keys import KeyMapping, checked_secrets
+from .hashed_keys import MOVE_ROUNDS, KeyMapping, checked_secrets
 from .index_writes import IndexWritesMixin
 from .key_moves import KeyMovesMixin
 from .payloads import PayloadMixin
@@ -192,6 +192,24 @@ class RedisStore(
         if deleted:
             self._stats.count("deletes")
         return deleted
+
+    @counting_errors
+    def token_exists(self, token: str) -> bool:
+        """Whether the session an ``index_token`` names has a key, looked at as reads look: the
+        newest handle, then while ``key_secrets`` rotate each older one and the newest again, up
+        to ``MOVE_ROUNDS`` rounds. A fleet half rotated moves sessions both ways, and a move
+        between two looks hides a live session from both; a miss here needs one opposite move
+        between every two looks (``hashed_keys.MOVE_ROUNDS``)."""
+        handles = self._handles_of(token)
+        if not handles:
+            return False
+        newest, older = handles[0], handles[1:]
+        if self._transport.exists(newest):
+            return True
+        for _ in range(MOVE_ROUNDS if older else 0):
+            if any(self._transport.exists(handle) for handle in older) or self._transport.exists(newest):
+                return True
+        return False
 
     # The pieces below let a caller (the session middleware) read once, compare bytes,
     # and write only what changed (the payload API: payloads.py).
