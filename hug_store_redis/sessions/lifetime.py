@@ -132,6 +132,17 @@ class Lifetime:
             return None
         return left
 
+    def expiry(self, issued: int) -> Callable[[Session], int | None]:
+        """``expire_s`` for each attempt of a write: from the issue time the session it writes
+        carries (after a merge, the earlier of two, so the key never outlives the lifetime that
+        won), else ``issued``, this request's."""
+
+        def expire_s(written: Session) -> int | None:
+            found = _issued_in(written)
+            return self.expire_s(issued if found is None else found)
+
+        return expire_s
+
     def on_read(self, issued: int, ttl_ms: int) -> int | None:
         """``ENDED`` when under a second is left (as for ``expire_s``), else the PEXPIRE (ms) a
         read should send, or None when no touch is due. One call and one clock read per request.

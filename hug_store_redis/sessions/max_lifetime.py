@@ -12,6 +12,7 @@ from ..store import RedisStore
 from .lifetime import ENDED, Lifetime, log_ended
 from .request_state import RequestState
 from .session_delta import MergeHook
+from .session_write import Expiry
 from .signed_in_devices import BOUND_KEY
 
 logger = logging.getLogger("hug_store_redis.middleware")  # the middleware's documented name
@@ -47,7 +48,7 @@ class MaxLifetime:
         session_id: str,
         read: bytes | str,
         response: Any,
-        expire_s: int | None = None,
+        expire_s: Expiry = None,
         merge: MergeHook | None = None,
     ) -> None:
         raise NotImplementedError
@@ -109,4 +110,8 @@ class MaxLifetime:
             log_ended(self.store, session_id, "this request's changes are dropped")
             self._guard(self.store.delete, session_id)
             return
-        self._save_existing(session, session_id, read, response, expire_s, lifetime.merging(self.merge))
+        # Each attempt's expiry from the issue time it writes: a merge with a session another
+        # request stamped earlier (a 1.0.0 session stamped by both) ends at that earlier time.
+        self._save_existing(
+            session, session_id, read, response, lifetime.expiry(issued), lifetime.merging(self.merge)
+        )

@@ -32,7 +32,7 @@ from .lifetime import Lifetime
 from .max_lifetime import MaxLifetime
 from .request_state import STATE_KEY, Loaded, RequestState
 from .session_delta import MergeHook
-from .session_write import Saved, create, encode_session, save_existing, too_big
+from .session_write import Expiry, Saved, create, encode_session, save_existing, too_big
 from .signed_in_devices import BOUND_KEY, SignedInDevices
 from .user_sessions import UserSessionIndex
 
@@ -253,7 +253,7 @@ class RedisSessionMiddleware(SignedInDevices, MaxLifetime):
         session_id: str,
         read: bytes | str,
         response: Any,
-        expire_s: int | None = None,
+        expire_s: Expiry = None,
         merge: MergeHook | None = None,
     ) -> None:
         """Compare-and-set over the bytes read; a session left empty is deleted the same way."""

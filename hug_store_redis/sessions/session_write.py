@@ -21,6 +21,11 @@ from .session_delta import Delta, MergeHook, Session
 
 logger = logging.getLogger("hug_store_redis.middleware")
 
+Expiry = int | None | Callable[[Session], int | None]
+"""A write's expiry: None for the namespace's, whole seconds, or what a function of the session
+each attempt writes says (``max_lifetime``: after a merge, the issue time that won; 0 means
+that lifetime has ended, and the attempt deletes the session instead)."""
+
 MAX_ATTEMPTS = 10
 """Compare-and-set attempts per write. With 8 threads on 4 sessions about 20% of writes
 conflict and a few need 4-6 retries; 10 leaves room without letting a write spin forever."""
@@ -41,21 +46,27 @@ def save_existing(
     payload: bytes,
     merge: MergeHook | None = None,
     max_session_bytes: int | None = None,
-    expire_s: int | None = None,
+    expire_s: Expiry = None,
 ) -> Saved:
     """Write ``payload`` (``mine`` encoded; ``b""`` deletes) over the ``read`` bytes, merging on conflict.
 
     On a key both this request and another changed, this request wins, unless ``merge``
     decides. What this request read is decoded only when a conflict needs it. ``expire_s``:
-    the expiry of every attempt, when shorter than the namespace's (``max_lifetime``).
+    the expiry of each attempt, when shorter than the namespace's (``max_lifetime``), or a
+    function of the session it writes (a merge may bring an earlier issue time, whose
+    lifetime ends sooner than this request's).
     """
     expected = read
     rebase_onto: Callable[[Session], Session] | None = None
+    expiry = expire_s if callable(expire_s) else _fixed(expire_s)
+    attempt_expire_s = expiry(mine)
+    if attempt_expire_s == 0:  # the lifetime ended while this request ran: deleted
+        payload = b""
     attempts = 0
     try:
         for _ in range(MAX_ATTEMPTS):
             attempts += 1
-            outcome = store.compare_and_set(session_id, expected, payload, expire_s=expire_s)
+            outcome = store.compare_and_set(session_id, expected, payload, expire_s=attempt_expire_s)
             if outcome.written:
                 return Saved.WRITTEN if payload else Saved.DELETED
             if outcome.gone:
@@ -73,6 +84,10 @@ def save_existing(
             merged = rebase_onto(_session_in(store, current, session_id))
             if not isinstance(merged, dict):
                 raise TypeError(f"merge must return a dict, not {type(merged).__name__}")
+            if merged:
+                attempt_expire_s = expiry(merged)
+                if attempt_expire_s == 0:  # the lifetime that won has ended: deleted, as its expiry would
+                    merged = {}
             payload = _encode_merged(store, merged, session_id) if merged else b""
             if max_session_bytes is not None and len(payload) > max_session_bytes:
                 logger.error(
@@ -119,6 +134,10 @@ def create(
         )
         session_id = new_session_id()
     raise RuntimeError(f"no free session id after {MAX_ATTEMPTS} attempts: is the random source broken?")
+
+
+def _fixed(expire_s: int | None) -> Callable[[Session], int | None]:
+    return lambda written: expire_s
 
 
 def _rebasing(base: Session, mine: Session, merge: MergeHook | None) -> Callable[[Session], Session]:

@@ -316,6 +316,40 @@ def test_requests_overlapping_the_lifetimes_end_never_revive_the_session(
     assert not redis_client.exists(f"store:{sid}")
 
 
+def test_a_1_0_0_session_stamped_by_two_overlapping_requests_expires_within_the_winning_lifetime(
+    store, serve, gates, redis_client
+):
+    """Both requests read a session 1.0.0 wrote (no issue time); the first stamps it and writes,
+    the second stamps it two seconds later and merges: the merge keeps the earlier issue time,
+    and the key's TTL must end within that lifetime, not the second request's two seconds
+    later. Before, the merged write kept the expiry counted from its own stamp."""
+    browser = lifetime_browser(store, serve, gates, LIFETIME)
+    sid = browser.session_id()
+    plant(redis_client, sid, {"base": "0"}, issued_ago=None)
+    with ThreadPoolExecutor(2) as pool:
+        futures = {
+            name: pool.submit(browser.get, "/set", key=name, value=name, gate=name)
+            for name in ("first", "second")
+        }
+        for name in ("first", "second"):
+            assert gates[name][0].wait(10)
+        gates["first"][1].set()
+        assert futures["first"].result(timeout=10) == "ok"
+        issued = stored(redis_client, sid)[ISSUED_KEY]
+        while time.time() < issued + 2:  # the second stamps later: a wait, nothing is timed
+            time.sleep(0.1)
+        gates["second"][1].set()
+        assert futures["second"].result(timeout=10) == "ok"
+    assert stored(redis_client, sid) == {
+        ISSUED_KEY: issued,
+        "base": "0",
+        "first": "first",
+        "second": "second",
+    }
+    before = time.time()
+    assert 0 < redis_client.pttl(f"store:{sid}") <= (issued + LIFETIME - before) * 1000
+
+
 def test_with_the_local_cache_a_read_only_request_sends_nothing_and_a_due_touch_stays_capped(redis_client):
     store = RedisStore(redis_client, f"cached-{uuid.uuid4().hex[:8]}", local_cache=True)
     try:
