@@ -1,10 +1,8 @@
 """A real threaded HTTP server for the middleware tests."""
 
-import threading
-
 import pytest
-import waitress.server
 from support.server_kinds import scripting_denied
+from support.wsgi_server import Served
 
 from hug_store_redis.transport import COMPARE_AND_SET, READ_AND_TOUCH
 
@@ -12,20 +10,15 @@ from hug_store_redis.transport import COMPARE_AND_SET, READ_AND_TOUCH
 @pytest.fixture
 def serve():
     """Serve a hug API with waitress on a free loopback port; yields a function returning the base URL."""
-    servers = []
+    served = []
 
     def start(api, threads=2):
-        server = waitress.server.create_server(api.http.server(), host="127.0.0.1", port=0, threads=threads)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        return f"http://127.0.0.1:{server.effective_port}"
+        served.append(Served(api, threads))
+        return served[-1].base
 
     yield start
-    for server, thread in servers:
-        server.close()
-        thread.join(timeout=10)
-        assert not thread.is_alive()
+    for server in served:
+        server.stop()
 
 
 @pytest.fixture(autouse=True)

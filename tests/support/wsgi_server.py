@@ -1,0 +1,38 @@
+"""A real threaded HTTP server (waitress) serving a hug API on a free loopback port.
+
+Stopping it is done in waitress's own order, without racing its loop: closing its sockets
+from the test's thread while the loop thread sat in ``select()`` on them raised
+``OSError: [Errno 9] Bad file descriptor`` there, a worker finishing a request could write
+to the already-closed trigger (logged as "Exception when servicing"), a keep-alive connection
+left open kept the loop running, and the worker threads were never ended.
+"""
+
+import threading
+
+import waitress.server
+from waitress import wasyncore
+
+STOP_S = 10.0
+
+
+class Served:
+    """``api`` served by waitress in a thread of its own; ``base`` is its URL."""
+
+    def __init__(self, api, threads=2):
+        self.server = waitress.server.create_server(
+            api.http.server(), host="127.0.0.1", port=0, threads=threads
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True, name="waitress-loop")
+        self.thread.start()
+        self.base = f"http://127.0.0.1:{self.server.effective_port}"
+
+    def stop(self):
+        """End the workers first (each finishes its request, and may still wake the loop), then
+        close every socket from inside the loop, between two polls (the trigger runs the
+        closing there): the map empties, the loop returns, nothing is closed under it."""
+        server = self.server
+        server.task_dispatcher.shutdown(timeout=STOP_S)
+        assert not server.task_dispatcher.threads, "a waitress worker did not end"
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        self.thread.join(timeout=STOP_S)
+        assert not self.thread.is_alive(), "waitress's loop did not end"
