@@ -70,7 +70,9 @@ class ClientTransport:
         self._wait = wait
         self._following = following
         self._scripts = ScriptSupport(client)
-        self._detected = native.Detected(client)
+        self._detected = native.Detected(
+            client, None if following is None else lambda: following.follower.generation
+        )
         self._scripts.on_reload = self._detected.script_missing  # NOSCRIPT: the node may be another
 
     def close(self) -> None:

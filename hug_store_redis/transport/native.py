@@ -52,12 +52,18 @@ class Detected:
 
     Scripts are loaded per node, so NOSCRIPT is remembered per (node, script): a Cluster's
     primaries each answer it once per script as they warm up, and none of that is a change.
+
+    ``generation``, for a Sentinel-managed client, counts the master switches it has heard: a
+    switch is asked again after (a rolling upgrade fails over onto a newer replica, and with
+    scripts replicated or denied no NOSCRIPT nor refused command would say so).
     """
 
-    __slots__ = ("_client", "_found", "_loaded", "_lock", "_nodes")
+    __slots__ = ("_asked_in", "_client", "_found", "_generation", "_loaded", "_lock", "_nodes")
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, generation: Callable[[], int] | None = None) -> None:
         self._client = client
+        self._generation = generation
+        self._asked_in: int | None = None
         self._found: ServerCapabilities | None = None
         #: The nodes ``_found`` was asked of (``node_name``), None until asked.
         self._nodes: frozenset[str] | None = None
@@ -66,12 +72,14 @@ class Detected:
 
     def get(self) -> ServerCapabilities:
         found = self._found
-        if found is None:
+        if found is None or (self._generation is not None and self._generation() != self._asked_in):
             with self._lock:
                 found = self._found
-                if found is None:
+                generation = None if self._generation is None else self._generation()
+                if found is None or generation != self._asked_in:
                     by_node = cluster_capabilities(self._client, probe_scripting=False)
                     self._nodes = frozenset(by_node)
+                    self._asked_in = generation  # read before asking: a switch meanwhile asks again
                     found = self._found = common(by_node.values())
         return found
 

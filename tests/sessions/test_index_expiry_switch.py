@@ -15,6 +15,7 @@ import redis
 from support.server_kinds import scripting_denied, valkey9_server_executable
 from support.servers import RedisServer, wait_for
 from support.session_app import issued_id
+from support.topology_sentinel import SentinelDeployment
 
 from hug_store_redis import RedisSessionMiddleware, RedisStore
 from hug_store_redis.sessions import user_sessions
@@ -119,3 +120,35 @@ def test_the_index_follows_a_server_that_changes_under_its_address(
     finally:
         if client is not None:
             client.close()
+
+
+class UpgradingSentinel(SentinelDeployment):
+    """A rolling upgrade half done: a Redis 7.0 primary, its replica already Valkey 9.1."""
+
+    primary_executable = "redis-server"
+
+    @property
+    def replica_executable(self):
+        return valkey9_server_executable()
+
+
+@pytest.mark.one_twin
+def test_the_index_follows_a_sentinel_failover_onto_a_newer_replica(
+    tmp_path, store_path, caplog, monkeypatch
+):
+    """SENTINEL FAILOVER from Redis 7.0 to its Valkey 9.1 replica: the store (a ``master_for``
+    client, following the switch) keeps its address book, not its server. Logins after the
+    failover get entries that expire with their sessions; before it, pruning."""
+    deployment = UpgradingSentinel(tmp_path)
+    client = deployment.master_for(socket_timeout=5)
+    try:
+        app = signed_in_app(client)
+        one_life(client, app, "redis-7.0", False, caplog, monkeypatch)
+        deployment.failover()
+        new = deployment.replica
+        wait_for("the replica promoted", lambda: new.client.info("replication")["role"] == "master")
+        wait_for("the store writing to it", lambda: get(app[0], "/login") and new.client.dbsize() > 0)
+        one_life(client, app, "valkey-9.1", True, caplog, monkeypatch)
+    finally:
+        client.close()
+        deployment.stop()

@@ -29,6 +29,10 @@ class SentinelDeployment:
     """1 primary, 1 replica and 3 sentinels watching them as ``mymaster`` (quorum 2)."""
 
     down_after_ms = 1000
+    #: The data nodes' servers (None: the run's): a replica of another version than its primary
+    #: is how a rolling upgrade fails over.
+    primary_executable: str | None = None
+    replica_executable: str | None = None
 
     def __init__(self, workdir: Path) -> None:
         self.data_nodes: list[Node] = []
@@ -40,9 +44,16 @@ class SentinelDeployment:
             raise
 
     def _start(self, workdir: Path) -> None:
-        self.primary = Node(workdir, "primary")
+        self.primary = Node(workdir, "primary", executable=self.primary_executable)
         self.data_nodes.append(self.primary)
-        self.replica = Node(workdir, "replica", "--replicaof", HOST, str(self.primary.port))
+        self.replica = Node(
+            workdir,
+            "replica",
+            "--replicaof",
+            HOST,
+            str(self.primary.port),
+            executable=self.replica_executable,
+        )
         self.data_nodes.append(self.replica)
         for index in range(3):
             conf = workdir / f"sentinel-{index}.conf"
