@@ -182,15 +182,31 @@ class RedisStore(
 
     @counting_errors
     def delete_token(self, token: str) -> bool:
-        """``delete`` for the session an ``index_token`` names (the per-user index ending it)."""
+        """``delete`` for the session an ``index_token`` names (the per-user index ending it).
+
+        Under ``key_secrets`` rotating, a move between two of the deletes (a fleet half rotated
+        moves sessions both ways) would leave a copy alive: the session is looked for again as
+        reads look (``token_exists``) and deleted again, ``MOVE_ROUNDS`` times at most, so a
+        logout stays final. A move still in flight finds its old key gone and withdraws its new
+        one (``key_moves``). The cost, only while rotating: the looks of a read that misses.
+        """
+        handles = self._handles_of(token)
+        deleted = self._delete_handles(handles)
+        for _ in range(MOVE_ROUNDS if len(handles) > 1 else 0):
+            if not self._found(handles):
+                break
+            deleted = self._delete_handles(handles) or deleted
+        if deleted:
+            self._stats.count("deletes")
+        return deleted
+
+    def _delete_handles(self, handles: Sequence[str]) -> bool:
         deleted = False
-        for handle in self._handles_of(token):
+        for handle in handles:
             try:
                 deleted = self._transport.delete(handle) or deleted
             finally:
                 self._forget(handle)
-        if deleted:
-            self._stats.count("deletes")
         return deleted
 
     @counting_errors
@@ -200,7 +216,9 @@ class RedisStore(
         to ``MOVE_ROUNDS`` rounds. A fleet half rotated moves sessions both ways, and a move
         between two looks hides a live session from both; a miss here needs one opposite move
         between every two looks (``hashed_keys.MOVE_ROUNDS``)."""
-        handles = self._handles_of(token)
+        return self._found(self._handles_of(token))
+
+    def _found(self, handles: Sequence[str]) -> bool:
         if not handles:
             return False
         newest, older = handles[0], handles[1:]

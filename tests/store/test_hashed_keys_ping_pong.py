@@ -38,6 +38,16 @@ class MovesAfterMisses:
         self._after(reply == 0)
         return reply
 
+    def delete(self, key):
+        deleted = self._transport.delete(key)
+        self._after(not deleted)
+        return deleted
+
+    def exists(self, key):
+        found = self._transport.exists(key)
+        self._after(not found)
+        return found
+
     def __getattr__(self, name):
         return getattr(self._transport, name)
 
@@ -117,6 +127,29 @@ def test_a_session_really_logged_out_stays_gone_after_the_extra_looks(redis_clie
     not_yet.delete(sid)
     assert this.read_payload_sliding(sid, 10).payload is None
     assert this.compare_and_set(sid, read, this.encode({"late": 1})).gone
+    assert redis_client.keys("*") == []
+
+
+def test_a_logout_whose_session_moved_between_its_deletes_stays_logged_out(redis_client):
+    """DEL NEW (none) -> moved from OLD to NEW -> DEL OLD (none): before, the logout reported
+    nothing deleted and the session lived on under NEW."""
+    this, rotated, not_yet, sid = fleet(redis_client)
+    this._transport = MovesAfterMisses(this._transport, writes(rotated, sid, {"n": 1}))
+    this.delete(sid)
+    assert not not_yet.exists(sid) and not rotated.exists(sid)
+    assert redis_client.keys("*") == []
+
+
+def test_a_logout_with_opposite_moves_after_every_miss_stays_logged_out(redis_client):
+    """Moves both ways after each delete or look that misses: the logout looks again as reads
+    do and deletes the copy it finds."""
+    this, rotated, not_yet, sid = fleet(redis_client)
+    movers = [rotated, not_yet] * 2
+    this._transport = MovesAfterMisses(
+        this._transport, *(writes(store, sid, {"n": n}) for n, store in enumerate(movers, 1))
+    )
+    this.delete(sid)
+    assert not not_yet.exists(sid) and not rotated.exists(sid)
     assert redis_client.keys("*") == []
 
 
