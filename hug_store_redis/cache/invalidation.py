@@ -201,9 +201,11 @@ class InvalidationListener:
                 self._session(generation)
             except (OSError, ProtocolError, ReplyError, ListenerError) as error:
                 if self.sessions > sessions_before or str(error) != str(self.last_error):
-                    # A server without tracking is for good: the store that owns the cache says so, once.
-                    level = logging.DEBUG if refuses_tracking(error) else logging.WARNING
-                    where = f"[{self._namespaces()}] local cache off, invalidations lost ({self._where()})"
+                    # A server without tracking is for good: the store that owns the cache says so,
+                    # once. With no cache attached (a shared listener between stores) nothing is lost.
+                    namespaces = self._namespaces()
+                    level = logging.DEBUG if refuses_tracking(error) or not namespaces else logging.WARNING
+                    where = f"[{namespaces}] local cache off, invalidations lost ({self._where()})"
                     logger.log(level, "%s: %s", where, error)
                 self.last_error = error
             except Exception as error:  # a bug must not end the thread: the caches would never serve again

@@ -24,7 +24,7 @@ from support.cache import (
     wait_serving,
 )
 from support.proxy import SwitchingProxy
-from support.servers import RedisServer, wait_for
+from support.servers import HOST, RedisServer, free_port, wait_for
 
 from hug_store_redis.cache import InvalidationListener, LocalCache
 
@@ -241,3 +241,21 @@ def test_sentinels_without_a_master_yet_are_a_lost_connection_not_a_bug(own_serv
     assert [record for record in caplog.records if record.exc_info] == []
     warned = [record for record in caplog.records if "No master found" in record.getMessage()]
     assert [record.levelno for record in warned] == [logging.WARNING]
+
+
+def test_a_listener_with_no_cache_left_warns_of_no_lost_invalidations(caplog):
+    """A shared listener whose last cache detached keeps its thread for the next store; its
+    failed connections then lose nothing, so they warn nobody (a line naming no namespace,
+    ``[]``, was logged at WARNING before)."""
+    cache = LocalCache()
+    listener = InvalidationListener((HOST, free_port()), retry_delay=0.01)  # nothing listens there
+    listener.attach(cache, PREFIX)
+    listener.detach(cache)
+    with caplog.at_level(logging.DEBUG, logger="hug_store_redis.invalidation"):
+        listener.start()
+        try:
+            wait_for("failed connections", lambda: listener.connects >= 3, GENEROUS)
+        finally:
+            listener.close()
+    assert listener.last_error is not None
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING] == []
