@@ -66,7 +66,10 @@ def save_existing(
     try:
         for _ in range(MAX_ATTEMPTS):
             attempts += 1
-            outcome = store.compare_and_set(session_id, expected, payload, expire_s=attempt_expire_s)
+            # A delete takes no expiry: after an ended lifetime (0 s left) the store would refuse
+            # ``expire_s=0`` (Redis refuses ``EX 0``), turning the end into an error.
+            delete_or_expiry = attempt_expire_s if payload else None
+            outcome = store.compare_and_set(session_id, expected, payload, expire_s=delete_or_expiry)
             if outcome.written:
                 return Saved.WRITTEN if payload else Saved.DELETED
             if outcome.gone:
