@@ -26,6 +26,7 @@ sent once more through whatever they now say.
 
 import threading
 from collections.abc import Callable, Hashable, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from ..clients.families import RESPONSE_ERRORS, UNREACHABLE_ERRORS
@@ -184,13 +185,19 @@ def compare_and_set(
                 raise
             # Never raised: "unknown command" errors quote the arguments, a session key among
             # them. Refused again after asking again: the script, which every server runs,
-            # until a sign that the node changed.
+            # until a sign that the node changed. Only the conditional writes are given up:
+            # the rest of what the node said (HEXPIRE, for the per-user index) still holds.
             if attempt == 2:
-                detected.settle(NONE)
+                detected.settle(without_native_writes(found))
             continue
         reply: int | bytes | str = settled(compare_and_set_reply(replies, expected), payload, resends)
         return reply
     return scripted()
+
+
+def without_native_writes(found: ServerCapabilities) -> ServerCapabilities:
+    """``found`` less the conditional writes a node claimed and then refused."""
+    return replace(found, set_ifeq=False, set_ifeq_get=False, delifeq=False, delex=False)
 
 
 def _asked_again(detected: Detected) -> ServerCapabilities:

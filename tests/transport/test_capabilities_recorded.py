@@ -181,3 +181,26 @@ def test_a_native_form_refused_although_claimed_goes_to_the_script_without_raisi
     assert native.compare_and_set(detected, send, b"k", b"[1]", b"[2]", 60, lambda: "scripted") == "scripted"
     assert native.compare_and_set(detected, send, b"k", b"[1]", b"[2]", 60, lambda: "scripted") == "scripted"
     assert sent == ["SET", "SET"]
+
+
+def test_native_writes_given_up_keep_hash_field_expiry():
+    """A Valkey 9.1 that lists SET IFEQ and DELIFEQ but refuses SET IFEQ (twice: asked again in
+    between): the conditional writes go to the script from then on, and nothing else the node
+    said is dropped with them: HEXPIRE stays (the per-user index keeps expiring its entries with
+    their sessions, and refreshing them; without it, live sessions' entries would end)."""
+    connection = RecordedConnection(
+        {"COMMAND INFO": VALKEY_9_1_COMMAND_INFO, "COMMAND DOCS": REDIS_8_4_SET_DOCS, "EVALSHA": None}
+    )
+    detected = native.Detected(connection)
+    claimed = detected.get()
+    assert claimed.native_compare_and_set and claimed.hash_field_expiry
+    sent: list = []
+
+    def send(commands, resends):
+        sent.append(commands[0][0])
+        raise redis.ResponseError("unknown command 'SET', with args beginning with: 'store:secret-id'")
+
+    assert native.compare_and_set(detected, send, b"k", b"[1]", b"[2]", 60, lambda: "scripted") == "scripted"
+    assert detected.get() == ServerCapabilities(hash_field_expiry=True)
+    assert native.compare_and_set(detected, send, b"k", b"[1]", b"", 60, lambda: "scripted") == "scripted"
+    assert sent == ["SET", "SET"]  # the refusal, and the one after asking again: none since
