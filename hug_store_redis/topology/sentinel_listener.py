@@ -96,6 +96,9 @@ class MasterFollower:
         self.switches: deque[Switch] = deque(maxlen=64)
         self.holds: deque[tuple[float, float]] = deque(maxlen=64)  # (held from, released at)
         self.generation = 0  # bumped at every switch; a write that spans one is retried
+        #: Bumped at the end of every switch, once the old primary's connections are swept: a
+        #: question asked after it moved is answered by the new primary (``native.Detected``).
+        self.switched = 0
         self.listening: frozenset[Address] = frozenset()
         self.writes_flow = threading.Event()  # cleared while a promotion awaits confirmation
         self.writes_flow.set()
@@ -248,6 +251,7 @@ class MasterFollower:
         for pool in list(self._pools):
             drop_old_primary(pool, new, reporter)
         self._primary = new
+        self.switched += 1  # last: asked before this, the old primary could still answer
         self.switches.append(
             Switch(self.master, old, new, received_at, time.monotonic(), held_from=self._held_from)
         )

@@ -71,7 +71,7 @@ class ClientTransport:
         self._following = following
         self._scripts = ScriptSupport(client)
         self._detected = native.Detected(
-            client, None if following is None else lambda: following.follower.generation
+            client, None if following is None else lambda: following.follower.switched
         )
         self._scripts.on_reload = self._detected.script_missing  # NOSCRIPT: the node may be another
 

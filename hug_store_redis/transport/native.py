@@ -25,6 +25,7 @@ sent once more through whatever they now say.
 """
 
 import threading
+import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -44,6 +45,11 @@ Command = tuple[bytes | str | int, ...]
 Send = Callable[[tuple[Command, ...], Resends], list[Any]]
 
 
+RETRY_S = 1.0
+"""A failed re-detection keeps the previous answer and is tried again this much later at the
+earliest: every write asking a node that does not answer would wait its timeout each."""
+
+
 class Detected:
     """The capabilities of the server behind one transport: asked at the first conditional
     write (not when the store is made: a store may be built before its server is up, and
@@ -54,43 +60,100 @@ class Detected:
     Scripts are loaded per node, so NOSCRIPT is remembered per (node, script): a Cluster's
     primaries each answer it once per script as they warm up, and none of that is a change.
 
-    ``generation``, for a Sentinel-managed client, counts the master switches it has heard: a
-    switch is asked again after (a rolling upgrade fails over onto a newer replica, and with
-    scripts replicated or denied no NOSCRIPT nor refused command would say so).
+    ``switches``, for a Sentinel-managed client, counts the master switches its follower has
+    completed (the old primary's connections swept): a switch is asked again after (a rolling
+    upgrade fails over onto a newer replica, and with scripts replicated or denied no NOSCRIPT
+    nor refused command would say so). Counted at the end of a switch, not its start: asked
+    in between, the old primary could still answer, and its answer would pass for the new one's.
+
+    No lock is held while asking: one thread asks, the others keep the previous answer (all
+    wait only for the very first). An answer is kept only if no sign of a change (``forget``,
+    ``script_missing``: the epoch) came while it was asked, else it may describe the node
+    before the change. A re-detection that fails keeps the previous answer until ``RETRY_S``.
     """
 
-    __slots__ = ("_asked_in", "_client", "_found", "_generation", "_loaded", "_lock", "_nodes")
+    __slots__ = (
+        "_asked_epoch",
+        "_asked_in",
+        "_asking",
+        "_client",
+        "_clock",
+        "_epoch",
+        "_found",
+        "_loaded",
+        "_lock",
+        "_nodes",
+        "_retry_at",
+        "_switches",
+    )
 
-    def __init__(self, client: Any, generation: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        switches: Callable[[], int] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client = client
-        self._generation = generation
-        self._asked_in: int | None = None
+        self._switches = switches
+        self._clock = clock
         self._found: ServerCapabilities | None = None
+        #: The switch count and epoch ``_found`` was asked under: stale once either moved.
+        self._asked_in: int | None = None
+        self._asked_epoch = self._epoch = 0
+        self._retry_at = 0.0
         #: The nodes ``_found`` was asked of (``node_name``), None until asked.
         self._nodes: frozenset[str] | None = None
         self._loaded: set[tuple[str | None, Hashable]] = set()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the state above; never held over a round trip
+        self._asking = threading.Lock()  # held by the one thread asking the server
 
     def get(self) -> ServerCapabilities:
         found = self._found
-        if found is None or (self._generation is not None and self._generation() != self._asked_in):
-            with self._lock:
-                found = self._found
-                generation = None if self._generation is None else self._generation()
-                if found is None or generation != self._asked_in:
-                    by_node = cluster_capabilities(self._client, probe_scripting=False)
-                    self._nodes = frozenset(by_node)
-                    self._asked_in = generation  # read before asking: a switch meanwhile asks again
-                    found = self._found = common(by_node.values())
+        if found is not None and self._asked_epoch == self._epoch and self._current() == self._asked_in:
+            return found
+        if found is None:  # nothing to serve yet: wait for (or make) the first answer
+            with self._asking:
+                return self._ask(None)
+        if self._clock() < self._retry_at or not self._asking.acquire(blocking=False):
+            return found  # another thread asks, or the last try failed a moment ago
+        try:
+            return self._ask(found)
+        finally:
+            self._asking.release()
+
+    def _current(self) -> int | None:
+        return None if self._switches is None else self._switches()
+
+    def _ask(self, previous: ServerCapabilities | None) -> ServerCapabilities:
+        """Ask the server (``_asking`` held), unless another thread just did."""
+        with self._lock:
+            found, epoch, switches = self._found, self._epoch, self._current()
+            if found is not None and self._asked_epoch == epoch and self._asked_in == switches:
+                return found
+        try:
+            by_node = cluster_capabilities(self._client, probe_scripting=False)
+        except (*UNREACHABLE_ERRORS, *RESPONSE_ERRORS):
+            if previous is None:
+                raise  # the caller fails as the server does; the next call asks again
+            self._retry_at = self._clock() + RETRY_S
+            return previous
+        found = common(by_node.values())
+        with self._lock:
+            if self._epoch == epoch:  # else a change came meanwhile: this answer may predate it
+                self._found, self._nodes = found, frozenset(by_node)
+                self._asked_epoch, self._asked_in = epoch, switches
         return found
 
     def settle(self, found: ServerCapabilities) -> None:
         """Take ``found`` instead of what the server says (it refused what it claimed)."""
-        self._found = found
+        with self._lock:
+            self._found = found
 
     def forget(self) -> None:
         """The node may have changed (a native command refused): ask again next time."""
-        self._found = None
+        with self._lock:
+            self._epoch += 1
+            self._retry_at = 0.0
 
     def script_missing(self, script: Hashable, full_key: bytes | None = None) -> None:
         """NOSCRIPT for ``script`` (its SHA1, or its framed head) on the node of ``full_key``
@@ -105,7 +168,8 @@ class Detected:
                 self._loaded = {entry for entry in self._loaded if entry[0] != node}
             unasked = self._found is not None and self._nodes is not None and node not in self._nodes
             if lost or unasked:
-                self._found = None
+                self._epoch += 1
+                self._retry_at = 0.0
             self._loaded.add((node, script))
 
 
