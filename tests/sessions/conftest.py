@@ -2,7 +2,7 @@
 
 import pytest
 from support.server_kinds import scripting_denied
-from support.wsgi_server import Served
+from support.wsgi_server import Served, stop_all
 
 from hug_store_redis.transport import COMPARE_AND_SET, READ_AND_TOUCH
 
@@ -17,8 +17,7 @@ def serve():
         return served[-1].base
 
     yield start
-    for server in served:
-        server.stop()
+    stop_all(served)  # every server stopped, even after one fails to
 
 
 @pytest.fixture(autouse=True)

@@ -8,13 +8,15 @@ with no request, a finished one, and a keep-alive connection still open at the s
 raised in any thread, nothing logged, no thread left behind.
 """
 
+import contextlib
 import logging
 import threading
 
 import hug
 import pytest
 import requests
-from support.wsgi_server import Served
+from support import wsgi_server
+from support.wsgi_server import Served, stop_all
 
 pytestmark = pytest.mark.one_twin
 
@@ -53,3 +55,38 @@ def test_many_starts_and_stops_leave_nothing_behind(api, monkeypatch, caplog):
     assert raised == []
     assert [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING] == []
     assert set(threading.enumerate()) - before == set()
+
+
+def test_a_worker_still_held_at_the_stop_fails_it_and_still_closes_the_server(api, monkeypatch):
+    """A gated test that fails before releasing its gate leaves a worker in its handler: the
+    stop reports it, and still closes the sockets and ends the loop. The fixture's teardown
+    (``stop_all``) stops every server, then raises the first error."""
+    monkeypatch.setattr(wsgi_server, "WORKERS_S", 0.5)  # how long the stop waits for the worker
+    gate, entered = threading.Event(), threading.Event()
+    held_api = hug.API(f"{__name__}.held")
+
+    @hug.get("/held", api=held_api)
+    def held():
+        entered.set()
+        gate.wait(60)
+        return "released"
+
+    stuck, idle = Served(held_api, threads=1), Served(api, threads=1)
+
+    def ask():
+        with contextlib.suppress(requests.RequestException):  # its connection closed by the stop
+            requests.get(stuck.base + "/held", timeout=60)
+
+    request = threading.Thread(target=ask)
+    request.start()
+    try:
+        assert entered.wait(10)
+        with pytest.raises(AssertionError, match="did not end"):
+            stop_all([stuck, idle])
+        assert not stuck.thread.is_alive() and not idle.thread.is_alive()
+        for served in (stuck, idle):
+            with pytest.raises(requests.ConnectionError):
+                requests.get(served.base + "/hello", timeout=10)
+    finally:
+        gate.set()
+        request.join(10)

@@ -13,6 +13,8 @@ import waitress.server
 from waitress import wasyncore
 
 STOP_S = 10.0
+#: How long a stop waits for the workers to finish their requests (a test may shorten it).
+WORKERS_S = STOP_S
 
 
 class Served:
@@ -29,10 +31,28 @@ class Served:
     def stop(self):
         """End the workers first (each finishes its request, and may still wake the loop), then
         close every socket from inside the loop, between two polls (the trigger runs the
-        closing there): the map empties, the loop returns, nothing is closed under it."""
+        closing there): the map empties, the loop returns, nothing is closed under it.
+
+        A worker still in its handler (a gated test failed before releasing its gate) is
+        reported, after the sockets are closed and the loop ended all the same: otherwise the
+        loop thread, the listening socket and the connections would live on."""
         server = self.server
-        server.task_dispatcher.shutdown(timeout=STOP_S)
-        assert not server.task_dispatcher.threads, "a waitress worker did not end"
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
-        self.thread.join(timeout=STOP_S)
+        try:
+            server.task_dispatcher.shutdown(timeout=WORKERS_S)
+            assert not server.task_dispatcher.threads, "a waitress worker did not end"
+        finally:
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+            self.thread.join(timeout=STOP_S)
         assert not self.thread.is_alive(), "waitress's loop did not end"
+
+
+def stop_all(servers):
+    """Stop every server, then raise the first error: one server's failure leaves none running."""
+    errors = []
+    for server in servers:
+        try:
+            server.stop()
+        except Exception as error:
+            errors.append(error)
+    if errors:
+        raise errors[0]
