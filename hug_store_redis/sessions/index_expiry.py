@@ -102,6 +102,7 @@ class EntryExpiry:
         self,
         expiration: int | None,
         capabilities: Callable[[], ServerCapabilities],
+        known: Callable[[], ServerCapabilities | None],
         changed: Callable[[], None],
         pending_s: float,
         namespace: str,
@@ -109,11 +110,15 @@ class EntryExpiry:
         self._namespace = namespace
         self._expiration = expiration
         self._capabilities = capabilities
+        self._known = known
         self._changed = changed
         self._pending_s = pending_s
         #: The detection under which the server refused HEXPIRE (an ACL that denies it although
         #: COMMAND INFO lists it): no HEXPIRE until the transport asks again (a new object).
         self._refused_under: ServerCapabilities | None = None
+        #: The last detection ``seconds`` saw without HEXPIRE (None: with it, or none seen yet):
+        #: ``maybe_due`` says no while the transport's detection is still that object.
+        self._lacking: ServerCapabilities | None = None
         self.refreshes = Throttle(SLACK_S)
 
     def seconds(self) -> int | None:
@@ -126,7 +131,9 @@ class EntryExpiry:
             return None
         found = self._capabilities()
         if not found.hash_field_expiry or found is self._refused_under:
+            self._lacking = found
             return None
+        self._lacking = None
         return self._expiration + SLACK_S
 
     def pending_seconds(self) -> int | None:
@@ -139,10 +146,17 @@ class EntryExpiry:
         return max(self._expiration, int(self._pending_s)) + SLACK_S
 
     def maybe_due(self, handle: str) -> bool:
-        """Whether a refresh may be due (lock-free). It does not look at the server's detection,
-        which the transport may renew at any time (a failover): ``note_seen`` reads that, at
-        the cost of an attribute read once the transport has asked."""
-        return self._expiration is not None and self.refreshes.due(handle)
+        """Whether a refresh may be due (lock-free). False while the transport's detection is
+        still the one last seen without HEXPIRE (peeked at, never asked for): a server without
+        it would otherwise send every write and touch of a bound session through ``note_seen``
+        and the detection (after a ``forget``, its round trips). Once the transport has asked
+        again (a failover, a restart as another version: a new object), it is read again."""
+        lacking = self._lacking
+        return (
+            self._expiration is not None
+            and (lacking is None or self._known() is not lacking)
+            and self.refreshes.due(handle)
+        )
 
     def refused(self, error: Exception) -> bool:
         """After an index write with HEXPIRE failed with ``error``: True when the caller should
@@ -167,4 +181,5 @@ class EntryExpiry:
                 error,
             )
             self._refused_under = found
+        self._lacking = found
         return True

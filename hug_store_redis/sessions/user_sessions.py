@@ -115,7 +115,12 @@ class UserSessionIndex:
         )
         self._prefix = INDEX_PREFIX + _escaped(store.namespace) + b"|"
         self._entry_expiry = EntryExpiry(
-            store.expiration, store.server_capabilities, store.server_changed, PENDING_GRACE, store.namespace
+            store.expiration,
+            store.server_capabilities,
+            store.known_capabilities,
+            store.server_changed,
+            PENDING_GRACE,
+            store.namespace,
         )
 
     @property

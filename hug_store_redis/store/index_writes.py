@@ -52,6 +52,10 @@ class IndexWritesMixin:
         after a sign the node changed); a failure to ask propagates."""
         return self._transport.capabilities()
 
+    def known_capabilities(self) -> ServerCapabilities | None:
+        """``server_capabilities`` as last detected, asking nothing (None before the first)."""
+        return self._transport.capabilities_known()
+
     def server_changed(self) -> None:
         """A command ``server_capabilities`` promised was refused as unknown: ask again next time."""
         self._transport.capabilities_changed()

@@ -147,6 +147,10 @@ class Transport(Protocol):
         at first use, kept until a sign that the node changed (a failover, a restart as another
         version), then asked again. One detection per store, shared by every layer above it."""
 
+    def capabilities_known(self) -> ServerCapabilities | None:
+        """``capabilities`` as last detected, asking nothing (None before the first): a new
+        object once the transport asked again."""
+
     def capabilities_changed(self) -> None:
         """A command the detection promised was refused as unknown: the node is another one,
         so the next ``capabilities`` asks again."""

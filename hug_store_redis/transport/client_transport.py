@@ -297,5 +297,8 @@ class ClientTransport:
     def capabilities(self) -> ServerCapabilities:
         return self._detected.get()
 
+    def capabilities_known(self) -> ServerCapabilities | None:
+        return self._detected.known()
+
     def capabilities_changed(self) -> None:
         self._detected.forget()

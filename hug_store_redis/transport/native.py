@@ -144,6 +144,11 @@ class Detected:
                 self._asked_epoch, self._asked_in = epoch, switches
         return found
 
+    def known(self) -> ServerCapabilities | None:
+        """The last answer, asking nothing (None before the first): a new object each time
+        the server is asked again, so a caller can tell a renewed detection by identity."""
+        return self._found
+
     def settle(self, found: ServerCapabilities) -> None:
         """Take ``found`` instead of what the server says (it refused what it claimed)."""
         with self._lock:
