@@ -11,12 +11,14 @@ raised in any thread, nothing logged, no thread left behind.
 import contextlib
 import logging
 import threading
+import time
 
 import hug
 import pytest
 import requests
 from support import wsgi_server
 from support.wsgi_server import Served, stop_all
+from waitress.task import ThreadedTaskDispatcher
 
 pytestmark = pytest.mark.one_twin
 
@@ -90,3 +92,21 @@ def test_a_worker_still_held_at_the_stop_fails_it_and_still_closes_the_server(ap
     finally:
         gate.set()
         request.join(10)
+
+
+def test_the_stop_returns_once_the_workers_have_exited(api, monkeypatch):
+    """waitress's shutdown waits for its set of worker numbers to empty, which each worker
+    leaves just before it returns: a worker slow to exit after that (widened here, without
+    which it is a rare race) must still be gone when ``stop`` returns."""
+    leave = ThreadedTaskDispatcher.handler_thread
+
+    def slow_to_exit(self, thread_no):
+        leave(self, thread_no)
+        time.sleep(0.3)  # out of the set, not yet exited: the window the stop must cover
+
+    monkeypatch.setattr(ThreadedTaskDispatcher, "handler_thread", slow_to_exit)
+    before = set(threading.enumerate())
+    served = Served(api, threads=2)
+    assert requests.get(served.base + "/hello", timeout=10).json() == "hello"
+    served.stop()
+    assert set(threading.enumerate()) - before == set()

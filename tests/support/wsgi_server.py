@@ -11,18 +11,36 @@ import threading
 
 import waitress.server
 from waitress import wasyncore
+from waitress.task import ThreadedTaskDispatcher
 
 STOP_S = 10.0
 #: How long a stop waits for the workers to finish their requests (a test may shorten it).
 WORKERS_S = STOP_S
 
 
+class _Workers(ThreadedTaskDispatcher):
+    """waitress's dispatcher, keeping its worker threads so that a stop can join them: its own
+    shutdown waits only for its set of worker numbers to empty, which each worker leaves just
+    before it returns."""
+
+    def __init__(self):
+        super().__init__()
+        self.started = []
+
+    def start_new_thread(self, target, thread_no):
+        thread = threading.Thread(target=target, name=f"waitress-{thread_no}", args=(thread_no,), daemon=True)
+        thread.start()
+        self.started.append(thread)
+
+
 class Served:
     """``api`` served by waitress in a thread of its own; ``base`` is its URL."""
 
     def __init__(self, api, threads=2):
+        workers = _Workers()
+        workers.set_thread_count(threads)
         self.server = waitress.server.create_server(
-            api.http.server(), host="127.0.0.1", port=0, threads=threads
+            api.http.server(), host="127.0.0.1", port=0, threads=threads, _dispatcher=workers
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True, name="waitress-loop")
         self.thread.start()
@@ -40,6 +58,9 @@ class Served:
         try:
             server.task_dispatcher.shutdown(timeout=WORKERS_S)
             assert not server.task_dispatcher.threads, "a waitress worker did not end"
+            for worker in server.task_dispatcher.started:  # out of the set is not yet exited
+                worker.join(timeout=STOP_S)
+                assert not worker.is_alive(), "a waitress worker did not exit"
         finally:
             server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
             self.thread.join(timeout=STOP_S)
