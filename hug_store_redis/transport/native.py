@@ -156,9 +156,8 @@ class Detected:
 
     def forget(self) -> None:
         """The node may have changed (a native command refused): ask again next time."""
-        with self._lock:
+        with self._lock:  # a try that failed a moment ago still waits: the node is not answering
             self._epoch += 1
-            self._retry_at = 0.0
 
     def script_missing(self, script: Hashable, full_key: bytes | None = None) -> None:
         """NOSCRIPT for ``script`` (its SHA1, or its framed head) on the node of ``full_key``
@@ -174,7 +173,6 @@ class Detected:
             unasked = self._found is not None and self._nodes is not None and node not in self._nodes
             if lost or unasked:
                 self._epoch += 1
-                self._retry_at = 0.0
             self._loaded.add((node, script))
 
 

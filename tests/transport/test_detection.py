@@ -123,6 +123,8 @@ def test_a_failed_re_detection_keeps_the_previous_answer_and_waits_before_asking
         assert detected.get() is first  # the server does not answer: the previous answer
         assert moving.sent == sent + 1
         assert detected.get() is first and moving.sent == sent + 1  # not asked again yet
+        detected.forget()  # another sign of a change (every refused write gives one)
+        assert detected.get() is first and moving.sent == sent + 1  # still not: it does not answer
         now[0] += native.RETRY_S
         server.start()
         assert detected.get() == first and moving.sent > sent + 1  # asked again, answered
