@@ -10,12 +10,14 @@ raised in any thread, nothing logged, no thread left behind.
 
 import contextlib
 import logging
+import os
 import threading
 import time
 
 import hug
 import pytest
 import requests
+import waitress.trigger
 from support import wsgi_server
 from support.wsgi_server import Served, stop_all
 from waitress.task import ThreadedTaskDispatcher
@@ -110,3 +112,21 @@ def test_the_stop_returns_once_the_workers_have_exited(api, monkeypatch):
     assert requests.get(served.base + "/hello", timeout=10).json() == "hello"
     served.stop()
     assert set(threading.enumerate()) - before == set()
+
+
+def test_the_stop_survives_a_loop_woken_while_it_pulls(api, monkeypatch):
+    """The stop queues its closing and then writes to the trigger; a loop woken in between (a
+    worker's own pull, widened here) ran the closing first, and the write then raised
+    ``OSError: [Errno 9] Bad file descriptor`` (1 stop in a few hundred with a keep-alive
+    connection open)."""
+    pull = waitress.trigger.trigger._physical_pull
+
+    def woken_meanwhile(self):
+        os.write(self.trigger, b"x")  # another thread's pull, just before this one's write
+        time.sleep(0.2)  # the loop wakes and runs the queued thunks unless something holds them
+        pull(self)
+
+    served = Served(api, threads=1)
+    monkeypatch.setattr(waitress.trigger.trigger, "_physical_pull", woken_meanwhile)
+    served.stop()
+    assert not served.thread.is_alive()

@@ -62,9 +62,23 @@ class Served:
                 worker.join(timeout=STOP_S)
                 assert not worker.is_alive(), "a waitress worker did not exit"
         finally:
-            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+            _pull_closing(server.trigger, lambda: wasyncore.close_all(server._map))
             self.thread.join(timeout=STOP_S)
         assert not self.thread.is_alive(), "waitress's loop did not end"
+
+
+def _pull_closing(trigger, thunk):
+    """``trigger.pull_trigger(thunk)`` for a ``thunk`` that closes the trigger itself.
+
+    ``pull_trigger`` queues the thunk, then writes to the trigger's pipe: a loop already woken
+    (by a worker's own pull) could run the thunk between the two, closing the pipe before the
+    write, which then raised ``OSError: [Errno 9] Bad file descriptor`` (or could have written
+    to whatever reused the descriptor). The loop runs thunks under ``trigger.lock``: held over
+    both steps, the write comes first.
+    """
+    with trigger.lock:
+        trigger.thunks.append(thunk)
+        trigger._physical_pull()
 
 
 def stop_all(servers):
