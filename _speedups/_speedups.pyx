@@ -559,3 +559,161 @@ cdef class Codec:
 
     cpdef bytes frame_delete(self, key):
         return self._frame(_DEL, self._key_bytes(key), None, b"")
+
+
+# ---------------------------------------------------------------------------------------------
+# Replies read in C: the fast path's exchange (one frame sent, one simple reply parsed).
+# The specification is ``_codec_py.parse_reply`` / ``_codec_py.exchange``; this section is
+# self-contained so that other sections can be merged around it.
+# ---------------------------------------------------------------------------------------------
+
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from libc.string cimport memchr
+
+# Longest integer taken here: 18 digits always fit a long long; longer ones go to hiredis.
+cdef Py_ssize_t _MAX_DIGITS = 18
+
+
+class Handoff:
+    """What ``exchange`` did not finish: the caller hands it to the connection's own parser.
+
+    ``sent`` is False when ``sendall`` raised ``error``; otherwise ``error`` is what
+    ``recv_into`` raised (None when it returned) and ``received`` the bytes it left in the
+    buffer, which are not a whole simple reply.
+    """
+
+    __slots__ = ("error", "received", "sent")
+
+    def __init__(self, error, sent, received):
+        self.error = error
+        self.sent = sent
+        self.received = received
+
+
+cdef object _NOT_SIMPLE = object()
+NOT_SIMPLE = _NOT_SIMPLE
+
+
+cdef inline Py_ssize_t _line_end(const char* data, Py_ssize_t at, Py_ssize_t size):
+    """Where the line starting at ``at`` ends (its CR, followed by LF), or -1."""
+    if at >= size:
+        return -1
+    cdef const char* found = <const char*>memchr(data + at, 13, <size_t>(size - at))
+    if found == NULL:
+        return -1
+    cdef Py_ssize_t end = found - data
+    if end + 1 >= size or data[end + 1] != 10:
+        return -1
+    return end
+
+
+cdef inline bint _number(const char* data, Py_ssize_t start, Py_ssize_t end, long long* value):
+    """A decimal in hiredis's canonical form (no sign but a leading minus, no leading zero,
+    no "-0"), of at most 18 digits."""
+    cdef bint negative = False
+    cdef long long result = 0
+    cdef char digit
+    if start < end and data[start] == 45:  # "-"
+        negative = True
+        start += 1
+    if end - start < 1 or end - start > _MAX_DIGITS:
+        return False
+    if data[start] == 48 and (end - start > 1 or negative):  # a leading "0", or "-0"
+        return False
+    while start < end:
+        digit = data[start]
+        if digit < 48 or digit > 57:
+            return False
+        result = result * 10 + (digit - 48)
+        start += 1
+    value[0] = -result if negative else result
+    return True
+
+
+cdef object _item(const char* data, Py_ssize_t* at, Py_ssize_t size, bint nested):
+    """One bulk string, integer, simple string or null at ``at[0]``, moving past it; with
+    ``nested`` False also a flat array of them. ``_NOT_SIMPLE`` for anything else, or when
+    the bytes end first."""
+    cdef Py_ssize_t start = at[0]
+    cdef Py_ssize_t end = _line_end(data, start + 1, size)
+    cdef long long number
+    cdef Py_ssize_t index
+    cdef char kind
+    cdef list items
+    cdef object item
+    if end < 0:
+        return _NOT_SIMPLE
+    kind = data[start]
+    if kind == 36:  # "$" bulk string
+        if end - start == 3 and data[start + 1] == 45 and data[start + 2] == 49:  # "$-1": nil
+            at[0] = end + 2
+            return None
+        if not _number(data, start + 1, end, &number) or number < 0:
+            return _NOT_SIMPLE
+        if end + 2 + number + 2 > size or data[end + 2 + number] != 13 or data[end + 3 + number] != 10:
+            return _NOT_SIMPLE
+        at[0] = end + 4 + number
+        return PyBytes_FromStringAndSize(data + end + 2, <Py_ssize_t>number)
+    if kind == 58:  # ":" integer
+        if not _number(data, start + 1, end, &number):
+            return _NOT_SIMPLE
+        at[0] = end + 2
+        return number
+    if kind == 43:  # "+" simple string
+        at[0] = end + 2
+        return PyBytes_FromStringAndSize(data + start + 1, end - start - 1)
+    if kind == 95:  # "_" RESP3 null
+        if end != start + 1:
+            return _NOT_SIMPLE
+        at[0] = end + 2
+        return None
+    if kind == 42 and not nested:  # "*" array
+        if end - start == 3 and data[start + 1] == 45 and data[start + 2] == 49:  # "*-1": nil
+            at[0] = end + 2
+            return None
+        if not _number(data, start + 1, end, &number) or number < 0 or number > size:
+            return _NOT_SIMPLE
+        at[0] = end + 2
+        items = []
+        for index in range(<Py_ssize_t>number):
+            item = _item(data, at, size, True)
+            if item is _NOT_SIMPLE:
+                return _NOT_SIMPLE
+            items.append(item)
+        return items
+    return _NOT_SIMPLE  # errors, push frames, RESP3's other types, nested arrays: hiredis's
+
+
+cpdef object parse_reply(object buffer, Py_ssize_t size):
+    """The reply in ``buffer[:size]`` as hiredis (without decoding) parses it, when it is
+    exactly one simple reply; else ``NOT_SIMPLE``."""
+    cdef const unsigned char[:] view = buffer
+    cdef Py_ssize_t at = 0
+    if size <= 0 or size > view.shape[0]:
+        return _NOT_SIMPLE
+    value = _item(<const char*>&view[0], &at, size, False)
+    if at != size:
+        return _NOT_SIMPLE
+    return value
+
+
+def exchange(sock, bytes frame, bytearray buffer):
+    """``frame`` sent with ``sock.sendall``, one ``recv_into(buffer)``, its simple reply parsed;
+    a ``Handoff`` for anything else (a failure, an error reply, a push frame, a partial reply,
+    bytes beyond the reply)."""
+    cdef Py_ssize_t received
+    cdef Py_ssize_t at = 0
+    try:
+        sock.sendall(frame)
+    except BaseException as error:
+        return Handoff(error, False, 0)
+    try:
+        received = sock.recv_into(buffer)
+    except BaseException as error:
+        return Handoff(error, True, 0)
+    if received <= 0 or received > PyByteArray_GET_SIZE(buffer):
+        return Handoff(None, True, received if received > 0 else 0)
+    value = _item(PyByteArray_AS_STRING(buffer), &at, received, False)
+    if value is _NOT_SIMPLE or at != received:
+        return Handoff(None, True, received)
+    return value

@@ -14,6 +14,10 @@ from typing import Any
 import ujson
 
 from ..errors import CorruptSessionError
+from ._replies_py import NOT_SIMPLE as NOT_SIMPLE  # the reply section (_replies_py.py), as both twins name it
+from ._replies_py import Handoff as Handoff
+from ._replies_py import exchange as exchange
+from ._replies_py import parse_reply as parse_reply
 from .wire import bulk as _bulk
 
 #: Deeper values are refused on write (and circular ones land here too); ujson reads

@@ -4,6 +4,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from ..clients.families import NO_SCRIPT_ERRORS, RESPONSE_ERRORS
+from ..codec import compiled_twin_of
 from ..codec.wire import bulk, command
 from . import native, without_scripts
 from .base import (
@@ -17,6 +18,7 @@ from .base import (
     sliding_reply,
 )
 from .client_transport import ClientTransport
+from .direct_io import exchanging
 from .fast_path import FastPath
 from .replica_wait import ReplicaWait
 from .scripts import (
@@ -52,6 +54,7 @@ class FastTransport:
         "_getex_supported",
         "_on_client",
         "_read_and_touch",
+        "_round_trip",
         "_scripts",
         "_sliding_tail",
         "_wait",
@@ -69,6 +72,8 @@ class FastTransport:
         self._fast = fast
         self._client = client
         self._codec = codec
+        twin = compiled_twin_of(codec)  # its exchange reads simple replies in C
+        self._round_trip = None if twin is None else exchanging(twin)
         self._expiration = expiration
         self._expiry_ms = (expiration or 0) * 1000
         self._expiry_ms_bulk = bulk(b"%d" % self._expiry_ms)
@@ -90,7 +95,7 @@ class FastTransport:
         self._fast.disconnect()
 
     def read(self, key: str) -> bytes | str | None:
-        return self._fast.execute(self._codec.frame_get(key))  # type: ignore[no-any-return]
+        return self._fast.execute(self._codec.frame_get(key), None, self._round_trip)  # type: ignore[no-any-return]
 
     def read_bytes(self, key: str) -> bytes | None:
         return self._on_client.read_bytes(key)  # rare (a value that is not UTF-8): the client's way
@@ -100,7 +105,9 @@ class FastTransport:
             return self.read(key)
         if self._getex_supported:
             try:
-                return self._fast.execute(self._codec.frame_getex(key))  # type: ignore[no-any-return]
+                return self._fast.execute(  # type: ignore[no-any-return]
+                    self._codec.frame_getex(key), None, self._round_trip
+                )
             except RESPONSE_ERRORS as error:
                 if not is_unknown_command(error):
                     raise
@@ -114,8 +121,32 @@ class FastTransport:
             tail = self._expiry_ms_bulk + bulk(b"%d" % touch_below_ms)
             self._sliding_tail = touch_below_ms, tail
         arguments = b"$%d\r\n%b\r\n%b" % (len(full_key), full_key, tail)
+        if self._scripts.available:  # the common turn inline: no closures, no sliding_reply call
+            try:
+                reply = self._fast.execute(self._read_and_touch.by_sha + arguments, None, self._round_trip)
+            except RESPONSE_ERRORS as error:
+                return self._read_sliding_after(error, full_key, arguments, touch_below_ms)
+            if reply is None:
+                return None, -2, False
+            payload, remaining, slid = reply
+            return payload, int(remaining), slid == 1
+        return without_scripts.read_sliding(self._client, full_key, self._expiry_ms, touch_below_ms)
+
+    def _read_sliding_after(
+        self, error: Exception, full_key: bytes, arguments: bytes, touch_below_ms: int
+    ) -> SlidingReply:
+        """The rare turns of a sliding read whose EVALSHA failed with ``error``, as
+        ``_run_script`` and ``run_or_fallback`` take them: NOSCRIPT runs (and loads) it by EVAL;
+        a server refusing scripts switches to the fallback for good; other errors raise."""
+
+        def evaluated() -> SlidingReply:
+            if not isinstance(error, NO_SCRIPT_ERRORS):
+                raise error
+            self._detected.script_missing(self._read_and_touch.by_sha)
+            return sliding_reply(self._send_script(self._read_and_touch.by_text + arguments, None, None))
+
         return self._scripts.run_or_fallback(
-            lambda: sliding_reply(self._run_script(self._read_and_touch, arguments)),
+            evaluated,
             lambda: without_scripts.read_sliding(self._client, full_key, self._expiry_ms, touch_below_ms),
         )
 
@@ -181,7 +212,7 @@ class FastTransport:
         """
         try:
             if writing is None:  # a read: no WAIT, no resends
-                return self._fast.execute(script.by_sha + arguments)
+                return self._fast.execute(script.by_sha + arguments, None, self._round_trip)
             return self._send_script(script.by_sha + arguments, writing, resends)
         except NO_SCRIPT_ERRORS:
             self._detected.script_missing(script.by_sha)  # after a restart or failover: ask again
@@ -189,7 +220,7 @@ class FastTransport:
 
     def _send_script(self, frame: bytes, writing: str | None, resends: Resends | None) -> Any:
         if writing is None:
-            return self._fast.execute(frame)
+            return self._fast.execute(frame, None, self._round_trip)
         (reply,) = self._run_write(writing, (frame,), resends)
         return reply
 
@@ -207,14 +238,14 @@ class FastTransport:
         """The replies to ``frames``, sent in one round trip with a ``WAIT`` after them when asked."""
         if self._wait is None:
             if len(frames) == 1:
-                return [self._fast.execute(frames[0], resends)]
+                return [self._fast.execute(frames[0], resends, self._round_trip)]
             return self._fast.execute_pipelined(frames, resends)
         replies = self._fast.execute_pipelined((*frames, self._wait.frame), resends)
         self._wait.check(replies.pop(), key)
         return replies
 
     def exists(self, key: str) -> bool:
-        return bool(self._fast.execute(self._codec.frame_exists(key)))
+        return bool(self._fast.execute(self._codec.frame_exists(key), None, self._round_trip))
 
     def touch(self, key: str, expire_ms: int | None = None) -> bool:
         if expire_ms is not None:
