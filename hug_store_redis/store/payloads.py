@@ -24,7 +24,7 @@ from ..transport.base import SlidingReply, Transport
 from .checks import require_bytes
 from .hashed_keys import MOVE_ROUNDS
 from .results import SlidingRead
-from .stats import StoreStats, counting_errors
+from .stats import COUNTED_ERRORS, StoreStats, counted_failure, counting_errors
 
 if TYPE_CHECKING:
     from ..cache.cached_reads import CachedReads
@@ -153,13 +153,16 @@ class PayloadMixin:
             return self._renewed(key, handle, reply[0]), reply[1], True
         return reply
 
-    @counting_errors
     def _read_sliding(self, handle: str, touch_below_ms: int) -> SlidingReply:
+        """Counted as ``counting_errors`` counts, inline: the read every request makes."""
         cached = self._cached
-        if cached is None:
-            reply = self._transport.read_sliding(handle, touch_below_ms)
-        else:
-            reply = cached.miss(handle, touch_below_ms)
+        try:
+            if cached is None:
+                reply = self._transport.read_sliding(handle, touch_below_ms)
+            else:
+                reply = cached.miss(handle, touch_below_ms)
+        except COUNTED_ERRORS as error:
+            raise counted_failure(self._stats, handle, error)  # noqa: B904  # as counting_errors raises
         payload = reply[0]
         self._stats.read(None if payload is None else len(payload), reply[2])
         return reply
