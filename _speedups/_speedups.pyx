@@ -554,6 +554,37 @@ cdef class Codec:
             _SET if self.expiration is None else _SET_EX, key_bytes, <bytes>payload, self._ex_arguments
         )
 
+    cpdef bytes frame_keyed(self, bytes head, key, bytes tail=b"", tuple arguments=()):
+        cdef bytes key_bytes = self._key_bytes(key)
+        cdef bytes frame
+        cdef char* target
+        cdef Py_ssize_t at, total, key_size
+        cdef object argument
+        if not arguments:
+            return self._frame(head, key_bytes, None, tail)
+        for argument in arguments:  # all checked before any size is taken
+            if type(argument) is not bytes:
+                raise TypeError(f"arguments must be bytes, not {type(argument).__name__}")
+        key_size = PyBytes_GET_SIZE(self._prefix) + PyBytes_GET_SIZE(key_bytes)
+        total = PyBytes_GET_SIZE(head) + _bulk_size(key_size) + PyBytes_GET_SIZE(tail)
+        for argument in arguments:
+            total += _bulk_size(PyBytes_GET_SIZE(<bytes>argument))
+        frame = PyBytes_FromStringAndSize(NULL, total)
+        target = PyBytes_AS_STRING(frame)
+        at = _put(target, 0, head)
+        at = _put_length(target, at, key_size)
+        at = _put(target, at, self._prefix)
+        at = _put(target, at, key_bytes)
+        at = _put_crlf(target, at)
+        at = _put(target, at, tail)
+        for argument in arguments:
+            at = _put_length(target, at, PyBytes_GET_SIZE(<bytes>argument))
+            at = _put(target, at, <bytes>argument)
+            at = _put_crlf(target, at)
+        if at != total:  # the sizes above and the writes here must agree, byte for byte
+            raise SystemError(f"frame size {at} != {total}")
+        return frame
+
     cpdef bytes frame_exists(self, key):
         return self._frame(_EXISTS, self._key_bytes(key), None, b"")
 
@@ -569,6 +600,15 @@ cdef class Codec:
 
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from libc.string cimport memchr
+
+
+cdef extern from "<poll.h>" nogil:
+    struct pollfd:
+        int fd
+        short events
+        short revents
+    int poll(pollfd* fds, unsigned long nfds, int timeout)
+    short POLLIN
 
 # Longest integer taken here: 18 digits always fit a long long; longer ones go to hiredis.
 cdef Py_ssize_t _MAX_DIGITS = 18
@@ -697,10 +737,7 @@ cpdef object parse_reply(object buffer, Py_ssize_t size):
     return value
 
 
-def exchange(sock, bytes frame, bytearray buffer):
-    """``frame`` sent with ``sock.sendall``, one ``recv_into(buffer)``, its simple reply parsed;
-    a ``Handoff`` for anything else (a failure, an error reply, a push frame, a partial reply,
-    bytes beyond the reply)."""
+cdef object _exchange(object sock, bytes frame, bytearray buffer):
     cdef Py_ssize_t received
     cdef Py_ssize_t at = 0
     try:
@@ -717,3 +754,33 @@ def exchange(sock, bytes frame, bytearray buffer):
     if value is _NOT_SIMPLE or at != received:
         return Handoff(None, True, received)
     return value
+
+
+def exchange(sock, bytes frame, bytearray buffer):
+    """``frame`` sent with ``sock.sendall``, one ``recv_into(buffer)``, its simple reply parsed;
+    a ``Handoff`` for anything else (a failure, an error reply, a push frame, a partial reply,
+    bytes beyond the reply)."""
+    return _exchange(sock, frame, buffer)
+
+
+cdef object _NOT_STARTED = object()
+NOT_STARTED = _NOT_STARTED
+
+
+def exchange_idle(sock, int fd, bytes frame, bytearray buffer, has_data):
+    """``exchange`` on an idle kept connection: ``NOT_STARTED``, with nothing sent, when its
+    reader holds bytes (``has_data()``) or its socket ``fd`` is readable (the server closed
+    it, or sent something unasked): the caller's general path then checks it."""
+    return _exchange_idle(sock, fd, frame, buffer, has_data)
+
+
+cdef object _exchange_idle(object sock, int fd, bytes frame, bytearray buffer, object has_data):
+    cdef pollfd polled
+    if has_data():
+        return _NOT_STARTED
+    polled.fd = fd
+    polled.events = POLLIN
+    polled.revents = 0
+    if poll(&polled, 1, 0) != 0:  # readable, hung up, in error, or poll failed
+        return _NOT_STARTED
+    return _exchange(sock, frame, buffer)

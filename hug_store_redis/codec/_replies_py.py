@@ -11,6 +11,8 @@ have the same names and the differential tests have the reference.
 """
 
 import re
+import select
+from collections.abc import Callable
 from typing import Any
 
 # Longest integer taken here: 18 digits always fit a 64-bit integer; longer ones go to hiredis.
@@ -113,3 +115,20 @@ def exchange(sock: Any, frame: bytes, buffer: bytearray) -> Any:
         return Handoff(None, True, 0)
     value = parse_reply(buffer, received)
     return Handoff(None, True, received) if value is NOT_SIMPLE else value
+
+
+NOT_STARTED: Any = object()
+"""``exchange_idle``'s answer when it sent nothing."""
+
+
+def exchange_idle(sock: Any, fd: int, frame: bytes, buffer: bytearray, has_data: Callable[[], bool]) -> Any:
+    """``exchange`` on an idle kept connection: ``NOT_STARTED``, with nothing sent, when its
+    reader holds bytes (``has_data()``) or its socket ``fd`` is readable (the server closed
+    it, or sent something unasked): the caller's general path then checks it."""
+    if has_data():
+        return NOT_STARTED
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    if poller.poll(0):
+        return NOT_STARTED
+    return exchange(sock, frame, buffer)

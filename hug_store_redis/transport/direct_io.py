@@ -16,7 +16,7 @@ A store on the compiled twin goes one step further (``exchanging``): the twin's
 reply in C, skipping redis-py's parser wrapper and hiredis's reader (about 8,000
 instructions). What it does not finish (an error reply, a push frame, a reply split across
 reads, bytes beyond it, a socket failure) goes to the connection's parser as if that had
-read those bytes itself (``_handed_off``): the same values, exceptions and disconnects.
+read those bytes itself (``handed_off``): the same values, exceptions and disconnects.
 """
 
 import socket
@@ -90,32 +90,36 @@ def exchanging(twin: ModuleType) -> Callable[[Any, bytes], Any]:
     handoff = twin.Handoff
 
     def exchanged_round_trip(connection: Any, frame: bytes) -> Any:
-        sock = connection._sock
-        parser = connection._parser
-        if (
-            type(sock) is not socket.socket
-            or type(parser) is not _HiredisParser
-            or connection.health_check_interval
-            or connection.encoder.decode_responses
-            or parser._reader.has_data()
-        ):
+        error_reply = exchangeable(connection)
+        if error_reply is None or connection._parser._reader.has_data():
             return round_trip(connection, frame)
-        connection_class = type(connection)
-        try:
-            error_reply = _SERVED[connection_class]
-        except KeyError:
-            error_reply = _SERVED[connection_class] = _error_reply_class(connection_class)
-        if error_reply is None:
-            return round_trip(connection, frame)
-        reply = exchange(sock, frame, parser._buffer)
+        reply = exchange(connection._sock, frame, connection._parser._buffer)
         if type(reply) is handoff:
-            return _handed_off(connection, reply, error_reply)
+            return handed_off(connection, reply, error_reply)
         return reply
 
     return exchanged_round_trip
 
 
-def _handed_off(connection: Any, handoff: Any, error_reply: type[Exception]) -> Any:
+def exchangeable(connection: Any) -> type[Exception] | None:
+    """The error-reply class of a connection the compiled exchange may read on (a plain TCP
+    socket, redis-py's hiredis parser, no decoding, no health check, a served class), else None."""
+    if (
+        type(connection._sock) is not socket.socket
+        or type(connection._parser) is not _HiredisParser
+        or connection.health_check_interval
+        or connection.encoder.decode_responses
+    ):
+        return None
+    connection_class = type(connection)
+    try:
+        return _SERVED[connection_class]
+    except KeyError:
+        error_reply = _SERVED[connection_class] = _error_reply_class(connection_class)
+        return error_reply
+
+
+def handed_off(connection: Any, handoff: Any, error_reply: type[Exception]) -> Any:
     """Finish what ``exchange`` left, as ``round_trip`` would have: a failed send or read is
     replayed through the connection's methods, received bytes go to the parser's reader."""
     if not handoff.sent:

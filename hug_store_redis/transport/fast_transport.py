@@ -50,6 +50,7 @@ class FastTransport:
         "_expiry_ms",
         "_expiry_ms_bulk",
         "_expiry_s_bulk",
+        "_expiry_s_text",
         "_fast",
         "_getex_supported",
         "_on_client",
@@ -57,6 +58,7 @@ class FastTransport:
         "_round_trip",
         "_scripts",
         "_sliding_tail",
+        "_twin",
         "_wait",
     )
 
@@ -72,8 +74,8 @@ class FastTransport:
         self._fast = fast
         self._client = client
         self._codec = codec
-        twin = compiled_twin_of(codec)  # its exchange reads simple replies in C
-        self._round_trip = None if twin is None else exchanging(twin)
+        self._twin = compiled_twin_of(codec)  # its exchange reads simple replies in C
+        self._round_trip = None if self._twin is None else exchanging(self._twin)
         self._expiration = expiration
         self._expiry_ms = (expiration or 0) * 1000
         self._expiry_ms_bulk = bulk(b"%d" % self._expiry_ms)
@@ -84,7 +86,8 @@ class FastTransport:
         self._detected = native.Detected(client)
         self._read_and_touch = FramedScript(READ_AND_TOUCH, 2)
         self._compare_and_set = FramedScript(COMPARE_AND_SET, 3)
-        self._expiry_s_bulk = bulk(b"%d" % (expiration or 0))
+        self._expiry_s_text = b"%d" % (expiration or 0)
+        self._expiry_s_bulk = bulk(self._expiry_s_text)
         self._sliding_tail = (-1, b"")  # (touch_below_ms, its framed ARGV) of the last sliding read
         # SET key payload NX [EX seconds]
         self._create_head = b"*%d\r\n" % (4 if expiration is None else 6) + bulk(b"SET")
@@ -95,7 +98,7 @@ class FastTransport:
         self._fast.disconnect()
 
     def read(self, key: str) -> bytes | str | None:
-        return self._fast.execute(self._codec.frame_get(key), None, self._round_trip)  # type: ignore[no-any-return]
+        return self._fast.exchange(self._codec.frame_get(key), None, self._twin, self._round_trip)  # type: ignore[no-any-return]
 
     def read_bytes(self, key: str) -> bytes | None:
         return self._on_client.read_bytes(key)  # rare (a value that is not UTF-8): the client's way
@@ -105,8 +108,8 @@ class FastTransport:
             return self.read(key)
         if self._getex_supported:
             try:
-                return self._fast.execute(  # type: ignore[no-any-return]
-                    self._codec.frame_getex(key), None, self._round_trip
+                return self._fast.exchange(  # type: ignore[no-any-return]
+                    self._codec.frame_getex(key), None, self._twin, self._round_trip
                 )
             except RESPONSE_ERRORS as error:
                 if not is_unknown_command(error):
@@ -115,35 +118,37 @@ class FastTransport:
         return self._on_client.get_then_expire(self._codec.namespaced_key(key))
 
     def read_sliding(self, key: str, touch_below_ms: int) -> SlidingReply:
-        full_key = self._codec.namespaced_key(key)
         below, tail = self._sliding_tail  # a caller reads with one touch_below_ms: framed once
         if below != touch_below_ms:
             tail = self._expiry_ms_bulk + bulk(b"%d" % touch_below_ms)
             self._sliding_tail = touch_below_ms, tail
-        arguments = b"$%d\r\n%b\r\n%b" % (len(full_key), full_key, tail)
         if self._scripts.available:  # the common turn inline: no closures, no sliding_reply call
             try:
-                reply = self._fast.execute(self._read_and_touch.by_sha + arguments, None, self._round_trip)
+                frame = self._codec.frame_keyed(self._read_and_touch.by_sha, key, tail)
+                reply = self._fast.exchange(frame, None, self._twin, self._round_trip)
             except RESPONSE_ERRORS as error:
-                return self._read_sliding_after(error, full_key, arguments, touch_below_ms)
+                return self._read_sliding_after(error, key, tail, touch_below_ms)
             if reply is None:
                 return None, -2, False
             payload, remaining, slid = reply
             return payload, int(remaining), slid == 1
+        full_key = self._codec.namespaced_key(key)
         return without_scripts.read_sliding(self._client, full_key, self._expiry_ms, touch_below_ms)
 
     def _read_sliding_after(
-        self, error: Exception, full_key: bytes, arguments: bytes, touch_below_ms: int
+        self, error: Exception, key: str, tail: bytes, touch_below_ms: int
     ) -> SlidingReply:
         """The rare turns of a sliding read whose EVALSHA failed with ``error``, as
         ``_run_script`` and ``run_or_fallback`` take them: NOSCRIPT runs (and loads) it by EVAL;
         a server refusing scripts switches to the fallback for good; other errors raise."""
+        full_key = self._codec.namespaced_key(key)
 
         def evaluated() -> SlidingReply:
             if not isinstance(error, NO_SCRIPT_ERRORS):
                 raise error
             self._detected.script_missing(self._read_and_touch.by_sha)
-            return sliding_reply(self._send_script(self._read_and_touch.by_text + arguments, None, None))
+            frame = self._codec.frame_keyed(self._read_and_touch.by_text, key, tail)
+            return sliding_reply(self._send_script(frame, None, None))
 
         return self._scripts.run_or_fallback(
             evaluated,
@@ -153,6 +158,27 @@ class FastTransport:
     def compare_and_set(
         self, key: str, expected: bytes, payload: bytes, expire_s: int | None = None
     ) -> int | bytes | str:
+        found = self._detected.known
+        if (
+            found is not None
+            and not found.set_ifeq
+            and payload
+            and self._wait is None
+            and self._scripts.available
+        ):
+            # The script's common turn inline, as native.compare_and_set and scripted() below
+            # would take it on a server without SET IFEQ: EVALSHA, one round trip, settled.
+            resends = Resends()
+            expiry = self._expiry_s_text if expire_s is None else b"%d" % expire_s
+            script_arguments = (digest(expected).encode(), expiry, payload)
+            try:
+                frame = self._codec.frame_keyed(self._compare_and_set.by_sha, key, b"", script_arguments)
+                reply = self._fast.exchange(frame, resends, self._twin, self._round_trip)
+            except RESPONSE_ERRORS as error:
+                return self._compare_and_set_after(
+                    error, key, expected, payload, expire_s, script_arguments, resends
+                )
+            return settled(reply, payload, resends) if resends.happened else reply  # type: ignore[no-any-return]
         full_key = self._codec.namespaced_key(key)
         expiration = self._expiration if expire_s is None else expire_s
         expiry = self._expiry_s_bulk if expire_s is None else bulk(b"%d" % expire_s)
@@ -180,6 +206,34 @@ class FastTransport:
             return self._run_write(key, tuple(command(*parts) for parts in commands), resends)
 
         return native.compare_and_set(self._detected, send, full_key, expected, payload, expiration, scripted)
+
+    def _compare_and_set_after(
+        self,
+        error: Exception,
+        key: str,
+        expected: bytes,
+        payload: bytes,
+        expire_s: int | None,
+        arguments: tuple[bytes, ...],
+        resends: Resends,
+    ) -> int | bytes | str:
+        """The rare turns of an inline compare-and-set whose EVALSHA failed with ``error``, as
+        ``_run_script`` and ``run_or_fallback`` take them: NOSCRIPT runs (and loads) it by EVAL;
+        a server refusing scripts switches to the fallback for good; other errors raise."""
+
+        def evaluated() -> int | bytes | str:
+            if not isinstance(error, NO_SCRIPT_ERRORS):
+                raise error
+            self._detected.script_missing(self._compare_and_set.by_sha)
+            frame = self._codec.frame_keyed(self._compare_and_set.by_text, key, b"", arguments)
+            return settled(self._send_script(frame, key, resends), payload, resends)  # type: ignore[no-any-return]
+
+        expiration = self._expiration if expire_s is None else expire_s
+        full_key = self._codec.namespaced_key(key)
+        return self._scripts.run_or_fallback(
+            evaluated,
+            lambda: without_scripts.compare_and_set(self._client, full_key, expected, payload, expiration),
+        )
 
     def create(self, key: str, payload: bytes, expire_s: int | None = None) -> bool:
         (created,) = self._run_write(key, (self._frame_create(key, payload, expire_s),))
@@ -212,7 +266,7 @@ class FastTransport:
         """
         try:
             if writing is None:  # a read: no WAIT, no resends
-                return self._fast.execute(script.by_sha + arguments, None, self._round_trip)
+                return self._fast.exchange(script.by_sha + arguments, None, self._twin, self._round_trip)
             return self._send_script(script.by_sha + arguments, writing, resends)
         except NO_SCRIPT_ERRORS:
             self._detected.script_missing(script.by_sha)  # after a restart or failover: ask again
@@ -220,7 +274,7 @@ class FastTransport:
 
     def _send_script(self, frame: bytes, writing: str | None, resends: Resends | None) -> Any:
         if writing is None:
-            return self._fast.execute(frame, None, self._round_trip)
+            return self._fast.exchange(frame, None, self._twin, self._round_trip)
         (reply,) = self._run_write(writing, (frame,), resends)
         return reply
 
@@ -238,14 +292,14 @@ class FastTransport:
         """The replies to ``frames``, sent in one round trip with a ``WAIT`` after them when asked."""
         if self._wait is None:
             if len(frames) == 1:
-                return [self._fast.execute(frames[0], resends, self._round_trip)]
+                return [self._fast.exchange(frames[0], resends, self._twin, self._round_trip)]
             return self._fast.execute_pipelined(frames, resends)
         replies = self._fast.execute_pipelined((*frames, self._wait.frame), resends)
         self._wait.check(replies.pop(), key)
         return replies
 
     def exists(self, key: str) -> bool:
-        return bool(self._fast.execute(self._codec.frame_exists(key), None, self._round_trip))
+        return bool(self._fast.exchange(self._codec.frame_exists(key), None, self._twin, self._round_trip))
 
     def touch(self, key: str, expire_ms: int | None = None) -> bool:
         if expire_ms is not None:

@@ -75,6 +75,11 @@ class Detected:
                     found = self._found = common(by_node.values())
         return found
 
+    @property
+    def known(self) -> ServerCapabilities | None:
+        """What ``get`` would answer without asking the server, or None (not asked yet, or forgotten)."""
+        return self._found
+
     def settle(self, found: ServerCapabilities) -> None:
         """Take ``found`` instead of what the server says (it refused what it claimed)."""
         self._found = found

@@ -4,6 +4,7 @@ never crashes the compiled parser."""
 
 import re
 import socket
+import threading
 from typing import Any
 
 import hiredis
@@ -200,3 +201,31 @@ def test_exchange_hands_back_what_the_socket_raised(twins):
         closed = twin.exchange(ours, b"PING\r\n", bytearray(16))
         assert isinstance(closed, twin.Handoff)
         assert (closed.sent, type(closed.error)) == (False, OSError)
+
+
+@pytest.mark.parametrize("why", ["reader holds bytes", "socket readable", "peer closed", "idle"])
+def test_exchange_idle_sends_nothing_unless_the_connection_is_idle_and_in_step(twins, why):
+    for twin in twins.values():
+        ours, theirs = socket.socketpair()
+        with ours, theirs:
+            if why == "socket readable":
+                theirs.sendall(b">2\r\n")
+            if why == "peer closed":
+                theirs.shutdown(socket.SHUT_WR)
+            if why == "idle":
+                theirs.sendall(b"+PONG\r\n")  # the reply, already there: readable, so not idle
+            result = twin.exchange_idle(
+                ours, ours.fileno(), b"PING\r\n", bytearray(16), lambda why=why: why == "reader holds bytes"
+            )
+            assert result is twin.NOT_STARTED
+            theirs.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                theirs.recv(100)  # nothing was sent
+        ours, theirs = socket.socketpair()
+        with ours, theirs:
+            answer = threading.Thread(
+                target=lambda theirs=theirs: (theirs.recv(100), theirs.sendall(b":7\r\n"))
+            )
+            answer.start()
+            assert twin.exchange_idle(ours, ours.fileno(), b"PING\r\n", bytearray(16), lambda: False) == 7
+            answer.join()

@@ -19,7 +19,7 @@ from support.twins import store_on
 from hug_store_redis import RedisStore
 from hug_store_redis.codec.wire import command
 from hug_store_redis.store import WRITTEN, WriteStatus
-from hug_store_redis.transport import direct_io
+from hug_store_redis.transport import direct_io, fast_path
 
 pytestmark = pytest.mark.one_twin  # each test builds its stores on both twins itself
 
@@ -30,13 +30,14 @@ TWINS = ("cython", "python")
 def handoffs(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """Every ``Handoff`` the compiled path passed to the parser in this test."""
     seen: list[object] = []
-    handed_off = direct_io._handed_off
+    handed_off = direct_io.handed_off
 
     def counted(connection, handoff, error_reply):
         seen.append(handoff)
         return handed_off(connection, handoff, error_reply)
 
-    monkeypatch.setattr(direct_io, "_handed_off", counted)
+    monkeypatch.setattr(direct_io, "handed_off", counted)
+    monkeypatch.setattr(fast_path, "handed_off", counted)
     return seen
 
 
