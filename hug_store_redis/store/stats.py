@@ -25,13 +25,12 @@ FIELDS = (
     "bytes_in",
     "bytes_out",
 )
-SIZED = ("hits", "writes", "creates", "bytes_in", "bytes_out")
-"""Fields that go up together with a size: ``write`` under the lock, ``read`` through its
-list of sizes (``StoreStats``)."""
+SIZED = ("hits", "writes", "bytes_in", "bytes_out")
+"""Fields that go up together with a size, through the lists of sizes ``StoreStats`` folds."""
 TALLIES = tuple(field for field in FIELDS if field not in SIZED)
 """Fields that only ever go up by one, through ``count``: no lock."""
 FOLD_AT = 4096
-"""Read sizes kept before ``read`` folds them into the totals (under the lock)."""
+"""Sizes kept (of reads, of writes) before they are folded into the totals (under the lock)."""
 CACHE_FIELDS = {
     "cache_hits": "hits",
     "cache_misses": "misses",
@@ -65,19 +64,19 @@ class Histogram(NamedTuple):
 class StoreStats:
     """Totals since the store was created.
 
-    Writes add sizes too, so they take one uncontended lock; a ``+=`` without it can lose
-    counts between threads. The one-step tallies skip the lock: ``next()`` on an
-    ``itertools.count`` is a single C call that holds the GIL throughout, so no increment is
-    ever lost, and the middleware's skipped write, which has no round trip to hide behind,
-    costs almost nothing. A read (every request's) skips it too: its size goes on a list
-    (``append``, one C call), which ``_fold`` adds into hits and bytes in, under the lock,
-    every ``FOLD_AT`` reads and for every snapshot. The lock cost half of a read's counting.
+    A ``+=`` shared between threads can lose counts, and a lock around it cost half of a
+    read's counting, so no call on the way of a request takes one. The one-step tallies are
+    ``next()`` on an ``itertools.count``, a single C call that holds the GIL throughout, so
+    no increment is ever lost. Reads and writes put their sizes on a list (``append``, one C
+    call), which ``_fold`` adds into the totals and the size histogram, under the lock,
+    every ``FOLD_AT`` sizes and for every snapshot.
     """
 
     __slots__ = (
         "_attempts",
         "_attempts_sum",
         "_counts",
+        "_listed_attempts",
         "_lock",
         "_misses",
         "_peeks",
@@ -85,6 +84,7 @@ class StoreStats:
         "_sizes",
         "_tallies",
         "_touches",
+        "_write_sizes",
     )
 
     def __init__(self) -> None:
@@ -94,6 +94,8 @@ class StoreStats:
         self._misses = self._tallies["misses"]
         self._touches = self._tallies["touches"]
         self._read_sizes: list[int] = []  # sizes of reads not yet in hits and bytes_in
+        self._write_sizes: list[int] = []  # sizes of writes not yet in writes, bytes_out, _sizes
+        self._listed_attempts: list[int] = []  # write_attempts not yet in _attempts
         self._peeks = 0  # values snapshot() took from each tally to read it
         self._sizes = [0] * (len(WRITE_SIZE_BOUNDS) + 1)  # the sum is bytes_out
         self._attempts = [0] * (len(WRITE_ATTEMPT_BOUNDS) + 1)
@@ -113,23 +115,39 @@ class StoreStats:
                 self._fold()
 
     def _fold(self) -> None:
-        """Add the listed read sizes into hits and bytes in; under the lock. Another thread's
-        ``append`` lands after the ``count`` taken here, so it stays for the next fold."""
+        """Add the listed sizes into the totals; under the lock. Another thread's ``append``
+        lands after the ``count`` taken here, so it stays for the next fold."""
         sizes = self._read_sizes
         count = len(sizes)
         self._counts["hits"] += count
         self._counts["bytes_in"] += sum(sizes[:count])
         del sizes[:count]
+        sizes = self._write_sizes
+        count = len(sizes)
+        written = sizes[:count]
+        del sizes[:count]
+        self._counts["writes"] += count
+        self._counts["bytes_out"] += sum(written)
+        for size in written:
+            self._sizes[bisect.bisect_left(WRITE_SIZE_BOUNDS, size)] += 1
+        listed = self._listed_attempts
+        count = len(listed)
+        attempts = listed[:count]
+        del listed[:count]
+        self._attempts_sum += sum(attempts)
+        for attempt in attempts:
+            self._attempts[bisect.bisect_left(WRITE_ATTEMPT_BOUNDS, attempt)] += 1
 
     def touched(self) -> None:
         """An expiry restarted without a read the caller waited for (the local cache's background touch)."""
         next(self._touches)
 
     def write(self, size: int) -> None:
-        with self._lock:
-            self._counts["writes"] += 1
-            self._counts["bytes_out"] += size
-            self._sizes[bisect.bisect_left(WRITE_SIZE_BOUNDS, size)] += 1
+        sizes = self._write_sizes
+        sizes.append(size)
+        if len(sizes) >= FOLD_AT:
+            with self._lock:
+                self._fold()
 
     def created(self, created: bool, size: int) -> None:
         """A ``create``: a write and a create, or a conflict when the key was taken."""
@@ -137,14 +155,15 @@ class StoreStats:
             self.count("conflicts")
             return
         self.write(size)
-        with self._lock:
-            self._counts["creates"] += 1
+        self.count("creates")
 
     def write_attempts(self, attempts: int) -> None:
         """Compare-and-set calls one session write took (1: no other writer got in between)."""
-        with self._lock:
-            self._attempts[bisect.bisect_left(WRITE_ATTEMPT_BOUNDS, attempts)] += 1
-            self._attempts_sum += attempts
+        listed = self._listed_attempts
+        listed.append(attempts)
+        if len(listed) >= FOLD_AT:
+            with self._lock:
+                self._fold()
 
     def counter(self, field: str) -> Callable[[], object]:
         """``count(field)`` as one C call, for a caller on every request."""
@@ -175,6 +194,7 @@ class StoreStats:
     def histograms(self) -> dict[str, Histogram]:
         """``write_attempts`` (per session write through the middleware) and ``write_bytes`` (per write)."""
         with self._lock:
+            self._fold()
             return {
                 "write_attempts": Histogram(WRITE_ATTEMPT_BOUNDS, tuple(self._attempts), self._attempts_sum),
                 "write_bytes": Histogram(WRITE_SIZE_BOUNDS, tuple(self._sizes), self._counts["bytes_out"]),
