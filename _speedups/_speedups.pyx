@@ -38,6 +38,8 @@ cdef dict _DUMPS_OPTIONS = {"ensure_ascii": True, "escape_forward_slashes": Fals
 
 
 cdef inline bytes _encode_key(str text):
+    if PyUnicode_IS_COMPACT_ASCII(text):  # every session id: its bytes are the text's own
+        return PyBytes_FromStringAndSize(<char*>PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text))
     return PyUnicode_AsEncodedString(text, "utf-8", "surrogatepass")
 
 
@@ -599,6 +601,8 @@ cdef class Codec:
 # ---------------------------------------------------------------------------------------------
 
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.ref cimport Py_INCREF
 from libc.string cimport memchr
 
 
@@ -714,12 +718,13 @@ cdef object _item(const char* data, Py_ssize_t* at, Py_ssize_t size, bint nested
         if not _number(data, start + 1, end, &number) or number < 0 or number > size:
             return _NOT_SIMPLE
         at[0] = end + 2
-        items = []
+        items = PyList_New(<Py_ssize_t>number)  # slots left empty on the way out are NULL: safe
         for index in range(<Py_ssize_t>number):
             item = _item(data, at, size, True)
             if item is _NOT_SIMPLE:
                 return _NOT_SIMPLE
-            items.append(item)
+            Py_INCREF(item)  # PyList_SET_ITEM steals a reference
+            PyList_SET_ITEM(items, index, item)
         return items
     return _NOT_SIMPLE  # errors, push frames, RESP3's other types, nested arrays: hiredis's
 
@@ -737,15 +742,15 @@ cpdef object parse_reply(object buffer, Py_ssize_t size):
     return value
 
 
-cdef object _exchange(object sock, bytes frame, bytearray buffer):
+cdef object _exchange(object sendall, object recv_into, bytes frame, bytearray buffer):
     cdef Py_ssize_t received
     cdef Py_ssize_t at = 0
     try:
-        sock.sendall(frame)
+        sendall(frame)
     except BaseException as error:
         return Handoff(error, False, 0)
     try:
-        received = sock.recv_into(buffer)
+        received = recv_into(buffer)
     except BaseException as error:
         return Handoff(error, True, 0)
     if received <= 0 or received > PyByteArray_GET_SIZE(buffer):
@@ -760,21 +765,27 @@ def exchange(sock, bytes frame, bytearray buffer):
     """``frame`` sent with ``sock.sendall``, one ``recv_into(buffer)``, its simple reply parsed;
     a ``Handoff`` for anything else (a failure, an error reply, a push frame, a partial reply,
     bytes beyond the reply)."""
-    return _exchange(sock, frame, buffer)
+    return _exchange(sock.sendall, sock.recv_into, frame, buffer)
 
 
 cdef object _NOT_STARTED = object()
 NOT_STARTED = _NOT_STARTED
 
 
-def exchange_idle(sock, int fd, bytes frame, bytearray buffer, has_data):
-    """``exchange`` on an idle kept connection: ``NOT_STARTED``, with nothing sent, when its
-    reader holds bytes (``has_data()``) or its socket ``fd`` is readable (the server closed
-    it, or sent something unasked): the caller's general path then checks it."""
-    return _exchange_idle(sock, fd, frame, buffer, has_data)
+def exchange_idle(tuple connection, bytes frame):
+    """``exchange`` on an idle kept ``connection``, ``(its socket's sendall, recv_into and file
+    descriptor, the parser's buffer, its reader's has_data)``: ``NOT_STARTED``, with nothing
+    sent, when the reader holds bytes (``has_data()``) or the socket is readable (the server
+    closed it, or sent something unasked): the caller's general path then checks it."""
+    if len(connection) != 5:
+        raise TypeError("connection must be (sendall, recv_into, file descriptor, buffer, has_data)")
+    sendall, recv_into, fd, buffer, has_data = connection
+    return _exchange_idle(sendall, recv_into, fd, frame, buffer, has_data)
 
 
-cdef object _exchange_idle(object sock, int fd, bytes frame, bytearray buffer, object has_data):
+cdef object _exchange_idle(
+    object sendall, object recv_into, int fd, bytes frame, bytearray buffer, object has_data
+):
     cdef pollfd polled
     if has_data():
         return _NOT_STARTED
@@ -783,4 +794,4 @@ cdef object _exchange_idle(object sock, int fd, bytes frame, bytearray buffer, o
     polled.revents = 0
     if poll(&polled, 1, 0) != 0:  # readable, hung up, in error, or poll failed
         return _NOT_STARTED
-    return _exchange(sock, frame, buffer)
+    return _exchange(sendall, recv_into, frame, buffer)

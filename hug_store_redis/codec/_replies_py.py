@@ -103,12 +103,18 @@ def exchange(sock: Any, frame: bytes, buffer: bytearray) -> Any:
     """``frame`` sent with ``sock.sendall``, one ``recv_into(buffer)``, its simple reply parsed;
     a ``Handoff`` for anything else (a failure, an error reply, a push frame, a partial reply,
     bytes beyond the reply)."""
+    return _exchange(sock.sendall, sock.recv_into, frame, buffer)
+
+
+def _exchange(
+    sendall: Callable[[bytes], Any], recv_into: Callable[[bytearray], int], frame: bytes, buffer: bytearray
+) -> Any:
     try:
-        sock.sendall(frame)
+        sendall(frame)
     except BaseException as error:
         return Handoff(error, False, 0)
     try:
-        received = sock.recv_into(buffer)
+        received = recv_into(buffer)
     except BaseException as error:
         return Handoff(error, True, 0)
     if received <= 0:
@@ -121,14 +127,18 @@ NOT_STARTED: Any = object()
 """``exchange_idle``'s answer when it sent nothing."""
 
 
-def exchange_idle(sock: Any, fd: int, frame: bytes, buffer: bytearray, has_data: Callable[[], bool]) -> Any:
-    """``exchange`` on an idle kept connection: ``NOT_STARTED``, with nothing sent, when its
-    reader holds bytes (``has_data()``) or its socket ``fd`` is readable (the server closed
-    it, or sent something unasked): the caller's general path then checks it."""
+def exchange_idle(connection: tuple[Any, ...], frame: bytes) -> Any:
+    """``exchange`` on an idle kept ``connection``, ``(its socket's sendall, recv_into and file
+    descriptor, the parser's buffer, its reader's has_data)``: ``NOT_STARTED``, with nothing
+    sent, when the reader holds bytes (``has_data()``) or the socket is readable (the server
+    closed it, or sent something unasked): the caller's general path then checks it."""
+    if len(connection) != 5:
+        raise TypeError("connection must be (sendall, recv_into, file descriptor, buffer, has_data)")
+    sendall, recv_into, fd, buffer, has_data = connection
     if has_data():
         return NOT_STARTED
     poller = select.poll()
     poller.register(fd, select.POLLIN)
     if poller.poll(0):
         return NOT_STARTED
-    return exchange(sock, frame, buffer)
+    return _exchange(sendall, recv_into, frame, buffer)

@@ -188,36 +188,42 @@ class FastPath:
         self._idle.append(kept)
         return reply
 
-    def exchange(
-        self,
-        frame: bytes,
-        resends: Resends | None,
-        twin: ModuleType | None,
-        round_trip: Callable[[Any, Any], Any] | None,
-    ) -> Any:
-        """``execute`` of one frame through ``twin.exchange_idle`` (the compiled twin's, in C: the
-        stale check, the send, one read and the parse) on a kept connection it may read on.
+    def exchanger(
+        self, twin: ModuleType | None, round_trip: Callable[[Any, Any], Any] | None
+    ) -> Callable[[bytes, Resends | None], Any]:
+        """``execute`` for one frame (``frame``, ``resends``), through ``twin.exchange_idle`` (the
+        compiled twin's, in C: the stale check, the send, one read and the parse) on a kept
+        connection it may read on. Built once per transport: what each call would look up is
+        in the closure.
 
         Any other turn is ``execute``'s: no twin, no kept connection, one that is not
         ``exchangeable``, or whose reader or socket holds bytes (``NOT_STARTED``, nothing sent).
         """
+        execute = self.execute
         if twin is None or not self._keeps_connections:
-            return self.execute(frame, resends, round_trip)
-        try:
-            kept = self._idle.pop()
-        except IndexError:
-            return self.execute(frame, resends, round_trip)
-        buffer = kept.buffer
-        if buffer is None or kept.connection._sock is not kept.sock:
-            self._idle.append(kept)
-            return self.execute(frame, resends, round_trip)
-        reply = twin.exchange_idle(kept.sock, kept.fd, frame, buffer, kept.has_data)
-        if type(reply) is twin.Handoff:
-            return self._handed_off(kept, reply, frame, resends, round_trip)
-        self._idle.append(kept)
-        if reply is twin.NOT_STARTED:
-            return self.execute(frame, resends, round_trip)
-        return reply
+            return functools.partial(execute, round_trip=round_trip)
+        pop, append = self._idle.pop, self._idle.append  # the list is cleared, never replaced
+        exchange_idle, handoff, not_started = twin.exchange_idle, twin.Handoff, twin.NOT_STARTED
+        handed_off = self._handed_off
+
+        def exchange(frame: bytes, resends: Resends | None = None) -> Any:
+            try:
+                kept = pop()
+            except IndexError:
+                return execute(frame, resends, round_trip)
+            exchanged = kept.exchanged
+            if exchanged is None or kept.connection._sock is not kept.sock:
+                append(kept)
+                return execute(frame, resends, round_trip)
+            reply = exchange_idle(exchanged, frame)
+            if type(reply) is handoff:
+                return handed_off(kept, reply, frame, resends, round_trip)
+            append(kept)
+            if reply is not_started:
+                return execute(frame, resends, round_trip)
+            return reply
+
+        return exchange
 
     def _handed_off(
         self,
@@ -232,7 +238,7 @@ class FastPath:
         connection = kept.connection
         try:
             try:
-                reply = handed_off(connection, handoff, kept.error_reply)  # type: ignore[arg-type]  # set with buffer
+                reply = handed_off(connection, handoff, kept.error_reply)  # type: ignore[arg-type]  # set with exchanged
                 failure = None
             except BaseException as error:
                 failure = error

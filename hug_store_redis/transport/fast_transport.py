@@ -46,6 +46,7 @@ class FastTransport:
         "_create_head",
         "_create_tail",
         "_detected",
+        "_exchange",
         "_expiration",
         "_expiry_ms",
         "_expiry_ms_bulk",
@@ -76,6 +77,7 @@ class FastTransport:
         self._codec = codec
         self._twin = compiled_twin_of(codec)  # its exchange reads simple replies in C
         self._round_trip = None if self._twin is None else exchanging(self._twin)
+        self._exchange = fast.exchanger(self._twin, self._round_trip)
         self._expiration = expiration
         self._expiry_ms = (expiration or 0) * 1000
         self._expiry_ms_bulk = bulk(b"%d" % self._expiry_ms)
@@ -98,7 +100,7 @@ class FastTransport:
         self._fast.disconnect()
 
     def read(self, key: str) -> bytes | str | None:
-        return self._fast.exchange(self._codec.frame_get(key), None, self._twin, self._round_trip)  # type: ignore[no-any-return]
+        return self._exchange(self._codec.frame_get(key), None)  # type: ignore[no-any-return]
 
     def read_bytes(self, key: str) -> bytes | None:
         return self._on_client.read_bytes(key)  # rare (a value that is not UTF-8): the client's way
@@ -108,8 +110,8 @@ class FastTransport:
             return self.read(key)
         if self._getex_supported:
             try:
-                return self._fast.exchange(  # type: ignore[no-any-return]
-                    self._codec.frame_getex(key), None, self._twin, self._round_trip
+                return self._exchange(  # type: ignore[no-any-return]
+                    self._codec.frame_getex(key), None
                 )
             except RESPONSE_ERRORS as error:
                 if not is_unknown_command(error):
@@ -125,13 +127,13 @@ class FastTransport:
         if self._scripts.available:  # the common turn inline: no closures, no sliding_reply call
             try:
                 frame = self._codec.frame_keyed(self._read_and_touch.by_sha, key, tail)
-                reply = self._fast.exchange(frame, None, self._twin, self._round_trip)
+                reply = self._exchange(frame, None)
             except RESPONSE_ERRORS as error:
                 return self._read_sliding_after(error, key, tail, touch_below_ms)
             if reply is None:
                 return None, -2, False
-            payload, remaining, slid = reply
-            return payload, int(remaining), slid == 1
+            payload, remaining, slid = reply  # integers from either parser: no int() needed
+            return payload, remaining, slid == 1
         full_key = self._codec.namespaced_key(key)
         return without_scripts.read_sliding(self._client, full_key, self._expiry_ms, touch_below_ms)
 
@@ -173,7 +175,7 @@ class FastTransport:
             script_arguments = (digest(expected).encode(), expiry, payload)
             try:
                 frame = self._codec.frame_keyed(self._compare_and_set.by_sha, key, b"", script_arguments)
-                reply = self._fast.exchange(frame, resends, self._twin, self._round_trip)
+                reply = self._exchange(frame, resends)
             except RESPONSE_ERRORS as error:
                 return self._compare_and_set_after(
                     error, key, expected, payload, expire_s, script_arguments, resends
@@ -266,7 +268,7 @@ class FastTransport:
         """
         try:
             if writing is None:  # a read: no WAIT, no resends
-                return self._fast.exchange(script.by_sha + arguments, None, self._twin, self._round_trip)
+                return self._exchange(script.by_sha + arguments, None)
             return self._send_script(script.by_sha + arguments, writing, resends)
         except NO_SCRIPT_ERRORS:
             self._detected.script_missing(script.by_sha)  # after a restart or failover: ask again
@@ -274,7 +276,7 @@ class FastTransport:
 
     def _send_script(self, frame: bytes, writing: str | None, resends: Resends | None) -> Any:
         if writing is None:
-            return self._fast.exchange(frame, None, self._twin, self._round_trip)
+            return self._exchange(frame, None)
         (reply,) = self._run_write(writing, (frame,), resends)
         return reply
 
@@ -292,14 +294,14 @@ class FastTransport:
         """The replies to ``frames``, sent in one round trip with a ``WAIT`` after them when asked."""
         if self._wait is None:
             if len(frames) == 1:
-                return [self._fast.exchange(frames[0], resends, self._twin, self._round_trip)]
+                return [self._exchange(frames[0], resends)]
             return self._fast.execute_pipelined(frames, resends)
         replies = self._fast.execute_pipelined((*frames, self._wait.frame), resends)
         self._wait.check(replies.pop(), key)
         return replies
 
     def exists(self, key: str) -> bool:
-        return bool(self._fast.exchange(self._codec.frame_exists(key), None, self._twin, self._round_trip))
+        return bool(self._exchange(self._codec.frame_exists(key), None))
 
     def touch(self, key: str, expire_ms: int | None = None) -> bool:
         if expire_ms is not None:

@@ -24,23 +24,28 @@ class Kept:
     same answer for about three times the cost.
     """
 
-    __slots__ = ("buffer", "connection", "error_reply", "fd", "has_data", "poller", "sock")
+    __slots__ = ("connection", "error_reply", "exchanged", "poller", "sock")
 
     def __init__(self, connection: Any) -> None:
         self.connection = connection
         self.sock: Any = getattr(connection, "_sock", None)
         self.poller: Any = None
-        self.buffer: bytearray | None = None  # the parser's, when FastPath.exchange may read on it
+        #: (the socket's sendall, recv_into and fd, the parser's buffer, its reader's has_data) when
+        #: FastPath.exchange may read on it: bound once, not looked up on every call
+        self.exchanged: tuple[Any, ...] | None = None
         if _HAS_POLL and self.sock is not None:
             self.poller = select.poll()
             self.poller.register(self.sock, select.POLLIN)  # POLLHUP and POLLERR always count
             self.error_reply = exchangeable(connection)
             if self.error_reply is not None:  # fixed until the socket changes, and with it this _Kept
                 parser = connection._parser
-                self.buffer, self.has_data, self.fd = (
+                sock = self.sock
+                self.exchanged = (
+                    sock.sendall,
+                    sock.recv_into,
+                    sock.fileno(),
                     parser._buffer,
                     parser._reader.has_data,
-                    self.sock.fileno(),
                 )
 
     def replace_if_stale(self) -> None:

@@ -215,7 +215,14 @@ def test_exchange_idle_sends_nothing_unless_the_connection_is_idle_and_in_step(t
             if why == "idle":
                 theirs.sendall(b"+PONG\r\n")  # the reply, already there: readable, so not idle
             result = twin.exchange_idle(
-                ours, ours.fileno(), b"PING\r\n", bytearray(16), lambda why=why: why == "reader holds bytes"
+                (
+                    ours.sendall,
+                    ours.recv_into,
+                    ours.fileno(),
+                    bytearray(16),
+                    lambda why=why: why == "reader holds bytes",
+                ),
+                b"PING\r\n",
             )
             assert result is twin.NOT_STARTED
             theirs.setblocking(False)
@@ -227,5 +234,12 @@ def test_exchange_idle_sends_nothing_unless_the_connection_is_idle_and_in_step(t
                 target=lambda theirs=theirs: (theirs.recv(100), theirs.sendall(b":7\r\n"))
             )
             answer.start()
-            assert twin.exchange_idle(ours, ours.fileno(), b"PING\r\n", bytearray(16), lambda: False) == 7
+            assert (
+                twin.exchange_idle(
+                    (ours.sendall, ours.recv_into, ours.fileno(), bytearray(16), lambda: False), b"PING\r\n"
+                )
+                == 7
+            )
+            with pytest.raises(TypeError):
+                twin.exchange_idle((ours.sendall, ours.fileno()), b"PING\r\n")
             answer.join()
