@@ -24,7 +24,7 @@ from ..transport.base import SlidingReply, Transport
 from .checks import require_bytes
 from .hashed_keys import MOVE_ROUNDS
 from .results import SlidingRead
-from .stats import COUNTED_ERRORS, StoreStats, counted_failure, counting_errors
+from .stats import COUNTED_ERRORS, FOLD_AT, StoreStats, counted_failure, counting_errors
 
 if TYPE_CHECKING:
     from ..cache.cached_reads import CachedReads
@@ -145,7 +145,14 @@ class PayloadMixin:
                 reply = self._transport.read_sliding(handle, touch_below_ms)
             except COUNTED_ERRORS as error:
                 raise counted_failure(self._stats, handle, error)  # noqa: B904  # as counting_errors raises
-            self._stats.read(None if reply[0] is None else len(reply[0]), reply[2])
+            payload = reply[0]
+            if payload is None or reply[2]:
+                self._stats.read(None if payload is None else len(payload), reply[2])
+            else:  # a hit that slid nothing, every request's: StoreStats.read without its frame
+                sizes = self._stats.hit_sizes
+                sizes.append(len(payload))
+                if len(sizes) >= FOLD_AT:
+                    self._stats.fold()
         if reply[0] is None:
             older = self._older(key)
             for _ in range(MOVE_ROUNDS if older else 0):

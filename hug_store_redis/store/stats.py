@@ -80,11 +80,11 @@ class StoreStats:
         "_lock",
         "_misses",
         "_peeks",
-        "_read_sizes",
         "_sizes",
         "_tallies",
         "_touches",
         "_write_sizes",
+        "hit_sizes",
     )
 
     def __init__(self) -> None:
@@ -93,7 +93,9 @@ class StoreStats:
         self._tallies = {field: itertools.count() for field in TALLIES}
         self._misses = self._tallies["misses"]
         self._touches = self._tallies["touches"]
-        self._read_sizes: list[int] = []  # sizes of reads not yet in hits and bytes_in
+        self.hit_sizes: list[int] = []
+        """Sizes of reads not yet in hits and bytes_in. A caller on every request may append a
+        hit's size here itself, and ``fold`` once it holds ``FOLD_AT``: ``read`` without its frame."""
         self._write_sizes: list[int] = []  # sizes of writes not yet in writes, bytes_out, _sizes
         self._listed_attempts: list[int] = []  # write_attempts not yet in _attempts
         self._peeks = 0  # values snapshot() took from each tally to read it
@@ -106,18 +108,22 @@ class StoreStats:
         if size is None:
             next(self._misses)
             return
-        sizes = self._read_sizes
+        sizes = self.hit_sizes
         sizes.append(size)
         if touched:
             next(self._touches)
         if len(sizes) >= FOLD_AT:
-            with self._lock:
-                self._fold()
+            self.fold()
+
+    def fold(self) -> None:
+        """Add the listed sizes into the totals now (else a snapshot does)."""
+        with self._lock:
+            self._fold()
 
     def _fold(self) -> None:
         """Add the listed sizes into the totals; under the lock. Another thread's ``append``
         lands after the ``count`` taken here, so it stays for the next fold."""
-        sizes = self._read_sizes
+        sizes = self.hit_sizes
         count = len(sizes)
         self._counts["hits"] += count
         self._counts["bytes_in"] += sum(sizes[:count])
