@@ -200,8 +200,8 @@ class FastPath:
         ``exchangeable``, or whose reader or socket holds bytes (``NOT_STARTED``, nothing sent).
         """
         execute = self.execute
-        if twin is None or not self._keeps_connections:
-            return functools.partial(execute, round_trip=round_trip)
+        if twin is None or not self._keeps_connections:  # the pure twin: execute itself, no wrapper
+            return execute if round_trip is None else functools.partial(execute, round_trip=round_trip)
         pop, append = self._idle.pop, self._idle.append  # the list is cleared, never replaced
         exchange_idle, handoff, not_started = twin.exchange_idle, twin.Handoff, twin.NOT_STARTED
         handed_off = self._handed_off
