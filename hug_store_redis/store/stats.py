@@ -4,7 +4,6 @@ import bisect
 import functools
 import itertools
 import threading
-from array import array
 from collections.abc import Callable
 from typing import Concatenate, NamedTuple, ParamSpec, Protocol, TypeVar
 
@@ -27,12 +26,12 @@ FIELDS = (
     "bytes_out",
 )
 SIZED = ("hits", "writes", "bytes_in", "bytes_out")
-"""Fields that go up together with a size, through the arrays of sizes ``StoreStats`` folds."""
+"""Fields that go up together with a size, through the lists of sizes ``StoreStats`` folds."""
 TALLIES = tuple(field for field in FIELDS if field not in SIZED)
 """Fields that only ever go up by one, through ``count``: no lock."""
 FOLD_AT = 64
 """Sizes kept (of reads, of writes) before they are folded into the totals (under the lock):
-the lock's cost shared by 64 calls, and at most 512 bytes held per list."""
+the lock's cost shared by 64 calls, and a few kilobytes held at most."""
 CACHE_FIELDS = {
     "cache_hits": "hits",
     "cache_misses": "misses",
@@ -69,7 +68,7 @@ class StoreStats:
     A ``+=`` shared between threads can lose counts, and a lock around it cost half of a
     read's counting, so no call on the way of a request takes one. The one-step tallies are
     ``next()`` on an ``itertools.count``, a single C call that holds the GIL throughout, so
-    no increment is ever lost. Reads and writes put their sizes on an array (``append``, one C
+    no increment is ever lost. Reads and writes put their sizes on a list (``append``, one C
     call), which ``_fold`` adds into the totals and the size histogram, under the lock,
     every ``FOLD_AT`` sizes and for every snapshot.
     """
@@ -95,11 +94,11 @@ class StoreStats:
         self._tallies = {field: itertools.count() for field in TALLIES}
         self._misses = self._tallies["misses"]
         self._touches = self._tallies["touches"]
-        self.hit_sizes = array("q")
+        self.hit_sizes: list[int] = []
         """Sizes of reads not yet in hits and bytes_in. A caller on every request may append a
         hit's size here itself, and ``fold`` once it holds ``FOLD_AT``: ``read`` without its frame."""
-        self._write_sizes = array("q")  # sizes of writes not yet in writes, bytes_out, _sizes
-        self._listed_attempts = array("q")  # write_attempts not yet in _attempts
+        self._write_sizes: list[int] = []  # sizes of writes not yet in writes, bytes_out, _sizes
+        self._listed_attempts: list[int] = []  # write_attempts not yet in _attempts
         self._peeks = 0  # values snapshot() took from each tally to read it
         self._sizes = [0] * (len(WRITE_SIZE_BOUNDS) + 1)  # the sum is bytes_out
         self._attempts = [0] * (len(WRITE_ATTEMPT_BOUNDS) + 1)
