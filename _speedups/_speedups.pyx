@@ -38,6 +38,8 @@ cdef dict _DUMPS_OPTIONS = {"ensure_ascii": True, "escape_forward_slashes": Fals
 
 
 cdef inline bytes _encode_key(str text):
+    if PyUnicode_IS_COMPACT_ASCII(text):  # every session id: its bytes are the text's own
+        return PyBytes_FromStringAndSize(<char*>PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text))
     return PyUnicode_AsEncodedString(text, "utf-8", "surrogatepass")
 
 
@@ -554,8 +556,242 @@ cdef class Codec:
             _SET if self.expiration is None else _SET_EX, key_bytes, <bytes>payload, self._ex_arguments
         )
 
+    cpdef bytes frame_keyed(self, bytes head, key, bytes tail=b"", tuple arguments=()):
+        cdef bytes key_bytes = self._key_bytes(key)
+        cdef bytes frame
+        cdef char* target
+        cdef Py_ssize_t at, total, key_size
+        cdef object argument
+        if not arguments:
+            return self._frame(head, key_bytes, None, tail)
+        for argument in arguments:  # all checked before any size is taken
+            if type(argument) is not bytes:
+                raise TypeError(f"arguments must be bytes, not {type(argument).__name__}")
+        key_size = PyBytes_GET_SIZE(self._prefix) + PyBytes_GET_SIZE(key_bytes)
+        total = PyBytes_GET_SIZE(head) + _bulk_size(key_size) + PyBytes_GET_SIZE(tail)
+        for argument in arguments:
+            total += _bulk_size(PyBytes_GET_SIZE(<bytes>argument))
+        frame = PyBytes_FromStringAndSize(NULL, total)
+        target = PyBytes_AS_STRING(frame)
+        at = _put(target, 0, head)
+        at = _put_length(target, at, key_size)
+        at = _put(target, at, self._prefix)
+        at = _put(target, at, key_bytes)
+        at = _put_crlf(target, at)
+        at = _put(target, at, tail)
+        for argument in arguments:
+            at = _put_length(target, at, PyBytes_GET_SIZE(<bytes>argument))
+            at = _put(target, at, <bytes>argument)
+            at = _put_crlf(target, at)
+        if at != total:  # the sizes above and the writes here must agree, byte for byte
+            raise SystemError(f"frame size {at} != {total}")
+        return frame
+
     cpdef bytes frame_exists(self, key):
         return self._frame(_EXISTS, self._key_bytes(key), None, b"")
 
     cpdef bytes frame_delete(self, key):
         return self._frame(_DEL, self._key_bytes(key), None, b"")
+
+
+# ---------------------------------------------------------------------------------------------
+# Replies read in C: the fast path's exchange (one frame sent, one simple reply parsed).
+# The specification is ``_codec_py.parse_reply`` / ``_codec_py.exchange``; this section is
+# self-contained so that other sections can be merged around it.
+# ---------------------------------------------------------------------------------------------
+
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.ref cimport Py_INCREF
+from libc.string cimport memchr
+
+
+cdef extern from "<poll.h>" nogil:
+    struct pollfd:
+        int fd
+        short events
+        short revents
+    int poll(pollfd* fds, unsigned long nfds, int timeout)
+    short POLLIN
+
+# Longest integer taken here: 18 digits always fit a long long; longer ones go to hiredis.
+cdef Py_ssize_t _MAX_DIGITS = 18
+
+
+class Handoff:
+    """What ``exchange`` did not finish: the caller hands it to the connection's own parser.
+
+    ``sent`` is False when ``sendall`` raised ``error``; otherwise ``error`` is what
+    ``recv_into`` raised (None when it returned) and ``received`` the bytes it left in the
+    buffer, which are not a whole simple reply.
+    """
+
+    __slots__ = ("error", "received", "sent")
+
+    def __init__(self, error, sent, received):
+        self.error = error
+        self.sent = sent
+        self.received = received
+
+
+cdef object _NOT_SIMPLE = object()
+NOT_SIMPLE = _NOT_SIMPLE
+
+
+cdef inline Py_ssize_t _line_end(const char* data, Py_ssize_t at, Py_ssize_t size):
+    """Where the line starting at ``at`` ends (its CR, followed by LF), or -1."""
+    if at >= size:
+        return -1
+    cdef const char* found = <const char*>memchr(data + at, 13, <size_t>(size - at))
+    if found == NULL:
+        return -1
+    cdef Py_ssize_t end = found - data
+    if end + 1 >= size or data[end + 1] != 10:
+        return -1
+    return end
+
+
+cdef inline bint _number(const char* data, Py_ssize_t start, Py_ssize_t end, long long* value):
+    """A decimal in hiredis's canonical form (no sign but a leading minus, no leading zero,
+    no "-0"), of at most 18 digits."""
+    cdef bint negative = False
+    cdef long long result = 0
+    cdef char digit
+    if start < end and data[start] == 45:  # "-"
+        negative = True
+        start += 1
+    if end - start < 1 or end - start > _MAX_DIGITS:
+        return False
+    if data[start] == 48 and (end - start > 1 or negative):  # a leading "0", or "-0"
+        return False
+    while start < end:
+        digit = data[start]
+        if digit < 48 or digit > 57:
+            return False
+        result = result * 10 + (digit - 48)
+        start += 1
+    value[0] = -result if negative else result
+    return True
+
+
+cdef object _item(const char* data, Py_ssize_t* at, Py_ssize_t size, bint nested):
+    """One bulk string, integer, simple string or null at ``at[0]``, moving past it; with
+    ``nested`` False also a flat array of them. ``_NOT_SIMPLE`` for anything else, or when
+    the bytes end first."""
+    cdef Py_ssize_t start = at[0]
+    cdef Py_ssize_t end = _line_end(data, start + 1, size)
+    cdef long long number
+    cdef Py_ssize_t index
+    cdef char kind
+    cdef list items
+    cdef object item
+    if end < 0:
+        return _NOT_SIMPLE
+    kind = data[start]
+    if kind == 36:  # "$" bulk string
+        if end - start == 3 and data[start + 1] == 45 and data[start + 2] == 49:  # "$-1": nil
+            at[0] = end + 2
+            return None
+        if not _number(data, start + 1, end, &number) or number < 0:
+            return _NOT_SIMPLE
+        if end + 2 + number + 2 > size or data[end + 2 + number] != 13 or data[end + 3 + number] != 10:
+            return _NOT_SIMPLE
+        at[0] = end + 4 + number
+        return PyBytes_FromStringAndSize(data + end + 2, <Py_ssize_t>number)
+    if kind == 58:  # ":" integer
+        if not _number(data, start + 1, end, &number):
+            return _NOT_SIMPLE
+        at[0] = end + 2
+        return number
+    if kind == 43:  # "+" simple string
+        at[0] = end + 2
+        return PyBytes_FromStringAndSize(data + start + 1, end - start - 1)
+    if kind == 95:  # "_" RESP3 null
+        if end != start + 1:
+            return _NOT_SIMPLE
+        at[0] = end + 2
+        return None
+    if kind == 42 and not nested:  # "*" array
+        if end - start == 3 and data[start + 1] == 45 and data[start + 2] == 49:  # "*-1": nil
+            at[0] = end + 2
+            return None
+        if not _number(data, start + 1, end, &number) or number < 0 or number > size:
+            return _NOT_SIMPLE
+        at[0] = end + 2
+        items = PyList_New(<Py_ssize_t>number)  # slots left empty on the way out are NULL: safe
+        for index in range(<Py_ssize_t>number):
+            item = _item(data, at, size, True)
+            if item is _NOT_SIMPLE:
+                return _NOT_SIMPLE
+            Py_INCREF(item)  # PyList_SET_ITEM steals a reference
+            PyList_SET_ITEM(items, index, item)
+        return items
+    return _NOT_SIMPLE  # errors, push frames, RESP3's other types, nested arrays: hiredis's
+
+
+cpdef object parse_reply(object buffer, Py_ssize_t size):
+    """The reply in ``buffer[:size]`` as hiredis (without decoding) parses it, when it is
+    exactly one simple reply; else ``NOT_SIMPLE``."""
+    cdef const unsigned char[:] view = buffer
+    cdef Py_ssize_t at = 0
+    if size <= 0 or size > view.shape[0]:
+        return _NOT_SIMPLE
+    value = _item(<const char*>&view[0], &at, size, False)
+    if at != size:
+        return _NOT_SIMPLE
+    return value
+
+
+cdef object _exchange(object sendall, object recv_into, bytes frame, bytearray buffer):
+    cdef Py_ssize_t received
+    cdef Py_ssize_t at = 0
+    try:
+        sendall(frame)
+    except BaseException as error:
+        return Handoff(error, False, 0)
+    try:
+        received = recv_into(buffer)
+    except BaseException as error:
+        return Handoff(error, True, 0)
+    if received <= 0 or received > PyByteArray_GET_SIZE(buffer):
+        return Handoff(None, True, received if received > 0 else 0)
+    value = _item(PyByteArray_AS_STRING(buffer), &at, received, False)
+    if value is _NOT_SIMPLE or at != received:
+        return Handoff(None, True, received)
+    return value
+
+
+def exchange(sock, bytes frame, bytearray buffer):
+    """``frame`` sent with ``sock.sendall``, one ``recv_into(buffer)``, its simple reply parsed;
+    a ``Handoff`` for anything else (a failure, an error reply, a push frame, a partial reply,
+    bytes beyond the reply)."""
+    return _exchange(sock.sendall, sock.recv_into, frame, buffer)
+
+
+cdef object _NOT_STARTED = object()
+NOT_STARTED = _NOT_STARTED
+
+
+def exchange_idle(tuple connection, bytes frame):
+    """``exchange`` on an idle kept ``connection``, ``(its socket's sendall, recv_into and file
+    descriptor, the parser's buffer, its reader's has_data)``: ``NOT_STARTED``, with nothing
+    sent, when the reader holds bytes (``has_data()``) or the socket is readable (the server
+    closed it, or sent something unasked): the caller's general path then checks it."""
+    if len(connection) != 5:
+        raise TypeError("connection must be (sendall, recv_into, file descriptor, buffer, has_data)")
+    sendall, recv_into, fd, buffer, has_data = connection
+    return _exchange_idle(sendall, recv_into, fd, frame, buffer, has_data)
+
+
+cdef object _exchange_idle(
+    object sendall, object recv_into, int fd, bytes frame, bytearray buffer, object has_data
+):
+    cdef pollfd polled
+    if has_data():
+        return _NOT_STARTED
+    polled.fd = fd
+    polled.events = POLLIN
+    polled.revents = 0
+    if poll(&polled, 1, 0) != 0:  # readable, hung up, in error, or poll failed
+        return _NOT_STARTED
+    return _exchange(sendall, recv_into, frame, buffer)

@@ -16,8 +16,9 @@ Store calls (small session, ``benchmarks/test_bench_store.py``'s data):
   on a plain ``redis.Redis`` (hiredis), what a hand-written store does;
 - ``store-get-*``, ``store-set-*``: ``RedisStore.get`` / ``set`` per codec twin (fast path);
 - ``store-read-sliding-cython``: the middleware's session read alone (``sliding_reader(60)``,
-  the READ_AND_TOUCH script, no touch due); ``fast-path-get``: ``FastPath.execute`` of a framed
-  GET, the transport's share of ``store.get``.
+  the READ_AND_TOUCH script, no touch due); ``fast-path-get``: a framed GET through the
+  fast path as the store's read sends it (``FastPath.exchanger``: the compiled twin's
+  ``exchange``), the transport's share of ``store.get``.
 
 Requests (``benchmarks/test_bench_middleware.py``'s app: ``/read`` and ``/modify``):
 - ``no-sessions``: ``/read`` without middleware; ``no-sessions-modify``: a handler that
@@ -164,9 +165,9 @@ def store_call(variant: str, port: int) -> Callable[[], Any]:
     if variant == "store-read-sliding-cython":
         read = store.sliding_reader(60)  # the middleware's read, touch_after=60: no touch due
         return lambda: read("raw")
-    if variant == "fast-path-get":
-        fast, frame = store._transport._fast, store.codec.frame_get("raw")  # type: ignore[attr-defined]
-        return lambda: fast.execute(frame)
+    if variant == "fast-path-get":  # as the store's read calls it (the compiled twin's exchange)
+        exchange, frame = store._transport._exchange, store.codec.frame_get("raw")  # type: ignore[attr-defined]
+        return lambda: exchange(frame, None)
     if operation == "get":
         return lambda: store.get("raw")
     return lambda: store.set("raw", DATA)

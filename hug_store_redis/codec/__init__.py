@@ -7,12 +7,13 @@ either twin (``tests/support/twins.py``).
 import importlib
 import os
 import sys
+from types import ModuleType
 from typing import cast
 
 from . import _codec_py
 from ._codec_py import is_session_id
 
-__all__ = ["IMPLEMENTATION", "NO_EXTENSIONS", "Codec", "TwinCodec", "is_session_id"]
+__all__ = ["IMPLEMENTATION", "NO_EXTENSIONS", "Codec", "TwinCodec", "compiled_twin_of", "is_session_id"]
 
 NO_EXTENSIONS = os.environ.get("HUG_STORE_REDIS_NO_EXTENSIONS", "") not in ("", "0")
 _COMPILED = f"{__package__}._speedups"
@@ -34,3 +35,14 @@ if not NO_EXTENSIONS and sys.implementation.name == "cpython":
     else:
         Codec = cast("type[_codec_py.Codec]", _speedups.Codec)
         IMPLEMENTATION = "cython"
+
+
+def compiled_twin_of(codec: object) -> ModuleType | None:
+    """The compiled twin's module when ``codec`` is its ``Codec``, else None.
+
+    The fast path reads simple replies with that module's ``exchange`` (in C); a store on
+    the pure twin keeps redis-py's parser, whose results ``exchange`` reproduces.
+    """
+    if type(codec).__module__ != _COMPILED:
+        return None
+    return sys.modules[_COMPILED]

@@ -14,6 +14,12 @@ from typing import Any
 import ujson
 
 from ..errors import CorruptSessionError
+from ._replies_py import NOT_SIMPLE as NOT_SIMPLE  # the reply section (_replies_py.py), as both twins name it
+from ._replies_py import NOT_STARTED as NOT_STARTED
+from ._replies_py import Handoff as Handoff
+from ._replies_py import exchange as exchange
+from ._replies_py import exchange_idle as exchange_idle
+from ._replies_py import parse_reply as parse_reply
 from .wire import bulk as _bulk
 
 #: Deeper values are refused on write (and circular ones land here too); ujson reads
@@ -335,6 +341,19 @@ class Codec:
             raise TypeError(f"payload must be bytes, not {type(payload).__name__}")
         head = _SET if self._expiration is None else _SET_EX
         return head + _bulk(self.namespaced_key(key)) + _bulk(payload) + self._ex_arguments
+
+    def frame_keyed(
+        self, head: bytes, key: str, tail: bytes = b"", arguments: tuple[bytes, ...] = ()
+    ) -> bytes:
+        """A command framed around its one key: ``head`` (the count, the name and what comes
+        before the key), the namespaced key as a bulk string, ``tail`` (already framed), then
+        each of ``arguments`` as a bulk string. For scripts, whose frame would cost more to
+        assemble in Python than the rest of the call."""
+        key_bytes = self.namespaced_key(key)
+        for argument in arguments:  # all checked before anything is framed
+            if type(argument) is not bytes:
+                raise TypeError(f"arguments must be bytes, not {type(argument).__name__}")
+        return head + _bulk(key_bytes) + tail + b"".join(_bulk(argument) for argument in arguments)
 
     def frame_exists(self, key: str) -> bytes:
         return _EXISTS + _bulk(self.namespaced_key(key))

@@ -14,7 +14,7 @@ from ..codec.wire import as_bytes
 from ..transport.base import Transport
 from .checks import require_bytes, require_expiry
 from .results import GONE, WRITTEN, WriteOutcome, WriteStatus
-from .stats import StoreStats, counting_errors
+from .stats import COUNTED_ERRORS, StoreStats, counted_failure, counting_errors
 
 
 class ConditionalWritesMixin:
@@ -22,6 +22,9 @@ class ConditionalWritesMixin:
 
     _transport: Transport
     _stats: StoreStats
+    _cached: object | None
+    hashed_keys: bool
+    encrypted: bool
     _handle: Callable[[str], str]
     _older: Callable[[str], tuple[str, ...]]
     _seal: Callable[[bytes, str], bytes]
@@ -34,7 +37,6 @@ class ConditionalWritesMixin:
             self, key: str, handle: str, expected: bytes, stored: bytes, expire_s: int | None = None
         ) -> WriteOutcome: ...
 
-    @counting_errors
     def compare_and_set(
         self, key: str, expected_payload: bytes | str, payload: bytes, *, expire_s: int | None = None
     ) -> WriteOutcome:
@@ -48,19 +50,22 @@ class ConditionalWritesMixin:
         a session whose ``max_lifetime`` ends sooner. Under ``key_secrets``, a session found
         only under an older secret moves to the newest (``key_moves.py``).
         """
-        require_bytes(payload)
-        require_expiry(expire_s)
-        if isinstance(expected_payload, str):
-            expected_payload = as_bytes(expected_payload)
-        require_bytes(expected_payload)
-        handle = self._handle(key)
-        stored = self._seal(payload, key)
-        outcome = self._compare_and_set(handle, expected_payload, stored, expire_s)
-        if outcome is GONE and self._older(key):
-            return self._move(key, handle, expected_payload, stored, expire_s)
-        if not stored and outcome is WRITTEN:  # an interrupted move can leave an older copy:
-            self._drop_older(key)  # an emptied session must not come back from it
-        return outcome
+        try:  # counted as counting_errors counts, inline: every session write comes here
+            require_bytes(payload)
+            require_expiry(expire_s)
+            if isinstance(expected_payload, str):
+                expected_payload = as_bytes(expected_payload)
+            require_bytes(expected_payload)
+            handle = self._handle(key) if self.hashed_keys else key
+            stored = self._seal(payload, key) if self.encrypted else payload
+            outcome = self._compare_and_set(handle, expected_payload, stored, expire_s)
+            if outcome is GONE and self._older(key):
+                return self._move(key, handle, expected_payload, stored, expire_s)
+            if not stored and outcome is WRITTEN:  # an interrupted move can leave an older copy:
+                self._drop_older(key)  # an emptied session must not come back from it
+            return outcome
+        except COUNTED_ERRORS as error:
+            raise counted_failure(self._stats, key, error)  # noqa: B904  # as counting_errors raises
 
     def _compare_and_set(
         self, handle: str, expected: bytes, stored: bytes, expire_s: int | None = None
@@ -71,7 +76,8 @@ class ConditionalWritesMixin:
             current = self._transport.read_bytes(handle)  # its bytes, as a bytes client gets them
             reply = 0 if current is None else current
         finally:
-            self._forget(handle)
+            if self._cached is not None:
+                self._forget(handle)
         if isinstance(reply, int):
             if reply == 0:
                 return GONE

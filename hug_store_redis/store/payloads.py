@@ -24,7 +24,7 @@ from ..transport.base import SlidingReply, Transport
 from .checks import require_bytes
 from .hashed_keys import MOVE_ROUNDS
 from .results import SlidingRead
-from .stats import StoreStats, counting_errors
+from .stats import COUNTED_ERRORS, FOLD_AT, StoreStats, counted_failure, counting_errors
 
 if TYPE_CHECKING:
     from ..cache.cached_reads import CachedReads
@@ -34,6 +34,7 @@ class PayloadMixin:
     """``RedisStore``'s payload-level reads and writes, through its transport and cache."""
 
     expiration: int | None
+    hashed_keys: bool
     _transport: Transport
     _stats: StoreStats
     _cached: "CachedReads | None"
@@ -130,7 +131,7 @@ class PayloadMixin:
         return payload, -2 if payload is None else self.expiration * 1000, payload is not None
 
     def _read_sliding_below(self, touch_below_ms: int, key: str) -> SlidingReply:
-        handle = self._handle(key)
+        handle = self._handle(key) if self.hashed_keys else key  # without key_secrets the id itself
         cached = self._cached
         if cached is not None:
             hit = cached.hit_sliding(handle, touch_below_ms)
@@ -138,7 +139,20 @@ class PayloadMixin:
                 if hit[2] and self._stale(hit[0]):
                     return self._renewed(key, handle, hit[0]), hit[1], True
                 return hit
-        reply = self._read_sliding(handle, touch_below_ms)
+            reply = self._read_sliding(handle, touch_below_ms)
+        else:  # _read_sliding inline: the read every request without a local cache makes
+            try:
+                reply = self._transport.read_sliding(handle, touch_below_ms)
+            except COUNTED_ERRORS as error:
+                raise counted_failure(self._stats, handle, error)  # noqa: B904  # as counting_errors raises
+            payload = reply[0]
+            if payload is None or reply[2]:
+                self._stats.read(None if payload is None else len(payload), reply[2])
+            else:  # a hit that slid nothing, every request's: StoreStats.read without its frame
+                sizes = self._stats.hit_sizes
+                sizes.append(len(payload))
+                if len(sizes) >= FOLD_AT:
+                    self._stats.fold()
         if reply[0] is None:
             older = self._older(key)
             for _ in range(MOVE_ROUNDS if older else 0):
@@ -153,13 +167,16 @@ class PayloadMixin:
             return self._renewed(key, handle, reply[0]), reply[1], True
         return reply
 
-    @counting_errors
     def _read_sliding(self, handle: str, touch_below_ms: int) -> SlidingReply:
+        """Counted as ``counting_errors`` counts, inline: the read every request makes."""
         cached = self._cached
-        if cached is None:
-            reply = self._transport.read_sliding(handle, touch_below_ms)
-        else:
-            reply = cached.miss(handle, touch_below_ms)
+        try:
+            if cached is None:
+                reply = self._transport.read_sliding(handle, touch_below_ms)
+            else:
+                reply = cached.miss(handle, touch_below_ms)
+        except COUNTED_ERRORS as error:
+            raise counted_failure(self._stats, handle, error)  # noqa: B904  # as counting_errors raises
         payload = reply[0]
         self._stats.read(None if payload is None else len(payload), reply[2])
         return reply

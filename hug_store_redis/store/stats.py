@@ -25,10 +25,13 @@ FIELDS = (
     "bytes_in",
     "bytes_out",
 )
-SIZED = ("hits", "misses", "touches", "writes", "creates", "bytes_in", "bytes_out")
-"""Fields that ``read`` and ``write`` update together, under the lock."""
+SIZED = ("hits", "writes", "bytes_in", "bytes_out")
+"""Fields that go up together with a size, through the lists of sizes ``StoreStats`` folds."""
 TALLIES = tuple(field for field in FIELDS if field not in SIZED)
 """Fields that only ever go up by one, through ``count``: no lock."""
+FOLD_AT = 64
+"""Sizes kept (of reads, of writes) before they are folded into the totals (under the lock):
+the lock's cost shared by 64 calls, and a few kilobytes held at most."""
 CACHE_FIELDS = {
     "cache_hits": "hits",
     "cache_misses": "misses",
@@ -62,19 +65,40 @@ class Histogram(NamedTuple):
 class StoreStats:
     """Totals since the store was created.
 
-    Reads and writes add sizes too, so they take one uncontended lock (about 0.4 µs
-    against a 40 µs round trip); a ``+=`` without it can lose counts between threads.
-    The one-step tallies skip the lock: ``next()`` on an ``itertools.count`` is a single C
-    call that holds the GIL throughout, so no increment is ever lost, and the middleware's
-    skipped write, which has no round trip to hide behind, costs almost nothing.
+    A ``+=`` shared between threads can lose counts, and a lock around it cost half of a
+    read's counting, so no call on the way of a request takes one. The one-step tallies are
+    ``next()`` on an ``itertools.count``, a single C call that holds the GIL throughout, so
+    no increment is ever lost. Reads and writes put their sizes on a list (``append``, one C
+    call), which ``_fold`` adds into the totals and the size histogram, under the lock,
+    every ``FOLD_AT`` sizes and for every snapshot.
     """
 
-    __slots__ = ("_attempts", "_attempts_sum", "_counts", "_lock", "_peeks", "_sizes", "_tallies")
+    __slots__ = (
+        "_attempts",
+        "_attempts_sum",
+        "_counts",
+        "_listed_attempts",
+        "_lock",
+        "_misses",
+        "_peeks",
+        "_sizes",
+        "_tallies",
+        "_touches",
+        "_write_sizes",
+        "hit_sizes",
+    )
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts = dict.fromkeys(FIELDS, 0)  # the tallies' entries are filled in by snapshot()
         self._tallies = {field: itertools.count() for field in TALLIES}
+        self._misses = self._tallies["misses"]
+        self._touches = self._tallies["touches"]
+        self.hit_sizes: list[int] = []
+        """Sizes of reads not yet in hits and bytes_in. A caller on every request may append a
+        hit's size here itself, and ``fold`` once it holds ``FOLD_AT``: ``read`` without its frame."""
+        self._write_sizes: list[int] = []  # sizes of writes not yet in writes, bytes_out, _sizes
+        self._listed_attempts: list[int] = []  # write_attempts not yet in _attempts
         self._peeks = 0  # values snapshot() took from each tally to read it
         self._sizes = [0] * (len(WRITE_SIZE_BOUNDS) + 1)  # the sum is bytes_out
         self._attempts = [0] * (len(WRITE_ATTEMPT_BOUNDS) + 1)
@@ -82,25 +106,55 @@ class StoreStats:
 
     def read(self, size: int | None, touched: bool = False) -> None:
         """A read that found ``size`` bytes, or nothing (None), and restarted the expiry or not."""
+        if size is None:
+            next(self._misses)
+            return
+        sizes = self.hit_sizes
+        sizes.append(size)
+        if touched:
+            next(self._touches)
+        if len(sizes) >= FOLD_AT:
+            self.fold()
+
+    def fold(self) -> None:
+        """Add the listed sizes into the totals now (else a snapshot does)."""
         with self._lock:
-            if size is None:
-                self._counts["misses"] += 1
-            else:
-                self._counts["hits"] += 1
-                self._counts["bytes_in"] += size
-                if touched:
-                    self._counts["touches"] += 1
+            self._fold()
+
+    def _fold(self) -> None:
+        """Add the listed sizes into the totals; under the lock. Another thread's ``append``
+        lands after the ``count`` taken here, so it stays for the next fold."""
+        sizes = self.hit_sizes
+        count = len(sizes)
+        self._counts["hits"] += count
+        self._counts["bytes_in"] += sum(sizes[:count])
+        del sizes[:count]
+        sizes = self._write_sizes
+        count = len(sizes)
+        written = sizes[:count]
+        del sizes[:count]
+        self._counts["writes"] += count
+        self._counts["bytes_out"] += sum(written)
+        for size in written:
+            self._sizes[bisect.bisect_left(WRITE_SIZE_BOUNDS, size)] += 1
+        listed = self._listed_attempts
+        count = len(listed)
+        attempts = listed[:count]
+        del listed[:count]
+        self._attempts_sum += sum(attempts)
+        for attempt in attempts:
+            self._attempts[bisect.bisect_left(WRITE_ATTEMPT_BOUNDS, attempt)] += 1
 
     def touched(self) -> None:
         """An expiry restarted without a read the caller waited for (the local cache's background touch)."""
-        with self._lock:
-            self._counts["touches"] += 1
+        next(self._touches)
 
     def write(self, size: int) -> None:
-        with self._lock:
-            self._counts["writes"] += 1
-            self._counts["bytes_out"] += size
-            self._sizes[bisect.bisect_left(WRITE_SIZE_BOUNDS, size)] += 1
+        sizes = self._write_sizes
+        sizes.append(size)
+        if len(sizes) >= FOLD_AT:
+            with self._lock:
+                self._fold()
 
     def created(self, created: bool, size: int) -> None:
         """A ``create``: a write and a create, or a conflict when the key was taken."""
@@ -108,14 +162,15 @@ class StoreStats:
             self.count("conflicts")
             return
         self.write(size)
-        with self._lock:
-            self._counts["creates"] += 1
+        self.count("creates")
 
     def write_attempts(self, attempts: int) -> None:
         """Compare-and-set calls one session write took (1: no other writer got in between)."""
-        with self._lock:
-            self._attempts[bisect.bisect_left(WRITE_ATTEMPT_BOUNDS, attempts)] += 1
-            self._attempts_sum += attempts
+        listed = self._listed_attempts
+        listed.append(attempts)
+        if len(listed) >= FOLD_AT:
+            with self._lock:
+                self._fold()
 
     def counter(self, field: str) -> Callable[[], object]:
         """``count(field)`` as one C call, for a caller on every request."""
@@ -128,6 +183,7 @@ class StoreStats:
     def snapshot(self) -> dict[str, int]:
         """All fields; a tally is read by taking its next value, less the ones taken to read it."""
         with self._lock:
+            self._fold()
             counts = dict(self._counts)
             for field, tally in self._tallies.items():
                 counts[field] = next(tally) - self._peeks
@@ -145,6 +201,7 @@ class StoreStats:
     def histograms(self) -> dict[str, Histogram]:
         """``write_attempts`` (per session write through the middleware) and ``write_bytes`` (per write)."""
         with self._lock:
+            self._fold()
             return {
                 "write_attempts": Histogram(WRITE_ATTEMPT_BOUNDS, tuple(self._attempts), self._attempts_sum),
                 "write_bytes": Histogram(WRITE_SIZE_BOUNDS, tuple(self._sizes), self._counts["bytes_out"]),
@@ -173,16 +230,29 @@ def counting_errors(
     def counted(store: _S, key: str, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return method(store, key, *args, **kwargs)
-        except CLIENT_ERRORS as error:
-            store._stats.count("errors")
-            if isinstance(error, NotReplicatedError):
-                store._stats.count("replica_wait_failures")
-            raise
-        except UnicodeDecodeError as error:
-            store._stats.count("errors")
-            raise CorruptSessionError(key, f"invalid UTF-8 at byte {error.start}") from None
+        except COUNTED_ERRORS as error:
+            raise counted_failure(store._stats, key, error)  # noqa: B904  # the same error, or chained to nothing
 
     return counted
+
+
+COUNTED_ERRORS: tuple[type[BaseException], ...] = (*CLIENT_ERRORS, UnicodeDecodeError)
+"""What ``counting_errors`` counts (``counted_failure``)."""
+
+
+def counted_failure(stats: StoreStats, key: str, error: BaseException) -> BaseException:
+    """``error`` counted as ``counting_errors`` counts it, and what to raise for it: the error
+    itself, or for bytes a decoding client could not decode ``CorruptSessionError`` (chained
+    to nothing). For a hot path that catches ``COUNTED_ERRORS`` itself rather than pay the
+    decorator's frame."""
+    stats.count("errors")
+    if isinstance(error, UnicodeDecodeError):
+        corrupt = CorruptSessionError(key, f"invalid UTF-8 at byte {error.start}")
+        corrupt.__suppress_context__ = True
+        return corrupt
+    if isinstance(error, NotReplicatedError):
+        stats.count("replica_wait_failures")
+    return error
 
 
 def counting_failures(method: Callable[Concatenate[_S, _P], _R]) -> Callable[Concatenate[_S, _P], _R]:

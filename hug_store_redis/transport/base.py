@@ -206,12 +206,12 @@ def is_unknown_command(error: Exception) -> bool:
 
 class Resends:
     """Whether a write went to the server more than once: a retry after a lost reply (a
-    timeout, a dropped connection), so its first send may have run and left its bytes."""
+    timeout, a dropped connection), so its first send may have run and left its bytes.
 
-    __slots__ = ("happened",)
+    ``happened`` is a class attribute until a resend sets it on the instance: made once per
+    session write, an ``__init__`` cost more than the rest of it."""
 
-    def __init__(self) -> None:
-        self.happened = False
+    happened = False
 
     def counting(self, send: Callable[[], T]) -> Callable[[], T]:
         """``send``, noting every call after its first."""

@@ -10,11 +10,22 @@ is rare, is replayed through the connection's own method (``_raise_as_sent``,
 ``_raise_as_read``), so the caller gets the client's exception, message, log line and
 disconnect exactly as before; the error reply a read returns as a value raises as
 ``read_response`` raises it.
+
+A store on the compiled twin goes one step further (``exchanging``): the twin's
+``exchange`` sends the frame, reads once into the parser's own buffer and parses a simple
+reply in C, skipping redis-py's parser wrapper and hiredis's reader (about 8,000
+instructions). What it does not finish (an error reply, a push frame, a reply split across
+reads, bytes beyond it, a socket failure) goes to the connection's parser as if that had
+read those bytes itself (``handed_off``): the same values, exceptions and disconnects.
 """
 
+import socket
+from collections.abc import Callable
+from types import ModuleType
 from typing import Any, NoReturn
 
 import redis
+from redis._parsers.hiredis import _HiredisParser
 from redis.connection import AbstractConnection
 
 # Per connection family: its base class, whose two methods are the ones replaced, and the
@@ -66,6 +77,83 @@ def round_trip(connection: Any, frame: bytes) -> Any:
     if isinstance(reply, error_reply):
         raise reply
     return reply
+
+
+def exchanging(twin: ModuleType) -> Callable[[Any, bytes], Any]:
+    """``round_trip`` through ``twin.exchange`` (the compiled twin's) where it reads as hiredis.
+
+    Only on a plain TCP socket under redis-py's hiredis parser with nothing buffered in its
+    reader, on a connection that does not decode replies and has no health check; any other
+    connection gets ``round_trip``.
+    """
+    exchange = twin.exchange
+    handoff = twin.Handoff
+
+    def exchanged_round_trip(connection: Any, frame: bytes) -> Any:
+        error_reply = exchangeable(connection)
+        if error_reply is None or connection._parser._reader.has_data():
+            return round_trip(connection, frame)
+        reply = exchange(connection._sock, frame, connection._parser._buffer)
+        if type(reply) is handoff:
+            return handed_off(connection, reply, error_reply)
+        return reply
+
+    return exchanged_round_trip
+
+
+def exchangeable(connection: Any) -> type[Exception] | None:
+    """The error-reply class of a connection the compiled exchange may read on (a plain TCP
+    socket, redis-py's hiredis parser, no decoding, no health check, a served class), else None."""
+    if (
+        type(connection._sock) is not socket.socket
+        or type(connection._parser) is not _HiredisParser
+        or connection.health_check_interval
+        or connection.encoder.decode_responses
+    ):
+        return None
+    connection_class = type(connection)
+    try:
+        return _SERVED[connection_class]
+    except KeyError:
+        error_reply = _SERVED[connection_class] = _error_reply_class(connection_class)
+        return error_reply
+
+
+def handed_off(connection: Any, handoff: Any, error_reply: type[Exception]) -> Any:
+    """Finish what ``exchange`` left, as ``round_trip`` would have: a failed send or read is
+    replayed through the connection's methods, received bytes go to the parser's reader."""
+    if not handoff.sent:
+        _raise_as_sent(connection, handoff.error)
+    if handoff.error is not None:
+        _raise_as_received(connection, handoff.error)
+    parser = connection._parser
+    if handoff.received:
+        parser._reader.feed(parser._buffer, 0, handoff.received)
+    try:
+        reply = parser.read_response()
+    except BaseException as error:
+        _raise_as_read(connection, error)
+    if isinstance(reply, error_reply):
+        raise reply
+    return reply
+
+
+def _raise_as_received(connection: Any, error: BaseException) -> NoReturn:
+    """Raise what ``read_response`` raises when the socket's ``recv_into`` raised ``error``:
+    the parser translates it (a timeout into ``TimeoutError``) without reading again, so a
+    timeout is never waited for twice."""
+    parser = connection._parser
+    sock = parser._sock
+    parser._sock = _Failing(sock, "recv_into", error)
+    failure: BaseException = error
+    try:
+        parser.read_response()  # nothing buffered: it reads, and the stand-in raises
+    except BaseException as translated:
+        failure = translated
+    finally:
+        if isinstance(parser._sock, _Failing):
+            parser._sock = sock
+    _raise_as_read(connection, failure)
 
 
 def pipelined_round_trip(connection: Any, frames: tuple[bytes, ...]) -> list[Any]:

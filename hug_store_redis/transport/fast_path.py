@@ -16,19 +16,20 @@ classes; its pools want a command name at checkout.
 
 import functools
 import os
-import select
 import threading
 import weakref
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import redis
 from redis.connection import BlockingConnectionPool, ConnectionPool
 
-from ..clients.families import UNREACHABLE_ERRORS
 from .base import Resends
+from .direct_io import handed_off
 from .direct_io import pipelined_round_trip as _pipelined_round_trip
 from .direct_io import round_trip as _round_trip
+from .kept import Kept as _Kept
 
 # Methods a fast path must not bypass, as the client family defines them. When a client's
 # class overrides or wraps one (a subclass, a pipeline, tracing instrumentation patched in
@@ -54,9 +55,6 @@ else:
     _PLAIN_POOLS[valkey.ConnectionPool] = (_methods_of(valkey.Valkey), ("_",))
     _PLAIN_POOLS[valkey.BlockingConnectionPool] = (_methods_of(valkey.Valkey), ("_",))
     _STACKING_POOLS += (valkey.ConnectionPool,)
-_HAS_POLL = hasattr(select, "poll")
-_STALE_CHECK_ERRORS: tuple[type[Exception], ...] = (*UNREACHABLE_ERRORS, OSError)
-_UNKNOWN = object()
 
 # The RESP versions served. The path returns the parser's value with no response
 # callback, so it serves a version only if every reply to the commands it sends (GET,
@@ -190,6 +188,71 @@ class FastPath:
         self._idle.append(kept)
         return reply
 
+    def exchanger(
+        self, twin: ModuleType | None, round_trip: Callable[[Any, Any], Any] | None
+    ) -> Callable[[bytes, Resends | None], Any]:
+        """``execute`` for one frame (``frame``, ``resends``), through ``twin.exchange_idle`` (the
+        compiled twin's, in C: the stale check, the send, one read and the parse) on a kept
+        connection it may read on. Built once per transport: what each call would look up is
+        in the closure.
+
+        Any other turn is ``execute``'s: no twin, no kept connection, one that is not
+        ``exchangeable``, or whose reader or socket holds bytes (``NOT_STARTED``, nothing sent).
+        """
+        execute = self.execute
+        if twin is None or not self._keeps_connections:  # the pure twin: execute itself, no wrapper
+            return execute if round_trip is None else functools.partial(execute, round_trip=round_trip)
+        pop, append = self._idle.pop, self._idle.append  # the list is cleared, never replaced
+        exchange_idle, handoff, not_started = twin.exchange_idle, twin.Handoff, twin.NOT_STARTED
+        handed_off = self._handed_off
+
+        def exchange(frame: bytes, resends: Resends | None = None) -> Any:
+            try:
+                kept = pop()
+            except IndexError:
+                return execute(frame, resends, round_trip)
+            exchanged = kept.exchanged
+            if exchanged is None or kept.connection._sock is not kept.sock:
+                append(kept)
+                return execute(frame, resends, round_trip)
+            reply = exchange_idle(exchanged, frame)
+            if type(reply) is handoff:
+                return handed_off(kept, reply, frame, resends, round_trip)
+            append(kept)
+            if reply is not_started:
+                return execute(frame, resends, round_trip)
+            return reply
+
+        return exchange
+
+    def _handed_off(
+        self,
+        kept: "_Kept",
+        handoff: Any,
+        frame: bytes,
+        resends: Resends | None,
+        round_trip: Callable[[Any, Any], Any] | None,
+    ) -> Any:
+        """What the exchange left, finished by the parser (``direct_io.handed_off``); a failure
+        goes to the retry policy and disconnects, as in ``execute``."""
+        connection = kept.connection
+        try:
+            try:
+                reply = handed_off(connection, handoff, kept.error_reply)  # type: ignore[arg-type]  # set with exchanged
+                failure = None
+            except BaseException as error:
+                failure = error
+            if failure is not None:  # outside the except, as in execute
+                reply = _retried(failure, round_trip or _round_trip, connection, frame, resends)
+        except BaseException:
+            connection.disconnect()
+            self._idle.append(kept)
+            raise
+        if kept.sock is not getattr(connection, "_sock", None):
+            kept = _Kept(connection)
+        self._idle.append(kept)
+        return reply
+
     def execute_pipelined(self, frames: tuple[bytes, ...], resends: Resends | None = None) -> list[Any]:
         """Several framed commands in one round trip; the replies in order.
 
@@ -266,46 +329,6 @@ def _forget_parent_connections() -> None:
 
 if hasattr(os, "register_at_fork"):  # POSIX; elsewhere there is no fork
     os.register_at_fork(after_in_child=_forget_parent_connections)
-
-
-class _Kept:
-    """A connection on the stack, with a poller on the socket it had when it was put back.
-
-    Redis closes idle clients after ``timeout``, and ``CLIENT KILL``, a proxy's idle
-    timeout or a restart do the same while a socket sits on the stack. redis-py's pool
-    checks readability at every checkout (``ConnectionPool.get_connection``), which is
-    why the generic path never sends on a dead socket, even with retries off;
-    ``replace_if_stale`` is the same check. An idle, in-step socket has nothing to read,
-    so anything readable (EOF, an error, stray bytes) means reconnect. Keeping the
-    poller makes the check one ``poll(0)`` system call: ``Connection.can_read`` gives the
-    same answer for about three times the cost.
-    """
-
-    __slots__ = ("connection", "poller", "sock")
-
-    def __init__(self, connection: Any) -> None:
-        self.connection = connection
-        self.sock: Any = getattr(connection, "_sock", None)
-        self.poller: Any = None
-        if _HAS_POLL and self.sock is not None:
-            self.poller = select.poll()
-            self.poller.register(self.sock, select.POLLIN)  # POLLHUP and POLLERR always count
-
-    def replace_if_stale(self) -> None:
-        """Disconnect if the server closed the socket; the next send reconnects under the retry policy."""
-        sock = getattr(self.connection, "_sock", _UNKNOWN)
-        if sock is None:  # disconnected (``pool.disconnect()``): the next send connects
-            return
-        if sock is self.sock and self.poller is not None:
-            if not self.poller.poll(0):
-                return
-        else:  # a connection class of its own, or no poll() on this platform
-            try:
-                if not self.connection.can_read():
-                    return
-            except _STALE_CHECK_ERRORS:
-                pass
-        self.connection.disconnect()
 
 
 def _retried(

@@ -144,6 +144,15 @@ class Detected:
                 self._asked_epoch, self._asked_in = epoch, switches
         return found
 
+    @property
+    def fresh(self) -> ServerCapabilities | None:
+        """What ``get`` would answer without asking the server, or None (not asked yet, or due
+        to be asked again): for a hot path that takes ``get``'s way whenever it is None."""
+        found = self._found
+        if found is not None and self._asked_epoch == self._epoch and self._current() == self._asked_in:
+            return found
+        return None
+
     def known(self) -> ServerCapabilities | None:
         """The last answer, asking nothing (None before the first): a new object each time
         the server is asked again, so a caller can tell a renewed detection by identity."""

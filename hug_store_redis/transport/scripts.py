@@ -22,6 +22,13 @@ from ..clients.families import NO_PERMISSION_ERRORS, NO_SCRIPT_ERRORS, RESPONSE_
 from ..codec.wire import bulk
 
 logger = logging.getLogger("hug_store_redis")
+# CPython's own SHA-1 for the compare-and-set digest of every session write: hashlib's goes
+# through OpenSSL's EVP machinery, twice the instructions for a few hundred bytes.
+_sha1: Callable[[bytes], Any]
+try:
+    from _sha1 import sha1 as _sha1  # type: ignore[import-not-found,no-redef]
+except ImportError:  # another interpreter
+    _sha1 = hashlib.sha1
 T = TypeVar("T")
 
 
@@ -99,7 +106,8 @@ def entry_fields(handle: str) -> tuple[bytes, bytes]:
 
 def digest(payload: bytes) -> str:
     """What ``redis.sha1hex`` computes over the same bytes."""
-    return hashlib.sha1(payload).hexdigest()
+    hexdigest: str = _sha1(payload).hexdigest()
+    return hexdigest
 
 
 def refuses_scripts(error: Exception) -> bool:

@@ -10,6 +10,7 @@ from support.hypothesis_profiles import FUZZ
 
 from hug_store_redis import CorruptSessionError
 from hug_store_redis.codec import _codec_py
+from hug_store_redis.codec.wire import bulk
 
 pytestmark = pytest.mark.one_twin
 
@@ -47,6 +48,33 @@ def test_frames_agree_and_are_the_commands_they_claim(twins, namespace, key, pay
     frame = python.frame_set(key, payload)
     assert frame == cython.frame_set(key, payload)
     assert parse_resp_command(frame) == [b"SET", full_key, payload, *ex]
+
+
+@FUZZ
+@given(keys, keys, st.binary(max_size=50), st.binary(max_size=50))
+def test_keyed_frames_agree_and_are_the_commands_they_claim(twins, namespace, key, before, after):
+    python, cython = (twin.Codec(namespace) for twin in twins.values())
+    full_key = f"{namespace}:{key}".encode("utf-8", "surrogatepass")
+    head = b"*4\r\n" + bulk(b"EVALSHA") + bulk(before)
+    tail = bulk(after)
+    frame = python.frame_keyed(head, key, tail)
+    assert frame == cython.frame_keyed(head, key, tail)
+    assert parse_resp_command(frame) == [b"EVALSHA", before, full_key, after]
+    arguments = (before, after, b"%d" % len(key))
+    framed = python.frame_keyed(head, key, tail, arguments)
+    assert framed == cython.frame_keyed(head, key, tail, arguments)
+    assert parse_resp_command(framed.replace(b"*4\r\n", b"*7\r\n", 1)) == [
+        b"EVALSHA",
+        before,
+        full_key,
+        after,
+        *arguments,
+    ]
+    for twin in (python, cython):
+        with pytest.raises(TypeError, match="session key must be str"):
+            twin.frame_keyed(head, key.encode("utf-8", "surrogatepass"), tail)
+        with pytest.raises(TypeError, match="arguments must be bytes, not str"):
+            twin.frame_keyed(head, key, tail, (before, "text"))
 
 
 LENGTHS = [0, 1, 9, 10, 99, 100, 999, 1000, 9_999, 10_000, 99_999, 100_000, 10**6, 10**7]

@@ -323,7 +323,7 @@ def test_beyond_max_connections_of_its_own_a_call_checks_one_out_of_the_pool(red
     store.set("k", 1)
     entered, release = threading.Event(), threading.Event()
     holder = threading.current_thread()
-    real_round_trip = fast_path._round_trip
+    real_round_trip = store._transport._round_trip or fast_path._round_trip
 
     def held_round_trip(connection, frame):
         if threading.current_thread() is not holder:
@@ -332,6 +332,10 @@ def test_beyond_max_connections_of_its_own_a_call_checks_one_out_of_the_pool(red
         return real_round_trip(connection, frame)
 
     monkeypatch.setattr(fast_path, "_round_trip", held_round_trip)
+    # every call through the held round trip, the compiled twin's exchange too
+    monkeypatch.setattr(
+        store._transport, "_exchange", store._transport._fast.exchanger(None, held_round_trip)
+    )
     results: list[object] = []
     held = threading.Thread(target=lambda: results.append(store.get("k")))
     held.start()
