@@ -17,12 +17,20 @@ import queue
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import short_id
 from ..transport.base import SlidingReply, Transport
 from .cache_sources import Sources, sources_for
 from .local_cache import LocalCache
+
+if TYPE_CHECKING:
+    from ..codec import TwinCodec
+    from ..codec._codec_py import DecodedHits
+
+DecodedHit = tuple[bytes, Any, Any]
+"""A session hit as the middleware uses it: the stored bytes (a write's compare-and-set
+base), a private copy of the decoded session, and the codec's reference for it."""
 
 logger = logging.getLogger("hug_store_redis.local_cache")
 TOUCH_QUEUE_LIMIT = 256
@@ -50,6 +58,7 @@ class CachedReads:
         """For the log lines: the store's namespace."""
         self._toucher = Toucher(self._touch, self.namespace)
         self._disabled: str | None = None
+        self._decoded_hits: list[DecodedHits] = []  # closed with the store
 
     @property
     def serving(self) -> bool:
@@ -76,6 +85,27 @@ class CachedReads:
         if not self._toucher.submit(key, touch_below_ms):
             self.cache.invalidate(full_key)  # the sender is saturated: the next read touches itself
         return payload, remaining_ms, True
+
+    def decoded_hits(self, touch_below_ms: int, codec: "TwinCodec") -> Callable[[str], DecodedHit | None]:
+        """For a caller that decodes what it reads (the middleware): a hit whose decoded session
+        was kept (``keep_decoded``) and whose touch is not due, or None, counting nothing (then
+        read through ``hit_sliding``/``miss`` as usual).
+
+        The cache keeps one decoded session per entry, which no request ever holds: each hit
+        hands out a copy of it (``codec.copy``), so a handler changing its session in place
+        changes nobody else's. It goes with its entry (invalidation, flush, eviction), so it is
+        served exactly when the bytes would be. One call into the codec's twin, no lock
+        (``LocalCache.decoded_hits``): this is the read-only request's hit.
+        """
+        hits = self.cache.decoded_hits(codec, touch_below_ms, self._check)
+        self._decoded_hits.append(hits)
+        return hits.hit
+
+    def keep_decoded(self, key: str, payload: bytes | str, session: Any, reference: Any) -> None:
+        """Keep ``session`` (a private copy, never handed out) and ``reference``, decoded from
+        ``payload``, with ``key``'s entry while it holds that very ``payload``."""
+        if isinstance(payload, bytes):
+            self.cache.remember(self._namespaced_key(key), payload, (session, reference))
 
     def forget(self, key: str) -> None:
         """This process wrote or deleted ``key``: read it from Redis next time (read-your-writes)."""
@@ -123,6 +153,8 @@ class CachedReads:
 
     def close(self) -> None:
         """Detach from the listeners (ending a listener no other cache uses) and stop the toucher."""
+        for hits in self._decoded_hits:  # a reader handed out before serves no more
+            hits.closed = True
         self.sources.close(stop_if_idle=True)
         self._toucher.stop()
 

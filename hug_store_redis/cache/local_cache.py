@@ -12,12 +12,18 @@ Redis executed after our read therefore always removes what the read installs, w
 order the reply and the invalidation arrive in.
 """
 
+import itertools
 import os
 import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from time import monotonic
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..codec import TwinCodec
+    from ..codec._codec_py import DecodedHits
 
 NO_EXPIRY = -1
 """The remaining TTL Redis reports (PTTL, READ_AND_TOUCH) for a key without an expiry."""
@@ -55,6 +61,9 @@ class LocalCache:
 
     One lock guards everything, so counters are exact under threads; a hit costs one lock
     round trip, one dict lookup and one LRU move (measured in benchmarks/test_bench_cache.py).
+    An entry may also hold what a caller derived from its payload (``remember``: the store
+    keeps the decoded session there); ``decoded_hits`` serves that without the lock, its hits
+    counted exactly by a C counter.
     """
 
     def __init__(
@@ -64,7 +73,8 @@ class LocalCache:
         self.max_bytes = _positive_int("max_bytes", max_bytes)
         self.max_age = positive_seconds("max_age", max_age)
         self._lock = threading.Lock()
-        self._entries: OrderedDict[bytes, tuple[bytes, float, float]] = OrderedDict()
+        # payload, served until, key expires at, what a caller derived from the payload (or None)
+        self._entries: OrderedDict[bytes, tuple[bytes, float, float, object]] = OrderedDict()
         self._pending: dict[bytes, list[ReadToken]] = {}
         self._bytes = 0
         self._epoch = 0
@@ -73,6 +83,8 @@ class LocalCache:
         self._serving_until = 0.0
         self._counts = dict.fromkeys(STAT_FIELDS, 0)
         self._hits = self._misses = 0
+        self._recalls = itertools.count()  # hits of ``decoded_hits``, counted without the lock
+        self._recall_peeks = 0  # values ``stats`` took from ``_recalls`` to read it
         _LIVE_CACHES.add(self)
 
     # -- the read path -------------------------------------------------------------------
@@ -102,6 +114,38 @@ class LocalCache:
                     self._remove(key)
             self._misses += 1
             return None
+
+    def decoded_hits(
+        self, codec: "TwinCodec", touch_below_ms: int, check: Callable[[], None] | None
+    ) -> "DecodedHits":
+        """Hits of entries with a decoded session kept (``remember``), one call each, in the
+        codec's twin (``codec.DecodedHits``): ``(payload, a private copy of the session, its
+        reference)`` when the cache serves, the entry is within its deadline and its touch
+        (``touch_below_ms``, as ``lookup``'s caller judges it) is not due; else None, counting
+        nothing, and the caller reads through ``lookup``, which counts and handles the rest.
+
+        No lock: under the GIL the dict read is atomic, so a hit sees the entry as it was
+        before or after an ``invalidate`` or a flush, as a reader taking the lock would; the
+        LRU move tolerates the key leaving meanwhile, and the hit is counted by a C counter,
+        exact under threads (``stats`` adds it to the hits).
+        """
+        entries, recalls = self._entries, self._recalls
+        return codec.decoded_hits(self, entries, recalls, _NEVER, monotonic, touch_below_ms, check)
+
+    def remember(self, key: bytes, payload: bytes, derived: object) -> bool:
+        """Keep ``derived`` (a value computed from ``payload`` alone) with ``key``'s entry, if
+        the entry holds that very ``payload`` object; True when kept.
+
+        The identity check ties what is kept to the exact bytes the entry serves: an entry
+        replaced, invalidated or flushed since ``payload`` was read keeps nothing, and
+        whatever is kept goes with its entry.
+        """
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] is not payload:
+                return False
+            self._entries[key] = (payload, entry[1], entry[2], derived)
+            return True
 
     def begin_read(self, key: bytes) -> ReadToken:
         """Register a read of ``key`` from Redis; call before the command is sent."""
@@ -137,10 +181,10 @@ class LocalCache:
             if size > self.max_bytes or token.started + lifetime <= monotonic():
                 return False
             self._remove(token.key)
-            self._entries[token.key] = (payload, token.started + lifetime, expires)
+            self._entries[token.key] = (payload, token.started + lifetime, expires, None)
             self._bytes += size
             while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
-                old_key, (old_payload, _, _) = self._entries.popitem(last=False)
+                old_key, (old_payload, *_) = self._entries.popitem(last=False)
                 self._bytes -= len(old_key) + len(old_payload)
                 self._counts["evictions"] += 1
             return True
@@ -231,7 +275,9 @@ class LocalCache:
     def stats(self) -> dict[str, int]:
         """Counters since creation (exact under threads), the current size, and ``serving`` (1 or 0)."""
         with self._lock:
-            counts = dict(self._counts, hits=self._hits, misses=self._misses)
+            recalls = next(self._recalls) - self._recall_peeks
+            self._recall_peeks += 1
+            counts = dict(self._counts, hits=self._hits + recalls, misses=self._misses)
             counts.update(entries=len(self._entries), bytes=self._bytes, serving=int(self.serving))
             return counts
 

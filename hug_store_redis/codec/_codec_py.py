@@ -8,7 +8,8 @@ import json
 import math
 import re
 import types
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import ujson
@@ -187,6 +188,26 @@ def decode_json(payload: Any, key: str) -> Any:
         raise CorruptSessionError(key, json_error(text)) from None
 
 
+def copy_containers(value: Any, depth: int) -> Any:
+    """Exact dicts and lists copied, all else shared: what ``json`` decoding makes is either."""
+    cls = type(value)  # loops, not comprehensions: one frame per level, as deep as the other twin
+    if cls is dict:
+        if depth >= MAX_DEPTH:
+            raise RecursionError
+        copied = {}
+        for key, item in dict.items(value):
+            copied[key] = copy_containers(item, depth + 1)
+        return copied
+    if cls is list:
+        if depth >= MAX_DEPTH:
+            raise RecursionError
+        items = []
+        for item in list.__iter__(value):
+            items.append(copy_containers(item, depth + 1))
+        return items
+    return value
+
+
 _JSON_WHITESPACE = " \t\n\r"
 
 
@@ -316,6 +337,26 @@ class Codec:
         except (TypeError, ValueError, OverflowError):
             return False
 
+    def copy(self, data: Any) -> Any:
+        """A private copy of a decoded session's containers (leaves are immutable and shared):
+        what a local cache keeping the decoded session hands each request, so no handler's
+        change reaches the cached session or another request's. RecursionError past
+        ``MAX_DEPTH``, as the compiled twin."""
+        return copy_containers(data, 0)
+
+    def decoded_hits(
+        self,
+        cache: Any,
+        entries: "OrderedDict[bytes, tuple[bytes, float, float, Any]]",
+        recalls: "Iterator[int]",
+        never: float,
+        monotonic: Callable[[], float],
+        touch_below_ms: int,
+        check: Callable[[], None] | None,
+    ) -> "DecodedHits":
+        """A local cache's hits of decoded sessions on this codec's keys (``DecodedHits``)."""
+        return DecodedHits(cache, entries, recalls, never, monotonic, self, touch_below_ms, check)
+
     first_cookie_id = staticmethod(first_cookie_id)
 
     # Complete RESP commands, for connections that take pre-framed bytes.
@@ -341,3 +382,75 @@ class Codec:
 
     def frame_delete(self, key: str) -> bytes:
         return _DEL + _bulk(self.namespaced_key(key))
+
+
+# ---- Local-cache hits of decoded sessions (cache/cached_reads.py's hot path) -------------
+# Here because it is compiled in the other twin: a read-only request's cache hit is one
+# call. ``LocalCache`` owns the entries, ``(payload, served until, key expires at,
+# (session, reference) or None)``, and builds this through ``Codec.decoded_hits``.
+
+
+class DecodedHits:
+    """``LocalCache.recall`` and the copy in one call: ``hit(key)`` is ``(payload, a private
+    copy of the session kept beside it, its reference)`` for an entry whose decoded session
+    was kept and whose touch is not due, else None, counting nothing (the caller reads
+    through the cache's counted path). No lock: see ``LocalCache.recall``. ``closed`` set:
+    None from then on (the store was closed)."""
+
+    __slots__ = (
+        "_cache",
+        "_codec",
+        "_entries",
+        "_monotonic",
+        "_never",
+        "_recalls",
+        "_touch_below_ms",
+        "check",
+        "closed",
+    )
+
+    def __init__(
+        self,
+        cache: Any,
+        entries: "OrderedDict[bytes, tuple[bytes, float, float, Any]]",
+        recalls: "Iterator[int]",
+        never: float,
+        monotonic: Callable[[], float],
+        codec: Codec,
+        touch_below_ms: int,
+        check: Callable[[], None] | None,
+    ) -> None:
+        self._cache = cache
+        self._entries = entries
+        self._recalls = recalls
+        self._never = never
+        self._monotonic = monotonic
+        self._codec = codec
+        self._touch_below_ms = float(touch_below_ms)
+        self.check = check
+        self.closed = False
+
+    def hit(self, key: str) -> tuple[bytes, Any, Any] | None:
+        if self.closed:
+            return None
+        if self.check is not None:
+            self.check()
+        now = self._monotonic()
+        if now >= self._cache._serving_until:
+            return None
+        full_key = self._codec.namespaced_key(key)
+        entry = self._entries.get(full_key)
+        if entry is None:
+            return None
+        kept = entry[3]
+        if kept is None or now >= entry[1]:
+            return None
+        expires_at = entry[2]
+        if expires_at is not self._never and (expires_at - now) * 1000 < self._touch_below_ms:
+            return None
+        try:  # noqa: SIM105  # as LocalCache.recall
+            self._entries.move_to_end(full_key)
+        except KeyError:
+            pass
+        next(self._recalls)
+        return entry[0], copy_containers(kept[0], 0), kept[1]

@@ -1,0 +1,162 @@
+"""``LocalCache.remember`` and ``decoded_hits``: a decoded session kept beside exactly the bytes
+it came from, handed out as a private copy, in both twins.
+
+What is kept is derived from the entry's bytes alone and goes with the entry, so it is served
+exactly when the bytes would be: never after an invalidation, a flush or a replacement, never
+while the cache is not serving. Anything but a plain hit returns None and counts nothing (the
+caller then reads through ``lookup``, which counts). The middleware's use of it, through a real
+server, is ``tests/sessions/test_cached_sessions.py``.
+"""
+
+import threading
+import time
+from time import monotonic
+
+import pytest
+
+from hug_store_redis.cache import LocalCache
+
+pytestmark = pytest.mark.one_twin
+SOURCE = object()
+HOUR_MS = 3_600_000
+KEY = b"ns:abc"
+PAYLOAD = b'{"cart": [1, {"n": 2}], "user": "ann"}'
+
+
+@pytest.fixture(params=["python", "cython"])
+def codec(request, twins):
+    return twins[request.param].Codec("ns")
+
+
+def serving_cache() -> LocalCache:
+    cache = LocalCache()
+    cache.attach(SOURCE)
+    cache.grant(SOURCE, monotonic() + 3600)
+    return cache
+
+
+def install(cache: LocalCache, key: bytes, payload: bytes, ttl_ms: int = HOUR_MS) -> bool:
+    return cache.finish_read(cache.begin_read(key), payload, ttl_ms)
+
+
+def kept_beside(cache, codec, payload=PAYLOAD, key=KEY):
+    """Install ``payload`` and keep its decoded session, as the store does after a read."""
+    assert install(cache, key, payload)
+    session = codec.decode(payload, "abc")
+    assert cache.remember(key, payload, (codec.copy(session), codec.reference(session, payload)))
+    return session
+
+
+def test_a_hit_is_the_bytes_a_private_copy_and_the_reference(codec):
+    cache = serving_cache()
+    kept_beside(cache, codec)
+    hit = cache.decoded_hits(codec, 0, None).hit
+    first, second = hit("abc"), hit("abc")
+    assert first is not None and second is not None
+    assert first[0] is second[0] == PAYLOAD
+    assert first[1] == second[1] == {"cart": [1, {"n": 2}], "user": "ann"}
+    assert first[1] is not second[1] and first[1]["cart"][1] is not second[1]["cart"][1]
+    first[1]["cart"][1]["n"] = 3  # a handler changing its copy in place
+    first[1]["user"] = "bob"
+    third = hit("abc")
+    assert third is not None and third[1] == {"cart": [1, {"n": 2}], "user": "ann"}
+    assert codec.unchanged(third[1], third[2]) and not codec.unchanged(first[1], first[2])
+    assert cache.stats()["hits"] == 3
+
+
+def test_kept_only_beside_the_very_bytes_object_read(codec):
+    cache = serving_cache()
+    assert install(cache, KEY, PAYLOAD)
+    equal_bytes = bytes(bytearray(PAYLOAD))  # equal, another object: not what the entry holds
+    assert not cache.remember(KEY, equal_bytes, ({}, None))
+    assert not cache.remember(b"ns:other", PAYLOAD, ({}, None))
+    assert cache.decoded_hits(codec, 0, None).hit("abc") is None
+    assert cache.stats()["hits"] == 0 and cache.stats()["misses"] == 0
+
+
+@pytest.mark.parametrize("gone", ["invalidate", "flush", "revoke", "replaced", "evicted"])
+def test_what_is_kept_goes_with_its_entry(codec, gone):
+    cache = serving_cache()
+    kept_beside(cache, codec)
+    hit = cache.decoded_hits(codec, 0, None).hit
+    assert hit("abc") is not None
+    if gone == "invalidate":
+        cache.invalidate(KEY)
+    elif gone == "flush":
+        cache.flush()
+    elif gone == "revoke":
+        cache.revoke(SOURCE)
+    elif gone == "replaced":  # another read installed newer bytes
+        cache.invalidate(KEY)
+        assert install(cache, KEY, b'{"user": "bob"}')
+    else:
+        small = LocalCache(max_entries=1)
+        small.attach(SOURCE)
+        small.grant(SOURCE, monotonic() + 3600)
+        kept_beside(small, codec)
+        hit = small.decoded_hits(codec, 0, None).hit
+        assert hit("abc") is not None
+        assert install(small, b"ns:other", b"{}")
+        cache = small
+    assert hit("abc") is None
+    if gone == "replaced":  # the new bytes are served, by the counted path, until kept again
+        assert cache.get(KEY) == b'{"user": "bob"}'
+
+
+def test_nothing_while_the_cache_is_not_serving(codec):
+    cache = serving_cache()
+    kept_beside(cache, codec)
+    hit = cache.decoded_hits(codec, 0, None).hit
+    cache.attach(object())  # a second source that has not vouched yet
+    assert hit("abc") is None
+    assert cache.stats()["hits"] == 0
+
+
+def test_a_due_touch_or_a_passed_deadline_is_left_to_the_counted_path(codec):
+    cache = serving_cache()
+    kept_beside(cache, codec, key=KEY)
+    assert cache.decoded_hits(codec, HOUR_MS + 1, None).hit("abc") is None  # touch due
+    assert cache.decoded_hits(codec, HOUR_MS - 60_000, None).hit("abc") is not None
+    short = serving_cache()
+    while not install(short, KEY, PAYLOAD, ttl_ms=200):  # the key's TTL ends the entry soon
+        pass  # (not installed only if this machine took 200 ms between begin and finish)
+    session = codec.decode(PAYLOAD, "abc")
+    assert short.remember(KEY, PAYLOAD, (codec.copy(session), None))
+    time.sleep(0.25)
+    assert short.decoded_hits(codec, 0, None).hit("abc") is None
+    assert cache.stats()["hits"] == 1 and short.stats()["hits"] == 0
+
+
+def test_a_closed_reader_serves_nothing_and_the_check_runs_on_every_hit(codec):
+    cache = serving_cache()
+    kept_beside(cache, codec)
+    checks = []
+    hits = cache.decoded_hits(codec, 0, lambda: checks.append(1))
+    assert hits.hit("abc") is not None and checks == [1]
+    hits.closed = True
+    assert hits.hit("abc") is None
+
+
+def test_hits_are_counted_exactly_by_threads_without_the_lock(codec):
+    cache = serving_cache()
+    kept_beside(cache, codec)
+    hit = cache.decoded_hits(codec, 0, None).hit
+    threads, each = 8, 2_000
+    start = threading.Barrier(threads)
+    missed = []
+
+    def read():
+        start.wait()
+        for _ in range(each):
+            if hit("abc") is None:
+                missed.append(1)
+
+    workers = [threading.Thread(target=read) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert not missed
+    assert cache.stats()["hits"] == threads * each
+    cache.get(KEY)  # the locked path's hits add to the same count
+    assert cache.stats()["hits"] == threads * each + 1
