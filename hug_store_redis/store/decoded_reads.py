@@ -1,0 +1,58 @@
+"""Decoded sessions kept by the local cache: a read-only request's hit without decoding.
+
+A mixin of ``RedisStore``, as ``PayloadMixin`` is. A cache hit returns the bytes Redis held;
+decoding them is most of what a hit costs the middleware. So, once the middleware has decoded
+an entry's bytes, the cache keeps a private decoded copy beside them (``keep_decoded``) and
+each later hit hands out a fresh copy of it (``decoded_reader``), which costs a fraction of
+decoding. What is kept is a function of the entry's bytes and goes with them, so nothing here
+changes what is served or when: invalidations, the placeholders and fail-closed behave as
+for the bytes.
+"""
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .. import codec
+    from ..cache.cached_reads import CachedReads, DecodedHit
+
+
+class DecodedReadsMixin:
+    """``decoded_reader`` and ``keep_decoded``: what the middleware's cached read uses."""
+
+    expiration: int | None
+    _cached: "CachedReads | None"
+    _codec: "codec.TwinCodec"
+    _handle: Callable[[str], str]
+    hashed_keys: bool
+
+    def decoded_reader(self, touch_after: float) -> "Callable[[str], DecodedHit | None] | None":
+        """For ``sliding_reader(touch_after)``'s caller: a local-cache hit of a session decoded
+        before, as ``(stored bytes, a private copy of the session, the codec's reference)``, or
+        None when the cache has no such entry (then read with ``sliding_reader``, which counts).
+
+        None instead of a reader when there is no local cache, or ``touch_after`` is 0 (every
+        read touches in Redis). A hit whose touch is due is left to ``sliding_reader`` too.
+        """
+        cached = self._cached
+        if cached is None or touch_after == 0:
+            return None
+        expiration = self.expiration
+        touch_below_ms = 0 if expiration is None else int((expiration - touch_after) * 1000)
+        hits = cached.decoded_hits(touch_below_ms, self._codec)
+        if not self.hashed_keys:  # the handle is the id: no call in between
+            return hits
+        handle = self._handle
+        return lambda key: hits(handle(key))
+
+    def keep_decoded(self, key: str, payload: bytes | str, session: Any, reference: Any) -> None:
+        """``session`` was decoded from ``payload``, read for ``key`` (``reference`` is the
+        codec's for it): let the cache keep a private copy while its entry holds ``payload``."""
+        cached = self._cached
+        if cached is None:
+            return
+        try:
+            kept = self._codec.copy(session)
+        except RecursionError:  # deeper than the codec copies: decoded on every read, as before
+            return
+        cached.keep_decoded(self._handle(key), payload, kept, reference)

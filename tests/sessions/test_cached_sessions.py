@@ -1,0 +1,194 @@
+"""Read-only requests on a cached session get a private copy of a decoded session the local
+cache keeps (``RedisStore.keep_decoded``): overlapping requests through a real threaded
+server (waitress), the overlap forced by events, both twins and store paths.
+
+A handler may change its session in place; with one decoded session shared, that change
+would reach the cache and every other request. Each test holds one request inside its handler
+while others run: a change it never saves reaches nobody, a change another request saves
+reaches Redis and every later hit (never the held request's copy), and a logout is final
+however many decoded copies are about.
+"""
+
+import json
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import hug
+import pytest
+from support.commands import Commands
+from support.overlap import WAIT_S, Browser, Gates, get_with_cookie
+from support.servers import wait_for
+from support.store_cache import GENEROUS, decoded_kept, sent_by_the_store
+
+from hug_store_redis import RedisSessionMiddleware, RedisStore
+
+START = {"user": "ann", "cart": ["apple", {"qty": 1}]}
+
+
+@pytest.fixture
+def gates():
+    return Gates()
+
+
+@pytest.fixture
+def cached_store(redis_client):
+    store = RedisStore(redis_client, f"decoded-{uuid.uuid4().hex[:8]}", local_cache=True)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def app(cached_store, serve, gates):
+    """(browser, middleware) on an app whose handlers hold at their gates."""
+    middleware = RedisSessionMiddleware(cached_store, cookie_secure=False)
+    api = hug.API(f"decoded_{uuid.uuid4().hex}")
+    api.http.add_middleware(middleware)
+
+    @hug.get("/start", api=api)
+    def start(request):
+        request.context["session"].update(json.loads(json.dumps(START)))
+        return "ok"
+
+    @hug.get("/read", api=api)
+    def read(request):
+        return request.context["session"]
+
+    @hug.get("/scribble", api=api)
+    def scribble(request, gate: str):
+        """Change the session in place, hold, then put it back: nothing to save."""
+        session = request.context["session"]
+        session["cart"].append("pear")
+        session["cart"][1]["qty"] = 9
+        session["user"] = "eve"
+        session["note"] = "draft"
+        gates.hold(gate)
+        session["cart"].pop()
+        session["cart"][1]["qty"] = 1
+        session["user"] = "ann"
+        del session["note"]
+        return "ok"
+
+    @hug.get("/peek", api=api)
+    def peek(request, gate: str):
+        """Read, hold, and show what this request's session holds after the hold."""
+        before = json.dumps(request.context["session"])
+        gates.hold(gate)
+        return {"before": json.loads(before), "after": request.context["session"]}
+
+    @hug.get("/add", api=api)
+    def add(request, item: str, gate: str = ""):
+        """Change the nested cart in place and save it (after the hold, when there is one)."""
+        session = request.context["session"]
+        session["cart"].append(item)
+        session["cart"][1]["qty"] += 1
+        gates.hold(gate)
+        return "ok"
+
+    @hug.get("/logout", api=api)
+    def logout(request):
+        middleware.destroy(request)
+        return "ok"
+
+    browser = Browser(serve(api, threads=4))
+    assert browser.get("/start") == "ok"
+    return browser
+
+
+def served_decoded(browser, store, expected):
+    """Read until the cache keeps the session decoded and a read returns ``expected`` from it."""
+
+    def kept_and_read():
+        read = browser.get("/read")  # the first reads decode, and the cache keeps the result
+        return read == expected and decoded_kept(store, browser.session_id()) == expected
+
+    wait_for(f"the cache to keep {expected!r} decoded", kept_and_read, timeout=GENEROUS)
+
+
+def stored(redis_client, store, sid):
+    payload = redis_client.get(store.namespaced_key(sid))
+    return None if payload is None else json.loads(payload)
+
+
+def test_a_change_a_request_never_saves_reaches_no_other_request(app, cached_store, gates, redis_client):
+    served_decoded(app, cached_store, START)
+    skipped = cached_store.stats()["skipped_writes"]
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(app.get, "/scribble", gate="scribble")
+        assert gates["scribble"][0].wait(WAIT_S)  # its session changed in place, and held there
+        commands = Commands(redis_client)
+        assert app.get("/read") == START
+        assert decoded_kept(cached_store, app.session_id()) == START
+        assert sent_by_the_store(commands) == {}  # that read was a hit of the kept session
+        gates["scribble"][1].set()
+        assert held.result(timeout=WAIT_S) == "ok"
+    assert app.get("/read") == START
+    assert stored(redis_client, cached_store, app.session_id()) == START
+    assert cached_store.stats()["skipped_writes"] == skipped + 3  # none of the three requests wrote
+
+
+def test_a_saved_change_reaches_redis_and_every_later_hit_but_not_a_held_copy(
+    app, cached_store, gates, redis_client
+):
+    served_decoded(app, cached_store, START)
+    changed = {"user": "ann", "cart": ["apple", {"qty": 2}, "pear"]}
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(app.get, "/peek", gate="peek")
+        assert gates["peek"][0].wait(WAIT_S)  # it holds a copy of START
+        assert app.get("/add", item="pear") == "ok"  # in place on its own copy, then saved
+        assert stored(redis_client, cached_store, app.session_id()) == changed
+        gates["peek"][1].set()
+        assert held.result(timeout=WAIT_S) == {"before": START, "after": START}
+    assert stored(redis_client, cached_store, app.session_id()) == changed  # the peek wrote nothing
+    served_decoded(app, cached_store, changed)
+    commands = Commands(redis_client)
+    for _ in range(5):
+        assert app.get("/read") == changed
+    assert sent_by_the_store(commands) == {}
+
+
+def test_two_requests_changing_their_copies_in_place_both_saved(app, cached_store, gates, redis_client):
+    served_decoded(app, cached_store, START)
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(app.get, "/add", item="pear", gate="first")
+        second = pool.submit(app.get, "/add", item="plum", gate="second")
+        for gate in ("first", "second"):
+            assert gates[gate][0].wait(WAIT_S)  # both changed their copies of START in place
+        gates["first"][1].set()
+        assert first.result(timeout=WAIT_S) == "ok"
+        gates["second"][1].set()
+        assert second.result(timeout=WAIT_S) == "ok"
+    # Each request's own change, merged by top-level key: the second's cart wins whole.
+    expected = {"user": "ann", "cart": ["apple", {"qty": 2}, "plum"]}
+    assert stored(redis_client, cached_store, app.session_id()) == expected
+    served_decoded(app, cached_store, expected)
+
+
+def test_a_logout_is_final_while_another_request_holds_a_decoded_copy(app, cached_store, gates, redis_client):
+    served_decoded(app, cached_store, START)
+    sid = app.session_id()
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(app.get, "/add", item="pear", gate="held")
+        assert gates["held"][0].wait(WAIT_S)
+        assert get_with_cookie(app.base, "/logout", sid)[0] == "ok"
+        gates["held"][1].set()
+        assert held.result(timeout=WAIT_S) == "ok"  # its write found the key gone
+    assert stored(redis_client, cached_store, sid) is None
+    assert decoded_kept(cached_store, sid) is None
+    for _ in range(3):  # the old cookie opens nothing, from the cache or from Redis
+        assert get_with_cookie(app.base, "/read", sid)[0] == {}
+    assert stored(redis_client, cached_store, sid) is None
+
+
+def test_the_request_that_decoded_the_session_changes_its_own_not_the_kept_one(
+    app, cached_store, gates, redis_client
+):
+    assert decoded_kept(cached_store, app.session_id()) is None  # /start wrote: nothing cached
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(app.get, "/scribble", gate="scribble")  # reads from Redis and decodes
+        assert gates["scribble"][0].wait(WAIT_S)
+        assert app.get("/read") == START
+        assert decoded_kept(cached_store, app.session_id()) == START
+        gates["scribble"][1].set()
+        assert held.result(timeout=WAIT_S) == "ok"
+    served_decoded(app, cached_store, START)
+    assert stored(redis_client, cached_store, app.session_id()) == START
