@@ -626,12 +626,14 @@ cdef class DecodedHits:
         if found is NULL:
             return None
         entry = <tuple>found
-        kept = entry[3]
-        if kept is None or now >= <double>entry[1]:
+        if now >= <double>entry[1]:
             return None
         expires_at = entry[2]
         if expires_at is not self._never and (<double>expires_at - now) * 1000 < self._touch_below_ms:
             return None
+        kept = entry[3]
+        if kept is None:
+            return False
         try:
             self._move_to_end(full_key)
         except KeyError:

@@ -17,7 +17,7 @@ import queue
 import threading
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import short_id
 from ..transport.base import SlidingReply, Transport
@@ -28,9 +28,11 @@ if TYPE_CHECKING:
     from ..codec import TwinCodec
     from ..codec._codec_py import DecodedHits
 
-DecodedHit = tuple[bytes, Any, Any]
+DecodedHit = tuple[bytes, Any, Any] | Literal[False] | None
 """A session hit as the middleware uses it: the stored bytes (a write's compare-and-set
-base), a private copy of the decoded session, and the codec's reference for it."""
+base), a private copy of the decoded session, and the codec's reference for it; False: the
+cache serves the bytes but keeps nothing decoded yet (decode, then ``keep_decoded``); None:
+read as usual."""
 
 logger = logging.getLogger("hug_store_redis.local_cache")
 TOUCH_QUEUE_LIMIT = 256
@@ -86,10 +88,13 @@ class CachedReads:
             self.cache.invalidate(full_key)  # the sender is saturated: the next read touches itself
         return payload, remaining_ms, True
 
-    def decoded_hits(self, touch_below_ms: int, codec: "TwinCodec") -> Callable[[str], DecodedHit | None]:
+    def decoded_hits(self, touch_below_ms: int, codec: "TwinCodec") -> Callable[[str], DecodedHit]:
         """For a caller that decodes what it reads (the middleware): a hit whose decoded session
-        was kept (``keep_decoded``) and whose touch is not due, or None, counting nothing (then
-        read through ``hit_sliding``/``miss`` as usual).
+        was kept (``keep_decoded``) and whose touch is not due; else False or None (``DecodedHit``),
+        counting nothing: then read through ``hit_sliding``/``miss`` as usual.
+
+        Kept only after a hit (False), not after a miss: a session written on every request
+        is never read twice from one entry, and keeping it would be work thrown away.
 
         The cache keeps one decoded session per entry, which no request ever holds: each hit
         hands out a copy of it (``codec.copy``), so a handler changing its session in place

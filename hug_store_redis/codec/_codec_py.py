@@ -10,7 +10,7 @@ import re
 import types
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import ujson
 
@@ -391,11 +391,12 @@ class Codec:
 
 
 class DecodedHits:
-    """``LocalCache.recall`` and the copy in one call: ``hit(key)`` is ``(payload, a private
-    copy of the session kept beside it, its reference)`` for an entry whose decoded session
-    was kept and whose touch is not due, else None, counting nothing (the caller reads
-    through the cache's counted path). No lock: see ``LocalCache.recall``. ``closed`` set:
-    None from then on (the store was closed)."""
+    """A cache hit and the copy in one call: ``hit(key)`` is ``(payload, a private copy of the
+    session kept beside it, its reference)`` for a served entry whose touch is not due and
+    whose decoded session was kept; False for such an entry with nothing kept yet (decode it
+    and keep it: it is being read, not just written); else None. False and None count
+    nothing: the caller reads through the cache's counted path. No lock: see
+    ``LocalCache.decoded_hits``. ``closed`` set: None from then on (the store was closed)."""
 
     __slots__ = (
         "_cache",
@@ -430,7 +431,7 @@ class DecodedHits:
         self.check = check
         self.closed = False
 
-    def hit(self, key: str) -> tuple[bytes, Any, Any] | None:
+    def hit(self, key: str) -> tuple[bytes, Any, Any] | Literal[False] | None:
         if self.closed:
             return None
         if self.check is not None:
@@ -442,13 +443,15 @@ class DecodedHits:
         entry = self._entries.get(full_key)
         if entry is None:
             return None
-        kept = entry[3]
-        if kept is None or now >= entry[1]:
+        if now >= entry[1]:
             return None
         expires_at = entry[2]
         if expires_at is not self._never and (expires_at - now) * 1000 < self._touch_below_ms:
             return None
-        try:  # noqa: SIM105  # as LocalCache.recall
+        kept = entry[3]
+        if kept is None:  # a hit, but nothing decoded kept yet: worth decoding and keeping
+            return False
+        try:  # noqa: SIM105  # as LocalCache.decoded_hits
             self._entries.move_to_end(full_key)
         except KeyError:
             pass

@@ -1,5 +1,5 @@
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 MAX_DEPTH: int
 
@@ -41,4 +41,4 @@ class Codec:
 class DecodedHits:
     check: Callable[[], None] | None
     closed: bool
-    def hit(self, key: str) -> tuple[bytes, Any, Any] | None: ...
+    def hit(self, key: str) -> tuple[bytes, Any, Any] | Literal[False] | None: ...

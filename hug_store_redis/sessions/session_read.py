@@ -49,8 +49,9 @@ class SessionReads:
             ttl_ms: int,
         ) -> tuple[Any, RequestState]: ...
 
-    def _load(self, session_id: str) -> tuple[Any, Loaded | RequestState]:
-        """Read and decode (``process_request`` tried ``_decoded_hit`` first, when there is one)."""
+    def _load(self, session_id: str, keep: bool = False) -> tuple[Any, Loaded | RequestState]:
+        """Read and decode (``process_request`` tried ``_decoded_hit`` first, when there is one);
+        ``keep``: the cache serves these bytes and would keep the decoded session for the next hit."""
         try:
             payload, ttl_ms, touched = self._read(session_id)
         except UNREACHABLE_ERRORS as error:
@@ -75,7 +76,7 @@ class SessionReads:
         if touched and BOUND_KEY in data:  # signed-in devices: last seen rides on the lazy touch
             self._note_seen(session_id, data[BOUND_KEY])
         reference = self._reference(data, json)
-        if self._keep_decoded is not None:  # the next hit of these bytes skips the decoding
+        if keep and self._keep_decoded is not None:  # the next hit of these bytes skips the decoding
             self._keep_decoded(session_id, payload, data, reference)
         return data, (session_id, payload, reference)
 

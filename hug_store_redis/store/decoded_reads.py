@@ -26,10 +26,12 @@ class DecodedReadsMixin:
     _handle: Callable[[str], str]
     hashed_keys: bool
 
-    def decoded_reader(self, touch_after: float) -> "Callable[[str], DecodedHit | None] | None":
+    def decoded_reader(self, touch_after: float) -> "Callable[[str], DecodedHit] | None":
         """For ``sliding_reader(touch_after)``'s caller: a local-cache hit of a session decoded
-        before, as ``(stored bytes, a private copy of the session, the codec's reference)``, or
-        None when the cache has no such entry (then read with ``sliding_reader``, which counts).
+        before, as ``(stored bytes, a private copy of the session, the codec's reference)``;
+        False when the cache serves the bytes with nothing decoded yet (read with
+        ``sliding_reader``, decode, then ``keep_decoded``); None otherwise (read with
+        ``sliding_reader``, which counts).
 
         None instead of a reader when there is no local cache, or ``touch_after`` is 0 (every
         read touches in Redis). A hit whose touch is due is left to ``sliding_reader`` too.

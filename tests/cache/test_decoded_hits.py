@@ -70,7 +70,8 @@ def test_kept_only_beside_the_very_bytes_object_read(codec):
     equal_bytes = bytes(bytearray(PAYLOAD))  # equal, another object: not what the entry holds
     assert not cache.remember(KEY, equal_bytes, ({}, None))
     assert not cache.remember(b"ns:other", PAYLOAD, ({}, None))
-    assert cache.decoded_hits(codec, 0, None).hit("abc") is None
+    assert cache.decoded_hits(codec, 0, None).hit("abc") is False  # the bytes alone: decode and keep
+    assert cache.decoded_hits(codec, 0, None).hit("other") is None  # nothing cached
     assert cache.stats()["hits"] == 0 and cache.stats()["misses"] == 0
 
 
@@ -98,9 +99,11 @@ def test_what_is_kept_goes_with_its_entry(codec, gone):
         assert hit("abc") is not None
         assert install(small, b"ns:other", b"{}")
         cache = small
-    assert hit("abc") is None
     if gone == "replaced":  # the new bytes are served, by the counted path, until kept again
+        assert hit("abc") is False
         assert cache.get(KEY) == b'{"user": "bob"}'
+    else:
+        assert hit("abc") is None
 
 
 def test_nothing_while_the_cache_is_not_serving(codec):

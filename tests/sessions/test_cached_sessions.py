@@ -18,7 +18,7 @@ import pytest
 from support.commands import Commands
 from support.overlap import WAIT_S, Browser, Gates, get_with_cookie
 from support.servers import wait_for
-from support.store_cache import GENEROUS, decoded_kept, sent_by_the_store
+from support.store_cache import GENEROUS, decoded_kept, sent_by_the_store, wait_cached
 
 from hug_store_redis import RedisSessionMiddleware, RedisStore
 
@@ -182,9 +182,10 @@ def test_a_logout_is_final_while_another_request_holds_a_decoded_copy(app, cache
 def test_the_request_that_decoded_the_session_changes_its_own_not_the_kept_one(
     app, cached_store, gates, redis_client
 ):
-    assert decoded_kept(cached_store, app.session_id()) is None  # /start wrote: nothing cached
+    wait_cached(cached_store, app.session_id())  # the bytes cached by the store's own reads
+    assert decoded_kept(cached_store, app.session_id()) is None
     with ThreadPoolExecutor(1) as pool:
-        held = pool.submit(app.get, "/scribble", gate="scribble")  # reads from Redis and decodes
+        held = pool.submit(app.get, "/scribble", gate="scribble")  # decodes the cached bytes, keeps a copy
         assert gates["scribble"][0].wait(WAIT_S)
         assert app.get("/read") == START
         assert decoded_kept(cached_store, app.session_id()) == START
