@@ -59,11 +59,10 @@ class LocalCache:
     the invalidations say. An entry also never outlives its key: ``finish_read`` takes the
     key's remaining TTL.
 
-    One lock guards everything, so counters are exact under threads; a hit costs one lock
-    round trip, one dict lookup and one LRU move (measured in benchmarks/test_bench_cache.py).
-    An entry may also hold what a caller derived from its payload (``remember``: the store
-    keeps the decoded session there); ``decoded_hits`` serves that without the lock, its hits
-    counted exactly by a C counter.
+    One lock guards every change; a hit or a miss takes none (under the GIL a dict read and an
+    LRU move are atomic), and counters are exact under threads (C counters for hits and misses,
+    the rest under the lock). An entry may also hold what a caller derived from its payload
+    (``remember``: the store keeps the decoded session there), which ``decoded_hits`` serves.
     """
 
     def __init__(
@@ -82,9 +81,11 @@ class LocalCache:
         self._vouched: set[object] = set()  # sources that granted a lease at least once
         self._serving_until = 0.0
         self._counts = dict.fromkeys(STAT_FIELDS, 0)
-        self._hits = self._misses = 0
-        self._recalls = itertools.count()  # hits of ``decoded_hits``, counted without the lock
-        self._recall_peeks = 0  # values ``stats`` took from ``_recalls`` to read it
+        # Hits and misses are counted without the lock, each by a C counter (exact under
+        # threads); ``stats`` reads one by taking its next value, less those taken to read it.
+        self._hits = itertools.count()
+        self._misses = itertools.count()
+        self._peeks = 0
         _LIVE_CACHES.add(self)
 
     # -- the read path -------------------------------------------------------------------
@@ -98,22 +99,28 @@ class LocalCache:
         """Like ``get``, with the key's remaining ms in Redis (at least 1; -1: it never expires).
 
         For a store that slides expiry: it tells when a touch is due without asking Redis.
+        No lock but for an expired entry's removal, as ``decoded_hits``: a hit sees the entry
+        as it was before or after an ``invalidate`` or a flush, as a reader taking the lock would.
         """
         now = monotonic()
-        with self._lock:
-            if now < self._serving_until:
-                entry = self._entries.get(key)
-                if entry is not None:
-                    if now < entry[1]:
+        if now < self._serving_until:
+            entry = self._entries.get(key)
+            if entry is not None:
+                if now < entry[1]:
+                    try:  # noqa: SIM105  # contextlib.suppress costs a hit several times this
                         self._entries.move_to_end(key)
-                        self._hits += 1
-                        expires_at = entry[2]
-                        if expires_at is _NEVER:
-                            return entry[0], -1
-                        return entry[0], max(int((expires_at - now) * 1000), 1)
-                    self._remove(key)
-            self._misses += 1
-            return None
+                    except KeyError:  # invalidated since the read above: a hit just before it
+                        pass
+                    next(self._hits)
+                    expires_at = entry[2]
+                    if expires_at is _NEVER:
+                        return entry[0], -1
+                    return entry[0], max(int((expires_at - now) * 1000), 1)
+                with self._lock:
+                    if self._entries.get(key) is entry:  # not replaced meanwhile
+                        self._remove(key)
+        next(self._misses)
+        return None
 
     def decoded_hits(
         self, codec: "TwinCodec", touch_below_ms: int, check: Callable[[], None] | None
@@ -127,9 +134,9 @@ class LocalCache:
         No lock: under the GIL the dict read is atomic, so a hit sees the entry as it was
         before or after an ``invalidate`` or a flush, as a reader taking the lock would; the
         LRU move tolerates the key leaving meanwhile, and the hit is counted by a C counter,
-        exact under threads (``stats`` adds it to the hits).
+        exact under threads (the same counter as ``lookup``'s hits).
         """
-        entries, recalls = self._entries, self._recalls
+        entries, recalls = self._entries, self._hits
         return codec.decoded_hits(self, entries, recalls, _NEVER, monotonic, touch_below_ms, check)
 
     def remember(self, key: bytes, payload: bytes, derived: object) -> bool:
@@ -275,9 +282,9 @@ class LocalCache:
     def stats(self) -> dict[str, int]:
         """Counters since creation (exact under threads), the current size, and ``serving`` (1 or 0)."""
         with self._lock:
-            recalls = next(self._recalls) - self._recall_peeks
-            self._recall_peeks += 1
-            counts = dict(self._counts, hits=self._hits + recalls, misses=self._misses)
+            hits, misses = next(self._hits) - self._peeks, next(self._misses) - self._peeks
+            self._peeks += 1
+            counts = dict(self._counts, hits=hits, misses=misses)
             counts.update(entries=len(self._entries), bytes=self._bytes, serving=int(self.serving))
             return counts
 
