@@ -171,28 +171,51 @@ class LocalCache:
         the entry's deadline counts from ``begin_read``, so it falls before the key expires.
         Missing keys (``payload`` None) are never cached.
         """
-        with self._lock:
-            self._release(token)
-            if self._disagrees(token, payload):
-                self._remove(token.key)
+        key = token.key
+        with self._lock:  # _release and _remove written out: every miss runs this
+            pending = self._pending
+            others = pending.get(key)
+            if others is not None and token in others:
+                others.remove(token)
+                if not others:
+                    del pending[key]
+            # Did an overlapping read of the key return other bytes? Then a write ran in
+            # between. Its invalidation is on its way, but until it lands an older payload
+            # installed by one read could be served after the other returned the newer one.
+            # Neither is cached and the entry goes, so a process never steps back to an older
+            # version it has moved past.
+            for other in others or ():  # the reads of the key still in flight
+                if other.seen is _UNSEEN:
+                    other.seen = payload
+                elif other.seen != payload:
+                    other.valid = False
+            entries = self._entries
+            if token.seen is not _UNSEEN and token.seen != payload:  # another read saw other bytes
+                old = entries.pop(key, None)
+                if old is not None:
+                    self._bytes -= len(key) + len(old[0])
                 return False
             if not token.valid or token.epoch != self._epoch or payload is None:
                 return False
+            max_age = self.max_age
             if ttl_ms == NO_EXPIRY:
-                lifetime, expires = self.max_age, _NEVER
+                lifetime, expires = max_age, _NEVER
             elif ttl_ms > 0:
-                lifetime, expires = min(self.max_age, ttl_ms / 1000), token.started + ttl_ms / 1000
+                ttl_s = ttl_ms / 1000
+                lifetime, expires = (max_age if max_age < ttl_s else ttl_s), token.started + ttl_s
             else:
                 return False
-            size = len(token.key) + len(payload)
+            size = len(key) + len(payload)
             if size > self.max_bytes or token.started + lifetime <= monotonic():
                 return False
-            self._remove(token.key)
-            self._entries[token.key] = (payload, token.started + lifetime, expires, None)
+            old = entries.pop(key, None)
+            if old is not None:
+                self._bytes -= len(key) + len(old[0])
+            entries[key] = (payload, token.started + lifetime, expires, None)
             self._bytes += size
-            while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
-                old_key, (old_payload, *_) = self._entries.popitem(last=False)
-                self._bytes -= len(old_key) + len(old_payload)
+            while len(entries) > self.max_entries or self._bytes > self.max_bytes:
+                old_key, old = entries.popitem(last=False)
+                self._bytes -= len(old_key) + len(old[0])
                 self._counts["evictions"] += 1
             return True
 
@@ -221,7 +244,9 @@ class LocalCache:
         """Drop ``key`` and void reads of it in flight (a write happened, here or elsewhere)."""
         with self._lock:
             self._counts["invalidations"] += 1
-            self._remove(key)
+            old = self._entries.pop(key, None)  # _remove, written out: every write runs this
+            if old is not None:
+                self._bytes -= len(key) + len(old[0])
             for token in self._pending.pop(key, ()):
                 token.valid = False
 
@@ -301,20 +326,6 @@ class LocalCache:
             tokens.remove(token)
             if not tokens:
                 del self._pending[token.key]
-
-    def _disagrees(self, token: ReadToken, payload: bytes | None) -> bool:
-        """Did an overlapping read of the key return other bytes? Then a write ran in between.
-
-        Its invalidation is on its way, but until it lands an older payload installed by one
-        read could be served after the other returned the newer one. Neither is cached and the
-        entry goes, so a process never steps back to an older version it has moved past.
-        """
-        for other in self._pending.get(token.key, ()):
-            if other.seen is _UNSEEN:
-                other.seen = payload
-            elif other.seen != payload:
-                other.valid = False
-        return token.seen is not _UNSEEN and token.seen != payload
 
     def _flush(self) -> None:
         self._counts["flushes"] += 1
