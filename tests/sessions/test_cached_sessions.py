@@ -30,9 +30,15 @@ def gates():
     return Gates()
 
 
-@pytest.fixture
-def cached_store(redis_client):
-    store = RedisStore(redis_client, f"decoded-{uuid.uuid4().hex[:8]}", local_cache=True)
+PROTECTED = {"key_secrets": [b"n" * 32, b"o" * 32], "encryption_keys": [bytes(range(32))]}
+"""A rotation of ``key_secrets`` under way and sealed values: the kept session is under the
+id's handle and decoded from the opened JSON."""
+
+
+@pytest.fixture(params=["plain", "protected"])
+def cached_store(request, redis_client):
+    options = PROTECTED if request.param == "protected" else {}
+    store = RedisStore(redis_client, f"decoded-{uuid.uuid4().hex[:8]}", local_cache=True, **options)
     yield store
     store.close()
 
@@ -105,8 +111,9 @@ def served_decoded(browser, store, expected):
 
 
 def stored(redis_client, store, sid):
+    """What Redis holds for ``sid``, read past the cache (opened, when sealed)."""
     payload = redis_client.get(store.namespaced_key(sid))
-    return None if payload is None else json.loads(payload)
+    return None if payload is None else store.decode(payload, sid)
 
 
 def test_a_change_a_request_never_saves_reaches_no_other_request(app, cached_store, gates, redis_client):
