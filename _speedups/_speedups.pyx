@@ -625,6 +625,9 @@ cdef class DecodedHits:
         found = PyDict_GetItem(self._entries, full_key)
         if found is NULL:
             return None
+        # Checked before the unchecked reads below: anything but LocalCache's entries is no hit.
+        if type(<object>found) is not tuple or PyTuple_GET_SIZE(<object>found) != 4:
+            return None
         entry = <tuple>found
         if now >= <double>entry[1]:
             return None
@@ -634,6 +637,8 @@ cdef class DecodedHits:
         kept = entry[3]
         if kept is None:
             return False
+        if type(kept) is not tuple or PyTuple_GET_SIZE(kept) != 2:
+            return None
         try:
             self._move_to_end(full_key)
         except KeyError:

@@ -441,7 +441,7 @@ class DecodedHits:
             return None
         full_key = self._codec.namespaced_key(key)
         entry = self._entries.get(full_key)
-        if entry is None:
+        if type(entry) is not tuple or len(entry) != 4:  # None, or anything but an entry: no hit
             return None
         if now >= entry[1]:
             return None
@@ -451,6 +451,8 @@ class DecodedHits:
         kept = entry[3]
         if kept is None:  # a hit, but nothing decoded kept yet: worth decoding and keeping
             return False
+        if type(kept) is not tuple or len(kept) != 2:  # not what keep_decoded keeps
+            return None
         try:  # noqa: SIM105  # as LocalCache.decoded_hits
             self._entries.move_to_end(full_key)
         except KeyError:

@@ -163,3 +163,29 @@ def test_hits_are_counted_exactly_by_threads_without_the_lock(codec):
     assert cache.stats()["hits"] == threads * each
     cache.get(KEY)  # the locked path's hits add to the same count
     assert cache.stats()["hits"] == threads * each + 1
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "not a tuple",
+        (PAYLOAD,),
+        (PAYLOAD, 1e18, float("inf"), (None,)),
+        (PAYLOAD, 1e18, float("inf"), "kept"),
+        (PAYLOAD, "late", float("inf"), ({}, None)),
+    ],
+)
+def test_anything_but_an_entry_is_no_hit_in_either_twin(twins, entry):
+    """The compiled twin reads entries without Python's checks: what it does not recognise is
+    None (or the TypeError the pure twin raises), never a crash, and the same in both."""
+    outcomes = set()
+    for twin in twins.values():
+        codec = twin.Codec("ns")
+        cache = serving_cache()
+        cache._entries[KEY] = entry
+        try:
+            outcomes.add(repr(cache.decoded_hits(codec, 0, None).hit("abc")))
+        except TypeError:
+            outcomes.add("TypeError")
+    assert len(outcomes) == 1
+    assert outcomes <= {"None", "TypeError"}
