@@ -577,7 +577,7 @@ cdef class Codec:
 
 
 # ---- Local-cache hits of decoded sessions (cache/cached_reads.py's hot path) -------------
-# The pure twin is ``DecodedHits`` in ``_codec_py.py``; LocalCache's entries are
+# The pure twin is ``DecodedHits`` in ``_decoded_py.py``; LocalCache's entries are
 # ``(payload, served until, key expires at, (session, reference) or None)``.
 
 from cpython.dict cimport PyDict_GetItem

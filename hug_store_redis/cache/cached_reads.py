@@ -26,7 +26,7 @@ from .local_cache import LocalCache
 
 if TYPE_CHECKING:
     from ..codec import TwinCodec
-    from ..codec._codec_py import DecodedHits
+    from ..codec._decoded_py import DecodedHits
 
 DecodedHit = tuple[bytes, Any, Any] | Literal[False] | None
 """A session hit as the middleware uses it: the stored bytes (a write's compare-and-set

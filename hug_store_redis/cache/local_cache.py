@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..codec import TwinCodec
-    from ..codec._codec_py import DecodedHits
+    from ..codec._decoded_py import DecodedHits
 
 NO_EXPIRY = -1
 """The remaining TTL Redis reports (PTTL, READ_AND_TOUCH) for a key without an expiry."""

@@ -10,11 +10,12 @@ import re
 import types
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from typing import Any, Literal
+from typing import Any
 
 import ujson
 
 from ..errors import CorruptSessionError
+from ._decoded_py import DecodedHits
 from .wire import bulk as _bulk
 
 #: Deeper values are refused on write (and circular ones land here too); ujson reads
@@ -353,8 +354,8 @@ class Codec:
         monotonic: Callable[[], float],
         touch_below_ms: int,
         check: Callable[[], None] | None,
-    ) -> "DecodedHits":
-        """A local cache's hits of decoded sessions on this codec's keys (``DecodedHits``)."""
+    ) -> DecodedHits:
+        """A local cache's hits of decoded sessions on this codec's keys (``_decoded_py.py``)."""
         return DecodedHits(cache, entries, recalls, never, monotonic, self, touch_below_ms, check)
 
     first_cookie_id = staticmethod(first_cookie_id)
@@ -382,80 +383,3 @@ class Codec:
 
     def frame_delete(self, key: str) -> bytes:
         return _DEL + _bulk(self.namespaced_key(key))
-
-
-# ---- Local-cache hits of decoded sessions (cache/cached_reads.py's hot path) -------------
-# Here because it is compiled in the other twin: a read-only request's cache hit is one
-# call. ``LocalCache`` owns the entries, ``(payload, served until, key expires at,
-# (session, reference) or None)``, and builds this through ``Codec.decoded_hits``.
-
-
-class DecodedHits:
-    """A cache hit and the copy in one call: ``hit(key)`` is ``(payload, a private copy of the
-    session kept beside it, its reference)`` for a served entry whose touch is not due and
-    whose decoded session was kept; False for such an entry with nothing kept yet (decode it
-    and keep it: it is being read, not just written); else None. False and None count
-    nothing: the caller reads through the cache's counted path. No lock: see
-    ``LocalCache.decoded_hits``. ``closed`` set: None from then on (the store was closed)."""
-
-    __slots__ = (
-        "_cache",
-        "_codec",
-        "_entries",
-        "_monotonic",
-        "_never",
-        "_recalls",
-        "_touch_below_ms",
-        "check",
-        "closed",
-    )
-
-    def __init__(
-        self,
-        cache: Any,
-        entries: "OrderedDict[bytes, tuple[bytes, float, float, Any]]",
-        recalls: "Iterator[int]",
-        never: float,
-        monotonic: Callable[[], float],
-        codec: Codec,
-        touch_below_ms: int,
-        check: Callable[[], None] | None,
-    ) -> None:
-        self._cache = cache
-        self._entries = entries
-        self._recalls = recalls
-        self._never = never
-        self._monotonic = monotonic
-        self._codec = codec
-        self._touch_below_ms = float(touch_below_ms)
-        self.check = check
-        self.closed = False
-
-    def hit(self, key: str) -> tuple[bytes, Any, Any] | Literal[False] | None:
-        if self.closed:
-            return None
-        if self.check is not None:
-            self.check()
-        now = self._monotonic()
-        if now >= self._cache._serving_until:
-            return None
-        full_key = self._codec.namespaced_key(key)
-        entry = self._entries.get(full_key)
-        if type(entry) is not tuple or len(entry) != 4:  # None, or anything but an entry: no hit
-            return None
-        if now >= entry[1]:
-            return None
-        expires_at = entry[2]
-        if expires_at is not self._never and (expires_at - now) * 1000 < self._touch_below_ms:
-            return None
-        kept = entry[3]
-        if kept is None:  # a hit, but nothing decoded kept yet: worth decoding and keeping
-            return False
-        if type(kept) is not tuple or len(kept) != 2:  # not what keep_decoded keeps
-            return None
-        try:  # noqa: SIM105  # as LocalCache.decoded_hits
-            self._entries.move_to_end(full_key)
-        except KeyError:
-            pass
-        next(self._recalls)
-        return entry[0], copy_containers(kept[0], 0), kept[1]
