@@ -523,6 +523,15 @@ cdef class Codec:
         """The pure twin's ``copy``: ``_snapshot``, the same private copy ``reference`` keeps."""
         return _snapshot(data, 0)
 
+    def keep(self, data, reference):
+        """The pure twin's ``keep``: ``reference`` already holds a private copy of ``data`` as
+        decoded (its snapshot, which nothing changes), so the cache keeps that one tree."""
+        if type(reference) is tuple and len(<tuple>reference) == 2:
+            snapshot = (<tuple>reference)[0]
+            if snapshot is not _NO_SNAPSHOT:
+                return snapshot
+        return _snapshot(data, 0)
+
     def decoded_hits(self, cache, entries, recalls, never, monotonic, touch_below_ms, check):
         """The pure twin's ``decoded_hits``: this twin's ``DecodedHits`` on this codec's keys."""
         return DecodedHits(cache, entries, recalls, never, monotonic, self, touch_below_ms, check)
@@ -578,7 +587,7 @@ cdef class Codec:
 
 # ---- Local-cache hits of decoded sessions (cache/cached_reads.py's hot path) -------------
 # The pure twin is ``DecodedHits`` in ``_decoded_py.py``; LocalCache's entries are
-# ``(payload, served until, key expires at, (session, reference) or None)``.
+# ``(payload, served until, key expires at, (session, reference) or None, its counted size)``.
 
 from cpython.dict cimport PyDict_GetItem
 
@@ -626,7 +635,7 @@ cdef class DecodedHits:
         if found is NULL:
             return None
         # Checked before the unchecked reads below: anything but LocalCache's entries is no hit.
-        if type(<object>found) is not tuple or PyTuple_GET_SIZE(<object>found) != 4:
+        if type(<object>found) is not tuple or PyTuple_GET_SIZE(<object>found) != 5:
             return None
         entry = <tuple>found
         if now >= <double>entry[1]:

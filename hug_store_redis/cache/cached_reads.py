@@ -106,11 +106,12 @@ class CachedReads:
         self._decoded_hits.append(hits)
         return hits.hit
 
-    def keep_decoded(self, key: str, payload: bytes | str, session: Any, reference: Any) -> None:
+    def keep_decoded(self, key: str, payload: bytes | str, session: Any, reference: Any, size: int) -> None:
         """Keep ``session`` (a private copy, never handed out) and ``reference``, decoded from
-        ``payload``, with ``key``'s entry while it holds that very ``payload``."""
+        ``payload``, with ``key``'s entry while it holds that very ``payload``; ``size``, a
+        bound on the memory they hold, counts against ``max_bytes``."""
         if isinstance(payload, bytes):
-            self.cache.remember(self._namespaced_key(key), payload, (session, reference))
+            self.cache.remember(self._namespaced_key(key), payload, (session, reference), size)
 
     def forget(self, key: str) -> None:
         """This process wrote or deleted ``key``: read it from Redis next time (read-your-writes)."""

@@ -53,8 +53,9 @@ class ReadToken:
 class LocalCache:
     """An LRU of payload bytes by Redis key, bounded by entries, bytes and age.
 
-    ``max_entries`` and ``max_bytes`` (the sum of key and payload lengths; Python adds a
-    fixed overhead per entry, see docs/local-cache.md) bound memory; ``max_age`` (seconds)
+    ``max_entries`` and ``max_bytes`` (the sum of key and payload lengths, and of what
+    ``remember`` was told a derived value costs; Python adds a fixed overhead per entry, see
+    docs/local-cache.md) bound memory; ``max_age`` (seconds)
     bounds how long an entry is served without being read again from Redis, whatever
     the invalidations say. An entry also never outlives its key: ``finish_read`` takes the
     key's remaining TTL.
@@ -72,8 +73,9 @@ class LocalCache:
         self.max_bytes = _positive_int("max_bytes", max_bytes)
         self.max_age = positive_seconds("max_age", max_age)
         self._lock = threading.Lock()
-        # payload, served until, key expires at, what a caller derived from the payload (or None)
-        self._entries: OrderedDict[bytes, tuple[bytes, float, float, object]] = OrderedDict()
+        # payload, served until, key expires at, what a caller derived from the payload (or
+        # None), and the bytes ``_bytes`` counts for what was derived (0 for None)
+        self._entries: OrderedDict[bytes, tuple[bytes, float, float, object, int]] = OrderedDict()
         self._pending: dict[bytes, list[ReadToken]] = {}
         self._bytes = 0
         self._epoch = 0
@@ -139,20 +141,31 @@ class LocalCache:
         entries, recalls = self._entries, self._hits
         return codec.decoded_hits(self, entries, recalls, _NEVER, monotonic, touch_below_ms, check)
 
-    def remember(self, key: bytes, payload: bytes, derived: object) -> bool:
+    def remember(self, key: bytes, payload: bytes, derived: object, size: int) -> bool:
         """Keep ``derived`` (a value computed from ``payload`` alone) with ``key``'s entry, if
         the entry holds that very ``payload`` object; True when kept.
 
         The identity check ties what is kept to the exact bytes the entry serves: an entry
         replaced, invalidated or flushed since ``payload`` was read keeps nothing, and
-        whatever is kept goes with its entry.
+        whatever is kept goes with its entry. ``size`` (what ``derived`` holds in memory, as
+        the caller bounds it) counts against ``max_bytes`` until the entry goes, so keeping it
+        may evict the oldest entries; an entry it would push past ``max_bytes`` alone keeps
+        nothing.
         """
         with self._lock:
-            entry = self._entries.get(key)
+            entries = self._entries
+            entry = entries.get(key)
             if entry is None or entry[0] is not payload:
                 return False
-            self._entries[key] = (payload, entry[1], entry[2], derived)
-            return True
+            if len(key) + len(payload) + size > self.max_bytes:
+                return False
+            entries[key] = (payload, entry[1], entry[2], derived, size)
+            self._bytes += size - entry[4]
+            while len(entries) > self.max_entries or self._bytes > self.max_bytes:
+                old_key, old = entries.popitem(last=False)
+                self._bytes -= len(old_key) + len(old[0]) + old[4]
+                self._counts["evictions"] += 1
+            return key in entries
 
     def begin_read(self, key: bytes) -> ReadToken:
         """Register a read of ``key`` from Redis; call before the command is sent."""
@@ -193,7 +206,7 @@ class LocalCache:
             if token.seen is not _UNSEEN and token.seen != payload:  # another read saw other bytes
                 old = entries.pop(key, None)
                 if old is not None:
-                    self._bytes -= len(key) + len(old[0])
+                    self._bytes -= len(key) + len(old[0]) + old[4]
                 return False
             if not token.valid or token.epoch != self._epoch or payload is None:
                 return False
@@ -210,12 +223,12 @@ class LocalCache:
                 return False
             old = entries.pop(key, None)
             if old is not None:
-                self._bytes -= len(key) + len(old[0])
-            entries[key] = (payload, token.started + lifetime, expires, None)
+                self._bytes -= len(key) + len(old[0]) + old[4]
+            entries[key] = (payload, token.started + lifetime, expires, None, 0)
             self._bytes += size
             while len(entries) > self.max_entries or self._bytes > self.max_bytes:
                 old_key, old = entries.popitem(last=False)
-                self._bytes -= len(old_key) + len(old[0])
+                self._bytes -= len(old_key) + len(old[0]) + old[4]
                 self._counts["evictions"] += 1
             return True
 
@@ -246,7 +259,7 @@ class LocalCache:
             self._counts["invalidations"] += 1
             old = self._entries.pop(key, None)  # _remove, written out: every write runs this
             if old is not None:
-                self._bytes -= len(key) + len(old[0])
+                self._bytes -= len(key) + len(old[0]) + old[4]
             for token in self._pending.pop(key, ()):
                 token.valid = False
 
@@ -318,7 +331,7 @@ class LocalCache:
     def _remove(self, key: bytes) -> None:
         entry = self._entries.pop(key, None)
         if entry is not None:
-            self._bytes -= len(key) + len(entry[0])
+            self._bytes -= len(key) + len(entry[0]) + entry[4]
 
     def _release(self, token: ReadToken) -> None:
         tokens = self._pending.get(token.key)

@@ -345,10 +345,16 @@ class Codec:
         ``MAX_DEPTH``, as the compiled twin."""
         return copy_containers(data, 0)
 
+    def keep(self, data: Any, reference: Any) -> Any:
+        """What a local cache keeps of ``data`` just decoded, ``reference`` its reference: a
+        private copy (``copy``). The compiled twin's reference holds one already, which it
+        returns, so the cache keeps one tree instead of two; RecursionError as ``copy``."""
+        return copy_containers(data, 0)
+
     def decoded_hits(
         self,
         cache: Any,
-        entries: "OrderedDict[bytes, tuple[bytes, float, float, Any]]",
+        entries: "OrderedDict[bytes, tuple[bytes, float, float, Any, int]]",
         recalls: "Iterator[int]",
         never: float,
         monotonic: Callable[[], float],

@@ -2,7 +2,7 @@
 push past 400 lines); ``_speedups.pyx`` compiles the same class in its own section.
 
 A read-only request's cache hit is one call: ``LocalCache`` owns the entries, ``(payload,
-served until, key expires at, (session, reference) or None)``, and builds this through
+served until, key expires at, (session, reference) or None, its counted size)``, and builds this through
 ``Codec.decoded_hits``.
 """
 
@@ -37,7 +37,7 @@ class DecodedHits:
     def __init__(
         self,
         cache: Any,
-        entries: "OrderedDict[bytes, tuple[bytes, float, float, Any]]",
+        entries: "OrderedDict[bytes, tuple[bytes, float, float, Any, int]]",
         recalls: "Iterator[int]",
         never: float,
         monotonic: Callable[[], float],
@@ -65,7 +65,7 @@ class DecodedHits:
             return None
         full_key = self._codec.namespaced_key(key)
         entry = self._entries.get(full_key)
-        if type(entry) is not tuple or len(entry) != 4:  # None, or anything but an entry: no hit
+        if type(entry) is not tuple or len(entry) != 5:  # None, or anything but an entry: no hit
             return None
         if now >= entry[1]:
             return None

@@ -32,7 +32,7 @@ class SessionReads:
     on_error: str
     _lifetime: Lifetime | None
     _read: Callable[[str], SlidingReply]
-    _keep_decoded: "Callable[[str, bytes | str, Any, Any], None] | None"
+    _keep_decoded: "Callable[[str, bytes | str, Any, Any, bytes | str], None] | None"
     _decode_stored: Callable[[bytes | str, str], tuple[Any, bytes | str]]
     _reference: Callable[[Any, Any], Any]
 
@@ -77,7 +77,7 @@ class SessionReads:
             self._note_seen(session_id, data[BOUND_KEY])
         reference = self._reference(data, json)
         if keep and self._keep_decoded is not None:  # the next hit of these bytes skips the decoding
-            self._keep_decoded(session_id, payload, data, reference)
+            self._keep_decoded(session_id, payload, data, reference, json)
         return data, (session_id, payload, reference)
 
     def _discard(self, session_id: str, reason: str) -> RequestState:

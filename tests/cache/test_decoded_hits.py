@@ -21,6 +21,7 @@ SOURCE = object()
 HOUR_MS = 3_600_000
 KEY = b"ns:abc"
 PAYLOAD = b'{"cart": [1, {"n": 2}], "user": "ann"}'
+KEPT_SIZE = 1_000
 
 
 @pytest.fixture(params=["python", "cython"])
@@ -43,7 +44,8 @@ def kept_beside(cache, codec, payload=PAYLOAD, key=KEY):
     """Install ``payload`` and keep its decoded session, as the store does after a read."""
     assert install(cache, key, payload)
     session = codec.decode(payload, "abc")
-    assert cache.remember(key, payload, (codec.copy(session), codec.reference(session, payload)))
+    reference = codec.reference(session, payload)
+    assert cache.remember(key, payload, (codec.keep(session, reference), reference), KEPT_SIZE)
     return session
 
 
@@ -68,8 +70,8 @@ def test_kept_only_beside_the_very_bytes_object_read(codec):
     cache = serving_cache()
     assert install(cache, KEY, PAYLOAD)
     equal_bytes = bytes(bytearray(PAYLOAD))  # equal, another object: not what the entry holds
-    assert not cache.remember(KEY, equal_bytes, ({}, None))
-    assert not cache.remember(b"ns:other", PAYLOAD, ({}, None))
+    assert not cache.remember(KEY, equal_bytes, ({}, None), KEPT_SIZE)
+    assert not cache.remember(b"ns:other", PAYLOAD, ({}, None), KEPT_SIZE)
     assert cache.decoded_hits(codec, 0, None).hit("abc") is False  # the bytes alone: decode and keep
     assert cache.decoded_hits(codec, 0, None).hit("other") is None  # nothing cached
     assert cache.stats()["hits"] == 0 and cache.stats()["misses"] == 0
@@ -124,7 +126,7 @@ def test_a_due_touch_or_a_passed_deadline_is_left_to_the_counted_path(codec):
     while not install(short, KEY, PAYLOAD, ttl_ms=200):  # the key's TTL ends the entry soon
         pass  # (not installed only if this machine took 200 ms between begin and finish)
     session = codec.decode(PAYLOAD, "abc")
-    assert short.remember(KEY, PAYLOAD, (codec.copy(session), None))
+    assert short.remember(KEY, PAYLOAD, (codec.copy(session), None), KEPT_SIZE)
     time.sleep(0.25)
     assert short.decoded_hits(codec, 0, None).hit("abc") is None
     assert cache.stats()["hits"] == 1 and short.stats()["hits"] == 0
@@ -170,9 +172,10 @@ def test_hits_are_counted_exactly_by_threads_without_the_lock(codec):
     [
         "not a tuple",
         (PAYLOAD,),
-        (PAYLOAD, 1e18, float("inf"), (None,)),
-        (PAYLOAD, 1e18, float("inf"), "kept"),
-        (PAYLOAD, "late", float("inf"), ({}, None)),
+        (PAYLOAD, 1e18, float("inf"), ({}, None)),  # the four fields before the kept size
+        (PAYLOAD, 1e18, float("inf"), (None,), 0),
+        (PAYLOAD, 1e18, float("inf"), "kept", 0),
+        (PAYLOAD, "late", float("inf"), ({}, None), 0),
     ],
 )
 def test_anything_but_an_entry_is_no_hit_in_either_twin(twins, entry):
@@ -189,3 +192,43 @@ def test_anything_but_an_entry_is_no_hit_in_either_twin(twins, entry):
             outcomes.add("TypeError")
     assert len(outcomes) == 1
     assert outcomes <= {"None", "TypeError"}
+
+
+def test_what_is_kept_counts_against_max_bytes_until_its_entry_goes(codec):
+    """``remember``'s size is in ``bytes`` while the entry keeps it and leaves with it, however
+    the entry goes; keeping it evicts the oldest entries past ``max_bytes``."""
+    entry_bytes = len(KEY) + len(PAYLOAD)
+    for gone in ("invalidate", "flush", "replaced", "evicted"):
+        cache = serving_cache()
+        kept_beside(cache, codec)
+        assert cache.stats()["bytes"] == entry_bytes + KEPT_SIZE
+        if gone == "invalidate":
+            cache.invalidate(KEY)
+        elif gone == "flush":
+            cache.flush()
+        elif gone == "replaced":  # a read installs newer bytes, then one that saw others drops them
+            first, second = cache.begin_read(KEY), cache.begin_read(KEY)
+            assert cache.finish_read(first, b'{"user": "bob"}', HOUR_MS)
+            assert cache.stats()["bytes"] == len(KEY) + len(b'{"user": "bob"}')
+            assert not cache.finish_read(second, PAYLOAD, HOUR_MS)
+        else:
+            cache.max_entries = 1
+            assert install(cache, b"ns:other", b"{}")
+            assert cache.stats()["bytes"] == len(b"ns:other{}")
+            continue
+        assert cache.stats()["bytes"] == 0, gone
+
+
+def test_keeping_evicts_past_max_bytes_and_never_keeps_what_alone_exceeds_it(codec):
+    entry_bytes = len(KEY) + len(PAYLOAD)
+    cache = serving_cache()
+    cache.max_bytes = 2 * entry_bytes + KEPT_SIZE - 1  # two entries fit, not two and one kept
+    assert install(cache, b"ns:old", PAYLOAD)
+    kept_beside(cache, codec)
+    assert cache.stats()["evictions"] == 1 and cache.get(b"ns:old") is None
+    assert cache.stats()["bytes"] == entry_bytes + KEPT_SIZE <= cache.max_bytes
+    assert cache.decoded_hits(codec, 0, None).hit("abc") is not None
+    other = b"ns:xyz"
+    assert install(cache, other, PAYLOAD)
+    assert not cache.remember(other, PAYLOAD, ({}, None), cache.max_bytes)  # alone, too much
+    assert cache.get(other) == PAYLOAD and cache.stats()["bytes"] <= cache.max_bytes
