@@ -532,9 +532,9 @@ cdef class Codec:
                 return snapshot
         return _snapshot(data, 0)
 
-    def decoded_hits(self, cache, entries, recalls, never, monotonic, touch_below_ms, check):
+    def decoded_hits(self, cache, entries, recalls, never, monotonic, touch_below_ms, check, owner):
         """The pure twin's ``decoded_hits``: this twin's ``DecodedHits`` on this codec's keys."""
-        return DecodedHits(cache, entries, recalls, never, monotonic, self, touch_below_ms, check)
+        return DecodedHits(cache, entries, recalls, never, monotonic, self, touch_below_ms, check, owner)
 
     def first_cookie_id(self, str header, str prefix):
         return first_cookie_id(header, prefix)
@@ -587,7 +587,7 @@ cdef class Codec:
 
 # ---- Local-cache hits of decoded sessions (cache/cached_reads.py's hot path) -------------
 # The pure twin is ``DecodedHits`` in ``_decoded_py.py``; LocalCache's entries are
-# ``(payload, served until, key expires at, (session, reference) or None, its counted size)``.
+# ``(payload, served until, key expires at, (session, reference, owner) or None, its counted size)``.
 
 from cpython.dict cimport PyDict_GetItem
 
@@ -601,12 +601,13 @@ cdef class DecodedHits:
     cdef object _recalls
     cdef object _never
     cdef object _monotonic
+    cdef object _owner
     cdef Codec _codec
     cdef double _touch_below_ms
     cdef public object check
     cdef public bint closed
 
-    def __init__(self, cache, entries, recalls, never, monotonic, Codec codec, touch_below_ms, check):
+    def __init__(self, cache, entries, recalls, never, monotonic, Codec codec, touch_below_ms, check, owner):
         self._cache = cache
         self._entries = entries
         self._move_to_end = entries.move_to_end
@@ -617,6 +618,7 @@ cdef class DecodedHits:
         self._touch_below_ms = touch_below_ms
         self.check = check
         self.closed = False
+        self._owner = owner
 
     cpdef object hit(self, key):
         cdef double now
@@ -646,7 +648,7 @@ cdef class DecodedHits:
         kept = entry[3]
         if kept is None:
             return False
-        if type(kept) is not tuple or PyTuple_GET_SIZE(kept) != 2:
+        if type(kept) is not tuple or PyTuple_GET_SIZE(kept) != 3 or (<tuple>kept)[2] is not self._owner:
             return None
         try:
             self._move_to_end(full_key)

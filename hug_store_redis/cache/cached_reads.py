@@ -61,6 +61,9 @@ class CachedReads:
         self._toucher = Toucher(self._touch, self.namespace)
         self._disabled: str | None = None
         self._decoded_hits: list[DecodedHits] = []  # closed with the store
+        # What this store keeps decoded is its own: another store sharing the cache, on the
+        # same server and namespace, may lack the keys it was opened with.
+        self._owner = object()
 
     @property
     def serving(self) -> bool:
@@ -102,7 +105,7 @@ class CachedReads:
         served exactly when the bytes would be. One call into the codec's twin, no lock
         (``LocalCache.decoded_hits``): this is the read-only request's hit.
         """
-        hits = self.cache.decoded_hits(codec, touch_below_ms, self._check)
+        hits = self.cache.decoded_hits(codec, touch_below_ms, self._check, self._owner)
         self._decoded_hits.append(hits)
         return hits.hit
 
@@ -111,7 +114,7 @@ class CachedReads:
         ``payload``, with ``key``'s entry while it holds that very ``payload``; ``size``, a
         bound on the memory they hold, counts against ``max_bytes``."""
         if isinstance(payload, bytes):
-            self.cache.remember(self._namespaced_key(key), payload, (session, reference), size)
+            self.cache.remember(self._namespaced_key(key), payload, (session, reference, self._owner), size)
 
     def forget(self, key: str) -> None:
         """This process wrote or deleted ``key``: read it from Redis next time (read-your-writes)."""

@@ -125,13 +125,15 @@ class LocalCache:
         return None
 
     def decoded_hits(
-        self, codec: "TwinCodec", touch_below_ms: int, check: Callable[[], None] | None
+        self, codec: "TwinCodec", touch_below_ms: int, check: Callable[[], None] | None, owner: object
     ) -> "DecodedHits":
         """Hits of entries with a decoded session kept (``remember``), one call each, in the
         codec's twin (``codec.DecodedHits``): ``(payload, a private copy of the session, its
         reference)`` when the cache serves, the entry is within its deadline and its touch
         (``touch_below_ms``, as ``lookup``'s caller judges it) is not due; else None, counting
         nothing, and the caller reads through ``lookup``, which counts and handles the rest.
+        Only what ``owner`` kept is served: stores sharing this cache may hold other keys
+        (``encryption_keys``), and a session one opened is not another's to read.
 
         No lock: under the GIL the dict read is atomic, so a hit sees the entry as it was
         before or after an ``invalidate`` or a flush, as a reader taking the lock would; the
@@ -139,7 +141,7 @@ class LocalCache:
         exact under threads (the same counter as ``lookup``'s hits).
         """
         entries, recalls = self._entries, self._hits
-        return codec.decoded_hits(self, entries, recalls, _NEVER, monotonic, touch_below_ms, check)
+        return codec.decoded_hits(self, entries, recalls, _NEVER, monotonic, touch_below_ms, check, owner)
 
     def remember(self, key: bytes, payload: bytes, derived: object, size: int) -> bool:
         """Keep ``derived`` (a value computed from ``payload`` alone) with ``key``'s entry, if

@@ -360,9 +360,11 @@ class Codec:
         monotonic: Callable[[], float],
         touch_below_ms: int,
         check: Callable[[], None] | None,
+        owner: object,
     ) -> DecodedHits:
-        """A local cache's hits of decoded sessions on this codec's keys (``_decoded_py.py``)."""
-        return DecodedHits(cache, entries, recalls, never, monotonic, self, touch_below_ms, check)
+        """A local cache's hits of decoded sessions on this codec's keys (``_decoded_py.py``),
+        of those ``owner`` kept only."""
+        return DecodedHits(cache, entries, recalls, never, monotonic, self, touch_below_ms, check, owner)
 
     first_cookie_id = staticmethod(first_cookie_id)
 

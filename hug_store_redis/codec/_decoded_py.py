@@ -2,8 +2,8 @@
 push past 400 lines); ``_speedups.pyx`` compiles the same class in its own section.
 
 A read-only request's cache hit is one call: ``LocalCache`` owns the entries, ``(payload,
-served until, key expires at, (session, reference) or None, its counted size)``, and builds this through
-``Codec.decoded_hits``.
+served until, key expires at, (session, reference, owner) or None, its counted size)``, and
+builds this through ``Codec.decoded_hits``.
 """
 
 from collections import OrderedDict
@@ -19,7 +19,8 @@ class DecodedHits:
     session kept beside it, its reference)`` for a served entry whose touch is not due and
     whose decoded session was kept; False for such an entry with nothing kept yet (decode it
     and keep it: it is being read, not just written); else None. False and None count
-    nothing: the caller reads through the cache's counted path. No lock: see
+    nothing: the caller reads through the cache's counted path. A session another store kept
+    (``owner``: it may have been opened with keys this store lacks) is None too. No lock: see
     ``LocalCache.decoded_hits``. ``closed`` set: None from then on (the store was closed)."""
 
     __slots__ = (
@@ -28,6 +29,7 @@ class DecodedHits:
         "_entries",
         "_monotonic",
         "_never",
+        "_owner",
         "_recalls",
         "_touch_below_ms",
         "check",
@@ -44,6 +46,7 @@ class DecodedHits:
         codec: "Codec",
         touch_below_ms: int,
         check: Callable[[], None] | None,
+        owner: object,
     ) -> None:
         self._cache = cache
         self._entries = entries
@@ -54,6 +57,7 @@ class DecodedHits:
         self._touch_below_ms = float(touch_below_ms)
         self.check = check
         self.closed = False
+        self._owner = owner
 
     def hit(self, key: str) -> tuple[bytes, Any, Any] | Literal[False] | None:
         if self.closed:
@@ -75,8 +79,8 @@ class DecodedHits:
         kept = entry[3]
         if kept is None:  # a hit, but nothing decoded kept yet: worth decoding and keeping
             return False
-        if type(kept) is not tuple or len(kept) != 2:  # not what keep_decoded keeps
-            return None
+        if type(kept) is not tuple or len(kept) != 3 or kept[2] is not self._owner:
+            return None  # not what keep_decoded keeps, or another store kept it (its keys)
         try:  # noqa: SIM105  # as LocalCache.decoded_hits
             self._entries.move_to_end(full_key)
         except KeyError:

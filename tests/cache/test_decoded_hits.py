@@ -22,6 +22,7 @@ HOUR_MS = 3_600_000
 KEY = b"ns:abc"
 PAYLOAD = b'{"cart": [1, {"n": 2}], "user": "ann"}'
 KEPT_SIZE = 1_000
+OWNER = object()  # what a store keeps is tagged with its own
 
 
 @pytest.fixture(params=["python", "cython"])
@@ -45,14 +46,14 @@ def kept_beside(cache, codec, payload=PAYLOAD, key=KEY):
     assert install(cache, key, payload)
     session = codec.decode(payload, "abc")
     reference = codec.reference(session, payload)
-    assert cache.remember(key, payload, (codec.keep(session, reference), reference), KEPT_SIZE)
+    assert cache.remember(key, payload, (codec.keep(session, reference), reference, OWNER), KEPT_SIZE)
     return session
 
 
 def test_a_hit_is_the_bytes_a_private_copy_and_the_reference(codec):
     cache = serving_cache()
     kept_beside(cache, codec)
-    hit = cache.decoded_hits(codec, 0, None).hit
+    hit = cache.decoded_hits(codec, 0, None, OWNER).hit
     first, second = hit("abc"), hit("abc")
     assert first is not None and second is not None
     assert first[0] is second[0] == PAYLOAD
@@ -70,10 +71,10 @@ def test_kept_only_beside_the_very_bytes_object_read(codec):
     cache = serving_cache()
     assert install(cache, KEY, PAYLOAD)
     equal_bytes = bytes(bytearray(PAYLOAD))  # equal, another object: not what the entry holds
-    assert not cache.remember(KEY, equal_bytes, ({}, None), KEPT_SIZE)
-    assert not cache.remember(b"ns:other", PAYLOAD, ({}, None), KEPT_SIZE)
-    assert cache.decoded_hits(codec, 0, None).hit("abc") is False  # the bytes alone: decode and keep
-    assert cache.decoded_hits(codec, 0, None).hit("other") is None  # nothing cached
+    assert not cache.remember(KEY, equal_bytes, ({}, None, OWNER), KEPT_SIZE)
+    assert not cache.remember(b"ns:other", PAYLOAD, ({}, None, OWNER), KEPT_SIZE)
+    assert cache.decoded_hits(codec, 0, None, OWNER).hit("abc") is False  # the bytes alone: decode and keep
+    assert cache.decoded_hits(codec, 0, None, OWNER).hit("other") is None  # nothing cached
     assert cache.stats()["hits"] == 0 and cache.stats()["misses"] == 0
 
 
@@ -81,7 +82,7 @@ def test_kept_only_beside_the_very_bytes_object_read(codec):
 def test_what_is_kept_goes_with_its_entry(codec, gone):
     cache = serving_cache()
     kept_beside(cache, codec)
-    hit = cache.decoded_hits(codec, 0, None).hit
+    hit = cache.decoded_hits(codec, 0, None, OWNER).hit
     assert hit("abc") is not None
     if gone == "invalidate":
         cache.invalidate(KEY)
@@ -97,7 +98,7 @@ def test_what_is_kept_goes_with_its_entry(codec, gone):
         small.attach(SOURCE)
         small.grant(SOURCE, monotonic() + 3600)
         kept_beside(small, codec)
-        hit = small.decoded_hits(codec, 0, None).hit
+        hit = small.decoded_hits(codec, 0, None, OWNER).hit
         assert hit("abc") is not None
         assert install(small, b"ns:other", b"{}")
         cache = small
@@ -111,7 +112,7 @@ def test_what_is_kept_goes_with_its_entry(codec, gone):
 def test_nothing_while_the_cache_is_not_serving(codec):
     cache = serving_cache()
     kept_beside(cache, codec)
-    hit = cache.decoded_hits(codec, 0, None).hit
+    hit = cache.decoded_hits(codec, 0, None, OWNER).hit
     cache.attach(object())  # a second source that has not vouched yet
     assert hit("abc") is None
     assert cache.stats()["hits"] == 0
@@ -120,15 +121,15 @@ def test_nothing_while_the_cache_is_not_serving(codec):
 def test_a_due_touch_or_a_passed_deadline_is_left_to_the_counted_path(codec):
     cache = serving_cache()
     kept_beside(cache, codec, key=KEY)
-    assert cache.decoded_hits(codec, HOUR_MS + 1, None).hit("abc") is None  # touch due
-    assert cache.decoded_hits(codec, HOUR_MS - 60_000, None).hit("abc") is not None
+    assert cache.decoded_hits(codec, HOUR_MS + 1, None, OWNER).hit("abc") is None  # touch due
+    assert cache.decoded_hits(codec, HOUR_MS - 60_000, None, OWNER).hit("abc") is not None
     short = serving_cache()
     while not install(short, KEY, PAYLOAD, ttl_ms=200):  # the key's TTL ends the entry soon
         pass  # (not installed only if this machine took 200 ms between begin and finish)
     session = codec.decode(PAYLOAD, "abc")
-    assert short.remember(KEY, PAYLOAD, (codec.copy(session), None), KEPT_SIZE)
+    assert short.remember(KEY, PAYLOAD, (codec.copy(session), None, OWNER), KEPT_SIZE)
     time.sleep(0.25)
-    assert short.decoded_hits(codec, 0, None).hit("abc") is None
+    assert short.decoded_hits(codec, 0, None, OWNER).hit("abc") is None
     assert cache.stats()["hits"] == 1 and short.stats()["hits"] == 0
 
 
@@ -136,7 +137,7 @@ def test_a_closed_reader_serves_nothing_and_the_check_runs_on_every_hit(codec):
     cache = serving_cache()
     kept_beside(cache, codec)
     checks = []
-    hits = cache.decoded_hits(codec, 0, lambda: checks.append(1))
+    hits = cache.decoded_hits(codec, 0, lambda: checks.append(1), OWNER)
     assert hits.hit("abc") is not None and checks == [1]
     hits.closed = True
     assert hits.hit("abc") is None
@@ -145,7 +146,7 @@ def test_a_closed_reader_serves_nothing_and_the_check_runs_on_every_hit(codec):
 def test_hits_are_counted_exactly_by_threads_without_the_lock(codec):
     cache = serving_cache()
     kept_beside(cache, codec)
-    hit = cache.decoded_hits(codec, 0, None).hit
+    hit = cache.decoded_hits(codec, 0, None, OWNER).hit
     threads, each = 8, 2_000
     start = threading.Barrier(threads)
     missed = []
@@ -174,6 +175,8 @@ def test_hits_are_counted_exactly_by_threads_without_the_lock(codec):
         (PAYLOAD,),
         (PAYLOAD, 1e18, float("inf"), ({}, None)),  # the four fields before the kept size
         (PAYLOAD, 1e18, float("inf"), (None,), 0),
+        (PAYLOAD, 1e18, float("inf"), ({}, None), 0),  # no owner
+        (PAYLOAD, 1e18, float("inf"), ({}, None, object()), 0),  # another store's
         (PAYLOAD, 1e18, float("inf"), "kept", 0),
         (PAYLOAD, "late", float("inf"), ({}, None), 0),
     ],
@@ -187,7 +190,7 @@ def test_anything_but_an_entry_is_no_hit_in_either_twin(twins, entry):
         cache = serving_cache()
         cache._entries[KEY] = entry
         try:
-            outcomes.add(repr(cache.decoded_hits(codec, 0, None).hit("abc")))
+            outcomes.add(repr(cache.decoded_hits(codec, 0, None, OWNER).hit("abc")))
         except TypeError:
             outcomes.add("TypeError")
     assert len(outcomes) == 1
@@ -227,8 +230,16 @@ def test_keeping_evicts_past_max_bytes_and_never_keeps_what_alone_exceeds_it(cod
     kept_beside(cache, codec)
     assert cache.stats()["evictions"] == 1 and cache.get(b"ns:old") is None
     assert cache.stats()["bytes"] == entry_bytes + KEPT_SIZE <= cache.max_bytes
-    assert cache.decoded_hits(codec, 0, None).hit("abc") is not None
+    assert cache.decoded_hits(codec, 0, None, OWNER).hit("abc") is not None
     other = b"ns:xyz"
     assert install(cache, other, PAYLOAD)
-    assert not cache.remember(other, PAYLOAD, ({}, None), cache.max_bytes)  # alone, too much
+    assert not cache.remember(other, PAYLOAD, ({}, None, OWNER), cache.max_bytes)  # alone, too much
     assert cache.get(other) == PAYLOAD and cache.stats()["bytes"] <= cache.max_bytes
+
+
+def test_only_the_owner_of_what_is_kept_is_served_it(codec):
+    cache = serving_cache()
+    kept_beside(cache, codec)
+    assert cache.decoded_hits(codec, 0, None, object()).hit("abc") is None  # another store's reader
+    assert cache.decoded_hits(codec, 0, None, OWNER).hit("abc") is not None
+    assert cache.stats()["hits"] == 1

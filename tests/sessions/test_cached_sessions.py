@@ -20,7 +20,7 @@ from support.overlap import WAIT_S, Browser, Gates, get_with_cookie
 from support.servers import wait_for
 from support.store_cache import GENEROUS, decoded_kept, sent_by_the_store, wait_cached
 
-from hug_store_redis import RedisSessionMiddleware, RedisStore
+from hug_store_redis import LocalCache, RedisSessionMiddleware, RedisStore
 
 START = {"user": "ann", "cart": ["apple", {"qty": 1}]}
 
@@ -200,3 +200,36 @@ def test_the_request_that_decoded_the_session_changes_its_own_not_the_kept_one(
         assert held.result(timeout=WAIT_S) == "ok"
     served_decoded(app, cached_store, START)
     assert stored(redis_client, cached_store, app.session_id()) == START
+
+
+def keep_decoded(store, sid):
+    """What the middleware does on a hit with nothing kept yet: read, decode, keep."""
+    payload, _, _ = store.sliding_reader(60)(sid)
+    data, opened = store.decode_stored(payload, sid)
+    store.keep_decoded(sid, payload, data, store.codec.reference(data, opened), opened)
+    return decoded_kept(store, sid) == START
+
+
+def test_a_store_sharing_the_cache_is_never_served_a_session_another_store_opened(redis_client):
+    """Two stores on one server, namespace and LocalCache, one with ``encryption_keys``: the
+    session the sealing store opened and keeps is not the other's to read (it lacks the keys)."""
+    cache = LocalCache()
+    namespace = f"shared-{uuid.uuid4().hex[:8]}"
+    sealing = RedisStore(redis_client, namespace, local_cache=cache, encryption_keys=[bytes(range(32))])
+    other = RedisStore(redis_client, namespace, local_cache=cache)
+    try:
+        sid = uuid.uuid4().hex
+        sealing.set(sid, START)
+        wait_cached(sealing, sid)
+        wait_for(
+            "the sealing store to keep the session decoded", lambda: keep_decoded(sealing, sid), GENEROUS
+        )
+        hit = other.decoded_reader(60)
+        assert hit is not None and hit(sid) is None  # read as bytes it cannot open, as before
+        own = sealing.decoded_reader(60)
+        assert own is not None
+        served = own(sid)
+        assert served and served[1] == START
+    finally:
+        other.close()
+        sealing.close()
