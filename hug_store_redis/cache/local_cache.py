@@ -21,6 +21,9 @@ from collections.abc import Callable
 from time import monotonic
 from typing import TYPE_CHECKING
 
+from .cache_options import gil_enabled, positive_int
+from .cache_options import positive_seconds as positive_seconds  # invalidation.py imports it here
+
 if TYPE_CHECKING:
     from ..codec import TwinCodec
     from ..codec._decoded_py import DecodedHits
@@ -69,8 +72,8 @@ class LocalCache:
     def __init__(
         self, max_entries: int = 10_000, max_bytes: int = 64 * 1024 * 1024, max_age: float = 60.0
     ) -> None:
-        self.max_entries = _positive_int("max_entries", max_entries)
-        self.max_bytes = _positive_int("max_bytes", max_bytes)
+        self.max_entries = positive_int("max_entries", max_entries)
+        self.max_bytes = positive_int("max_bytes", max_bytes)
         self.max_age = positive_seconds("max_age", max_age)
         self._lock = threading.Lock()
         # payload, served until, key expires at, what a caller derived from the payload (or
@@ -88,6 +91,11 @@ class LocalCache:
         self._hits = itertools.count()
         self._misses = itertools.count()
         self._peeks = 0
+        self.lock_free = gil_enabled()
+        """Hits take no lock (``lookup``, ``decoded_hits``): sound only under the GIL, so a
+        free-threaded build (3.13t) reads under the lock and the store keeps nothing decoded."""
+        if not self.lock_free:
+            self.lookup = self._locked_lookup  # type: ignore[method-assign]
         _LIVE_CACHES.add(self)
 
     # -- the read path -------------------------------------------------------------------
@@ -123,6 +131,24 @@ class LocalCache:
                         self._remove(key)
         next(self._misses)
         return None
+
+    def _locked_lookup(self, key: bytes) -> tuple[bytes, int] | None:
+        """``lookup`` under the lock, for a build without the GIL."""
+        with self._lock:
+            now = monotonic()
+            if now < self._serving_until:
+                entry = self._entries.get(key)
+                if entry is not None:
+                    if now < entry[1]:
+                        self._entries.move_to_end(key)
+                        next(self._hits)
+                        expires_at = entry[2]
+                        if expires_at is _NEVER:
+                            return entry[0], -1
+                        return entry[0], max(int((expires_at - now) * 1000), 1)
+                    self._remove(key)
+            next(self._misses)
+            return None
 
     def decoded_hits(
         self, codec: "TwinCodec", touch_below_ms: int, check: Callable[[], None] | None, owner: object
@@ -355,23 +381,6 @@ class LocalCache:
         self._leases = dict.fromkeys(self._leases, 0.0)
         self._serving_until = 0.0
         self._flush()
-
-
-def positive_seconds(name: str, value: float) -> float:
-    """A duration option: a positive, finite int or float (not a bool), as a float."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
-    if not 0 < value < float("inf"):
-        raise ValueError(f"{name} must be positive and finite, got {value!r}")
-    return float(value)
-
-
-def _positive_int(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {value}")
-    return value
 
 
 _LIVE_CACHES: "weakref.WeakSet[LocalCache]" = weakref.WeakSet()

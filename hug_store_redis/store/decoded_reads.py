@@ -33,11 +33,12 @@ class DecodedReadsMixin:
         ``sliding_reader``, decode, then ``keep_decoded``); None otherwise (read with
         ``sliding_reader``, which counts).
 
-        None instead of a reader when there is no local cache, or ``touch_after`` is 0 (every
-        read touches in Redis). A hit whose touch is due is left to ``sliding_reader`` too.
+        None instead of a reader when there is no local cache, ``touch_after`` is 0 (every
+        read touches in Redis), or the cache reads under its lock (a free-threaded build: the
+        reader's hits rely on the GIL). A hit whose touch is due is left to ``sliding_reader`` too.
         """
         cached = self._cached
-        if cached is None or touch_after == 0:
+        if cached is None or touch_after == 0 or not cached.cache.lock_free:
             return None
         expiration = self.expiration
         touch_below_ms = 0 if expiration is None else int((expiration - touch_after) * 1000)

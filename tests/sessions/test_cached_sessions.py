@@ -21,6 +21,7 @@ from support.servers import wait_for
 from support.store_cache import GENEROUS, decoded_kept, sent_by_the_store, wait_cached
 
 from hug_store_redis import LocalCache, RedisSessionMiddleware, RedisStore
+from hug_store_redis.cache import local_cache
 
 START = {"user": "ann", "cart": ["apple", {"qty": 1}]}
 
@@ -233,3 +234,17 @@ def test_a_store_sharing_the_cache_is_never_served_a_session_another_store_opene
     finally:
         other.close()
         sealing.close()
+
+
+def test_without_the_gil_the_store_keeps_nothing_decoded(redis_client, monkeypatch):
+    """A free-threaded build (forced here): the lock-free decoded reader is never handed out,
+    and reads go through the cache's locked lookup."""
+    monkeypatch.setattr(local_cache, "gil_enabled", lambda: False)
+    store = RedisStore(redis_client, f"nogil-{uuid.uuid4().hex[:8]}", local_cache=LocalCache())
+    try:
+        assert store.decoded_reader(60) is None
+        store.set("abc", START)
+        wait_cached(store, "abc")  # hits, under the lock
+        assert RedisSessionMiddleware(store)._decoded_hit is None
+    finally:
+        store.close()
