@@ -606,6 +606,7 @@ cdef class DecodedHits:
     cdef double _touch_below_ms
     cdef public object check
     cdef public bint closed
+    cdef object __weakref__  # the store holds its readers weakly, to close them
 
     def __init__(self, cache, entries, recalls, never, monotonic, Codec codec, touch_below_ms, check, owner):
         self._cache = cache

@@ -60,7 +60,8 @@ class CachedReads:
         """For the log lines: the store's namespace."""
         self._toucher = Toucher(self._touch, self.namespace)
         self._disabled: str | None = None
-        self._decoded_hits: list[DecodedHits] = []  # closed with the store
+        # Closed with the store; held weakly, so a dropped middleware's reader goes with it.
+        self._decoded_hits: weakref.WeakSet[DecodedHits] = weakref.WeakSet()
         # What this store keeps decoded is its own: another store sharing the cache, on the
         # same server and namespace, may lack the keys it was opened with.
         self._owner = object()
@@ -106,7 +107,7 @@ class CachedReads:
         (``LocalCache.decoded_hits``): this is the read-only request's hit.
         """
         hits = self.cache.decoded_hits(codec, touch_below_ms, self._check, self._owner)
-        self._decoded_hits.append(hits)
+        self._decoded_hits.add(hits)
         return hits.hit
 
     def keep_decoded(self, key: str, payload: bytes | str, session: Any, reference: Any, size: int) -> None:
@@ -162,7 +163,7 @@ class CachedReads:
 
     def close(self) -> None:
         """Detach from the listeners (ending a listener no other cache uses) and stop the toucher."""
-        for hits in self._decoded_hits:  # a reader handed out before serves no more
+        for hits in list(self._decoded_hits):  # a reader handed out before serves no more
             hits.closed = True
         self.sources.close(stop_if_idle=True)
         self._toucher.stop()

@@ -24,6 +24,7 @@ class DecodedHits:
     ``LocalCache.decoded_hits``. ``closed`` set: None from then on (the store was closed)."""
 
     __slots__ = (
+        "__weakref__",  # the store holds its readers weakly, to close them
         "_cache",
         "_codec",
         "_entries",

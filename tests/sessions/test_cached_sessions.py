@@ -9,6 +9,7 @@ reaches Redis and every later hit (never the held request's copy), and a logout 
 however many decoded copies are about.
 """
 
+import gc
 import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -248,3 +249,18 @@ def test_without_the_gil_the_store_keeps_nothing_decoded(redis_client, monkeypat
         assert RedisSessionMiddleware(store)._decoded_hit is None
     finally:
         store.close()
+
+
+def test_a_dropped_middlewares_decoded_reader_goes_with_it(cached_store):
+    """The store closes the readers it handed out, without keeping them alive: a process that
+    builds middlewares (an app per test, a reload) does not grow with each."""
+    readers = cached_store._cached._decoded_hits
+    before = len(readers)
+    middlewares = [RedisSessionMiddleware(cached_store) for _ in range(3)]
+    assert len(readers) == before + 3
+    del middlewares
+    gc.collect()
+    assert len(readers) == before
+    kept = RedisSessionMiddleware(cached_store)
+    cached_store.close()  # what is still held is closed
+    assert kept._decoded_hit is not None and kept._decoded_hit("abc") is None
