@@ -264,3 +264,43 @@ def test_a_dropped_middlewares_decoded_reader_goes_with_it(cached_store):
     kept = RedisSessionMiddleware(cached_store)
     cached_store.close()  # what is still held is closed
     assert kept._decoded_hit is not None and kept._decoded_hit("abc") is None
+
+
+@pytest.mark.parametrize("cached_store", ["protected"], indirect=True)
+def test_a_session_under_the_older_secret_is_never_kept_decoded_until_it_moves(
+    app, cached_store, redis_client
+):
+    """A rotation under way: a session stored under the older secret's handle is read under
+    that handle (its bytes installed in the cache), while decoded hits and ``keep_decoded``
+    look under the newest. Nothing is kept and no read is a decoded hit until a write moves
+    it to the newest."""
+    sid = app.session_id()
+    older = RedisStore(
+        redis_client,
+        cached_store.namespace,
+        key_secrets=[PROTECTED["key_secrets"][1]],
+        encryption_keys=PROTECTED["encryption_keys"],
+    )
+    older_key = older.namespaced_key(sid)
+    assert older_key in cached_store.redis_keys(sid) and older_key != cached_store.namespaced_key(sid)
+    assert cached_store.delete(sid)
+    older.set(sid, START)
+    entries = cached_store.local_cache._entries
+
+    def read_from_the_cached_older_key() -> bool:
+        assert get_with_cookie(app.base, "/read", sid)[0] == START
+        return older_key in entries
+
+    wait_for("the older key's bytes cached", read_from_the_cached_older_key, timeout=GENEROUS)
+    reader = cached_store.decoded_reader(60)
+    assert reader is not None
+    for _ in range(3):  # each read decodes (an older handle is read from Redis): nothing kept
+        assert get_with_cookie(app.base, "/read", sid)[0] == START
+        assert reader(sid) is None
+        entry = entries.get(older_key)
+        assert (entry is None or entry[3] is None) and decoded_kept(cached_store, sid) is None
+    assert app.get("/add", item="pear") == "ok"  # a write moves it to the newest handle
+    assert redis_client.exists(older_key) == 0
+    moved = {"user": "ann", "cart": ["apple", {"qty": 2}, "pear"]}
+    served_decoded(app, cached_store, moved)
+    assert reader(sid) and reader(sid)[1] == moved
