@@ -17,12 +17,22 @@ import queue
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import short_id
 from ..transport.base import SlidingReply, Transport
 from .cache_sources import Sources, sources_for
 from .local_cache import LocalCache
+
+if TYPE_CHECKING:
+    from ..codec import TwinCodec
+    from ..codec._decoded_py import DecodedHits
+
+DecodedHit = tuple[bytes, Any, Any] | Literal[False] | None
+"""A session hit as the middleware uses it: the stored bytes (a write's compare-and-set
+base), a private copy of the decoded session, and the codec's reference for it; False: the
+cache serves the bytes but keeps nothing decoded yet (decode, then ``keep_decoded``); None:
+read as usual."""
 
 logger = logging.getLogger("hug_store_redis.local_cache")
 TOUCH_QUEUE_LIMIT = 256
@@ -50,6 +60,11 @@ class CachedReads:
         """For the log lines: the store's namespace."""
         self._toucher = Toucher(self._touch, self.namespace)
         self._disabled: str | None = None
+        # Closed with the store; held weakly, so a dropped middleware's reader goes with it.
+        self._decoded_hits: weakref.WeakSet[DecodedHits] = weakref.WeakSet()
+        # What this store keeps decoded is its own: another store sharing the cache, on the
+        # same server and namespace, may lack the keys it was opened with.
+        self._owner = object()
 
     @property
     def serving(self) -> bool:
@@ -76,6 +91,31 @@ class CachedReads:
         if not self._toucher.submit(key, touch_below_ms):
             self.cache.invalidate(full_key)  # the sender is saturated: the next read touches itself
         return payload, remaining_ms, True
+
+    def decoded_hits(self, touch_below_ms: int, codec: "TwinCodec") -> Callable[[str], DecodedHit]:
+        """For a caller that decodes what it reads (the middleware): a hit whose decoded session
+        was kept (``keep_decoded``) and whose touch is not due; else False or None (``DecodedHit``),
+        counting nothing: then read through ``hit_sliding``/``miss`` as usual.
+
+        Kept only after a hit (False), not after a miss: a session written on every request
+        is never read twice from one entry, and keeping it would be work thrown away.
+
+        The cache keeps one decoded session per entry, which no request ever holds: each hit
+        hands out a copy of it (``codec.copy``), so a handler changing its session in place
+        changes nobody else's. It goes with its entry (invalidation, flush, eviction), so it is
+        served exactly when the bytes would be. One call into the codec's twin, no lock
+        (``LocalCache.decoded_hits``): this is the read-only request's hit.
+        """
+        hits = self.cache.decoded_hits(codec, touch_below_ms, self._check, self._owner)
+        self._decoded_hits.add(hits)
+        return hits.hit
+
+    def keep_decoded(self, key: str, payload: bytes | str, session: Any, reference: Any, size: int) -> None:
+        """Keep ``session`` (a private copy, never handed out) and ``reference``, decoded from
+        ``payload``, with ``key``'s entry while it holds that very ``payload``; ``size``, a
+        bound on the memory they hold, counts against ``max_bytes``."""
+        if isinstance(payload, bytes):
+            self.cache.remember(self._namespaced_key(key), payload, (session, reference, self._owner), size)
 
     def forget(self, key: str) -> None:
         """This process wrote or deleted ``key``: read it from Redis next time (read-your-writes)."""
@@ -123,6 +163,8 @@ class CachedReads:
 
     def close(self) -> None:
         """Detach from the listeners (ending a listener no other cache uses) and stop the toucher."""
+        for hits in list(self._decoded_hits):  # a reader handed out before serves no more
+            hits.closed = True
         self.sources.close(stop_if_idle=True)
         self._toucher.stop()
 

@@ -12,12 +12,21 @@ Redis executed after our read therefore always removes what the read installs, w
 order the reply and the invalidation arrive in.
 """
 
+import itertools
 import os
 import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from time import monotonic
+from typing import TYPE_CHECKING
+
+from .cache_options import gil_enabled, positive_int
+from .cache_options import positive_seconds as positive_seconds  # invalidation.py imports it here
+
+if TYPE_CHECKING:
+    from ..codec import TwinCodec
+    from ..codec._decoded_py import DecodedHits
 
 NO_EXPIRY = -1
 """The remaining TTL Redis reports (PTTL, READ_AND_TOUCH) for a key without an expiry."""
@@ -47,24 +56,29 @@ class ReadToken:
 class LocalCache:
     """An LRU of payload bytes by Redis key, bounded by entries, bytes and age.
 
-    ``max_entries`` and ``max_bytes`` (the sum of key and payload lengths; Python adds a
-    fixed overhead per entry, see docs/local-cache.md) bound memory; ``max_age`` (seconds)
+    ``max_entries`` and ``max_bytes`` (the sum of key and payload lengths, and of what
+    ``remember`` was told a derived value costs; Python adds a fixed overhead per entry, see
+    docs/local-cache.md) bound memory; ``max_age`` (seconds)
     bounds how long an entry is served without being read again from Redis, whatever
     the invalidations say. An entry also never outlives its key: ``finish_read`` takes the
     key's remaining TTL.
 
-    One lock guards everything, so counters are exact under threads; a hit costs one lock
-    round trip, one dict lookup and one LRU move (measured in benchmarks/test_bench_cache.py).
+    One lock guards every change; a hit or a miss takes none (under the GIL a dict read and an
+    LRU move are atomic), and counters are exact under threads (C counters for hits and misses,
+    the rest under the lock). An entry may also hold what a caller derived from its payload
+    (``remember``: the store keeps the decoded session there), which ``decoded_hits`` serves.
     """
 
     def __init__(
         self, max_entries: int = 10_000, max_bytes: int = 64 * 1024 * 1024, max_age: float = 60.0
     ) -> None:
-        self.max_entries = _positive_int("max_entries", max_entries)
-        self.max_bytes = _positive_int("max_bytes", max_bytes)
+        self.max_entries = positive_int("max_entries", max_entries)
+        self.max_bytes = positive_int("max_bytes", max_bytes)
         self.max_age = positive_seconds("max_age", max_age)
         self._lock = threading.Lock()
-        self._entries: OrderedDict[bytes, tuple[bytes, float, float]] = OrderedDict()
+        # payload, served until, key expires at, what a caller derived from the payload (or
+        # None), and the bytes ``_bytes`` counts for what was derived (0 for None)
+        self._entries: OrderedDict[bytes, tuple[bytes, float, float, object, int]] = OrderedDict()
         self._pending: dict[bytes, list[ReadToken]] = {}
         self._bytes = 0
         self._epoch = 0
@@ -72,7 +86,16 @@ class LocalCache:
         self._vouched: set[object] = set()  # sources that granted a lease at least once
         self._serving_until = 0.0
         self._counts = dict.fromkeys(STAT_FIELDS, 0)
-        self._hits = self._misses = 0
+        # Hits and misses are counted without the lock, each by a C counter (exact under
+        # threads); ``stats`` reads one by taking its next value, less those taken to read it.
+        self._hits = itertools.count()
+        self._misses = itertools.count()
+        self._peeks = 0
+        self.lock_free = gil_enabled()
+        """Hits take no lock (``lookup``, ``decoded_hits``): sound only under the GIL, so a
+        free-threaded build (3.13t) reads under the lock and the store keeps nothing decoded."""
+        if not self.lock_free:
+            self.lookup = self._locked_lookup  # type: ignore[method-assign]
         _LIVE_CACHES.add(self)
 
     # -- the read path -------------------------------------------------------------------
@@ -86,22 +109,91 @@ class LocalCache:
         """Like ``get``, with the key's remaining ms in Redis (at least 1; -1: it never expires).
 
         For a store that slides expiry: it tells when a touch is due without asking Redis.
+        No lock but for an expired entry's removal, as ``decoded_hits``: a hit sees the entry
+        as it was before or after an ``invalidate`` or a flush, as a reader taking the lock would.
         """
         now = monotonic()
+        if now < self._serving_until:
+            entry = self._entries.get(key)
+            if entry is not None:
+                if now < entry[1]:
+                    try:  # noqa: SIM105  # contextlib.suppress costs a hit several times this
+                        self._entries.move_to_end(key)
+                    except KeyError:  # invalidated since the read above: a hit just before it
+                        pass
+                    next(self._hits)
+                    expires_at = entry[2]
+                    if expires_at is _NEVER:
+                        return entry[0], -1
+                    return entry[0], max(int((expires_at - now) * 1000), 1)
+                with self._lock:
+                    if self._entries.get(key) is entry:  # not replaced meanwhile
+                        self._remove(key)
+        next(self._misses)
+        return None
+
+    def _locked_lookup(self, key: bytes) -> tuple[bytes, int] | None:
+        """``lookup`` under the lock, for a build without the GIL."""
         with self._lock:
+            now = monotonic()
             if now < self._serving_until:
                 entry = self._entries.get(key)
                 if entry is not None:
                     if now < entry[1]:
                         self._entries.move_to_end(key)
-                        self._hits += 1
+                        next(self._hits)
                         expires_at = entry[2]
                         if expires_at is _NEVER:
                             return entry[0], -1
                         return entry[0], max(int((expires_at - now) * 1000), 1)
                     self._remove(key)
-            self._misses += 1
+            next(self._misses)
             return None
+
+    def decoded_hits(
+        self, codec: "TwinCodec", touch_below_ms: int, check: Callable[[], None] | None, owner: object
+    ) -> "DecodedHits":
+        """Hits of entries with a decoded session kept (``remember``), one call each, in the
+        codec's twin (``codec.DecodedHits``): ``(payload, a private copy of the session, its
+        reference)`` when the cache serves, the entry is within its deadline and its touch
+        (``touch_below_ms``, as ``lookup``'s caller judges it) is not due; else None, counting
+        nothing, and the caller reads through ``lookup``, which counts and handles the rest.
+        Only what ``owner`` kept is served: stores sharing this cache may hold other keys
+        (``encryption_keys``), and a session one opened is not another's to read.
+
+        No lock: under the GIL the dict read is atomic, so a hit sees the entry as it was
+        before or after an ``invalidate`` or a flush, as a reader taking the lock would; the
+        LRU move tolerates the key leaving meanwhile, and the hit is counted by a C counter,
+        exact under threads (the same counter as ``lookup``'s hits).
+        """
+        entries, recalls = self._entries, self._hits
+        return codec.decoded_hits(self, entries, recalls, _NEVER, monotonic, touch_below_ms, check, owner)
+
+    def remember(self, key: bytes, payload: bytes, derived: object, size: int) -> bool:
+        """Keep ``derived`` (a value computed from ``payload`` alone) with ``key``'s entry, if
+        the entry holds that very ``payload`` object; True when kept.
+
+        The identity check ties what is kept to the exact bytes the entry serves: an entry
+        replaced, invalidated or flushed since ``payload`` was read keeps nothing, and
+        whatever is kept goes with its entry. ``size`` (what ``derived`` holds in memory, as
+        the caller bounds it) counts against ``max_bytes`` until the entry goes, so keeping it
+        may evict the oldest entries; an entry it would push past ``max_bytes`` alone keeps
+        nothing.
+        """
+        with self._lock:
+            entries = self._entries
+            entry = entries.get(key)
+            if entry is None or entry[0] is not payload:
+                return False
+            if len(key) + len(payload) + size > self.max_bytes:
+                return False
+            entries[key] = (payload, entry[1], entry[2], derived, size)
+            self._bytes += size - entry[4]
+            while len(entries) > self.max_entries or self._bytes > self.max_bytes:
+                old_key, old = entries.popitem(last=False)
+                self._bytes -= len(old_key) + len(old[0]) + old[4]
+                self._counts["evictions"] += 1
+            return key in entries
 
     def begin_read(self, key: bytes) -> ReadToken:
         """Register a read of ``key`` from Redis; call before the command is sent."""
@@ -120,28 +212,51 @@ class LocalCache:
         the entry's deadline counts from ``begin_read``, so it falls before the key expires.
         Missing keys (``payload`` None) are never cached.
         """
-        with self._lock:
-            self._release(token)
-            if self._disagrees(token, payload):
-                self._remove(token.key)
+        key = token.key
+        with self._lock:  # _release and _remove written out: every miss runs this
+            pending = self._pending
+            others = pending.get(key)
+            if others is not None and token in others:
+                others.remove(token)
+                if not others:
+                    del pending[key]
+            # Did an overlapping read of the key return other bytes? Then a write ran in
+            # between. Its invalidation is on its way, but until it lands an older payload
+            # installed by one read could be served after the other returned the newer one.
+            # Neither is cached and the entry goes, so a process never steps back to an older
+            # version it has moved past.
+            for other in others or ():  # the reads of the key still in flight
+                if other.seen is _UNSEEN:
+                    other.seen = payload
+                elif other.seen != payload:
+                    other.valid = False
+            entries = self._entries
+            if token.seen is not _UNSEEN and token.seen != payload:  # another read saw other bytes
+                old = entries.pop(key, None)
+                if old is not None:
+                    self._bytes -= len(key) + len(old[0]) + old[4]
                 return False
             if not token.valid or token.epoch != self._epoch or payload is None:
                 return False
+            max_age = self.max_age
             if ttl_ms == NO_EXPIRY:
-                lifetime, expires = self.max_age, _NEVER
+                lifetime, expires = max_age, _NEVER
             elif ttl_ms > 0:
-                lifetime, expires = min(self.max_age, ttl_ms / 1000), token.started + ttl_ms / 1000
+                ttl_s = ttl_ms / 1000
+                lifetime, expires = (max_age if max_age < ttl_s else ttl_s), token.started + ttl_s
             else:
                 return False
-            size = len(token.key) + len(payload)
+            size = len(key) + len(payload)
             if size > self.max_bytes or token.started + lifetime <= monotonic():
                 return False
-            self._remove(token.key)
-            self._entries[token.key] = (payload, token.started + lifetime, expires)
+            old = entries.pop(key, None)
+            if old is not None:
+                self._bytes -= len(key) + len(old[0]) + old[4]
+            entries[key] = (payload, token.started + lifetime, expires, None, 0)
             self._bytes += size
-            while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
-                old_key, (old_payload, _, _) = self._entries.popitem(last=False)
-                self._bytes -= len(old_key) + len(old_payload)
+            while len(entries) > self.max_entries or self._bytes > self.max_bytes:
+                old_key, old = entries.popitem(last=False)
+                self._bytes -= len(old_key) + len(old[0]) + old[4]
                 self._counts["evictions"] += 1
             return True
 
@@ -170,7 +285,9 @@ class LocalCache:
         """Drop ``key`` and void reads of it in flight (a write happened, here or elsewhere)."""
         with self._lock:
             self._counts["invalidations"] += 1
-            self._remove(key)
+            old = self._entries.pop(key, None)  # _remove, written out: every write runs this
+            if old is not None:
+                self._bytes -= len(key) + len(old[0]) + old[4]
             for token in self._pending.pop(key, ()):
                 token.valid = False
 
@@ -231,7 +348,9 @@ class LocalCache:
     def stats(self) -> dict[str, int]:
         """Counters since creation (exact under threads), the current size, and ``serving`` (1 or 0)."""
         with self._lock:
-            counts = dict(self._counts, hits=self._hits, misses=self._misses)
+            hits, misses = next(self._hits) - self._peeks, next(self._misses) - self._peeks
+            self._peeks += 1
+            counts = dict(self._counts, hits=hits, misses=misses)
             counts.update(entries=len(self._entries), bytes=self._bytes, serving=int(self.serving))
             return counts
 
@@ -240,7 +359,7 @@ class LocalCache:
     def _remove(self, key: bytes) -> None:
         entry = self._entries.pop(key, None)
         if entry is not None:
-            self._bytes -= len(key) + len(entry[0])
+            self._bytes -= len(key) + len(entry[0]) + entry[4]
 
     def _release(self, token: ReadToken) -> None:
         tokens = self._pending.get(token.key)
@@ -248,20 +367,6 @@ class LocalCache:
             tokens.remove(token)
             if not tokens:
                 del self._pending[token.key]
-
-    def _disagrees(self, token: ReadToken, payload: bytes | None) -> bool:
-        """Did an overlapping read of the key return other bytes? Then a write ran in between.
-
-        Its invalidation is on its way, but until it lands an older payload installed by one
-        read could be served after the other returned the newer one. Neither is cached and the
-        entry goes, so a process never steps back to an older version it has moved past.
-        """
-        for other in self._pending.get(token.key, ()):
-            if other.seen is _UNSEEN:
-                other.seen = payload
-            elif other.seen != payload:
-                other.valid = False
-        return token.seen is not _UNSEEN and token.seen != payload
 
     def _flush(self) -> None:
         self._counts["flushes"] += 1
@@ -276,23 +381,6 @@ class LocalCache:
         self._leases = dict.fromkeys(self._leases, 0.0)
         self._serving_until = 0.0
         self._flush()
-
-
-def positive_seconds(name: str, value: float) -> float:
-    """A duration option: a positive, finite int or float (not a bool), as a float."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
-    if not 0 < value < float("inf"):
-        raise ValueError(f"{name} must be positive and finite, got {value!r}")
-    return float(value)
-
-
-def _positive_int(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {value}")
-    return value
 
 
 _LIVE_CACHES: "weakref.WeakSet[LocalCache]" = weakref.WeakSet()

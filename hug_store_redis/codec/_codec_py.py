@@ -4,22 +4,24 @@ This module is the specification. ``_speedups.pyx`` is its compiled twin and mus
 return the same values and raise the same exception types for every input.
 """
 
-import json
 import math
 import re
 import types
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import ujson
 
 from ..errors import CorruptSessionError
+from ._decoded_py import DecodedHits
 from ._replies_py import NOT_SIMPLE as NOT_SIMPLE  # the reply section (_replies_py.py), as both twins name it
 from ._replies_py import NOT_STARTED as NOT_STARTED
 from ._replies_py import Handoff as Handoff
 from ._replies_py import exchange as exchange
 from ._replies_py import exchange_idle as exchange_idle
 from ._replies_py import parse_reply as parse_reply
+from .json_errors import json_error as json_error  # the compiled twin calls it too
 from .wire import bulk as _bulk
 
 #: Deeper values are refused on write (and circular ones land here too); ujson reads
@@ -193,63 +195,24 @@ def decode_json(payload: Any, key: str) -> Any:
         raise CorruptSessionError(key, json_error(text)) from None
 
 
-_JSON_WHITESPACE = " \t\n\r"
-
-
-def json_error(text: str | bytes) -> str:
-    """Why ``text``, which ujson refused, is not JSON: in this package's words, the same
-    from both twins (the compiled one calls this too).
-
-    ujson's messages name its parser's states ("Unexpected character found when decoding
-    'null'") and give no position; the standard library's parser, run only on this error
-    path, finds where the text goes wrong. The position is in bytes of UTF-8, as Redis
-    holds the value.
-    """
-    if isinstance(text, bytes):
-        text = text.decode("utf-8")  # valid UTF-8: decode_json checked it
-    if not text.strip(_JSON_WHITESPACE):
-        return "empty value"
-    try:
-        json.loads(text)
-    except RecursionError:
-        return "nested too deeply to read"
-    except json.JSONDecodeError as exc:
-        # Python 3.13 points at a trailing comma, earlier ones where the value should be:
-        # report the latter on every Python, so the message does not depend on the version.
-        position = exc.pos + 1 if exc.msg.startswith("Illegal trailing comma") else exc.pos
-        return f"not valid JSON at byte {len(text[:position].encode('utf-8', 'surrogatepass'))}"
-    except ValueError:  # an integer of more than sys.get_int_max_str_digits() digits
-        return "a number too long to read"
-    if _nested_deeper_than(text, _UJSON_DEPTH):  # Python 3.13's json reads any depth
-        return "nested too deeply to read"
-    return "not JSON this codec reads"
-
-
-_UJSON_DEPTH = 1024
-"""The deepest nesting of arrays and objects that ujson reads."""
-
-
-def _nested_deeper_than(text: str, limit: int) -> bool:
-    """Whether arrays and objects in ``text`` nest deeper than ``limit`` (strings skipped)."""
-    depth = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            if depth > limit:
-                return True
-        elif char in "]}":
-            depth -= 1
-    return False
+def copy_containers(value: Any, depth: int) -> Any:
+    """Exact dicts and lists copied, all else shared: what ``json`` decoding makes is either."""
+    cls = type(value)  # loops, not comprehensions: one frame per level, as deep as the other twin
+    if cls is dict:
+        if depth >= MAX_DEPTH:
+            raise RecursionError
+        copied = {}
+        for key, item in dict.items(value):
+            copied[key] = copy_containers(item, depth + 1)
+        return copied
+    if cls is list:
+        if depth >= MAX_DEPTH:
+            raise RecursionError
+        items = []
+        for item in list.__iter__(value):
+            items.append(copy_containers(item, depth + 1))
+        return items
+    return value
 
 
 _GET = b"*2\r\n$3\r\nGET\r\n"
@@ -321,6 +284,34 @@ class Codec:
             return bool(_dumps(session) == reference)
         except (TypeError, ValueError, OverflowError):
             return False
+
+    def copy(self, data: Any) -> Any:
+        """A private copy of a decoded session's containers (leaves are immutable and shared):
+        what a local cache keeping the decoded session hands each request, so no handler's
+        change reaches the cached session or another request's. RecursionError past
+        ``MAX_DEPTH``, as the compiled twin."""
+        return copy_containers(data, 0)
+
+    def keep(self, data: Any, reference: Any) -> Any:
+        """What a local cache keeps of ``data`` just decoded, ``reference`` its reference: a
+        private copy (``copy``). The compiled twin's reference holds one already, which it
+        returns, so the cache keeps one tree instead of two; RecursionError as ``copy``."""
+        return copy_containers(data, 0)
+
+    def decoded_hits(
+        self,
+        cache: Any,
+        entries: "OrderedDict[bytes, tuple[bytes, float, float, Any, int]]",
+        recalls: "Iterator[int]",
+        never: float,
+        monotonic: Callable[[], float],
+        touch_below_ms: int,
+        check: Callable[[], None] | None,
+        owner: object,
+    ) -> DecodedHits:
+        """A local cache's hits of decoded sessions on this codec's keys (``_decoded_py.py``),
+        of those ``owner`` kept only."""
+        return DecodedHits(cache, entries, recalls, never, monotonic, self, touch_below_ms, check, owner)
 
     first_cookie_id = staticmethod(first_cookie_id)
 

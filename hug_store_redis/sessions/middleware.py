@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from falcon.util.structures import Context  # type: ignore[import-untyped]  # hug's request context
 
 from ..clients.families import UNREACHABLE_ERRORS
-from ..errors import CorruptSessionError, short_id
+from ..errors import short_id
 from ..store.redis_store import RedisStore
 from .cookies import (
     EXPIRED,
@@ -32,6 +32,7 @@ from .lifetime import Lifetime
 from .max_lifetime import MaxLifetime
 from .request_state import STATE_KEY, Loaded, RequestState
 from .session_delta import MergeHook
+from .session_read import SessionReads
 from .session_write import Expiry, Saved, create, encode_session, save_existing, too_big
 from .signed_in_devices import BOUND_KEY, SignedInDevices
 from .user_sessions import UserSessionIndex
@@ -54,7 +55,7 @@ ON_ERROR_VALUES = ("raise", "degrade")
 _T = TypeVar("_T")
 
 
-class RedisSessionMiddleware(SignedInDevices, MaxLifetime):
+class RedisSessionMiddleware(SessionReads, SignedInDevices, MaxLifetime):
     """Sessions in a ``RedisStore``; a drop-in for ``hug.middleware.SessionMiddleware``.
 
     Takes every keyword of hug's middleware, with the same meaning, plus
@@ -77,8 +78,10 @@ class RedisSessionMiddleware(SignedInDevices, MaxLifetime):
         "_cookie_attributes",
         "_cookie_prefix",
         "_decode_stored",
+        "_decoded_hit",
         "_expired_cookie_attributes",
         "_first_cookie_id",
+        "_keep_decoded",
         "_lifetime",
         "_note_skipped_write",
         "_read",
@@ -143,6 +146,10 @@ class RedisSessionMiddleware(SignedInDevices, MaxLifetime):
         self._read = (
             store.sliding_reader(self.touch_after) if self._lifetime is None else store.untouched_reader()
         )
+        # A local-cache hit of a session decoded before skips the read and the decoding
+        # (session_read.py); under max_lifetime every load checks the issue time instead.
+        self._decoded_hit = store.decoded_reader(self.touch_after) if self._lifetime is None else None
+        self._keep_decoded = None if self._decoded_hit is None else store.keep_decoded
         self._reference = store.codec.reference  # the store's twin, compiled or pure
         self._unchanged = store.codec.unchanged
         self._first_cookie_id = store.codec.first_cookie_id
@@ -176,52 +183,26 @@ class RedisSessionMiddleware(SignedInDevices, MaxLifetime):
         """
         env = request.env
         header = env.get("HTTP_COOKIE")
-        first = self._first_cookie_id(header, self._cookie_prefix) if header else None
-        if first is not None:
-            data, env[STATE_KEY] = self._load(first)
-        else:
-            values = request.get_cookie_values(self.cookie_name) if header else None
+        session_id = self._first_cookie_id(header, self._cookie_prefix) if header else None
+        values = None
+        if session_id is None and header:
+            values = request.get_cookie_values(self.cookie_name)
             if values and is_session_id(values[0]):
-                data, env[STATE_KEY] = self._load(values[0])
-            else:
-                data, env[STATE_KEY] = {}, RequestState(clear_cookie=bool(values))
+                session_id = values[0]
+        data: Any
+        if session_id is None:
+            data, env[STATE_KEY] = {}, RequestState(clear_cookie=bool(values))
+        else:
+            hit = None if self._decoded_hit is None else self._decoded_hit(session_id)
+            if hit:  # a local-cache hit of a session decoded before: a private copy (session_read.py)
+                data, env[STATE_KEY] = hit[1], (session_id, hit[0], hit[2])
+            else:  # False: a hit of bytes alone, decoded here and then kept by the cache
+                data, env[STATE_KEY] = self._load(session_id, keep=hit is False)
         context = request.context
         if type(context) is Context:  # falcon's: its item access is a Python method over __dict__
             context.__dict__[self.context_name] = data
         else:
             context[self.context_name] = data
-
-    def _load(self, session_id: str) -> tuple[Any, Loaded | RequestState]:
-        try:
-            payload, ttl_ms, touched = self._read(session_id)
-        except _UNREACHABLE as error:
-            if self.on_error == "raise":
-                raise
-            logger.warning(
-                "[%s] session store unreachable, serving an empty session: %s", self.store.namespace, error
-            )
-            return {}, RequestState(degraded=True)
-        except CorruptSessionError as error:  # bytes that are not UTF-8, met by a decoding client
-            return {}, self._discard(session_id, error.reason)
-        if payload is None:  # expired or never issued: never adopt an id the client chose
-            return {}, RequestState(clear_cookie=True)
-        try:
-            data, json = self._decode_stored(payload, session_id)  # json: payload, unless sealed
-        except CorruptSessionError as error:
-            return {}, self._discard(session_id, error.reason)
-        if not isinstance(data, dict):  # valid JSON, but no session this middleware wrote
-            return {}, self._discard(session_id, f"JSON {type(data).__name__}, not an object")
-        if self._lifetime is not None:
-            return self._load_stamped(self._lifetime, session_id, payload, json, data, ttl_ms)
-        if touched and BOUND_KEY in data:  # signed-in devices: last seen rides on the lazy touch
-            self._note_seen(session_id, data[BOUND_KEY])
-        return data, (session_id, payload, self._reference(data, json))
-
-    def _discard(self, session_id: str, reason: str) -> RequestState:
-        logger.warning(
-            "[%s] session %s: %s; starting a new session", self.store.namespace, short_id(session_id), reason
-        )
-        return RequestState(old_id=session_id, clear_cookie=True)
 
     def process_response(self, request: Any, response: Any, resource: Any, req_succeeded: bool) -> None:
         """Write the session only if its JSON changed; set the cookie only if it is new."""

@@ -19,6 +19,7 @@ from ..transport.selection import transport_for
 from .admin import AdminMixin
 from .checks import expiration_seconds
 from .conditional_writes import ConditionalWritesMixin
+from .decoded_reads import DecodedReadsMixin
 from .hashed_keys import MOVE_ROUNDS, KeyMapping, checked_secrets
 from .index_writes import IndexWritesMixin
 from .key_moves import KeyMovesMixin
@@ -32,7 +33,13 @@ __all__ = ["RedisClient", "RedisStore", "SlidingRead", "WriteOutcome", "expirati
 
 
 class RedisStore(
-    PayloadMixin, ConditionalWritesMixin, KeyMovesMixin, RenewalsMixin, AdminMixin, IndexWritesMixin
+    PayloadMixin,
+    DecodedReadsMixin,
+    ConditionalWritesMixin,
+    KeyMovesMixin,
+    RenewalsMixin,
+    AdminMixin,
+    IndexWritesMixin,
 ):
     """Session data as JSON in plain Redis strings at ``namespace:key``.
 

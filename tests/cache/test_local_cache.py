@@ -10,7 +10,7 @@ from time import monotonic
 
 import pytest
 
-from hug_store_redis.cache import NO_EXPIRY, LocalCache
+from hug_store_redis.cache import NO_EXPIRY, LocalCache, local_cache
 
 pytestmark = pytest.mark.one_twin
 SOURCE = object()
@@ -266,3 +266,34 @@ def test_a_read_that_finds_the_key_deleted_drops_an_overlapping_copy():
     assert cache.finish_read(before, b"v", HOUR_MS)
     assert not cache.finish_read(after, None, 0)  # deleted in between: no resurrection
     assert cache.get(b"k") is None
+
+
+class CountingLock:
+    """The cache's lock, counting how often it is taken."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.taken = 0
+
+    def __enter__(self) -> None:
+        self.lock.acquire()
+        self.taken += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.lock.release()
+
+
+@pytest.mark.parametrize("gil", [True, False])
+def test_a_free_threaded_build_reads_under_the_lock(monkeypatch, gil):
+    """Lock-free hits rest on the GIL: without it (3.13t) every lookup takes the lock, and the
+    store hands out no lock-free decoded reader (``lock_free``), as decided at construction."""
+    monkeypatch.setattr(local_cache, "gil_enabled", lambda: gil)
+    cache = serving_cache()
+    monkeypatch.setattr(local_cache, "gil_enabled", lambda: not gil)  # read once, at construction
+    assert cache.lock_free is gil
+    assert install(cache, b"ns:k", b"v")
+    lock = cache._lock = CountingLock()
+    assert cache.lookup(b"ns:k") == (b"v", pytest.approx(HOUR_MS, rel=0.01))
+    assert cache.get(b"ns:absent") is None
+    assert lock.taken == (0 if gil else 2)
+    assert cache.stats()["hits"] == 1 and cache.stats()["misses"] == 1

@@ -59,3 +59,10 @@ def invalidations_held(store: RedisStore) -> Iterator[list[Any]]:
             listener._on_push = original
             for message in held:
                 original(message)
+
+
+def decoded_kept(store: RedisStore, key: str) -> Any:
+    """The decoded session the store's local cache keeps beside ``key``'s entry, or None."""
+    assert store._cached is not None
+    entry = store._cached.cache._entries.get(store.namespaced_key(key))
+    return None if entry is None or entry[3] is None else entry[3][0]
