@@ -587,6 +587,8 @@ cdef class Codec:
         cdef char* target
         cdef Py_ssize_t at, total, key_size
         cdef object argument
+        if head is None or tail is None or arguments is None:  # typed, yet None passes: sizes read unchecked
+            raise TypeError("head, tail and arguments must not be None")
         if not arguments:
             return self._frame(head, key_bytes, None, tail)
         for argument in arguments:  # all checked before any size is taken
@@ -631,13 +633,24 @@ from cpython.ref cimport Py_INCREF
 from libc.string cimport memchr
 
 
-cdef extern from "<poll.h>" nogil:
-    struct pollfd:
-        int fd
-        short events
-        short revents
-    int poll(pollfd* fds, unsigned long nfds, int timeout)
-    short POLLIN
+cdef extern from *:
+    """
+    #ifdef _WIN32
+    /* No poll() here: every connection counts as not idle, so the general path checks it. */
+    static int hsr_not_idle(int fd) { (void)fd; return 1; }
+    #else
+    #include <poll.h>
+    /* Readable, hung up, in error, or poll() failed: the connection is not idle. */
+    static int hsr_not_idle(int fd) {
+        struct pollfd polled;
+        polled.fd = fd;
+        polled.events = POLLIN;
+        polled.revents = 0;
+        return poll(&polled, 1, 0) != 0;
+    }
+    #endif
+    """
+    int hsr_not_idle(int fd) nogil
 
 # Longest integer taken here: 18 digits always fit a long long; longer ones go to hiredis.
 cdef Py_ssize_t _MAX_DIGITS = 18
@@ -757,6 +770,8 @@ cdef object _item(const char* data, Py_ssize_t* at, Py_ssize_t size, bint nested
 cpdef object parse_reply(object buffer, Py_ssize_t size):
     """The reply in ``buffer[:size]`` as hiredis (without decoding) parses it, when it is
     exactly one simple reply; else ``NOT_SIMPLE``."""
+    if buffer is None:  # a None memoryview is not checked when read
+        raise TypeError("buffer must support the buffer protocol, not None")
     cdef const unsigned char[:] view = buffer
     cdef Py_ssize_t at = 0
     if size <= 0 or size > view.shape[0]:
@@ -786,7 +801,7 @@ cdef object _exchange(object sendall, object recv_into, bytes frame, bytearray b
     return value
 
 
-def exchange(sock, bytes frame, bytearray buffer):
+def exchange(sock, bytes frame not None, bytearray buffer not None):
     """``frame`` sent with ``sock.sendall``, one ``recv_into(buffer)``, its simple reply parsed;
     a ``Handoff`` for anything else (a failure, an error reply, a push frame, a partial reply,
     bytes beyond the reply)."""
@@ -797,7 +812,7 @@ cdef object _NOT_STARTED = object()
 NOT_STARTED = _NOT_STARTED
 
 
-def exchange_idle(tuple connection, bytes frame):
+def exchange_idle(tuple connection not None, bytes frame not None):
     """``exchange`` on an idle kept ``connection``, ``(its socket's sendall, recv_into and file
     descriptor, the parser's buffer, its reader's has_data)``: ``NOT_STARTED``, with nothing
     sent, when the reader holds bytes (``has_data()``) or the socket is readable (the server
@@ -805,19 +820,17 @@ def exchange_idle(tuple connection, bytes frame):
     if len(connection) != 5:
         raise TypeError("connection must be (sendall, recv_into, file descriptor, buffer, has_data)")
     sendall, recv_into, fd, buffer, has_data = connection
+    if type(buffer) is not bytearray:  # read through unchecked below
+        raise TypeError("the connection's buffer must be a bytearray")
     return _exchange_idle(sendall, recv_into, fd, frame, buffer, has_data)
 
 
 cdef object _exchange_idle(
     object sendall, object recv_into, int fd, bytes frame, bytearray buffer, object has_data
 ):
-    cdef pollfd polled
     if has_data():
         return _NOT_STARTED
-    polled.fd = fd
-    polled.events = POLLIN
-    polled.revents = 0
-    if poll(&polled, 1, 0) != 0:  # readable, hung up, in error, or poll failed
+    if hsr_not_idle(fd):
         return _NOT_STARTED
     return _exchange(sendall, recv_into, frame, buffer)
 

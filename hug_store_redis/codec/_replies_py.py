@@ -135,6 +135,8 @@ def exchange_idle(connection: tuple[Any, ...], frame: bytes) -> Any:
     if len(connection) != 5:
         raise TypeError("connection must be (sendall, recv_into, file descriptor, buffer, has_data)")
     sendall, recv_into, fd, buffer, has_data = connection
+    if type(buffer) is not bytearray:  # the compiled twin reads it unchecked
+        raise TypeError("the connection's buffer must be a bytearray")
     if has_data():
         return NOT_STARTED
     poller = select.poll()

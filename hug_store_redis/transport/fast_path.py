@@ -215,7 +215,12 @@ class FastPath:
             if exchanged is None or kept.connection._sock is not kept.sock:
                 append(kept)
                 return execute(frame, resends, round_trip)
-            reply = exchange_idle(exchanged, frame)
+            try:
+                reply = exchange_idle(exchanged, frame)
+            except BaseException:  # not from the socket (a MemoryError, a signal's exception):
+                kept.connection.disconnect()  # a reply may be left unread; the stack keeps its count
+                append(kept)
+                raise
             if type(reply) is handoff:
                 return handed_off(kept, reply, frame, resends, round_trip)
             append(kept)

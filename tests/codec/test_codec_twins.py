@@ -75,6 +75,9 @@ def test_keyed_frames_agree_and_are_the_commands_they_claim(twins, namespace, ke
             twin.frame_keyed(head, key.encode("utf-8", "surrogatepass"), tail)
         with pytest.raises(TypeError, match="arguments must be bytes, not str"):
             twin.frame_keyed(head, key, tail, (before, "text"))
+        for nothing in ((None, key), (head, key, None), (head, key, tail, None)):
+            with pytest.raises(TypeError):  # the compiled twin read None's memory as bytes before
+                twin.frame_keyed(*nothing)
 
 
 LENGTHS = [0, 1, 9, 10, 99, 100, 999, 1000, 9_999, 10_000, 99_999, 100_000, 10**6, 10**7]

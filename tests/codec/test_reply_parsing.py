@@ -243,3 +243,12 @@ def test_exchange_idle_sends_nothing_unless_the_connection_is_idle_and_in_step(t
             with pytest.raises(TypeError):
                 twin.exchange_idle((ours.sendall, ours.fileno()), b"PING\r\n")
             answer.join()
+
+
+def test_none_for_a_buffer_raises_in_both_twins(twins):
+    """The compiled twin reads its buffer unchecked: None must be refused, never read."""
+    for twin in twins.values():
+        with pytest.raises(TypeError):
+            twin.parse_reply(None, 3)
+        with pytest.raises(TypeError, match="buffer must be a bytearray"):
+            twin.exchange_idle((None, None, -1, None, lambda: False), b"x")
