@@ -1,5 +1,6 @@
 """store.stats(): exact counts on both paths and both twins, under threads too."""
 
+import sys
 import threading
 
 import pytest
@@ -10,7 +11,8 @@ from redis.retry import Retry
 
 from hug_store_redis import CorruptSessionError, RedisStore
 from hug_store_redis.errors import NotReplicatedError
-from hug_store_redis.store import Histogram
+from hug_store_redis.store import WRITTEN, Histogram
+from hug_store_redis.store.stats import WRITE_ATTEMPT_BOUNDS, WRITE_SIZE_BOUNDS, StoreStats
 
 CACHE_COUNTS = ("cache_hits", "cache_misses", "invalidations", "cache_flushes", "cache_reconnects")
 
@@ -131,3 +133,107 @@ def test_counts_stay_exact_under_threads(redis_client):
         thread.join()
     stats = store.stats()
     assert stats["writes"] == stats["hits"] == 2000
+
+
+def test_sliding_reads_and_compare_and_set_writes_stay_exact_under_threads(redis_client):
+    """The middleware's way (``sliding_reader``, ``compare_and_set``, ``note_write_attempts``)
+    from 8 threads at once: hits put their sizes on the list inline and every 64 sizes fold
+    under the lock, so a size appended during another thread's fold must land in the next one."""
+    store = RedisStore(redis_client)
+    workers, rounds = 8, 250
+    sizes = (2, 256, 257, 1500, 5000, 70_000)  # across the write_bytes buckets, two at a bound
+
+    def payload(worker: int, round_: int) -> bytes:
+        size = sizes[(worker + round_) % len(sizes)]
+        return b'"' + b"x" * (size - 2) + b'"'
+
+    def attempts(worker: int, round_: int) -> int:
+        return (worker * rounds + round_) % 12 + 1  # 1 to 12: every write_attempts bucket
+
+    for worker in range(workers):
+        assert store.create(f"{worker}", payload(worker, -1))
+    created = store.stats()
+    start = threading.Barrier(workers)
+    failures: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        read = store.sliding_reader(60)
+        start.wait()
+        try:
+            for round_ in range(rounds):
+                value, _, touched = read(f"{worker}")
+                assert value == payload(worker, round_ - 1) and not touched
+                assert read(f"missing-{worker}")[0] is None
+                assert store.compare_and_set(f"{worker}", value, payload(worker, round_)) is WRITTEN
+                store.note_write_attempts(attempts(worker, round_))
+        except BaseException as error:  # reported by the main thread
+            failures.append(error)
+
+    threads = [threading.Thread(target=work, args=(worker,)) for worker in range(workers)]
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch between any two steps: appends land inside folds
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(switching)
+    assert failures == []
+    stats = store.stats()
+    read_sizes = [len(payload(w, r - 1)) for w in range(workers) for r in range(rounds)]
+    written = [len(payload(w, r)) for w in range(workers) for r in range(rounds)]
+    assert stats["hits"] - created["hits"] == workers * rounds
+    assert stats["misses"] - created["misses"] == workers * rounds
+    assert stats["bytes_in"] - created["bytes_in"] == sum(read_sizes)
+    assert stats["writes"] - created["writes"] == workers * rounds
+    assert stats["bytes_out"] - created["bytes_out"] == sum(written)
+    assert (stats["touches"], stats["conflicts"], stats["errors"]) == (0, 0, 0)
+    histograms = store.histograms()
+    every_write = [len(payload(w, -1)) for w in range(workers)] + written
+    assert histograms["write_bytes"] == Histogram(
+        WRITE_SIZE_BOUNDS, bucketed(every_write, WRITE_SIZE_BOUNDS), sum(every_write)
+    )
+    tried = [attempts(w, r) for w in range(workers) for r in range(rounds)]
+    assert histograms["write_attempts"] == Histogram(
+        WRITE_ATTEMPT_BOUNDS, bucketed(tried, WRITE_ATTEMPT_BOUNDS), sum(tried)
+    )
+
+
+def bucketed(values: list[int], bounds: tuple[int, ...]) -> tuple[int, ...]:
+    """How many of ``values`` are at most each bound and above the one before (the last: above all)."""
+    counts = [0] * (len(bounds) + 1)
+    for value in values:
+        counts[next((at for at, bound in enumerate(bounds) if value <= bound), len(bounds))] += 1
+    return tuple(counts)
+
+
+class AppendedDuringFold(list[int]):
+    """A list of sizes to which another thread appends ``late`` while a fold copies it out: under
+    the GIL no thread can switch inside ``_fold``, so this stands in for a free-threaded build."""
+
+    def __init__(self, sizes: list[int], late: int) -> None:
+        super().__init__(sizes)
+        self.late: int | None = late
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]
+        taken = super().__getitem__(index)
+        if isinstance(index, slice) and self.late is not None:
+            self.append(self.late)
+            self.late = None
+        return taken
+
+
+@pytest.mark.one_twin
+def test_a_size_appended_during_a_fold_is_counted_by_the_next():
+    stats = StoreStats()
+    stats.hit_sizes = AppendedDuringFold([10, 20], late=5)
+    stats._write_sizes = AppendedDuringFold([300], late=2000)
+    stats._listed_attempts = AppendedDuringFold([1], late=4)
+    stats.fold()  # takes 10, 20, 300 and 1; 5, 2000 and 4 arrive meanwhile
+    assert list(stats.hit_sizes) == [5] and list(stats._write_sizes) == [2000]
+    counts = stats.snapshot()
+    assert (counts["hits"], counts["bytes_in"], counts["writes"], counts["bytes_out"]) == (3, 35, 2, 2300)
+    histograms = stats.histograms()
+    assert histograms["write_bytes"].counts == (0, 1, 1, 0, 0, 0, 0, 0)
+    assert histograms["write_attempts"] == Histogram(WRITE_ATTEMPT_BOUNDS, (1, 0, 0, 1, 0, 0), 5)
