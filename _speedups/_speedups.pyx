@@ -769,14 +769,14 @@ cdef object _item(const char* data, Py_ssize_t* at, Py_ssize_t size, bint nested
 
 cpdef object parse_reply(object buffer, Py_ssize_t size):
     """The reply in ``buffer[:size]`` as hiredis (without decoding) parses it, when it is
-    exactly one simple reply; else ``NOT_SIMPLE``."""
-    if buffer is None:  # a None memoryview is not checked when read
-        raise TypeError("buffer must support the buffer protocol, not None")
-    cdef const unsigned char[:] view = buffer
+    exactly one simple reply; else ``NOT_SIMPLE``. Off the hot path (``exchange`` parses its
+    buffer in place): a copy, as the pure twin takes, and no typed memoryview, whose support
+    code would bring pickling into the module."""
+    cdef bytes data = bytes(buffer)
     cdef Py_ssize_t at = 0
-    if size <= 0 or size > view.shape[0]:
+    if size <= 0 or size > PyBytes_GET_SIZE(data):
         return _NOT_SIMPLE
-    value = _item(<const char*>&view[0], &at, size, False)
+    value = _item(PyBytes_AS_STRING(data), &at, size, False)
     if at != size:
         return _NOT_SIMPLE
     return value

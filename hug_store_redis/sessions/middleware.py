@@ -192,12 +192,14 @@ class RedisSessionMiddleware(SessionReads, SignedInDevices, MaxLifetime):
         data: Any
         if session_id is None:
             data, env[STATE_KEY] = {}, RequestState(clear_cookie=bool(values))
+        elif self._decoded_hit is None:  # no local cache: one read
+            data, env[STATE_KEY] = self._load(session_id)
         else:
-            hit = None if self._decoded_hit is None else self._decoded_hit(session_id)
+            hit = self._decoded_hit(session_id)
             if hit:  # a local-cache hit of a session decoded before: a private copy (session_read.py)
                 data, env[STATE_KEY] = hit[1], (session_id, hit[0], hit[2])
             else:  # False: a hit of bytes alone, decoded here and then kept by the cache
-                data, env[STATE_KEY] = self._load(session_id, keep=hit is False)
+                data, env[STATE_KEY] = self._load(session_id, hit is False)
         context = request.context
         if type(context) is Context:  # falcon's: its item access is a Python method over __dict__
             context.__dict__[self.context_name] = data
