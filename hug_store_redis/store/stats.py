@@ -70,7 +70,9 @@ class StoreStats:
     ``next()`` on an ``itertools.count``, a single C call that holds the GIL throughout, so
     no increment is ever lost. Reads and writes put their sizes on a list (``append``, one C
     call), which ``_fold`` adds into the totals and the size histogram, under the lock,
-    every ``FOLD_AT`` sizes and for every snapshot.
+    every ``FOLD_AT`` sizes and for every snapshot. That holds under the GIL: on a
+    free-threaded build before Python 3.14, ``itertools.count`` is not atomic, and a tally
+    may lose an increment between threads (the local cache's own counts take its lock there).
     """
 
     __slots__ = (
