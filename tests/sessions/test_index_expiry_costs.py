@@ -12,7 +12,7 @@ import pytest
 import redis
 from support.commands import command_calls
 from support.servers import RedisServer
-from support.session_app import issued_id
+from support.session_app import issued_id, signed_in_api
 
 from hug_store_redis import RedisSessionMiddleware, RedisStore
 from hug_store_redis.transport import COMPARE_AND_SET, READ_AND_TOUCH
@@ -52,19 +52,7 @@ def delta(before, after):
 def test_without_hexpire_touches_and_writes_ask_the_index_nothing(client, store_path):
     store = RedisStore(client, expiration=EXPIRATION)
     middleware = RedisSessionMiddleware(store, touch_after=0, cookie_secure=False)
-    api = hug.API(f"index_costs_{id(middleware)}")
-    api.http.add_middleware(middleware)
-
-    @hug.get("/login", api=api)
-    def login(request):
-        middleware.regenerate(request)
-        return middleware.bind_user(request, "ann")
-
-    @hug.get("/add", api=api)
-    def add(request):
-        session = request.context["session"]
-        session["n"] = session.get("n", 0) + 1
-        return session["n"]
+    api = signed_in_api(middleware)
 
     @hug.get("/read", api=api)
     def read(request):

@@ -14,7 +14,7 @@ import pytest
 import redis
 from support.server_kinds import scripting_denied, valkey9_server_executable
 from support.servers import RedisServer, wait_for
-from support.session_app import issued_id
+from support.session_app import issued_id, signed_in_api
 from support.topology_sentinel import SentinelDeployment
 
 from hug_store_redis import RedisSessionMiddleware, RedisStore
@@ -33,21 +33,7 @@ def executable(name):
 def signed_in_app(client):
     store = RedisStore(client, expiration=EXPIRATION)
     middleware = RedisSessionMiddleware(store, touch_after=1, cookie_secure=False)
-    api = hug.API(f"index_expiry_switch_{id(middleware)}")
-    api.http.add_middleware(middleware)
-
-    @hug.get("/login", api=api)
-    def login(request):
-        middleware.regenerate(request)
-        return middleware.bind_user(request, "ann")
-
-    @hug.get("/add", api=api)
-    def add(request):
-        session = request.context["session"]
-        session["n"] = session.get("n", 0) + 1
-        return session["n"]
-
-    return api, middleware
+    return signed_in_api(middleware), middleware
 
 
 def get(api, path, sid=None):

@@ -10,7 +10,7 @@ import hug
 import pytest
 import requests
 from support.commands import Commands
-from support.session_app import READ, READ_TOUCHING, issued_id, set_cookies
+from support.session_app import READ, READ_TOUCHING, issued_id, set_cookies, signed_in_api
 
 from hug_store_redis import RedisSessionMiddleware, RedisStore
 from hug_store_redis.sessions import BOUND_KEY
@@ -255,19 +255,7 @@ def test_the_index_outlives_a_session_that_writes_keep_alive(redis_client, store
     """
     store = RedisStore(redis_client, expiration=4)
     middleware = RedisSessionMiddleware(store, touch_after=2, cookie_secure=False)
-    api = hug.API(f"devices_written_{id(middleware)}")
-    api.http.add_middleware(middleware)
-
-    @hug.get("/login", api=api)
-    def login_route(request):
-        middleware.regenerate(request)
-        return middleware.bind_user(request, "ann")
-
-    @hug.get("/add", api=api)
-    def add(request):
-        session = request.context["session"]
-        session["n"] = session.get("n", 0) + 1
-        return session["n"]
+    api = signed_in_api(middleware)
 
     response = get(api, "/login")
     sid, handle = issued_id(response), response.data

@@ -52,6 +52,26 @@ def make_api(middleware, handlers=("read", "write", "login", "logout", "fill", "
     return api
 
 
+def signed_in_api(middleware):
+    """A fresh hug API for the per-user index's suites: ``/login`` signs "ann" in on a new id,
+    ``/add`` counts in the session (a modifying request)."""
+    api = hug.API(f"test_signed_in_{uuid.uuid4().hex}")
+    api.http.add_middleware(middleware)
+
+    @hug.get("/login", api=api)
+    def login(request):
+        middleware.regenerate(request)
+        return middleware.bind_user(request, "ann")
+
+    @hug.get("/add", api=api)
+    def add(request):
+        session = request.context["session"]
+        session["n"] = session.get("n", 0) + 1
+        return session["n"]
+
+    return api
+
+
 def call(api, path, sid=None, cookie_name="sid", **params):
     headers = {"cookie": f"{cookie_name}={sid}"} if sid is not None else {}
     return hug.test.get(api, path, headers=headers, **params)
