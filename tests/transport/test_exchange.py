@@ -26,6 +26,11 @@ pytestmark = pytest.mark.one_twin  # each test builds its stores on both twins i
 TWINS = ("cython", "python")
 
 
+@pytest.fixture(autouse=True)
+def both_twins_built(twins):
+    """Each test runs both twins itself: skipped with the pure build (``--no-extensions``)."""
+
+
 @pytest.fixture
 def handoffs(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """Every ``Handoff`` the compiled path passed to the parser in this test."""

@@ -25,6 +25,11 @@ pytestmark = pytest.mark.one_twin  # each test builds its stores on both twins i
 TWINS = ("cython", "python")
 
 
+@pytest.fixture(autouse=True)
+def both_twins_built(twins):
+    """Each test runs both twins itself: skipped with the pure build (``--no-extensions``)."""
+
+
 class Counting(redis.Connection):
     """Counts the sockets it opens: the resend after the failed one opens one."""
 
