@@ -8,6 +8,7 @@ import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from support.failures import failure
 
 from hug_store_redis import RedisStore
 from hug_store_redis.transport import direct_io
@@ -23,17 +24,6 @@ class Counting(redis.Connection):
     def _connect(self):
         type(self).connects += 1
         return super()._connect()
-
-
-def failure(call):
-    """The exception's type and message, and the types of those it was raised from or during."""
-    with pytest.raises(redis.RedisError) as caught:
-        call()
-    chain, error = [], caught.value.__cause__ or caught.value.__context__
-    while error is not None and len(chain) < 10:
-        chain.append(type(error))
-        error = error.__cause__ or error.__context__
-    return type(caught.value), str(caught.value), chain
 
 
 @pytest.mark.parametrize("retries", [0, 2])

@@ -14,6 +14,7 @@ import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from support.failures import failure
 from support.twins import store_on
 
 from hug_store_redis import RedisStore
@@ -203,17 +204,6 @@ def test_a_timed_out_read_raises_what_the_client_raises_and_disconnects(own_serv
         assert store.get("k") == 1
         client.close()
     probe.close()
-
-
-def failure(call):
-    """The exception's type and message, and the types of those it was raised from or during."""
-    with pytest.raises(redis.RedisError) as caught:
-        call()
-    chain, error = [], caught.value.__cause__ or caught.value.__context__
-    while error is not None and len(chain) < 10:
-        chain.append(type(error))
-        error = error.__cause__ or error.__context__
-    return type(caught.value), str(caught.value), chain
 
 
 def test_push_frames_interleaved_with_replies(redis_server, handoffs):
